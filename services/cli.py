@@ -1,0 +1,70 @@
+"""The `cardsync` command: one service per process, all four in one, migrations, and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from shared import logs
+from shared.settings import Settings
+
+SERVICES = ("scheduler", "fetcher", "reconciler", "notifier")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cardsync", description="Directory sync from Microsoft Entra ID.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in SERVICES:
+        sub.add_parser(name, help=f"run the {name} service")
+    sub.add_parser("all", help="run the four services in one process")
+    sub.add_parser("migrate", help="create the database if needed and apply the migrations")
+    demo = sub.add_parser("demo", help="a simulated tenant, all services, one real sync")
+    demo.add_argument("--once", action="store_true", help="exit after the summary instead of serving the API")
+    demo.add_argument("--users", type=int, default=300, help="users in the simulated tenant")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    logs.setup(args.command, settings.log_level)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    try:
+        return asyncio.run(_dispatch(args, settings)) or 0
+    except KeyboardInterrupt:
+        return 130
+    except StartupError as exc:
+        print(f"cardsync: {exc}", file=sys.stderr)
+        return 2
+
+
+class StartupError(RuntimeError):
+    pass
+
+
+async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from services import launcher
+
+    if args.command == "migrate":
+        from shared import db
+
+        applied = await db.migrate(settings.database_url)
+        print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+        return 0
+    if args.command == "demo":
+        from services import demo
+
+        return await demo.run(settings, once=args.once, users=args.users)
+    names = SERVICES if args.command == "all" else (args.command,)
+    await launcher.run(settings, names, standalone=args.command != "all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

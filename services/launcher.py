@@ -1,0 +1,52 @@
+"""Builds the named services on one set of connections and runs them until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+
+import aiormq
+import asyncpg
+
+from shared import db
+from shared.runtime import Infra, Service, open_infra, run_until_signalled
+from shared.settings import Settings
+
+
+async def open_checked(settings: Settings) -> Infra:
+    """Open the connections, turning the usual start-up failures into one clear sentence."""
+    from services.cli import StartupError
+
+    try:
+        return await open_infra(settings)
+    except db.NotMigrated as exc:
+        raise StartupError(str(exc)) from exc
+    except asyncpg.InvalidCatalogNameError as exc:
+        raise StartupError(f"the database does not exist: run `cardsync migrate` first ({exc})") from exc
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise StartupError(
+            f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?"
+        ) from exc
+    except (aiormq.exceptions.AMQPError, ConnectionError) as exc:
+        raise StartupError(f"cannot reach RabbitMQ at CARDSYNC_AMQP_URL ({exc}); is it running?") from exc
+
+
+def build(infra: Infra, names: Sequence[str], standalone: bool) -> list[Service]:
+    return [
+        importlib.import_module(f"services.{name}.bootstrap").bootstrap(infra, standalone=standalone)
+        for name in names
+    ]
+
+
+async def run(
+    settings: Settings,
+    names: Sequence[str],
+    standalone: bool,
+    on_started: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    infra = await open_checked(settings)
+    try:
+        await run_until_signalled(build(infra, names, standalone), on_started)
+    finally:
+        await asyncio.shield(infra.close())

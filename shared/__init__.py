@@ -1,0 +1,1 @@
+"""Common code of the CardSync services: settings, messages, bus, database, Graph client."""

@@ -1,0 +1,136 @@
+"""A team's sync configuration (api.md "Sync configuration"), validated once, used by every service."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "photo")
+Cadence = Literal["off", "daily", "weekly", "monthly", "quarterly"]
+
+# Graph user properties a custom mapping may read: plain ones, the 15 on-premises extension attributes, and
+# schema extensions (extension_<appid without dashes>_<name>).
+PLAIN_SOURCES = frozenset(
+    {
+        "aboutMe", "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
+        "createdDateTime", "department", "displayName", "employeeHireDate", "employeeId", "employeeType",
+        "faxNumber", "givenName", "id", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation",
+        "onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesSamAccountName",
+        "onPremisesUserPrincipalName", "otherMails", "postalCode", "preferredLanguage", "preferredName",
+        "proxyAddresses", "state", "streetAddress", "surname", "usageLocation", "userPrincipalName", "userType",
+        "employeeOrgData.division", "employeeOrgData.costCenter",
+    }
+)
+_EXTENSION_ATTR = re.compile(r"^onPremisesExtensionAttributes\.extensionAttribute([1-9]|1[0-5])$")
+_SCHEMA_EXTENSION = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z][A-Za-z0-9_]{0,119}$")
+LINK_TYPES = frozenset({"email", "phone", "url", "linkedin", "twitter", "instagram", "facebook", "address", "text"})
+
+
+def is_valid_source(source: str) -> bool:
+    return source in PLAIN_SOURCES or bool(_EXTENSION_ATTR.match(source) or _SCHEMA_EXTENSION.match(source))
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class FieldToggles(Strict):
+    sync: bool = True
+    overwrite: bool = True
+
+
+class SyncedGroup(Strict):
+    id: str = Field(min_length=1, max_length=64)
+    display_name: str = Field(default="", max_length=256)
+
+
+class FieldTarget(Strict):
+    kind: Literal["field"]
+    name: str = Field(min_length=1, max_length=64)
+
+
+class LinkTarget(Strict):
+    kind: Literal["link"]
+    type: str
+    label: str = Field(min_length=1, max_length=64)
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, v: str) -> str:
+        if v not in LINK_TYPES:
+            raise ValueError(f"unknown link type {v!r}; use one of {', '.join(sorted(LINK_TYPES))}")
+        return v
+
+
+class CustomMapping(Strict):
+    source: str
+    fallbacks: list[str] = Field(default_factory=list, max_length=5)
+    target: FieldTarget | LinkTarget = Field(discriminator="kind")
+    sync: bool = True
+    overwrite: bool = True
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v: str) -> str:
+        if not is_valid_source(v):
+            raise ValueError(f"unknown directory property {v!r}")
+        return v
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks(cls, v: list[str]) -> list[str]:
+        bad = [s for s in v if not is_valid_source(s)]
+        if bad:
+            raise ValueError(f"unknown directory property {bad[0]!r}")
+        return v
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source, *self.fallbacks]
+
+
+class RemovalGuard(Strict):
+    max_percent: float = Field(default=20, ge=0, le=100)
+    min_count: int = Field(default=10, ge=0)
+
+
+def _default_fields() -> dict[str, FieldToggles]:
+    return {name: FieldToggles() for name in CARD_FIELDS}
+
+
+class SyncConfig(Strict):
+    groups: list[SyncedGroup] = Field(default_factory=list, max_length=500)
+    cadence: Cadence = "daily"
+    fields: dict[str, FieldToggles] = Field(default_factory=_default_fields)
+    custom_mappings: list[CustomMapping] = Field(default_factory=list, max_length=100)
+    delete_on_removal: bool = False
+    send_invites: bool = True
+    use_admin_roles: bool = False
+    remove_disabled_users: bool = True
+    removal_guard: RemovalGuard = Field(default_factory=RemovalGuard)
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v: dict[str, FieldToggles]) -> dict[str, FieldToggles]:
+        unknown = sorted(set(v) - set(CARD_FIELDS))
+        if unknown:
+            raise ValueError(f"unknown card field {unknown[0]!r}; fields are {', '.join(CARD_FIELDS)}")
+        return {name: v.get(name, FieldToggles()) for name in CARD_FIELDS}
+
+    @model_validator(mode="after")
+    def _unique(self) -> "SyncConfig":
+        ids = [g.id for g in self.groups]
+        if len(ids) != len(set(ids)):
+            raise ValueError("a group is listed twice")
+        targets = [
+            (m.target.kind, m.target.name if isinstance(m.target, FieldTarget) else m.target.label)
+            for m in self.custom_mappings
+        ]
+        if len(targets) != len(set(targets)):
+            raise ValueError("two custom mappings write the same target")
+        return self
+
+    def toggles(self, field: str) -> FieldToggles:
+        return self.fields.get(field, FieldToggles())

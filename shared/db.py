@@ -1,0 +1,128 @@
+"""PostgreSQL: the pool, the migrations, and the start-up check that the schema is current."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from importlib import resources
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+
+log = logging.getLogger(__name__)
+MIGRATION_LOCK = 0x6361_7264_7379_6E63 & 0x7FFF_FFFF_FFFF_FFFF  # "cardsync", as a bigint
+
+
+class NotMigrated(RuntimeError):
+    pass
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped with the package, in order."""
+    found = []
+    for entry in resources.files("migrations").iterdir():
+        if entry.name.endswith(".sql"):
+            version = int(entry.name.split("_", 1)[0])
+            found.append((version, entry.name, entry.read_text()))
+    return sorted(found)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("jsonb", "json"):
+        await conn.set_type_codec(
+            typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+        )
+
+
+async def connect(url: str) -> asyncpg.Connection:
+    conn = await asyncpg.connect(url)
+    await _init_connection(conn)
+    return conn
+
+
+async def create_pool(url: str, size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=size, init=_init_connection)
+    assert pool is not None
+    return pool
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + database))
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist."""
+    name = urlsplit(url).path.lstrip("/")
+    try:
+        conn = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:
+        admin = await asyncpg.connect(_with_database(url, "postgres"))
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):  # a concurrent migrate won
+            pass
+        finally:
+            await admin.close()
+    else:
+        await conn.close()
+
+
+async def migrate(url: str) -> list[str]:
+    """Create the database if needed and apply each pending migration once, in its own transaction."""
+    await ensure_database(url)
+    conn = await asyncpg.connect(url)
+    applied: list[str] = []
+    try:
+        await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
+            " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            async with conn.transaction():
+                await conn.execute(sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    version, name, hashlib.sha256(sql.encode()).hexdigest(),
+                )
+            applied.append(name)
+            log.info("applied migration %s", name)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+        await conn.close()
+    return applied
+
+
+async def require_migrated(pool: asyncpg.Pool) -> None:
+    latest = migrations()[-1][0]
+    try:
+        current = await pool.fetchval("SELECT max(version) FROM schema_migrations")
+    except asyncpg.UndefinedTableError:
+        current = None
+    if current is None or current < latest:
+        raise NotMigrated(
+            f"the database schema is at version {current or 0}, this release needs {latest}: "
+            "run `cardsync migrate` first"
+        )
+
+
+async def enqueue(conn: asyncpg.Connection, *messages) -> None:
+    """Put messages in the outbox, inside the caller's transaction; the relay publishes them."""
+    if messages:
+        await conn.executemany(
+            "INSERT INTO outbox (routing_key, message_id, body) VALUES ($1, $2, $3)",
+            [(m.routing_key, m.message_id, m.to_bytes()) for m in messages],
+        )
+
+
+async def seen(conn: asyncpg.Connection, consumer: str, message_id: str) -> bool:
+    """Record a message in the consumer's inbox; True when it was handled before (same transaction)."""
+    status = await conn.execute(
+        "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", consumer, message_id
+    )
+    return status.endswith(" 0")

@@ -1,0 +1,129 @@
+"""The typed messages the services exchange. JSON on the wire; every one may arrive twice or late.
+
+Commands are imperative (``SyncRequested`` is the one exception, named for what the admin did); events are in the
+past tense. Each message has its own ``message_id`` (for the consumers' inboxes) and a ``schema_version``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    routing_key: ClassVar[str]
+    message_id: str = Field(default_factory=lambda: str(uuid.uuid4()), description="unique per message")
+    schema_version: int = 1
+    sent_at: datetime = Field(default_factory=_now)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, body: bytes) -> "Message":
+        return cls.model_validate(orjson.loads(body))
+
+
+class RunMessage(Message):
+    team_id: str
+    run_id: str
+
+
+class SyncRequested(RunMessage):
+    """A run was queued (Sync Now or a cadence came due): fetch the team's directory."""
+
+    routing_key: ClassVar[str] = "sync.requested"
+    dry_run: bool = False
+    trigger: Literal["manual", "schedule"] = "manual"
+
+
+class DirectoryUser(BaseModel):
+    """One directory user as Graph returned it: raw Graph property names, plus where it belongs."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    properties: dict[str, Any] = Field(description="Graph user properties, by their Graph names")
+
+
+class MembersFetched(RunMessage):
+    """One page of the transitive user members of one synced group."""
+
+    routing_key: ClassVar[str] = "snapshot.members"
+    seq: int = Field(description="page number within the run, from 0, unique across groups")
+    group_id: str | None = Field(description="the synced group these users belong to; None for delta pages")
+    users: list[DirectoryUser]
+    removed_ids: list[str] = Field(default_factory=list, description="delta only: users gone from the group")
+
+
+class GroupInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    display_name: str
+
+
+class SnapshotCompleted(RunMessage):
+    """Every page of the run was sent: ``pages`` says how many, so the reconciler knows it has them all."""
+
+    routing_key: ClassVar[str] = "snapshot.completed"
+    pages: int
+    mode: Literal["full", "delta"] = "full"
+    groups: list[GroupInfo]
+    roles: dict[str, list[str]] = Field(
+        default_factory=dict, description="role template id -> directory ids of its members"
+    )
+    graph_requests: int = 0
+    skipped: list[dict[str, str]] = Field(default_factory=list, description="records the fetcher could not read")
+
+
+class SnapshotFailed(RunMessage):
+    routing_key: ClassVar[str] = "snapshot.failed"
+    reason: str = Field(description="what went wrong, in words an admin understands")
+    graph_requests: int = 0
+
+
+class PhotoFetched(RunMessage):
+    """A user's profile photo changed (or was seen for the first time); photos travel apart from members."""
+
+    routing_key: ClassVar[str] = "snapshot.photo"
+    directory_id: str
+    etag: str | None
+    content_type: str | None = Field(description="None when the user has no photo any more")
+    data_b64: str | None = None
+
+
+class InviteRequested(Message):
+    routing_key: ClassVar[str] = "notify.invite"
+    team_id: str
+    member_id: str
+    run_id: str | None = None
+
+
+class AdminDigestRequested(Message):
+    routing_key: ClassVar[str] = "notify.digest"
+    team_id: str
+    run_id: str
+    kind: Literal["summary", "held"] = "summary"
+
+
+ALL_MESSAGES: tuple[type[Message], ...] = (
+    SyncRequested,
+    MembersFetched,
+    SnapshotCompleted,
+    SnapshotFailed,
+    PhotoFetched,
+    InviteRequested,
+    AdminDigestRequested,
+)
+BY_ROUTING_KEY: dict[str, type[Message]] = {m.routing_key: m for m in ALL_MESSAGES}

@@ -1,0 +1,51 @@
+"""The outbox relay: publishes what transactions wrote to the outbox, once, in order, from any replica."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from shared.bus import Bus
+
+log = logging.getLogger(__name__)
+BATCH = 500
+
+
+async def relay_once(pool: asyncpg.Pool, bus: Bus) -> int:
+    """Publish one batch of pending outbox rows; several relays share the work through SKIP LOCKED."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT id, routing_key, message_id, body FROM outbox WHERE published_at IS NULL"
+            " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+            BATCH,
+        )
+        if not rows:
+            return 0
+        await bus.publish_raw([(r["routing_key"], r["message_id"], bytes(r["body"])) for r in rows])
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+    return len(rows)
+
+
+async def run_relay(pool: asyncpg.Pool, bus: Bus, interval: float = 0.5) -> None:
+    """Relay forever: drain while there is work, then wait ``interval`` (or a NOTIFY on 'outbox')."""
+    wake = asyncio.Event()
+    listener = await pool.acquire()
+    try:
+        await listener.add_listener("outbox", lambda *_: wake.set())
+        while True:
+            try:
+                while await relay_once(pool, bus) == BATCH:
+                    pass
+            except (OSError, asyncpg.PostgresConnectionError, asyncio.TimeoutError) as exc:
+                log.warning("outbox relay: %r; retrying", exc)
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+            try:
+                await asyncio.wait_for(wake.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+            wake.clear()
+    finally:
+        await pool.release(listener)

@@ -1,0 +1,91 @@
+"""Running services: opening the shared connections, starting, and stopping cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import asyncpg
+
+from shared import db
+from shared.bus import Bus
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Infra:
+    """The process-wide connections: one database pool and one broker connection."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    bus: Bus
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def spawn(self, coro: Awaitable, name: str) -> asyncio.Task:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        task.add_done_callback(_log_crash)
+        self.tasks.append(task)
+        return task
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.bus.close()
+        await self.pool.close()
+
+
+def _log_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background task %s stopped: %r", task.get_name(), task.exception())
+
+
+async def open_infra(settings: Settings) -> Infra:
+    pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
+    try:
+        await db.require_migrated(pool)
+        bus = Bus(settings.amqp_url, settings.amqp_prefix, settings.prefetch, settings.delivery_limit)
+        await bus.connect()
+    except BaseException:
+        await pool.close()
+        raise
+    return Infra(settings, pool, bus)
+
+
+async def run_until_signalled(services: list[Service], on_started: Callable[[], Awaitable[None]] | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    started: list[Service] = []
+    try:
+        for service in services:
+            await service.start()
+            started.append(service)
+            log.info("%s started", service.name)
+        if on_started is not None:
+            await on_started()
+        await stop.wait()
+    finally:
+        for service in reversed(started):
+            with contextlib.suppress(Exception):
+                await service.stop()

@@ -1,0 +1,52 @@
+"""The one settings class, read from CARDSYNC_* environment variables and an optional .env file."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HEALTH_PORTS = {"fetcher": 8081, "reconciler": 8082, "notifier": 8083}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CARDSYNC_", env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/cardsync"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    graph_url: str = "https://graph.microsoft.com/v1.0"
+    authority_url: str = "https://login.microsoftonline.com"
+    app_client_id: str | None = None
+    app_client_secret: SecretStr | None = None
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "cards@localhost"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    health_port: int | None = Field(default=None, description="worker /healthz and /metrics port")
+    public_url: str = "http://127.0.0.1:8080"
+    operator_token: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    ca_file: str | None = None
+
+    # Tuning; the defaults suit one machine.
+    amqp_prefix: str = Field(default="cardsync", description="exchange and queue name prefix")
+    prefetch: int = 16
+    delivery_limit: int = 5
+    db_pool_size: int = 10
+    graph_concurrency: int = Field(default=8, description="Graph requests in flight per tenant")
+    graph_max_throttle_wait: float = Field(default=600.0, description="seconds of throttling a run tolerates")
+    photo_slice_days: int = Field(default=7, description="every photo is re-checked within this many days")
+    scheduler_interval: float = Field(default=5.0, description="seconds between due-run scans")
+    outbox_interval: float = Field(default=0.5, description="seconds between outbox relay polls")
+    invite_ttl_days: int = 30
+    log_level: str = "INFO"
+
+    def health_port_for(self, service: str) -> int:
+        if service == "scheduler":
+            return self.api_port
+        return self.health_port or DEFAULT_HEALTH_PORTS[service]

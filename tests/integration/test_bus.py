@@ -1,0 +1,134 @@
+"""The bus against the real RabbitMQ: confirms, ack after the work, dead-lettering, redelivery."""
+
+import asyncio
+
+import aio_pika
+import pytest
+
+from shared import db
+from shared.bus import PermanentError
+from shared.messages import InviteRequested
+from tests.fixtures.infra import AMQP_URL
+
+
+async def wait_for(predicate, timeout=10.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def dead_letters(prefix: str, consumer: str) -> int:
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        ch = await conn.channel()
+        queue = await ch.declare_queue(f"{prefix}.{consumer}.dead", passive=True)
+        return queue.declaration_result.message_count
+    finally:
+        await conn.close()
+
+
+async def test_published_message_reaches_its_consumer(bus):
+    got = []
+
+    async def handler(message):
+        got.append(message)
+
+    await bus.consume("test", [InviteRequested], handler)
+    sent = InviteRequested(team_id="t", member_id="m1")
+    await bus.publish(sent)
+    await wait_for(lambda: got)
+    assert got == [sent]
+
+
+async def test_failing_handler_is_retried_then_acked(bus):
+    attempts = []
+
+    async def handler(message):
+        attempts.append(message.message_id)
+        if len(attempts) < 3:
+            raise ConnectionError("database briefly away")
+
+    await bus.consume("test", [InviteRequested], handler)
+    await bus.publish(InviteRequested(team_id="t", member_id="m1"))
+    await wait_for(lambda: len(attempts) == 3)
+    await asyncio.sleep(0.3)
+    assert len(attempts) == 3
+    assert await dead_letters(bus.prefix, "test") == 0
+
+
+async def test_poison_message_ends_in_dead_letter_queue_after_delivery_limit(bus):
+    attempts = []
+
+    async def handler(message):
+        attempts.append(1)
+        raise ValueError("always fails")
+
+    await bus.consume("test", [InviteRequested], handler)
+    await bus.publish(InviteRequested(team_id="t", member_id="m1"))
+    await wait_for(lambda: len(attempts) == bus.delivery_limit + 1, timeout=20)
+    await wait_for_async(lambda: dead_letters(bus.prefix, "test"), 1)
+
+
+async def test_permanent_error_dead_letters_at_once(bus):
+    attempts = []
+
+    async def handler(message):
+        attempts.append(1)
+        raise PermanentError("cannot ever work")
+
+    await bus.consume("test", [InviteRequested], handler)
+    await bus.publish(InviteRequested(team_id="t", member_id="m1"))
+    await wait_for_async(lambda: dead_letters(bus.prefix, "test"), 1)
+    assert len(attempts) == 1
+
+
+async def test_malformed_body_is_dead_lettered(bus):
+    await bus.consume("test", [InviteRequested], lambda m: None)
+    await bus.publish_raw([(InviteRequested.routing_key, "bad-1", b"{not json")])
+    await wait_for_async(lambda: dead_letters(bus.prefix, "test"), 1)
+
+
+async def test_redelivered_message_is_handled_once_with_the_inbox(bus, pool):
+    handled = []
+
+    async def handler(message):
+        async with pool.acquire() as conn, conn.transaction():
+            if await db.seen(conn, "test", message.message_id):
+                return
+            handled.append(message.member_id)
+
+    await bus.consume("test", [InviteRequested], handler)
+    message = InviteRequested(team_id="t", member_id="m1")
+    await bus.publish(message)
+    await bus.publish(message)  # the same message again, as after a lost ack
+    await wait_for(lambda: handled)
+    await asyncio.sleep(0.3)
+    assert handled == ["m1"]
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE message_id = $1", message.message_id) == 1
+
+
+async def test_outbox_relay_publishes_each_row_once(bus, pool):
+    from shared.outbox import relay_once
+
+    got = []
+
+    async def handler(message):
+        got.append(message.member_id)
+
+    await bus.consume("test", [InviteRequested], handler)
+    async with pool.acquire() as conn, conn.transaction():
+        await db.enqueue(conn, *[InviteRequested(team_id="t", member_id=f"m{i}") for i in range(5)])
+    assert await asyncio.gather(relay_once(pool, bus), relay_once(pool, bus)) in ([5, 0], [0, 5])
+    await wait_for(lambda: len(got) == 5)
+    assert sorted(got) == [f"m{i}" for i in range(5)]
+    assert await relay_once(pool, bus) == 0
+
+
+async def wait_for_async(fetch, expected, timeout=20.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while (value := await fetch()) != expected:
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"expected {expected}, still {value}")
+        await asyncio.sleep(0.1)

@@ -1,0 +1,51 @@
+import pytest
+from pydantic import ValidationError
+
+from shared.messages import (
+    ALL_MESSAGES,
+    BY_ROUTING_KEY,
+    AdminDigestRequested,
+    DirectoryUser,
+    GroupInfo,
+    InviteRequested,
+    MembersFetched,
+    SnapshotCompleted,
+    SnapshotFailed,
+    SyncRequested,
+)
+
+EXAMPLES = [
+    SyncRequested(team_id="t", run_id="r", dry_run=True, trigger="schedule"),
+    MembersFetched(
+        team_id="t", run_id="r", seq=3, group_id="g",
+        users=[DirectoryUser(id="u1", properties={"displayName": "Zoë \"Z\" O'Brien\n", "businessPhones": ["1"]})],
+    ),
+    SnapshotCompleted(team_id="t", run_id="r", pages=4, groups=[GroupInfo(id="g", display_name="Sales")],
+                      roles={"62e90394-69f5-4237-9190-012177145e10": ["u1"]}, graph_requests=12),
+    SnapshotFailed(team_id="t", run_id="r", reason="the client secret has expired"),
+    InviteRequested(team_id="t", member_id="m", run_id="r"),
+    AdminDigestRequested(team_id="t", run_id="r", kind="held"),
+]
+
+
+@pytest.mark.parametrize("message", EXAMPLES, ids=lambda m: type(m).__name__)
+def test_round_trip_is_lossless(message):
+    assert type(message).from_bytes(message.to_bytes()) == message
+
+
+def test_every_message_has_its_own_routing_key_and_id():
+    assert len(BY_ROUTING_KEY) == len(ALL_MESSAGES)
+    a, b = SyncRequested(team_id="t", run_id="r"), SyncRequested(team_id="t", run_id="r")
+    assert a.message_id != b.message_id
+    assert a.schema_version == 1
+
+
+def test_messages_are_frozen():
+    message = SyncRequested(team_id="t", run_id="r")
+    with pytest.raises(ValidationError):
+        message.run_id = "other"
+
+
+def test_missing_fields_are_refused():
+    with pytest.raises(ValidationError):
+        SyncRequested.from_bytes(b'{"team_id": "t"}')
