@@ -1,0 +1,105 @@
+"""The real msal against the simulator's identity endpoints, and Graph's answers to bad or stale tokens."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import msal
+import pytest
+
+from simulator import Simulator, Tenant
+from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET, trusting_session
+
+SCOPE = ["https://graph.microsoft.com/.default"]
+
+
+def _acquire(sim: Simulator, tenant_id: str, secret: str, validate_authority: bool = True) -> dict:
+    app = msal.ConfidentialClientApplication(
+        SIM_CLIENT_ID,
+        client_credential=secret,
+        authority=f"{sim.authority_url}/{tenant_id}",
+        instance_discovery=False,
+        validate_authority=validate_authority,
+        http_client=trusting_session(sim.ca_file),
+    )
+    return app.acquire_token_for_client(SCOPE)
+
+
+@pytest.fixture
+async def http(simulator: Simulator):
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(ssl=simulator.client_ssl_context())
+    ) as session:
+        yield session
+
+
+@pytest.mark.parametrize("validate_authority", [True, False])
+async def test_msal_gets_a_token_that_graph_accepts(simulator, sim_tenant: Tenant, http, validate_authority):
+    result = await asyncio.to_thread(
+        _acquire, simulator, sim_tenant.tenant_id, SIM_CLIENT_SECRET, validate_authority
+    )
+    assert result["token_type"] == "Bearer" and result["expires_in"] > 3000
+    headers = {"Authorization": f"Bearer {result['access_token']}"}
+    async with http.get(f"{simulator.graph_url}/users?$top=5", headers=headers) as resp:
+        assert resp.status == 200
+        assert len((await resp.json())["value"]) == 5
+
+
+async def test_wrong_secret_is_invalid_client(simulator, sim_tenant):
+    result = await asyncio.to_thread(_acquire, simulator, sim_tenant.tenant_id, "not-the-secret")
+    assert result["error"] == "invalid_client"
+    assert result["error_codes"] == [7000215]
+
+
+async def test_unknown_tenant_and_unknown_app(simulator, sim_tenant, http):
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": SIM_CLIENT_ID,
+        "client_secret": SIM_CLIENT_SECRET,
+        "scope": SCOPE[0],
+    }
+    async with http.post(
+        f"{simulator.authority_url}/00000000-0000-4000-8000-000000000000/oauth2/v2.0/token", data=form
+    ) as resp:
+        assert resp.status == 400
+        assert "AADSTS90002" in (await resp.json())["error_description"]
+    form["client_id"] = "ffffffff-0000-4000-8000-000000000000"
+    async with http.post(
+        f"{simulator.authority_url}/{sim_tenant.tenant_id}/oauth2/v2.0/token", data=form
+    ) as resp:
+        body = await resp.json()
+        assert (resp.status, body["error"], body["error_codes"]) == (400, "unauthorized_client", [700016])
+
+
+async def test_graph_refuses_missing_and_expired_tokens(simulator, sim_tenant, http):
+    async with http.get(f"{simulator.graph_url}/users") as resp:
+        assert resp.status == 401
+        assert (await resp.json())["error"]["code"] == "InvalidAuthenticationToken"
+    token = (await asyncio.to_thread(_acquire, simulator, sim_tenant.tenant_id, SIM_CLIENT_SECRET))[
+        "access_token"
+    ]
+    simulator.expire_tokens(sim_tenant.tenant_id)
+    async with http.get(f"{simulator.graph_url}/users", headers={"Authorization": f"Bearer {token}"}) as resp:
+        assert resp.status == 401
+        assert "expired" in (await resp.json())["error"]["message"]
+        assert "WWW-Authenticate" in resp.headers
+
+
+async def test_admin_consent_redirects_back_with_the_tenant(simulator, sim_tenant, http):
+    query = {
+        "client_id": SIM_CLIENT_ID,
+        "scope": SCOPE[0],
+        "redirect_uri": "https://app.example/callback",
+        "state": "signed-state",
+    }
+    url = f"{simulator.authority_url}/organizations/v2.0/adminconsent"
+    async with http.get(url, params=query, allow_redirects=False) as resp:
+        assert resp.status == 302
+        location = resp.headers["Location"]
+    assert location.startswith("https://app.example/callback?")
+    assert f"tenant={sim_tenant.tenant_id}" in location and "admin_consent=True" in location
+    assert "state=signed-state" in location
+    simulator.consent_denied = True
+    async with http.get(url, params=query, allow_redirects=False) as resp:
+        assert "error=access_denied" in resp.headers["Location"]
