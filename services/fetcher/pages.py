@@ -1,0 +1,83 @@
+"""Turning Graph member pages into snapshot messages: pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.graph.errors import GraphForbidden
+from shared.messages import DirectoryUser, MembersFetched, Message, SyncRequested
+
+USER_TYPE = "#microsoft.graph.user"
+GROUP_TYPE = "#microsoft.graph.group"
+Publish = Callable[..., Awaitable[None]]
+
+
+@dataclass
+class PageContent:
+    users: list[DirectoryUser] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    nested_groups: list[str] = field(default_factory=list)
+
+
+def user_of(item: Mapping[str, Any], properties: Sequence[str]) -> DirectoryUser:
+    return DirectoryUser(id=item["id"], properties={p: item.get(p) for p in properties if p != "id"})
+
+
+def split_members(items: Iterable[Mapping[str, Any]], properties: Sequence[str]) -> PageContent:
+    """Users of a ``transitiveMembers`` page; devices, contacts, service principals are dropped, nested
+    groups noted. Graph returns only id and type of users it may not read (no User.Read.All): that is an
+    error for the run, not a page of blank users."""
+    content = PageContent()
+    blanks = 0
+    for item in items:
+        kind = item.get("@odata.type")
+        if kind == GROUP_TYPE:
+            content.nested_groups.append(str(item.get("id")))
+        if kind != USER_TYPE:
+            continue
+        if not item.get("id"):
+            content.skipped.append({"id": "", "reason": "a directory user came without an object id"})
+            continue
+        if item.get("userPrincipalName") is None:
+            blanks += 1
+            content.skipped.append({"id": str(item["id"]), "reason": "the directory returned no properties"})
+            continue
+        content.users.append(user_of(item, properties))
+    if blanks and not content.users:
+        raise GraphForbidden(
+            "the app is missing the permission User.Read.All (with admin consent): Graph returned "
+            "group members without their properties",
+            status=403,
+        )
+    return content
+
+
+class PageSink:
+    """Numbers and sends a run's member pages: ``seq`` counts from 0 in the order pages are sent."""
+
+    def __init__(self, request: SyncRequested, publish: Publish):
+        self.request = request
+        self.publish = publish
+        self.pages = 0
+
+    def build(
+        self, group_id: str | None, users: list[DirectoryUser], removed_ids: Sequence[str] = ()
+    ) -> Message:
+        return MembersFetched(
+            team_id=self.request.team_id,
+            run_id=self.request.run_id,
+            seq=self.pages,
+            group_id=group_id,
+            users=users,
+            removed_ids=list(removed_ids),
+        )
+
+    async def send(
+        self, group_id: str | None, users: list[DirectoryUser], removed_ids: Sequence[str] = ()
+    ) -> None:
+        if not users and not removed_ids:
+            return
+        await self.publish(self.build(group_id, users, removed_ids))
+        self.pages += 1

@@ -1,0 +1,96 @@
+"""The fetcher's record of the photos it has seen per team (etags) and of the rotating re-check slice."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection, Sequence
+
+import asyncpg
+
+
+async def known_etags(pool: asyncpg.Pool, team_id: str, ids: Sequence[str]) -> dict[str, str | None]:
+    rows = await pool.fetch(
+        "SELECT directory_id, etag FROM fetcher_photos WHERE team_id = $1 AND directory_id = ANY($2::text[])",
+        team_id,
+        list(ids),
+    )
+    return {r["directory_id"]: r["etag"] for r in rows}
+
+
+def slice_size(known: int, slice_days: int) -> int:
+    """How many known users a run re-checks so that every one is re-checked within ``slice_days`` runs."""
+    return math.ceil(known / max(1, slice_days))
+
+
+async def rotating_slice(pool: asyncpg.Pool, team_id: str, slice_days: int) -> list[str]:
+    """The next known users to re-check, continuing after where the last run stopped, wrapping round."""
+    async with pool.acquire() as conn:
+        known = await conn.fetchval("SELECT count(*) FROM fetcher_photos WHERE team_id = $1", team_id)
+        size = slice_size(known, slice_days)
+        if size == 0:
+            return []
+        after = (
+            await conn.fetchval("SELECT after_id FROM fetcher_photo_cursor WHERE team_id = $1", team_id) or ""
+        )
+        ids = await conn.fetch(
+            "SELECT directory_id FROM fetcher_photos WHERE team_id = $1 AND directory_id > $2"
+            " ORDER BY directory_id LIMIT $3",
+            team_id,
+            after,
+            size,
+        )
+        if len(ids) < size:
+            ids += await conn.fetch(
+                "SELECT directory_id FROM fetcher_photos WHERE team_id = $1 AND directory_id <= $2"
+                " ORDER BY directory_id LIMIT $3",
+                team_id,
+                after,
+                size - len(ids),
+            )
+    return [r["directory_id"] for r in ids]
+
+
+async def new_ids(pool: asyncpg.Pool, team_id: str, member_ids: Collection[str]) -> list[str]:
+    """Members whose photo was never checked."""
+    rows = await pool.fetch(
+        "SELECT m.id FROM unnest($2::text[]) AS m(id)"
+        " WHERE NOT EXISTS (SELECT 1 FROM fetcher_photos p WHERE p.team_id = $1 AND p.directory_id = m.id)"
+        " ORDER BY m.id",
+        team_id,
+        list(member_ids),
+    )
+    return [r["id"] for r in rows]
+
+
+async def record(pool: asyncpg.Pool, team_id: str, etags: dict[str, str | None]) -> None:
+    await pool.executemany(
+        "INSERT INTO fetcher_photos (team_id, directory_id, etag) VALUES ($1, $2, $3)"
+        " ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = excluded.etag, checked_at = now()",
+        [(team_id, directory_id, etag) for directory_id, etag in etags.items()],
+    )
+
+
+async def advance(pool: asyncpg.Pool, team_id: str, last_id: str) -> None:
+    await pool.execute(
+        "INSERT INTO fetcher_photo_cursor (team_id, after_id) VALUES ($1, $2)"
+        " ON CONFLICT (team_id) DO UPDATE SET after_id = excluded.after_id, updated_at = now()",
+        team_id,
+        last_id,
+    )
+
+
+async def forget(pool: asyncpg.Pool, team_id: str, member_ids: Collection[str]) -> None:
+    """Drop the records of users who are no longer members (after a full read)."""
+    await pool.execute(
+        "DELETE FROM fetcher_photos WHERE team_id = $1 AND NOT (directory_id = ANY($2::text[]))",
+        team_id,
+        list(member_ids),
+    )
+
+
+async def forget_ids(pool: asyncpg.Pool, team_id: str, gone: Collection[str]) -> None:
+    await pool.execute(
+        "DELETE FROM fetcher_photos WHERE team_id = $1 AND directory_id = ANY($2::text[])",
+        team_id,
+        list(gone),
+    )

@@ -1,0 +1,50 @@
+"""The run as the fetcher sees it: claiming it for fetching, and its configuration and connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from shared.config import SyncConfig
+
+# Statuses a SyncRequested may (re)start a fetch from; anything later means the fetch already ended.
+STARTABLE = ("queued", "fetching")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    team_id: str
+    config: SyncConfig
+    connection: dict[str, Any] | None
+
+
+async def claim(pool: asyncpg.Pool, run_id: str) -> Run | None:
+    """Mark the run 'fetching' (a redelivered request for a run still fetching starts it over); None when the
+    run is unknown or already past fetching."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE sync_runs SET status = 'fetching', started_at = coalesce(started_at, now())"
+            " WHERE id = $1 AND status = ANY($2::text[])"
+            " RETURNING team_id, config",
+            run_id,
+            list(STARTABLE),
+        )
+        if row is None:
+            return None
+        config = row["config"]
+        if config is None:
+            config = await conn.fetchval("SELECT config FROM sync_configs WHERE team_id = $1", row["team_id"])
+        connection = await conn.fetchrow(
+            "SELECT kind, tenant_id, client_id, secret_encrypted FROM directory_connections"
+            " WHERE team_id = $1",
+            row["team_id"],
+        )
+    return Run(
+        id=run_id,
+        team_id=str(row["team_id"]),
+        config=SyncConfig.model_validate(config or {}),
+        connection=dict(connection) if connection else None,
+    )

@@ -1,0 +1,1 @@
+"""Microsoft Graph: tokens (msal), the throttling-aware client, batching and group search."""

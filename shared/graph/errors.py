@@ -1,0 +1,117 @@
+"""Typed Graph and identity failures, each with a reason an admin can act on, and the mapping from answers."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+# Which application permission a path needs; the first matching pattern wins.
+_PERMISSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/photos?\b"), "ProfilePhoto.Read.All"),
+    (re.compile(r"/(directoryRoles|roleManagement)\b"), "RoleManagement.Read.Directory"),
+    (re.compile(r"/groups/[^/?]+/(transitiveMembers|members)\b"), "GroupMember.Read.All"),
+    (re.compile(r"/groups\b"), "GroupMember.Read.All"),
+    (re.compile(r"/users\b"), "User.Read.All"),
+)
+_GROUP = re.compile(r"/groups/([^/?]+)")
+DELTA_EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
+
+
+class GraphError(Exception):
+    """A failure talking to Graph or the identity platform; ``reason`` is fit for a run record."""
+
+    transient = False
+
+    def __init__(self, reason: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.code = code
+
+
+class GraphAuthError(GraphError):
+    """No token could be had, or Graph refused the one we had."""
+
+
+class GraphForbidden(GraphError):
+    """The app lacks an application permission (or its admin consent)."""
+
+
+class GraphNotFound(GraphError):
+    pass
+
+
+class GraphThrottled(GraphError):
+    """Graph kept throttling past the run's patience."""
+
+
+class GraphUnavailable(GraphError):
+    """The tenant or the service could not be reached; a later attempt may work."""
+
+    transient = True
+
+
+class DeltaExpired(GraphError):
+    """A delta token is no longer accepted: the caller must read everything again."""
+
+
+def group_gone(group_id: str) -> GraphNotFound:
+    return GraphNotFound(
+        f"the synced group {group_id} no longer exists in the directory; take it off the synced groups",
+        status=404,
+    )
+
+
+def permission_for(path: str) -> str:
+    for pattern, permission in _PERMISSIONS:
+        if pattern.search(path):
+            return permission
+    return "Directory.Read.All"
+
+
+def error_code(payload: Any) -> tuple[str, str]:
+    """(code, message) of a Graph error body, blank when the body is not one."""
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict):
+        return "", ""
+    return str(error.get("code") or ""), str(error.get("message") or "")
+
+
+def error_for(status: int, payload: Any, path: str) -> GraphError:
+    """The typed error for a final (not retried) Graph answer to a request on ``path``."""
+    code, message = error_code(payload)
+    detail = f" ({status} {code}: {message})" if code or message else f" ({status})"
+    if status == 410 or (status == 400 and code in DELTA_EXPIRED_CODES):
+        return DeltaExpired(f"the delta token expired{detail}", status=status, code=code)
+    if status == 401:
+        return GraphAuthError(
+            f"Microsoft Graph refused the app's access token{detail}; reconnect the directory",
+            status=status,
+            code=code,
+        )
+    if status == 403:
+        permission = permission_for(path)
+        return GraphForbidden(
+            f"the app is missing the application permission {permission} (with admin consent) to read "
+            f"{_what(path)}{detail}",
+            status=status,
+            code=code,
+        )
+    if status == 404:
+        group = _GROUP.search(path)
+        if group and "/photo" not in path:
+            return group_gone(group.group(1))
+        return GraphNotFound(f"{_what(path)} was not found{detail}", status=status, code=code)
+    if status == 429 or status >= 500:
+        return GraphUnavailable(
+            f"Microsoft Graph is unavailable for this tenant{detail}; the next run will try again",
+            status=status,
+            code=code,
+        )
+    return GraphError(
+        f"Microsoft Graph refused a request for {_what(path)}{detail}", status=status, code=code
+    )
+
+
+def _what(path: str) -> str:
+    return path.split("?", 1)[0]

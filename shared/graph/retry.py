@@ -1,0 +1,65 @@
+"""When to retry a Graph request and how long to wait: pure decisions, no clock and no sleeping here."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+
+from shared.graph.errors import GraphThrottled
+
+THROTTLE_STATUSES = frozenset({429, 503})
+TRANSIENT_STATUSES = frozenset({500, 502, 504})
+MAX_TRANSIENT_ATTEMPTS = 4
+BACKOFF_BASE = 1.0
+BACKOFF_CAP = 60.0
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Full-jitter exponential backoff for the ``attempt``-th retry (from 0)."""
+    return rand() * min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
+
+
+def throttle_delay(
+    retry_after: float | None, attempt: int, rand: Callable[[], float] = random.random
+) -> float:
+    """Graph's own ``Retry-After`` when it gave one, else backoff with jitter."""
+    return retry_after if retry_after is not None else backoff(attempt, rand)
+
+
+class ThrottleBudget:
+    """The seconds of throttling one run tolerates in all (R17), shared by every request of the run."""
+
+    def __init__(self, limit: float):
+        self.limit = limit
+        self.waited = 0.0
+
+    def spend(self, delay: float) -> float:
+        """Account for a wait about to happen; raise GraphThrottled when it would pass the limit."""
+        if self.waited + delay > self.limit:
+            raise GraphThrottled(
+                f"Microsoft Graph kept throttling this tenant: the run gave up after {self.waited:.0f} s of "
+                f"waiting (the limit is {self.limit:.0f} s); the next run will try again",
+                status=429,
+            )
+        self.waited += delay
+        return delay

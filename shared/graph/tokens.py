@@ -1,0 +1,162 @@
+"""App-only tokens for Graph from msal (client credentials), one msal app per tenant and client id."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import msal
+import requests
+
+from shared.graph.errors import GraphAuthError, GraphUnavailable
+
+log = logging.getLogger(__name__)
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+PUBLIC_CLOUD_HOSTS = frozenset({"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"})
+EARLY_REFRESH = 300.0  # seconds before expiry a token counts as stale
+HTTP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    tenant_id: str
+    client_id: str
+    secret: str = field(repr=False)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """Tenant, client id and a digest of the secret: a rotated secret never meets the old one's token."""
+        return self.tenant_id, self.client_id, hashlib.sha256(self.secret.encode()).hexdigest()
+
+
+class _Session(requests.Session):
+    """requests for msal: our CA bundle on every request (REQUESTS_CA_BUNDLE beats a session's verify)."""
+
+    def __init__(self, ca_file: str | None):
+        super().__init__()
+        self._verify: str | bool = ca_file or True
+
+    def request(self, method, url, **kwargs):  # type: ignore[override]
+        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        if self._verify is not True:
+            kwargs["verify"] = self._verify
+        return super().request(method, url, **kwargs)
+
+
+def auth_reason(result: dict[str, Any], tenant_id: str) -> str:
+    """An admin-readable reason for msal's error result."""
+    error = str(result.get("error") or "unknown_error")
+    # Entra appends trace and correlation ids and a timestamp: noise to an admin.
+    description = (
+        str(result.get("error_description") or "").split("\r\n", 1)[0].split(" Trace ID:", 1)[0].strip()
+    )
+    detail = f": {description}" if description else f" ({error})"
+    if error == "invalid_client":
+        return f"the client secret is wrong or expired{detail}"
+    if error == "unauthorized_client":
+        return f"the app is not registered in the tenant {tenant_id} or has no admin consent there{detail}"
+    if "AADSTS90002" in description or "AADSTS90023" in description or error == "invalid_tenant":
+        return (
+            f"the tenant {tenant_id} is unknown to Microsoft's identity platform; check the tenant id{detail}"
+        )
+    if error == "invalid_scope":
+        return f"the app cannot be granted Microsoft Graph access{detail}"
+    return f"the identity platform refused a token for tenant {tenant_id}{detail}"
+
+
+def is_transient(result: dict[str, Any]) -> bool:
+    return result.get("error") in {"temporarily_unavailable", "server_error"}
+
+
+class TokenProvider:
+    """One msal ConfidentialClientApplication per (tenant, client id, secret), used off the event loop; a
+    rotated secret gets an app of its own, never the old secret's cached token."""
+
+    def __init__(self, authority_url: str, ca_file: str | None = None):
+        self.authority_url = authority_url.rstrip("/")
+        self.ca_file = ca_file
+        self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
+        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+
+    async def token(self, creds: Credentials) -> str:
+        key = creds.key
+        cached = self._tokens.get(key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._tokens.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+            app = await self._app(creds)
+            result = await asyncio.to_thread(self._acquire, app)
+            return self._remember(key, result, creds.tenant_id)
+
+    async def refresh(self, creds: Credentials, stale: str) -> str:
+        """A new token after Graph refused ``stale`` (unless another request already replaced it)."""
+        key = creds.key
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._tokens.get(key)
+            if cached and cached[0] != stale:
+                return cached[0]
+            self._tokens.pop(key, None)
+            app = await self._app(creds)
+            result = await asyncio.to_thread(self._acquire, app, True)
+            return self._remember(key, result, creds.tenant_id)
+
+    def _remember(self, key: tuple[str, str, str], result: dict[str, Any], tenant_id: str) -> str:
+        if "access_token" not in result:
+            reason = auth_reason(result, tenant_id)
+            raise (GraphUnavailable if is_transient(result) else GraphAuthError)(
+                reason, code=result.get("error")
+            )
+        lifetime = float(result.get("expires_in") or 0)
+        self._tokens[key] = (result["access_token"], time.monotonic() + max(0.0, lifetime - EARLY_REFRESH))
+        return result["access_token"]
+
+    async def _app(self, creds: Credentials) -> msal.ConfidentialClientApplication:
+        app = self._apps.get(creds.key)
+        if app is None:
+            app = self._apps[creds.key] = await asyncio.to_thread(self._build, creds)
+        return app
+
+    def _build(self, creds: Credentials) -> msal.ConfidentialClientApplication:
+        authority = f"{self.authority_url}/{creds.tenant_id}"
+        public = urlsplit(self.authority_url).hostname in PUBLIC_CLOUD_HOSTS
+        try:
+            return msal.ConfidentialClientApplication(
+                creds.client_id,
+                client_credential=creds.secret,
+                authority=authority,
+                http_client=_Session(self.ca_file),
+                instance_discovery=None if public else False,
+            )
+        except ValueError as exc:  # msal could not read the tenant's OpenID configuration: an unknown tenant
+            log.warning("msal refused the authority %s: %s", authority, exc)
+            raise GraphAuthError(
+                f"the tenant {creds.tenant_id} is unknown to the identity platform: check the tenant id"
+            ) from exc
+        except requests.RequestException as exc:
+            raise GraphUnavailable(
+                f"the identity platform at {self.authority_url} could not be reached: {exc}"
+            ) from exc
+
+    @staticmethod
+    def _acquire(app: msal.ConfidentialClientApplication, drop_cached: bool = False) -> dict[str, Any]:
+        if drop_cached:
+            # msal refuses force_refresh for client credentials; emptying its cached access tokens is the way.
+            cache = app.token_cache
+            for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
+                cache.remove_at(item)
+        try:
+            return app.acquire_token_for_client(scopes=[GRAPH_SCOPE])
+        except requests.RequestException as exc:
+            return {
+                "error": "temporarily_unavailable",
+                "error_description": f"the identity platform could not be reached: {exc}",
+            }

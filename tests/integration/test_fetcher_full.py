@@ -1,0 +1,174 @@
+"""The fetcher's full read against the simulated tenant, with the real msal."""
+
+from __future__ import annotations
+
+from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted, SnapshotFailed
+from simulator.images import jpeg, png
+from tests.fixtures.fetcher import add_users, config
+
+GA = "62e90394-69f5-4237-9190-012177145e10"
+
+
+def nested_tenant(tenant) -> tuple[str, set[str]]:
+    """3,000 users: 1,500 in the top group, 1,000 in a nested group, 500 a level deeper; plus non-users."""
+    top, middle, bottom = (tenant.add_group(displayName=n) for n in ("All Staff", "Sales", "Sales EU"))
+    tenant.add_member(top, middle)
+    tenant.add_member(middle, bottom)
+    users = (
+        add_users(tenant, top, 1500, "a")
+        + add_users(tenant, middle, 1000, "b")
+        + add_users(tenant, bottom, 500, "c")
+    )
+    tenant.add_member(top, tenant.add_device(displayName="Printer"))
+    tenant.add_member(middle, tenant.add_service_principal(displayName="Robot"))
+    tenant.add_member(bottom, tenant.add_contact(displayName="Vendor", mail="v@example.com"))
+    return top, set(users)
+
+
+async def test_a_full_read_pages_through_nested_groups_with_the_fewest_requests(fetch_bench):
+    b = fetch_bench
+    top, users = nested_tenant(b.tenant)
+    request = await b.run(await b.team(), config(top))
+    await b.fetcher(photos=False).on_sync_requested(request)
+
+    pages = b.published.of(MembersFetched)
+    done = b.published.messages[-1]
+    assert isinstance(done, SnapshotCompleted) and done.mode == "full" and not done.skipped
+    assert [p.seq for p in pages] == list(range(done.pages)) == [0, 1, 2, 3]
+    seen = [u.id for p in pages for u in p.users]
+    assert len(seen) == len(set(seen)) and set(seen) == users  # no device, service principal, contact, group
+    assert {p.group_id for p in pages} == {top}
+    assert done.groups[0].display_name == "All Staff"
+    assert set(pages[0].users[0].properties) >= {"mail", "userPrincipalName", "accountEnabled", "city"}
+    # The group, four pages of 999, and two delta links taken at the start: nothing else.
+    assert done.graph_requests == 1 + 4 + 2
+    assert b.sim.requests[b.tenant.tenant_id]["transitiveMembers"] == 4
+    status = await b.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", request.run_id)
+    assert status == "fetching"
+
+
+async def test_throttling_is_waited_out_as_graph_asks(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 10, "u")
+    request = await b.run(await b.team(), config(group))
+    b.sim.throttle(b.tenant.tenant_id, times=2, retry_after=1)
+    await b.fetcher(photos=False).on_sync_requested(request)
+
+    assert isinstance(b.published.messages[-1], SnapshotCompleted)
+    events = b.sim.throttle_events[b.tenant.tenant_id]
+    assert len(events) == 2 and all(e.waited is not None and e.waited >= 1 for e in events)
+
+
+async def test_a_run_throttled_past_its_patience_fails_saying_so(fetch_bench):
+    b = fetch_bench
+    b.settings = b.settings.model_copy(update={"graph_max_throttle_wait": 1.5})
+    b.graph.max_throttle_wait = 1.5
+    group = b.tenant.add_group(displayName="Team")
+    request = await b.run(await b.team(), config(group))
+    b.sim.throttle(b.tenant.tenant_id, times=10, retry_after=1, status=503)
+    await b.fetcher(photos=False).on_sync_requested(request)
+
+    [failed] = b.published.messages
+    assert isinstance(failed, SnapshotFailed) and "kept throttling" in failed.reason
+    assert failed.graph_requests == 2
+
+
+async def test_a_token_expiring_mid_run_is_replaced_once(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 2500, "u")
+    request = await b.run(await b.team(), config(group))
+    b.published.on_message = lambda m: (
+        isinstance(m, MembersFetched) and m.seq == 0 and b.sim.expire_tokens(b.tenant.tenant_id)
+    )
+    await b.fetcher(photos=False).on_sync_requested(request)
+
+    done = b.published.messages[-1]
+    assert isinstance(done, SnapshotCompleted) and done.pages == 3
+    assert b.sim.requests[b.tenant.tenant_id]["token"] == 2
+
+
+async def test_a_wrong_secret_fails_the_run_with_its_reason(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    request = await b.run(await b.team(secret="not-the-secret"), config(group))
+    await b.fetcher().on_sync_requested(request)
+
+    [failed] = b.published.messages
+    assert isinstance(failed, SnapshotFailed)
+    assert failed.reason.startswith("the client secret is wrong or expired: AADSTS7000215")
+    assert "Trace ID" not in failed.reason and failed.graph_requests == 0
+
+
+async def test_a_deleted_group_and_a_missing_permission_are_named(fetch_bench):
+    b = fetch_bench
+    team = await b.team()
+    gone = b.tenant.add_group(displayName="Old")
+    b.tenant.delete_group(gone, permanent=True)
+    await b.fetcher().on_sync_requested(await b.run(team, config(gone)))
+    [failed] = b.published.messages
+    assert f"{gone} no longer exists" in failed.reason
+
+    await b.pool.execute("UPDATE sync_runs SET status = 'failed'")
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 3, "u")
+    b.tenant.revoke(b.client_id, "User.Read.All")
+    b.sim.expire_tokens(b.tenant.tenant_id)  # a token keeps the permissions it was issued with
+    await b.fetcher().on_sync_requested(await b.run(team, config(group)))
+    assert "User.Read.All" in b.published.messages[-1].reason
+
+    await b.pool.execute("UPDATE sync_runs SET status = 'failed'")
+    b.tenant.grant(b.client_id, "User.Read.All")
+    b.tenant.revoke(b.client_id, "GroupMember.Read.All")
+    b.sim.expire_tokens(b.tenant.tenant_id)
+    await b.fetcher().on_sync_requested(await b.run(team, config(group)))
+    assert "GroupMember.Read.All" in b.published.messages[-1].reason
+
+
+async def test_redelivered_requests_refetch_only_a_run_still_fetching(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 1200, "u")
+    request = await b.run(await b.team(), config(group))
+    fetcher = b.fetcher(photos=False)
+    await fetcher.on_sync_requested(request)
+    first = [(m.seq, [u.id for u in m.users]) for m in b.published.of(MembersFetched)]
+
+    b.published.messages.clear()
+    await fetcher.on_sync_requested(request)  # still 'fetching': read again, numbered the same
+    assert [(m.seq, [u.id for u in m.users]) for m in b.published.of(MembersFetched)] == first
+
+    b.published.messages.clear()
+    await b.finish(request)
+    await fetcher.on_sync_requested(request)
+    assert b.published.messages == []
+
+
+async def test_roles_and_photos(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    admin, plain, pictured = add_users(b.tenant, group, 3, "u")
+    b.tenant.assign_role(GA, admin)
+    b.tenant.set_photo(pictured, jpeg((200, 30, 30)), "image/jpeg")
+    b.tenant.set_photo(admin, png((30, 30, 200)), "image/png")
+    team = await b.team()
+    request = await b.run(team, config(group, use_admin_roles=True))
+    await b.fetcher().on_sync_requested(request)
+
+    done = next(m for m in b.published.messages if isinstance(m, SnapshotCompleted))
+    assert done.roles[GA] == [admin]
+    photos = b.published.of(PhotoFetched)
+    assert b.published.messages.index(done) < b.published.messages.index(photos[0])
+    assert {(p.directory_id, p.content_type) for p in photos} == {
+        (pictured, "image/jpeg"),
+        (admin, "image/png"),
+    }
+
+    await b.finish(request)
+    b.published.messages.clear()
+    b.tenant.remove_photo(admin)
+    b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
+    await b.fetcher(use_delta=False).on_sync_requested(await b.run(team, config(group)))
+    [cleared] = b.published.of(PhotoFetched)
+    assert cleared.directory_id == admin and cleared.content_type is None and cleared.data_b64 is None

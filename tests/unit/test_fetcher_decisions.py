@@ -1,0 +1,88 @@
+"""Merging delta answers, and deciding which photos to download: pure functions."""
+
+import pytest
+
+from services.fetcher.delta import (
+    Changes,
+    NeedsFullRead,
+    id_filter,
+    link_kinds,
+    merge_group_item,
+    merge_user_item,
+)
+from services.fetcher.photo_store import slice_size
+from services.fetcher.photos import plan_photos
+from shared.graph.batch import BatchItem
+from shared.graph.errors import GraphNotFound
+
+USER = "#microsoft.graph.user"
+REMOVED = {"@removed": {"reason": "deleted"}}
+
+
+def test_a_group_spanning_pages_merges_and_the_last_word_wins():
+    changes = Changes()
+    merge_group_item(
+        {
+            "id": "g",
+            "displayName": "G",
+            "members@delta": [
+                {"@odata.type": USER, "id": "a"},
+                {"@odata.type": USER, "id": "b", **REMOVED},
+            ],
+        },
+        changes,
+    )
+    merge_group_item(
+        {
+            "id": "g",
+            "members@delta": [
+                {"@odata.type": USER, "id": "a", **REMOVED},
+                {"@odata.type": USER, "id": "c"},
+                {"@odata.type": "#microsoft.graph.device", "id": "d"},
+            ],
+        },
+        changes,
+    )
+    assert list(changes.added["g"]) == ["c"] and list(changes.removed["g"]) == ["b", "a"]
+
+
+def test_nesting_and_deleted_groups_stop_the_delta_round():
+    with pytest.raises(NeedsFullRead):
+        merge_group_item(
+            {"id": "g", "members@delta": [{"@odata.type": "#microsoft.graph.group", "id": "h"}]}, Changes()
+        )
+    with pytest.raises(GraphNotFound, match="g no longer exists"):
+        merge_group_item({"id": "g", "@removed": {"reason": "changed"}}, Changes())
+
+
+def test_users_changed_then_deleted_count_as_deleted():
+    changes = Changes()
+    merge_user_item({"id": "u", "jobTitle": "x"}, changes)
+    merge_user_item({"id": "v"}, changes)
+    merge_user_item({"id": "u", "@removed": {"reason": "changed"}}, changes)
+    assert list(changes.changed_users) == ["v"] and list(changes.deleted_users) == ["u"]
+
+
+def test_group_filters_take_fifty_ids_and_quote_them():
+    assert link_kinds([str(i) for i in range(101)]) == ["users", "groups:0", "groups:1", "groups:2"]
+    assert id_filter(["a", "o'b"]) == "id eq 'a' or id eq 'o''b'"
+
+
+def test_photos_are_downloaded_only_when_new_or_changed():
+    answers = {
+        "0": BatchItem("0", 200, {}, {"@odata.mediaEtag": "e1"}),
+        "1": BatchItem("1", 200, {}, {"@odata.mediaEtag": "e2"}),
+        "2": BatchItem("2", 404, {}, {"error": {"code": "ImageNotFound"}}),
+        "3": BatchItem("3", 404, {}, None),
+        "4": BatchItem("4", 200, {}, {"@odata.mediaEtag": "e5"}),
+        "5": BatchItem("5", 403, {}, None),
+    }
+    known = {"same": "e1", "changed": "old", "lost": "e3", "never": None}
+    plan = plan_photos(["same", "changed", "lost", "never", "new", "denied"], known, answers)
+    assert plan.download == {"changed": "e2", "new": "e5"}
+    assert plan.removed == ["lost"]
+    assert plan.seen == {"same": "e1", "lost": None, "never": None}
+
+
+def test_every_photo_is_rechecked_within_the_slice_days():
+    assert slice_size(0, 7) == 0 and slice_size(100, 7) == 15 and slice_size(5, 0) == 5

@@ -1,0 +1,134 @@
+"""The Graph client's pure decisions: retry waits, the throttle budget, error reasons, URLs, batching."""
+
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+
+import pytest
+
+from shared.graph import retry
+from shared.graph.batch import batch_body, chunks, split_throttled
+from shared.graph.client import build_url
+from shared.graph.errors import (
+    DeltaExpired,
+    GraphAuthError,
+    GraphForbidden,
+    GraphNotFound,
+    GraphThrottled,
+    GraphUnavailable,
+    error_for,
+)
+from shared.graph.groups import search_clause, search_params
+from shared.graph.tokens import auth_reason, is_transient
+
+
+def test_retry_after_in_seconds_or_as_a_date():
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    assert retry.parse_retry_after("7") == 7.0
+    assert retry.parse_retry_after(" 2.5 ") == 2.5
+    assert retry.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
+    assert retry.parse_retry_after(format_datetime(now - timedelta(seconds=30), usegmt=True), now) == 0.0
+    assert retry.parse_retry_after(None) is None
+    assert retry.parse_retry_after("soon") is None
+
+
+def test_backoff_is_jittered_exponential_and_capped():
+    assert retry.backoff(0, rand=lambda: 1.0) == 1.0
+    assert retry.backoff(3, rand=lambda: 1.0) == 8.0
+    assert retry.backoff(30, rand=lambda: 1.0) == retry.BACKOFF_CAP
+    assert retry.backoff(3, rand=lambda: 0.25) == 2.0
+
+
+def test_graphs_retry_after_wins_over_backoff():
+    assert retry.throttle_delay(12.0, attempt=5, rand=lambda: 1.0) == 12.0
+    assert retry.throttle_delay(None, attempt=2, rand=lambda: 1.0) == 4.0
+
+
+def test_the_throttle_budget_is_shared_by_the_run_and_bounded():
+    budget = retry.ThrottleBudget(10)
+    budget.spend(6)
+    budget.spend(4)
+    with pytest.raises(GraphThrottled) as caught:
+        budget.spend(0.5)
+    assert "gave up after 10 s" in caught.value.reason
+
+
+@pytest.mark.parametrize(
+    ("path", "permission"),
+    [
+        ("/v1.0/groups/g1/transitiveMembers?$top=999", "GroupMember.Read.All"),
+        ("/v1.0/groups/g1", "GroupMember.Read.All"),
+        ("/v1.0/users/u1/photo/$value", "ProfilePhoto.Read.All"),
+        ("/v1.0/directoryRoles(roleTemplateId='x')/members", "RoleManagement.Read.Directory"),
+        ("/v1.0/users/delta", "User.Read.All"),
+    ],
+)
+def test_a_403_names_the_missing_permission(path, permission):
+    body = {"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges"}}
+    error = error_for(403, body, path)
+    assert isinstance(error, GraphForbidden)
+    assert permission in error.reason and "Authorization_RequestDenied" in error.reason
+
+
+def test_a_deleted_group_is_named():
+    error = error_for(
+        404, {"error": {"code": "Request_ResourceNotFound"}}, "/v1.0/groups/abc/transitiveMembers"
+    )
+    assert isinstance(error, GraphNotFound)
+    assert "abc no longer exists" in error.reason
+
+
+@pytest.mark.parametrize(("status", "code"), [(400, "syncStateNotFound"), (400, "resyncRequired"), (410, "")])
+def test_expired_delta_tokens(status, code):
+    assert isinstance(error_for(status, {"error": {"code": code}}, "/v1.0/users/delta"), DeltaExpired)
+
+
+def test_other_answers():
+    assert isinstance(error_for(401, None, "/v1.0/groups/x"), GraphAuthError)
+    assert isinstance(error_for(502, b"", "/v1.0/groups/x"), GraphUnavailable)
+    assert error_for(
+        400, {"error": {"code": "Request_BadRequest", "message": "bad"}}, "/v1.0/x"
+    ).reason.endswith("(400 Request_BadRequest: bad)")
+
+
+def test_token_errors_read_as_reasons():
+    bad_secret = {
+        "error": "invalid_client",
+        "error_description": "AADSTS7000215: Invalid client secret provided.",
+    }
+    assert auth_reason(bad_secret, "t1").startswith("the client secret is wrong or expired: AADSTS7000215")
+    unknown = {"error": "invalid_request", "error_description": "AADSTS90002: Tenant 't1' not found."}
+    assert "tenant t1 is unknown" in auth_reason(unknown, "t1")
+    assert "not registered in the tenant" in auth_reason({"error": "unauthorized_client"}, "t1")
+    assert is_transient({"error": "temporarily_unavailable"}) and not is_transient(bad_secret)
+
+
+def test_urls_keep_odata_punctuation_and_encode_the_rest():
+    url = build_url("https://g/v1.0", "/groups", {"$search": '"displayName:a&b c"', "$top": 5})
+    assert url == "https://g/v1.0/groups?$search=%22displayName:a%26b%20c%22&$top=5"
+    assert (
+        build_url("https://g/v1.0", "https://g/v1.0/x?$skiptoken=A%2B") == "https://g/v1.0/x?$skiptoken=A%2B"
+    )
+
+
+def test_group_search_escapes_quotes():
+    assert search_clause('sales "EU"\\') == '"displayName:sales \\"EU\\"\\\\"'
+    assert search_clause("O'Brien\n") == '"displayName:O\'Brien"'
+    assert "$search" not in search_params("  ", 10)
+    assert search_params("x", 5000)["$top"] == "999"
+
+
+def test_batches_hold_twenty_and_split_out_throttled_items():
+    ids = [str(i) for i in range(45)]
+    assert [len(c) for c in chunks(ids)] == [20, 20, 5]
+    assert batch_body({"1": "/users/a/photo"}) == {
+        "requests": [{"id": "1", "method": "GET", "url": "/users/a/photo"}]
+    }
+    done, again, after = split_throttled(
+        [
+            {"id": "1", "status": 200, "body": {"x": 1}},
+            {"id": "2", "status": 429, "headers": {"retry-after": "3"}},
+            {"id": "3", "status": 429, "headers": {"Retry-After": "5"}},
+            {"id": "4", "status": 404, "body": {"error": {"code": "ImageNotFound"}}},
+        ]
+    )
+    assert [d.id for d in done] == ["1", "4"] and again == ["2", "3"] and after == 5.0
