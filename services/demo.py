@@ -1,0 +1,148 @@
+"""`cardsync demo`: a simulated Microsoft tenant, a local SMTP sink, all four services, one real sync."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import sys
+
+import aiohttp
+
+from services import launcher
+from services.cli import SERVICES, StartupError
+from shared.mailsink import MailSink
+from shared.settings import Settings
+from simulator import Simulator, generate_tenant
+
+DEMO_CLIENT_ID = "c0ffee00-0de0-4000-8000-000000000001"
+
+
+async def run(settings: Settings, *, once: bool, users: int) -> int:
+    sim = Simulator()
+    await sim.start()
+    tenant = sim.add_tenant(generate_tenant(users, 6, seed=42, client_id=DEMO_CLIENT_ID))
+    sink = MailSink().start()
+    settings = settings.model_copy(
+        update={
+            "graph_url": sim.graph_url,
+            "authority_url": sim.authority_url,
+            "ca_file": sim.ca_file,
+            "smtp_host": sink.host,
+            "smtp_port": sink.port,
+            "smtp_starttls": False,
+            "smtp_username": None,
+            "operator_token": settings.operator_token or secrets.token_urlsafe(24),
+            "secret_key": settings.secret_key or secrets.token_urlsafe(24),
+            "amqp_prefix": "cardsync-demo",
+        }
+    )
+    outcome: dict[str, int] = {}
+
+    async def scenario() -> None:
+        try:
+            outcome["code"] = await _sync_and_report(settings, tenant, sink)
+        except Exception as exc:  # the demo says what broke and stops
+            print(f"demo failed: {exc!r}", file=sys.stderr)
+            outcome["code"] = 1
+        if once or outcome["code"]:
+            import os
+            import signal
+
+            os.kill(os.getpid(), signal.SIGTERM)
+        else:
+            token = settings.operator_token.get_secret_value()
+            print(f"\nThe API serves on {settings.public_url}/api/v1 (operator token: {token}). Ctrl-C stops.")
+
+    try:
+        await launcher.run(settings, SERVICES, standalone=False, on_started=scenario)
+    except StartupError:
+        raise
+    finally:
+        sink.stop()
+        await sim.stop()
+    return outcome.get("code", 1)
+
+
+async def _sync_and_report(settings: Settings, tenant, sink: MailSink) -> int:
+    token = settings.operator_token.get_secret_value()
+    base = f"http://{settings.api_host}:{settings.api_port}/api/v1"
+    roots = [g for g in tenant.groups.values()]
+    chosen = [roots[0], roots[-1]]
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+
+        async def call(method: str, path: str, body=None, ok=(200, 201, 202, 204)):
+            async with http.request(method, base + path, json=body) as resp:
+                data = await resp.json() if resp.content_type.endswith("json") else None
+                if resp.status not in ok:
+                    raise RuntimeError(f"{method} {path}: {resp.status} {data}")
+                return data
+
+        team = await call("POST", "/teams", {"name": "Fabrikam", "admins": [
+            {"email": "admin@fabrikam.example", "name": "Avery Admin"}]})
+        tid = team["id"]
+        secret = tenant.apps[DEMO_CLIENT_ID]
+        await call("PUT", f"/teams/{tid}/directory",
+                   {"tenant_id": tenant.tenant_id, "client_id": DEMO_CLIENT_ID, "client_secret": secret})
+        config = await call("GET", f"/teams/{tid}/sync/config")
+        config.pop("next_run_at", None)
+        config["groups"] = [{"id": g["id"], "display_name": g["displayName"]} for g in chosen]
+        await call("PUT", f"/teams/{tid}/sync/config", config)
+        print(f"Simulated tenant {tenant.tenant_id}: {len(tenant.users)} users, {len(tenant.groups)} groups.")
+        print("Syncing groups: " + ", ".join(g["displayName"] for g in chosen))
+        run = await call("POST", f"/teams/{tid}/sync/runs", {"dry_run": False})
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 120
+        while run["status"] not in ("succeeded", "failed", "held"):
+            if loop.time() > deadline:
+                raise RuntimeError(f"the run did not finish in time: {run['status']}")
+            await asyncio.sleep(0.2)
+            run = await call("GET", f"/teams/{tid}/sync/runs/{run['id']}")
+        print(f"\nRun {run['id']}: {run['status']} in "
+              f"{_seconds(run['started_at'], run['finished_at'])}, {run['graph_requests']} Graph requests")
+        print("  counts: " + ", ".join(f"{k} {v}" for k, v in run["counts"].items()))
+        if run["error"]:
+            print(f"  error: {run['error']}")
+        members = await _all_members(call, tid)
+        print(f"\nMembers: {len(members)}")
+        for m in members[:8]:
+            card = m["card"]
+            print(f"  {card['name'] or '':28} {card['email'] or '':44} {card['job_title'] or ''}")
+        if len(members) > 8:
+            print(f"  ... and {len(members) - 8} more")
+        subteams = (await call("GET", f"/teams/{tid}/subteams"))["subteams"]
+        print("\nSubteams:")
+        for s in subteams:
+            print(f"  {s['name']:28} {s['member_count']} members")
+        await _wait_for_mail(sink, run["counts"]["invited"] + 1)
+        print(f"\nEmails sent: {len(sink.messages)}")
+        for message in sink.messages[:5]:
+            print(f"  to {message['To']}: {message['Subject']}")
+        if len(sink.messages) > 5:
+            print(f"  ... and {len(sink.messages) - 5} more")
+        return 0 if run["status"] == "succeeded" else 1
+
+
+async def _all_members(call, tid: str) -> list[dict]:
+    members, cursor = [], None
+    while True:
+        page = await call("GET", f"/teams/{tid}/members?limit=1000" + (f"&cursor={cursor}" if cursor else ""))
+        members += page["members"]
+        cursor = page.get("next_cursor")
+        if not cursor:
+            return members
+
+
+async def _wait_for_mail(sink: MailSink, expected: int, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while len(sink.messages) < expected and loop.time() < deadline:
+        await asyncio.sleep(0.1)
+
+
+def _seconds(start: str | None, end: str | None) -> str:
+    from datetime import datetime
+
+    if not start or not end:
+        return "?"
+    delta = datetime.fromisoformat(end.replace("Z", "+00:00")) - datetime.fromisoformat(start.replace("Z", "+00:00"))
+    return f"{delta.total_seconds():.1f}s"

@@ -1,0 +1,64 @@
+"""The aiohttp application of the control API."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from services.scheduler.api.endpoint import MAX_BODY, POOL, SETTINGS, aiohttp_handler
+from services.scheduler.api.metrics import metrics, metrics_middleware
+from services.scheduler.api.openapi import openapi_document
+from services.scheduler.api.problems import problem_middleware
+from services.scheduler.api.routes import ENDPOINTS
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+HealthCheck = Callable[[], Awaitable[bool]]
+
+
+def _database_health(pool: asyncpg.Pool) -> HealthCheck:
+    async def check() -> bool:
+        return await pool.fetchval("SELECT 1") == 1
+
+    return check
+
+
+def _healthz(health: HealthCheck) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def healthz(_: web.Request) -> web.Response:
+        try:
+            ok = await health()
+        except Exception as exc:  # a failing check is an unhealthy answer, not an error page
+            log.warning("health check failed: %s", exc)
+            ok = False
+        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
+
+    return healthz
+
+
+def create_app(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    *,
+    health: HealthCheck | None = None,
+    extra_routes: Iterable[web.AbstractRouteDef] = (),
+) -> web.Application:
+    """The API on ``pool``; ``health`` defaults to a database check; ``extra_routes`` are served alongside."""
+    app = web.Application(middlewares=[metrics_middleware, problem_middleware], client_max_size=MAX_BODY)
+    app[POOL] = pool
+    app[SETTINGS] = settings
+    for ep in ENDPOINTS:
+        app.router.add_route(ep.method, ep.path, aiohttp_handler(ep))
+    document = orjson.dumps(openapi_document(ENDPOINTS))
+
+    async def openapi(_: web.Request) -> web.Response:
+        return web.Response(body=document, content_type="application/json")
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_get("/healthz", _healthz(health or _database_health(pool)))
+    app.router.add_get("/metrics", metrics)
+    app.router.add_routes(extra_routes)
+    return app

@@ -1,0 +1,144 @@
+"""One declaration per endpoint: its models drive both the request checks and the OpenAPI document.
+
+The checks run in the order the contract sets: the token (401), then the team (404), then the query and the
+body (400, 413, 422). A handler receives a ``Call`` holding what passed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.scheduler.api.auth import Caller, authenticate
+from services.scheduler.api.problems import Problem, unprocessable
+from shared.settings import Settings
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+SETTINGS = web.AppKey("settings", Settings)
+MAX_BODY = 1024 * 1024
+_MAX_INT = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Call:
+    request: web.Request
+    pool: asyncpg.Pool
+    settings: Settings
+    caller: Caller | None
+    team_id: UUID | None  # set on the paths under /teams/{team_id}
+    body: Any
+    query: Any
+
+    @property
+    def team(self) -> UUID:
+        assert self.team_id is not None, "only for paths under /teams/{team_id}"
+        return self.team_id
+
+    def path_id(self, name: str) -> UUID:
+        return parse_id(self.request.match_info[name])
+
+
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    responses: dict[int, type[BaseModel] | None]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    access: Literal["team", "operator", "public"] = "team"
+    raw_responses: dict[int, str] = field(default_factory=dict)  # status -> media type of a non-JSON answer
+
+
+def parse_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise Problem(404, "no such resource") from None
+
+
+def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=model.model_dump_json(), content_type="application/json", headers=headers
+    )
+
+
+def _check_values(value: Any, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
+    """Values JSON allows but the database cannot store: NUL in text, integers beyond 64 bits."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            errors.append({"loc": loc, "msg": "text may not contain NUL characters"})
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if abs(value) > _MAX_INT:
+            errors.append({"loc": loc, "msg": "number out of range"})
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_values(k, [*loc, k], errors)
+            _check_values(v, [*loc, k], errors)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _check_values(v, [*loc, i], errors)
+
+
+async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise Problem(400, "the request body is not valid JSON") from None
+    errors: list[dict[str, Any]] = []
+    _check_values(data, [], errors)
+    if errors:
+        raise Problem(422, "invalid values", errors=errors)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise unprocessable(exc) from None
+
+
+def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data = {k: request.query.getone(k) for k in request.query.keys() if k in model.model_fields}
+    errors: list[dict[str, Any]] = []
+    _check_values(data, ["query"], errors)
+    if errors:
+        raise Problem(400, "a query value cannot be read", errors=errors)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise unprocessable(exc, ("query",)) from None
+
+
+async def _team(request: web.Request, pool: asyncpg.Pool, caller: Caller) -> UUID:
+    team_id = parse_id(request.match_info["team_id"])
+    if not caller.may_see(team_id) or not await pool.fetchval("SELECT 1 FROM teams WHERE id = $1", team_id):
+        raise Problem(404, "no such team")
+    return team_id
+
+
+def aiohttp_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        pool, settings = request.app[POOL], request.app[SETTINGS]
+        caller = None
+        if ep.access != "public":
+            caller = await authenticate(request, pool, settings)
+            if ep.access == "operator" and not caller.is_operator:
+                raise Problem(403, "this needs the operator token")
+        team_id = await _team(request, pool, caller) if "team_id" in request.match_info else None
+        query = _read_query(request, ep.query) if ep.query else None
+        body = await _read_body(request, ep.body) if ep.body else None
+        return await ep.handler(Call(request, pool, settings, caller, team_id, body, query))
+
+    return handle

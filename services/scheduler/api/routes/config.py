@@ -1,0 +1,102 @@
+"""The team's sync configuration, versioned by an ETag (R14, R15)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from aiohttp import web
+
+from services.scheduler.api.endpoint import Call, Endpoint, json_response
+from services.scheduler.api.models.config import ConfigIn, ConfigOut
+from services.scheduler.api.problems import Problem
+from services.scheduler.cadence import next_run_at
+from shared.config import SyncConfig
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def if_match_versions(header: str | None) -> set[int] | None:
+    """The versions an If-Match header accepts; None when it accepts any (absent, or ``*``)."""
+    if header is None or header.strip() == "*":
+        return None
+    versions = set()
+    for tag in header.split(","):
+        tag = tag.strip().removeprefix("W/").strip('"')
+        if tag.isdigit():
+            versions.add(int(tag))
+    return versions
+
+
+def _answer(config: dict[str, Any], version: int, next_at: datetime | None) -> web.Response:
+    body = ConfigOut(**SyncConfig.model_validate(config).model_dump(), next_run_at=next_at)
+    return json_response(body, headers={"ETag": etag(version)})
+
+
+async def get_config(call: Call) -> web.Response:
+    row = await call.pool.fetchrow(
+        "SELECT config, version, next_run_at FROM sync_configs WHERE team_id = $1", call.team
+    )
+    if row is None:
+        return _answer(SyncConfig().model_dump(mode="json"), 0, None)
+    return _answer(row["config"], row["version"], row["next_run_at"])
+
+
+def _stale(version: int) -> Problem:
+    return Problem(
+        412,
+        "the configuration changed since it was read: reload it and save again",
+        headers={"ETag": etag(version)},
+    )
+
+
+async def put_config(call: Call) -> web.Response:
+    config = call.body.config()
+    accepted = if_match_versions(call.request.headers.get("If-Match"))
+    data = config.model_dump(mode="json")
+    async with call.pool.acquire() as conn, conn.transaction():
+        current = await conn.fetchrow(
+            "SELECT version, cadence, next_run_at FROM sync_configs WHERE team_id = $1 FOR UPDATE", call.team
+        )
+        version = current["version"] if current else 0
+        if accepted is not None and version not in accepted:
+            raise _stale(version)
+        if current and current["cadence"] == config.cadence and current["next_run_at"] is not None:
+            next_at = current["next_run_at"]  # same cadence: keep the team's schedule
+        else:
+            next_at = next_run_at(config.cadence, datetime.now(timezone.utc), call.team)
+        row = await conn.fetchrow(
+            "INSERT INTO sync_configs (team_id, config, cadence, next_run_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (team_id) DO UPDATE SET config = EXCLUDED.config, cadence = EXCLUDED.cadence,"
+            " next_run_at = EXCLUDED.next_run_at, version = sync_configs.version + 1, updated_at = now()"
+            " WHERE sync_configs.version = $5 RETURNING version",
+            call.team,
+            data,
+            config.cadence,
+            next_at,
+            version,
+        )
+        if row is None:  # another first save committed between our read and our write
+            raise _stale(version)
+    return _answer(data, row["version"], next_at)
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/api/v1/teams/{team_id}/sync/config",
+        get_config,
+        "Read the sync configuration (defaults until one is saved); the ETag is its version",
+        {200: ConfigOut},
+    ),
+    Endpoint(
+        "PUT",
+        "/api/v1/teams/{team_id}/sync/config",
+        put_config,
+        "Save the whole configuration; If-Match refuses a stale save with 412",
+        {200: ConfigOut},
+        body=ConfigIn,
+    ),
+)

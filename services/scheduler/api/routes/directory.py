@@ -1,0 +1,103 @@
+"""The team's directory connection (R1) and the group search used to pick synced groups (R2)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from services.scheduler.api.endpoint import Call, Endpoint, json_response
+from services.scheduler.api.models.directory import (
+    DirectoryIn,
+    DirectoryOut,
+    GroupOut,
+    GroupsOut,
+    GroupsQuery,
+)
+from services.scheduler.api.problems import Problem
+from shared.crypto import encrypt
+from shared.graph.errors import GraphError
+from shared.graph.groups import search_groups
+
+log = logging.getLogger(__name__)
+_COLUMNS = "tenant_id, client_id, connected_at, kind"
+
+
+async def put_directory(call: Call) -> web.Response:
+    body: DirectoryIn = call.body
+    if call.settings.secret_key is None:
+        raise Problem(503, "CARDSYNC_SECRET_KEY is not set, so client secrets cannot be stored")
+    secret = encrypt(call.settings.secret_key.get_secret_value(), body.client_secret)
+    row = await call.pool.fetchrow(
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id, secret_encrypted)"
+        " VALUES ($1, 'own_app', $2, $3, $4) ON CONFLICT (team_id) DO UPDATE SET kind = 'own_app',"
+        " tenant_id = EXCLUDED.tenant_id, client_id = EXCLUDED.client_id,"
+        f" secret_encrypted = EXCLUDED.secret_encrypted, connected_at = now() RETURNING {_COLUMNS}",
+        call.team,
+        body.tenant_id,
+        body.client_id,
+        secret,
+    )
+    log.info("team %s connected tenant %s with its own app %s", call.team, body.tenant_id, body.client_id)
+    return json_response(DirectoryOut(**dict(row)))
+
+
+async def get_directory(call: Call) -> web.Response:
+    row = await call.pool.fetchrow(
+        f"SELECT {_COLUMNS} FROM directory_connections WHERE team_id = $1", call.team
+    )
+    if row is None:
+        raise Problem(404, "this team has no directory connected")
+    return json_response(DirectoryOut(**dict(row)))
+
+
+async def delete_directory(call: Call) -> web.Response:
+    await call.pool.execute("DELETE FROM directory_connections WHERE team_id = $1", call.team)
+    return web.Response(status=204)
+
+
+async def search_directory_groups(call: Call) -> web.Response:
+    query: GroupsQuery = call.query
+    connection = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
+    if connection is None:
+        raise Problem(409, "connect a directory first: PUT /api/v1/teams/{team_id}/directory")
+    try:
+        groups = await search_groups(call.settings, connection, query.search, query.limit)
+    except GraphError as exc:
+        log.warning("group search for team %s failed: %s", call.team, exc.reason)
+        raise Problem(502, f"the group search failed: {exc.reason}") from None
+    return json_response(GroupsOut(groups=[GroupOut(**g) for g in groups]))
+
+
+ENDPOINTS = (
+    Endpoint(
+        "PUT",
+        "/api/v1/teams/{team_id}/directory",
+        put_directory,
+        "Connect (or reconnect) the team's tenant with an app registration of its own",
+        {200: DirectoryOut},
+        body=DirectoryIn,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/teams/{team_id}/directory",
+        get_directory,
+        "Read the directory connection",
+        {200: DirectoryOut},
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/v1/teams/{team_id}/directory",
+        delete_directory,
+        "Disconnect the directory",
+        {204: None},
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/teams/{team_id}/directory/groups",
+        search_directory_groups,
+        "Search the tenant's groups by name",
+        {200: GroupsOut},
+        query=GroupsQuery,
+    ),
+)

@@ -1,0 +1,139 @@
+"""Members: the paged list, one member, platform-side card edits, the photo, and applying a template."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.scheduler.api import member_store
+from services.scheduler.api.cursor import decode_cursor, encode_cursor
+from services.scheduler.api.endpoint import Call, Endpoint, json_response
+from services.scheduler.api.models.members import (
+    MemberOut,
+    MemberPatch,
+    MembersOut,
+    MembersQuery,
+    TemplateAssign,
+)
+from services.scheduler.api.problems import Problem
+
+_MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"
+_CARD_COLUMNS = {f: f"card_{f}" for f in ("name", "email", "job_title", "company", "phone", "location")}
+
+
+def _no_member() -> Problem:
+    return Problem(404, "no such member")
+
+
+async def list_members(call: Call) -> web.Response:
+    query: MembersQuery = call.query
+    try:
+        after = decode_cursor(query.cursor) if query.cursor else None
+    except ValueError:
+        raise Problem(400, "the cursor cannot be read: pass the next_cursor of a previous page") from None
+    async with call.pool.acquire() as conn:
+        members, last = await member_store.load_page(conn, call.team, query.status, query.limit, after)
+    return json_response(MembersOut(members=members, next_cursor=encode_cursor(*last) if last else None))
+
+
+async def get_member(call: Call) -> web.Response:
+    async with call.pool.acquire() as conn:
+        member = await member_store.load_member(conn, call.team, call.path_id("member_id"))
+    if member is None:
+        raise _no_member()
+    return json_response(member)
+
+
+async def patch_member(call: Call) -> web.Response:
+    card = call.body.card
+    member_id = call.path_id("member_id")
+    sets, args = ["updated_at = now()"], [call.team, member_id]
+    for name in card.model_fields_set & _CARD_COLUMNS.keys():
+        args.append(getattr(card, name))
+        sets.append(f"{_CARD_COLUMNS[name]} = ${len(args)}")
+    if card.fields:
+        args.append({k: v for k, v in card.fields.items() if v is not None})
+        args.append([k for k, v in card.fields.items() if v is None])
+        sets.append(f"card_fields = (card_fields || ${len(args) - 1}::jsonb) - ${len(args)}::text[]")
+    async with call.pool.acquire() as conn, conn.transaction():
+        status = await conn.execute(
+            f"UPDATE members SET {', '.join(sets)} WHERE team_id = $1 AND id = $2", *args
+        )
+        if status == "UPDATE 0":
+            raise _no_member()
+        member = await member_store.load_member(conn, call.team, member_id)
+    return json_response(member)
+
+
+async def get_photo(call: Call) -> web.Response:
+    row = await call.pool.fetchrow(
+        "SELECT p.content_type, p.data, p.etag FROM member_photos p JOIN members m ON m.id = p.member_id"
+        " WHERE m.team_id = $1 AND m.id = $2",
+        call.team,
+        call.path_id("member_id"),
+    )
+    if row is None:
+        raise Problem(404, "this member has no photo")
+    headers = {"Content-Type": row["content_type"]}
+    if row["etag"]:
+        headers["ETag"] = f'"{row["etag"]}"'
+    return web.Response(body=bytes(row["data"]), headers=headers)
+
+
+async def put_template(call: Call) -> web.Response:
+    body: TemplateAssign = call.body
+    member_id = call.path_id("member_id")
+    async with call.pool.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(
+            "SELECT 1 FROM members WHERE team_id = $1 AND id = $2 FOR UPDATE", call.team, member_id
+        ):
+            raise _no_member()
+        if not await conn.fetchval(
+            "SELECT 1 FROM templates WHERE team_id = $1 AND id = $2", call.team, body.template_id
+        ):
+            raise Problem(
+                422,
+                "the team has no such template",
+                errors=[{"loc": ["template_id"], "msg": "the team has no such template"}],
+            )
+        from services.reconciler.templates import apply_template  # the reconciler owns link placement
+
+        await apply_template(conn, member_id, body.template_id)
+        member = await member_store.load_member(conn, call.team, member_id)
+    return json_response(member)
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET",
+        "/api/v1/teams/{team_id}/members",
+        list_members,
+        "The team's members of every status (or one), a page at a time",
+        {200: MembersOut},
+        query=MembersQuery,
+    ),
+    Endpoint("GET", _MEMBER, get_member, "Read a member", {200: MemberOut}),
+    Endpoint(
+        "PATCH",
+        _MEMBER,
+        patch_member,
+        "Edit a member's card on the platform",
+        {200: MemberOut},
+        body=MemberPatch,
+    ),
+    Endpoint(
+        "GET",
+        _MEMBER + "/photo",
+        get_photo,
+        "The member's photo as the directory gave it",
+        {200: None},
+        raw_responses={200: "image/*"},
+    ),
+    Endpoint(
+        "PUT",
+        _MEMBER + "/template",
+        put_template,
+        "Apply one of the team's templates to the member",
+        {200: MemberOut},
+        body=TemplateAssign,
+    ),
+)

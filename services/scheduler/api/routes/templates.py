@@ -1,0 +1,112 @@
+"""Templates, subteams and the sending of pending invites."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from uuid import UUID
+
+from aiohttp import web
+
+from services.scheduler.api.endpoint import Call, Endpoint, json_response
+from services.scheduler.api.models.templates import (
+    InvitesQueued,
+    SubteamOut,
+    SubteamsOut,
+    TemplateIn,
+    TemplateLinkOut,
+    TemplateOut,
+    TemplatesOut,
+)
+
+
+async def create_template(call: Call) -> web.Response:
+    body: TemplateIn = call.body
+    async with call.pool.acquire() as conn, conn.transaction():
+        template = await conn.fetchrow(
+            "INSERT INTO templates (team_id, name) VALUES ($1, $2) RETURNING id, name, created_at",
+            call.team,
+            body.name,
+        )
+        links = await conn.fetch(
+            "INSERT INTO template_links (template_id, position, type, label, value)"
+            " SELECT $1, p, t, l, v"
+            " FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS x(p, t, l, v)"
+            " RETURNING id, type, label, value, position",
+            template["id"],
+            list(range(len(body.links))),
+            [k.type for k in body.links],
+            [k.label for k in body.links],
+            [k.value for k in body.links],
+        )
+    ordered = sorted(links, key=lambda r: r["position"])
+    return json_response(
+        TemplateOut(**dict(template), links=[TemplateLinkOut(**dict(r)) for r in ordered]), 201
+    )
+
+
+async def list_templates(call: Call) -> web.Response:
+    templates = await call.pool.fetch(
+        "SELECT id, name, created_at FROM templates WHERE team_id = $1 ORDER BY created_at, id", call.team
+    )
+    links: dict[UUID, list[TemplateLinkOut]] = defaultdict(list)
+    for r in await call.pool.fetch(
+        "SELECT l.template_id, l.id, l.type, l.label, l.value FROM template_links l"
+        " JOIN templates t ON t.id = l.template_id WHERE t.team_id = $1 ORDER BY l.position, l.id",
+        call.team,
+    ):
+        links[r["template_id"]].append(TemplateLinkOut(**dict(r)))
+    return json_response(
+        TemplatesOut(templates=[TemplateOut(**dict(t), links=links[t["id"]]) for t in templates])
+    )
+
+
+async def list_subteams(call: Call) -> web.Response:
+    rows = await call.pool.fetch(
+        "SELECT s.id, s.name, s.directory_group_id,"
+        " (SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id"
+        "   WHERE sm.subteam_id = s.id AND m.status <> 'removed') AS member_count"
+        " FROM subteams s WHERE s.team_id = $1 ORDER BY s.name, s.id",
+        call.team,
+    )
+    return json_response(SubteamsOut(subteams=[SubteamOut(**dict(r)) for r in rows]))
+
+
+async def send_invites(call: Call) -> web.Response:
+    from services.notifier.handlers import send_pending_invites  # the notifier owns invites
+
+    async with call.pool.acquire() as conn, conn.transaction():
+        queued = await send_pending_invites(conn, call.team)
+    return json_response(InvitesQueued(queued=queued), 202)
+
+
+ENDPOINTS = (
+    Endpoint(
+        "POST",
+        "/api/v1/teams/{team_id}/templates",
+        create_template,
+        "Make a template with its links",
+        {201: TemplateOut},
+        body=TemplateIn,
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/teams/{team_id}/templates",
+        list_templates,
+        "The team's templates",
+        {200: TemplatesOut},
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/teams/{team_id}/subteams",
+        list_subteams,
+        "The team's subteams with their member counts (removed members left out)",
+        {200: SubteamsOut},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/teams/{team_id}/invites/send",
+        send_invites,
+        "Send every pending invite",
+        {202: InvitesQueued},
+    ),
+)

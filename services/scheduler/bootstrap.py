@@ -1,0 +1,43 @@
+"""Composition root of the scheduler: the control API, the cadence loop and the outbox relay."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.notifier.claim import claim_routes
+from services.scheduler.api.app import create_app
+from services.scheduler.due import run_scheduler
+from shared.health import checker
+from shared.outbox import run_relay
+from shared.runtime import Infra
+
+
+class SchedulerService:
+    name = "scheduler"
+
+    def __init__(self, infra: Infra):
+        self.infra = infra
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        settings, pool = self.infra.settings, self.infra.pool
+        if settings.operator_token is None:
+            from services.cli import StartupError
+
+            raise StartupError("CARDSYNC_OPERATOR_TOKEN is not set: the API will not start without it")
+        app = create_app(
+            pool, settings, extra_routes=claim_routes(pool, settings), health=checker(pool, self.infra.bus)
+        )
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, settings.api_host, settings.api_port).start()
+        self.infra.spawn(run_scheduler(pool, settings), "cadence")
+        self.infra.spawn(run_relay(pool, self.infra.bus, settings.outbox_interval), "outbox-relay")
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+def bootstrap(infra: Infra, standalone: bool = True) -> SchedulerService:
+    return SchedulerService(infra)

@@ -1,0 +1,70 @@
+"""The cadence loop: queue a run for every team whose next run time has come (R14).
+
+Several scheduler processes may run this at once: each claims due teams with ``FOR UPDATE SKIP LOCKED``
+and moves their next run time past ``now`` in the same transaction as the run and its message, so a due run
+is started once. The next time is computed from ``now``, so a scheduler back from downtime starts one
+catch-up run per team, not one per missed period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timezone
+
+import asyncpg
+
+from services.scheduler.cadence import next_run_at
+from services.scheduler.runs import queue_run
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+BATCH = 200
+SCHEDULER = "scheduler"
+
+
+async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, int]:
+    """(teams claimed, runs queued) for one batch, in the caller's transaction."""
+    due = await conn.fetch(
+        "SELECT c.team_id, c.cadence,"
+        " EXISTS (SELECT 1 FROM directory_connections d WHERE d.team_id = c.team_id) AS connected"
+        " FROM sync_configs c WHERE c.next_run_at <= $1 ORDER BY c.next_run_at LIMIT $2"
+        " FOR UPDATE OF c SKIP LOCKED",
+        now,
+        BATCH,
+    )
+    queued = 0
+    for team in due:
+        # A team without a directory would only collect failed runs; its schedule still moves on.
+        if team["connected"]:
+            _, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
+            queued += new
+        await conn.execute(
+            "UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1",
+            team["team_id"],
+            next_run_at(team["cadence"], now, team["team_id"]),
+        )
+    return len(due), queued
+
+
+async def publish_due_runs(pool: asyncpg.Pool, now: datetime) -> int:
+    """Queue the runs due at ``now``; returns how many new runs this call queued."""
+    total = 0
+    while True:
+        async with pool.acquire() as conn, conn.transaction():
+            claimed, queued = await _publish_batch(conn, now)
+        total += queued
+        if claimed < BATCH:
+            return total
+
+
+async def run_scheduler(pool: asyncpg.Pool, settings: Settings) -> None:
+    """Scan for due runs every ``settings.scheduler_interval`` seconds, until cancelled."""
+    while True:
+        try:
+            queued = await publish_due_runs(pool, datetime.now(timezone.utc))
+            if queued:
+                log.info("queued %d scheduled runs", queued)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("due-run scan failed, retrying in %.0f s: %s", settings.scheduler_interval, exc)
+        await asyncio.sleep(settings.scheduler_interval)

@@ -1,0 +1,65 @@
+"""Queuing a run: one row and its SyncRequested in the caller's transaction, at most one active run a team."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from shared.config import SyncConfig
+from shared.db import enqueue
+from shared.messages import SyncRequested
+
+RUN_COLUMNS = (
+    "id, team_id, trigger, requested_by, dry_run, status, created_at, started_at, finished_at, counts,"
+    " graph_requests, error, member_errors, plan"
+)
+ACTIVE = ("queued", "fetching", "reconciling")
+
+
+async def saved_config(conn: asyncpg.Connection, team_id: UUID) -> dict[str, Any]:
+    """The team's configuration as saved, or the defaults when it never saved one."""
+    config = await conn.fetchval("SELECT config FROM sync_configs WHERE team_id = $1", team_id)
+    return config if config is not None else SyncConfig().model_dump(mode="json")
+
+
+async def queue_run(
+    conn: asyncpg.Connection,
+    team_id: UUID,
+    *,
+    trigger: Literal["manual", "schedule"],
+    requested_by: str | None,
+    dry_run: bool = False,
+) -> tuple[asyncpg.Record, bool]:
+    """(the run, True) for a new run; (the team's active run, False) when one is queued or running.
+
+    Must run inside a transaction, so that the run and its message commit together.
+    """
+    config = await saved_config(conn, team_id)
+    while True:
+        run = await conn.fetchrow(
+            "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config)"
+            " VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (team_id) WHERE status IN ('queued', 'fetching', 'reconciling') DO NOTHING"
+            f" RETURNING {RUN_COLUMNS}",
+            team_id,
+            trigger,
+            requested_by,
+            dry_run,
+            config,
+        )
+        if run is not None:
+            await enqueue(
+                conn,
+                SyncRequested(team_id=str(team_id), run_id=str(run["id"]), dry_run=dry_run, trigger=trigger),
+            )
+            return run, True
+        active = await conn.fetchrow(
+            f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE team_id = $1 AND status = ANY($2::text[])",
+            team_id,
+            list(ACTIVE),
+        )
+        if active is not None:
+            return active, False
+        # The active run ended between the two statements: try the insert again.

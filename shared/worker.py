@@ -1,0 +1,69 @@
+"""What every worker service shares: consuming its queue, and its own /healthz and /metrics port."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiohttp import web
+
+from shared import logs, metrics
+from shared.health import checker, health_routes, serve
+from shared.messages import Message, RunMessage
+from shared.runtime import Infra
+
+log = logging.getLogger(__name__)
+
+
+def instrumented(consumer: str, handler: Callable[[Message], Awaitable]) -> Callable[[Message], Awaitable]:
+    """Tag log lines with the message's team and run, and count outcomes."""
+
+    async def handle(message: Message):
+        if isinstance(message, RunMessage):
+            logs.bind(message.team_id, message.run_id)
+        else:
+            logs.bind(getattr(message, "team_id", None), getattr(message, "run_id", None))
+        try:
+            result = await handler(message)
+        except Exception:
+            metrics.MESSAGES.labels(consumer, "failed").inc()
+            raise
+        metrics.MESSAGES.labels(consumer, "handled").inc()
+        return result
+
+    return handle
+
+
+class Worker:
+    """A service that consumes messages; serves health on its own port when it runs alone."""
+
+    def __init__(
+        self,
+        name: str,
+        infra: Infra,
+        routes: dict[type[Message], Callable[[Message], Awaitable]],
+        standalone: bool,
+        background: Iterable[tuple[str, Callable[[], Awaitable]]] = (),
+    ):
+        self.name = name
+        self.infra = infra
+        self.routes = routes
+        self.standalone = standalone
+        self.background = list(background)
+        self._runner: web.AppRunner | None = None
+
+    async def _dispatch(self, message: Message):
+        return await self.routes[type(message)](message)
+
+    async def start(self) -> None:
+        settings = self.infra.settings
+        await self.infra.bus.consume(self.name, self.routes, instrumented(self.name, self._dispatch))
+        for task_name, factory in self.background:
+            self.infra.spawn(factory(), f"{self.name}-{task_name}")
+        if self.standalone:
+            healthy = checker(self.infra.pool, self.infra.bus)
+            self._runner = await serve(health_routes(healthy), settings.api_host, settings.health_port_for(self.name))
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()

@@ -1,0 +1,103 @@
+"""The sync configuration: defaults, ETag versions, stale saves (R15), validation, next_run_at (R14)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from shared.config import SyncConfig
+from tests.fixtures.api import make_team
+
+
+def _config(**changes) -> dict:
+    return {**SyncConfig().model_dump(mode="json"), **changes}
+
+
+async def test_defaults_until_saved(api, operator):
+    team = await make_team(api, operator)
+    resp = await api.get(f"/api/v1/teams/{team['id']}/sync/config", headers=team["headers"])
+    assert resp.status == 200
+    assert resp.headers["ETag"] == '"0"'
+    body = await resp.json()
+    assert body == {**_config(), "next_run_at": None}
+
+
+async def test_save_versions_and_refuses_stale_saves(api, operator, pool):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    groups = [{"id": "0c6d2f4e-1111-2222-3333-444455556666", "display_name": "popl_users"}]
+
+    first = await api.put(path, json=_config(groups=groups), headers={**h, "If-Match": '"0"'})
+    assert first.status == 200, await first.text()
+    assert first.headers["ETag"] == '"1"'
+    saved = await first.json()
+    assert saved["groups"] == groups
+    next_run = datetime.fromisoformat(saved["next_run_at"])
+    assert saved["next_run_at"].endswith("Z")
+
+    stale = await api.put(path, json=_config(send_invites=False), headers={**h, "If-Match": '"0"'})
+    assert stale.status == 412
+    assert stale.content_type == "application/problem+json"
+
+    second = await api.put(
+        path,
+        json={**_config(send_invites=False), "next_run_at": None},
+        headers={**h, "If-Match": first.headers["ETag"]},
+    )
+    assert second.status == 200 and second.headers["ETag"] == '"2"'
+    assert datetime.fromisoformat((await second.json())["next_run_at"]) == next_run  # same cadence, same slot
+
+    without = await api.put(path, json=_config(send_invites=True), headers=h)  # no If-Match: accepted
+    assert without.status == 200 and without.headers["ETag"] == '"3"'
+
+    got = await api.get(path, headers=h)
+    assert got.headers["ETag"] == '"3"' and (await got.json())["send_invites"] is True
+    stored = await pool.fetchrow(
+        "SELECT cadence, next_run_at FROM sync_configs WHERE team_id = $1", uuid.UUID(team["id"])
+    )
+    assert stored["cadence"] == "daily" and stored["next_run_at"] == next_run
+
+
+async def test_cadence_change_reschedules_and_off_clears(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    daily = await (await api.put(path, json=_config(), headers=h)).json()
+    monthly = await (await api.put(path, json=_config(cadence="monthly"), headers=h)).json()
+    assert monthly["next_run_at"] != daily["next_run_at"]
+    off = await api.put(path, json=_config(cadence="off"), headers=h)
+    assert (await off.json())["next_run_at"] is None
+
+
+async def test_invalid_config_lists_every_bad_field(api, operator):
+    team = await make_team(api, operator)
+    bad = _config(
+        cadence="hourly",
+        fields={"name": {"sync": "maybe"}, "shoe_size": {}},
+        custom_mappings=[
+            {"source": "favouriteColour", "target": {"kind": "link", "type": "fax", "label": "X"}}
+        ],
+        removal_guard={"max_percent": 120, "min_count": -1},
+    )
+    resp = await api.put(f"/api/v1/teams/{team['id']}/sync/config", json=bad, headers=team["headers"])
+    assert resp.status == 422
+    body = await resp.json()
+    assert body["status"] == 422 and body["title"] and body["type"]
+    locs = {tuple(map(str, e["loc"])) for e in body["errors"]}
+    for expected in [
+        ("cadence",),
+        ("fields", "name", "sync"),
+        ("custom_mappings", "0", "source"),
+        ("removal_guard", "max_percent"),
+        ("removal_guard", "min_count"),
+    ]:
+        assert expected in locs or any(loc[: len(expected)] == expected for loc in locs), (expected, locs)
+    assert all(isinstance(e["msg"], str) for e in body["errors"])
+
+
+async def test_auth_then_team_then_body(api, operator):
+    team = await make_team(api, operator)
+    other = await make_team(api, operator, "Other")
+    resp = await api.put(f"/api/v1/teams/{other['id']}/sync/config", data=b"garbage", headers=team["headers"])
+    assert resp.status == 404
+    resp = await api.put(f"/api/v1/teams/{team['id']}/sync/config", data=b"garbage", headers=team["headers"])
+    assert resp.status == 400

@@ -1,0 +1,64 @@
+"""Endpoints whose work belongs to other services' code: sending invites, approving held runs, templates."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from shared.messages import InviteRequested
+from tests.fixtures.api import make_team
+from tests.integration.test_api_members import seed_members
+
+
+async def test_send_pending_invites(api, operator, pool):
+    team = await make_team(api, operator)
+    members = await seed_members(pool, team["id"], 3)
+    await pool.execute(
+        "INSERT INTO invites (member_id, status) SELECT unnest($1::uuid[]), 'pending'", members[:2]
+    )
+    await pool.execute(
+        "INSERT INTO invites (member_id, status, sent_at) VALUES ($1, 'sent', now())", members[2]
+    )
+    resp = await api.post(f"/api/v1/teams/{team['id']}/invites/send", headers=team["headers"])
+    assert resp.status == 202, await resp.text()
+    assert await resp.json() == {"queued": 2}
+    sent = [InviteRequested.from_bytes(r["body"]) for r in await pool.fetch("SELECT body FROM outbox")]
+    assert sorted(m.member_id for m in sent) == sorted(map(str, members[:2]))
+
+
+async def test_approving_a_held_run(api, operator, pool):
+    pytest.importorskip("services.reconciler.approve")
+    team = await make_team(api, operator)
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    run_id = await pool.fetchval(
+        "INSERT INTO sync_runs (team_id, trigger, status, finished_at) VALUES ($1, 'manual', 'held', now())"
+        " RETURNING id",
+        uuid.UUID(team["id"]),
+    )
+    await pool.execute("INSERT INTO held_removals (run_id, member_id) VALUES ($1, $2)", run_id, member_id)
+    resp = await api.post(f"/api/v1/teams/{team['id']}/sync/runs/{run_id}/approve", headers=team["headers"])
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["id"] == str(run_id)
+    again = await api.post(f"/api/v1/teams/{team['id']}/sync/runs/{run_id}/approve", headers=team["headers"])
+    assert again.status == 409
+
+
+async def test_applying_a_template(api, operator, pool):
+    pytest.importorskip("services.reconciler.templates")
+    team = await make_team(api, operator)
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    template = await (
+        await api.post(
+            f"/api/v1/teams/{team['id']}/templates",
+            json={"name": "Sales", "links": [{"type": "email", "label": "Email"}]},
+            headers=team["headers"],
+        )
+    ).json()
+    resp = await api.put(
+        f"/api/v1/teams/{team['id']}/members/{member_id}/template",
+        json={"template_id": template["id"]},
+        headers=team["headers"],
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["template_id"] == template["id"]

@@ -1,0 +1,92 @@
+"""What every endpoint shares: problem documents, 413, aiohttp's own errors, openapi.json, health, metrics."""
+
+from __future__ import annotations
+
+import uuid
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.scheduler.api import create_app
+from tests.fixtures.api import make_team
+
+PROBLEM_KEYS = {"type", "title", "status", "detail"}
+
+
+async def _problem(resp, status: int) -> dict:
+    assert resp.status == status, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    assert PROBLEM_KEYS <= set(body) and body["status"] == status
+    assert "Traceback" not in await resp.text()
+    return body
+
+
+async def test_aiohttp_errors_are_problems_too(api, operator):
+    await _problem(await api.get("/api/v1/nothing-here"), 404)
+    resp = await api.delete("/api/v1/teams", headers=operator)
+    await _problem(resp, 405)
+    assert "POST" in resp.headers["Allow"]
+
+
+async def test_body_over_one_mebibyte_is_413(api, operator):
+    team = await make_team(api, operator)
+    big = b'{"name": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    await _problem(
+        await api.post(f"/api/v1/teams/{team['id']}/templates", data=big, headers=team["headers"]), 413
+    )
+
+
+async def test_unstorable_values_are_422_not_500(api, operator):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/templates"
+    body = await _problem(await api.post(path, json={"name": "a\u0000b"}, headers=team["headers"]), 422)
+    assert body["errors"] == [{"loc": ["name"], "msg": "text may not contain NUL characters"}]
+    resp = await api.put(
+        f"/api/v1/teams/{team['id']}/sync/config",
+        json={"removal_guard": {"min_count": 2**70}},
+        headers=team["headers"],
+    )
+    await _problem(resp, 422)
+    await _problem(
+        await api.get(f"/api/v1/teams/{team['id']}/members?cursor=%00", headers=team["headers"]), 400
+    )
+
+
+async def test_unknown_ids_are_404(api, operator):
+    await _problem(await api.get("/api/v1/teams/not-a-uuid", headers=operator), 404)
+    await _problem(await api.get(f"/api/v1/teams/{uuid.uuid4()}", headers=operator), 404)
+    team = await make_team(api, operator)
+    await _problem(await api.get(f"/api/v1/teams/{team['id']}/members/{uuid.uuid4()}", headers=operator), 404)
+
+
+async def test_openapi_needs_no_token(api):
+    resp = await api.get("/api/v1/openapi.json")
+    assert resp.status == 200
+    doc = await resp.json()
+    assert doc["openapi"] == "3.1.0" and "/api/v1/teams/{team_id}/sync/runs" in doc["paths"]
+
+
+async def test_metrics_are_exposed(api, operator):
+    await api.get("/api/v1/openapi.json")
+    resp = await api.get("/metrics")
+    assert resp.status == 200
+    assert "cardsync_api_requests_total" in await resp.text()
+
+
+async def test_healthz_follows_the_health_check(pool, settings):
+    results = iter([True, False])
+
+    async def health() -> bool:
+        return next(results)
+
+    async def broken() -> bool:
+        raise ConnectionError("broker down")
+
+    async with TestClient(TestServer(create_app(pool, settings, health=health))) as client:
+        ok = await client.get("/healthz")
+        assert ok.status == 200 and await ok.json() == {"status": "ok"}
+        assert (await client.get("/healthz")).status == 503
+    async with TestClient(TestServer(create_app(pool, settings, health=broken))) as client:
+        assert (await client.get("/healthz")).status == 503
+    async with TestClient(TestServer(create_app(pool, settings))) as client:  # the database by default
+        assert (await client.get("/healthz")).status == 200

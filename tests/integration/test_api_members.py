@@ -1,0 +1,223 @@
+"""Members, subteams and templates as the API shows them."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.fixtures.api import make_team
+
+MEMBER_KEYS = {
+    "id",
+    "account_id",
+    "login_email",
+    "directory_id",
+    "managed",
+    "status",
+    "role",
+    "subscription_active",
+    "invite",
+    "card",
+    "links",
+    "subteams",
+    "template_id",
+}
+
+
+async def seed_members(pool, team_id: str, count: int, status: str = "invited") -> list[uuid.UUID]:
+    """Members made in one statement, so they share one created_at, as a sync's bulk insert makes them."""
+    rows = await pool.fetch(
+        "WITH a AS (INSERT INTO accounts (email, name)"
+        "  SELECT 'u' || g || '-' || $2 || '@contoso.com', 'User ' || g"
+        "  FROM generate_series(1, $3) g RETURNING id, name)"
+        " INSERT INTO members (team_id, account_id, directory_id, managed, status, card_name)"
+        " SELECT $1, a.id, gen_random_uuid()::text, true, $4, a.name FROM a RETURNING id",
+        uuid.UUID(team_id),
+        uuid.uuid4().hex[:6],
+        count,
+        status,
+    )
+    return [r["id"] for r in rows]
+
+
+@pytest.fixture
+async def team(api, operator):
+    return await make_team(api, operator, admins=[{"email": "boss@contoso.com", "name": "Boss"}])
+
+
+async def test_member_json(api, team, pool):
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    await pool.execute(
+        "UPDATE members SET card_email = 'john@contoso.com', card_job_title = 'VP', card_fields = $2"
+        " WHERE id = $1",
+        member_id,
+        {"Department": "Sales"},
+    )
+    await pool.execute(
+        "INSERT INTO links (member_id, type, label, value, source) VALUES"
+        " ($1, 'email', 'Email', 'mailto:john@contoso.com', 'email')",
+        member_id,
+    )
+    sub = await pool.fetchval(
+        "INSERT INTO subteams (team_id, name, directory_group_id) VALUES ($1, 'popl', 'g1') RETURNING id",
+        uuid.UUID(team["id"]),
+    )
+    await pool.execute("INSERT INTO subteam_members (subteam_id, member_id) VALUES ($1, $2)", sub, member_id)
+    await pool.execute(
+        "INSERT INTO invites (member_id, status, sent_at) VALUES ($1, 'sent', now())", member_id
+    )
+    await pool.execute(
+        "INSERT INTO member_photos (member_id, content_type, data) VALUES ($1, 'image/jpeg', $2)",
+        member_id,
+        b"\xff\xd8jpeg",
+    )
+
+    resp = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}", headers=team["headers"])
+    assert resp.status == 200
+    m = await resp.json()
+    assert set(m) == MEMBER_KEYS
+    assert m["status"] == "invited" and m["role"] == "member" and m["managed"] is True
+    assert m["invite"]["status"] == "sent" and m["invite"]["sent_at"].endswith("Z")
+    assert m["card"] == {
+        "name": "User 1",
+        "email": "john@contoso.com",
+        "job_title": "VP",
+        "company": None,
+        "phone": None,
+        "location": None,
+        "has_photo": True,
+        "fields": {"Department": "Sales"},
+    }
+    assert m["links"] == [
+        {
+            "id": m["links"][0]["id"],
+            "type": "email",
+            "label": "Email",
+            "value": "mailto:john@contoso.com",
+            "template_link_id": None,
+        }
+    ]
+    assert m["subteams"] == [{"id": str(sub), "name": "popl", "role": "member"}]
+
+    photo = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}/photo", headers=team["headers"])
+    assert (
+        photo.status == 200 and photo.content_type == "image/jpeg" and await photo.read() == b"\xff\xd8jpeg"
+    )
+    subteams = await (await api.get(f"/api/v1/teams/{team['id']}/subteams", headers=team["headers"])).json()
+    assert subteams == {
+        "subteams": [{"id": str(sub), "name": "popl", "directory_group_id": "g1", "member_count": 1}]
+    }
+    await pool.execute("UPDATE members SET status = 'removed' WHERE id = $1", member_id)
+    subteams = await (await api.get(f"/api/v1/teams/{team['id']}/subteams", headers=team["headers"])).json()
+    assert subteams["subteams"][0]["member_count"] == 0
+
+
+async def test_pages_cover_every_member_once(api, team, pool):
+    seeded = await seed_members(pool, team["id"], 230) + await seed_members(pool, team["id"], 20, "removed")
+    seen, cursor, pages = [], None, 0
+    while True:
+        url = f"/api/v1/teams/{team['id']}/members?limit=100" + (f"&cursor={cursor}" if cursor else "")
+        page = await (await api.get(url, headers=team["headers"])).json()
+        seen += [m["id"] for m in page["members"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert pages == 3
+    assert len(seen) == len(set(seen)) == 251  # the admin, 230 invited, 20 removed
+    assert set(map(str, seeded)) <= set(seen)
+    removed = await (
+        await api.get(f"/api/v1/teams/{team['id']}/members?status=removed", headers=team["headers"])
+    ).json()
+    assert len(removed["members"]) == 20 and removed["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "query, status",
+    [
+        ("cursor=garbage!!", 400),
+        ("cursor=WzEsMl0", 400),
+        ("limit=0", 422),
+        ("limit=1001", 422),
+        ("status=gone", 422),
+    ],
+)
+async def test_member_list_query_errors(api, team, query, status):
+    resp = await api.get(f"/api/v1/teams/{team['id']}/members?{query}", headers=team["headers"])
+    assert resp.status == status
+    assert resp.content_type == "application/problem+json"
+
+
+async def test_patch_card(api, team, pool):
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    await pool.execute(
+        'UPDATE members SET card_fields = \'{"Team": "A", "Old": "x"}\' WHERE id = $1', member_id
+    )
+    path = f"/api/v1/teams/{team['id']}/members/{member_id}"
+    resp = await api.patch(
+        path,
+        json={"card": {"job_title": "CTO", "phone": None, "fields": {"Team": "B", "Old": None}}},
+        headers=team["headers"],
+    )
+    assert resp.status == 200
+    card = (await resp.json())["card"]
+    assert card["job_title"] == "CTO" and card["name"] == "User 1" and card["fields"] == {"Team": "B"}
+    bad = await api.patch(path, json={"card": {"shoe_size": 44, "name": 3}}, headers=team["headers"])
+    assert bad.status == 422
+    assert {tuple(e["loc"]) for e in (await bad.json())["errors"]} == {
+        ("card", "shoe_size"),
+        ("card", "name"),
+    }
+    missing = await api.patch(
+        f"/api/v1/teams/{team['id']}/members/{uuid.uuid4()}", json={"card": {}}, headers=team["headers"]
+    )
+    assert missing.status == 404
+    nophoto = await api.get(path + "/photo", headers=team["headers"])
+    assert nophoto.status == 404
+
+
+async def test_templates(api, team, pool):
+    path = f"/api/v1/teams/{team['id']}/templates"
+    resp = await api.post(
+        path,
+        json={
+            "name": "Sales",
+            "links": [
+                {"type": "email", "label": "Email", "value": ""},
+                {"type": "url", "label": "Site", "value": "https://c.com"},
+            ],
+        },
+        headers=team["headers"],
+    )
+    assert resp.status == 201
+    made = await resp.json()
+    assert [link["label"] for link in made["links"]] == ["Email", "Site"] and all(
+        k["id"] for k in made["links"]
+    )
+    listed = await (await api.get(path, headers=team["headers"])).json()
+    assert listed == {"templates": [made]}
+    bad = await api.post(
+        path, json={"name": "", "links": [{"type": "fax", "label": ""}]}, headers=team["headers"]
+    )
+    assert bad.status == 422
+    assert {tuple(e["loc"]) for e in (await bad.json())["errors"]} == {
+        ("name",),
+        ("links", 0, "type"),
+        ("links", 0, "label"),
+    }
+
+
+async def test_template_of_another_team_is_refused(api, operator, team, pool):
+    other = await make_team(api, operator, "Other")
+    theirs = await (
+        await api.post(f"/api/v1/teams/{other['id']}/templates", json={"name": "T"}, headers=operator)
+    ).json()
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    resp = await api.put(
+        f"/api/v1/teams/{team['id']}/members/{member_id}/template",
+        json={"template_id": theirs["id"]},
+        headers=team["headers"],
+    )
+    assert resp.status == 422
+    assert (await resp.json())["errors"][0]["loc"] == ["template_id"]

@@ -1,0 +1,115 @@
+"""Runs: Sync Now coalescing (R15), the run record (R17), approving held runs."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from shared.messages import SyncRequested
+from tests.fixtures.api import make_team
+
+RUN_KEYS = {
+    "id",
+    "trigger",
+    "requested_by",
+    "dry_run",
+    "status",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "counts",
+    "graph_requests",
+    "error",
+    "member_errors",
+    "plan",
+}
+COUNTS = {"created": 0, "invited": 0, "updated": 0, "unchanged": 0, "removed": 0, "deleted": 0, "skipped": 0}
+
+
+async def test_sync_now_queues_one_run_and_its_message(api, operator, pool):
+    team = await make_team(api, operator)
+    await api.put(
+        f"/api/v1/teams/{team['id']}/sync/config", json={"send_invites": False}, headers=team["headers"]
+    )
+    resp = await api.post(
+        f"/api/v1/teams/{team['id']}/sync/runs", json={"dry_run": True}, headers=team["headers"]
+    )
+    assert resp.status == 202
+    run = await resp.json()
+    assert RUN_KEYS <= set(run)
+    assert run["status"] == "queued" and run["trigger"] == "manual" and run["dry_run"] is True
+    assert run["requested_by"] == "team token" and run["counts"] == COUNTS and run["member_errors"] == []
+    assert run["created_at"].endswith("Z") and run["started_at"] is None and run["plan"] is None
+
+    stored = await pool.fetchrow("SELECT config FROM sync_runs WHERE id = $1", uuid.UUID(run["id"]))
+    assert stored["config"]["send_invites"] is False  # the configuration snapshot
+    outbox = await pool.fetch("SELECT routing_key, body FROM outbox")
+    assert [r["routing_key"] for r in outbox] == ["sync.requested"]
+    message = SyncRequested.from_bytes(outbox[0]["body"])
+    assert (message.run_id, message.team_id, message.dry_run, message.trigger) == (
+        run["id"],
+        team["id"],
+        True,
+        "manual",
+    )
+
+
+async def test_sync_now_while_a_run_is_active_returns_that_run(api, operator, pool):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/sync/runs"
+    answers = await asyncio.gather(*[api.post(path, json={}, headers=operator) for _ in range(6)])
+    statuses = sorted(a.status for a in answers)
+    assert statuses == [200] * 5 + [202]
+    assert len({(await a.json())["id"] for a in answers}) == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 1
+
+    run_id = (await answers[0].json())["id"]
+    await pool.execute("UPDATE sync_runs SET status = 'fetching' WHERE id = $1", uuid.UUID(run_id))
+    again = await api.post(path, headers=operator)
+    assert again.status == 200 and (await again.json())["id"] == run_id
+    await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", uuid.UUID(run_id))
+    fresh = await api.post(path, json={"requested_by": "ann@contoso.com"}, headers=operator)
+    assert fresh.status == 202
+    assert (await fresh.json())["requested_by"] == "ann@contoso.com"
+
+
+async def test_list_and_get_runs(api, operator, pool):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/sync/runs"
+    ids = []
+    for _ in range(3):
+        run = await (await api.post(path, headers=team["headers"])).json()
+        ids.append(run["id"])
+        await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", uuid.UUID(run["id"]))
+    listed = await (await api.get(path, headers=team["headers"])).json()
+    assert [r["id"] for r in listed["runs"]] == ids[::-1]
+    limited = await (await api.get(path + "?limit=2", headers=team["headers"])).json()
+    assert len(limited["runs"]) == 2
+    for bad in ("0", "1001", "many"):
+        assert (await api.get(path + f"?limit={bad}", headers=team["headers"])).status == 422
+
+    got = await api.get(f"{path}/{ids[0]}", headers=team["headers"])
+    assert got.status == 200 and (await got.json())["status"] == "succeeded"
+    assert (await api.get(f"{path}/{uuid.uuid4()}", headers=team["headers"])).status == 404
+    assert (await api.get(f"{path}/not-a-uuid", headers=team["headers"])).status == 404
+    other = await make_team(api, operator, "Other")
+    assert (await api.get(f"/api/v1/teams/{other['id']}/sync/runs/{ids[0]}", headers=operator)).status == 404
+
+
+async def test_approve_needs_a_held_run(api, operator):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/sync/runs"
+    run = await (await api.post(path, headers=team["headers"])).json()
+    resp = await api.post(f"{path}/{run['id']}/approve", headers=team["headers"])
+    assert resp.status == 409
+    assert "queued" in (await resp.json())["detail"]
+    assert (await api.post(f"{path}/{uuid.uuid4()}/approve", headers=team["headers"])).status == 404
+
+
+async def test_run_body_errors(api, operator):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/sync/runs"
+    resp = await api.post(path, json={"dry_run": "perhaps", "extra": 1}, headers=team["headers"])
+    assert resp.status == 422
+    assert {tuple(e["loc"]) for e in (await resp.json())["errors"]} == {("dry_run",), ("extra",)}
+    assert (await api.post(path, data=b"[1, 2", headers=team["headers"])).status == 400

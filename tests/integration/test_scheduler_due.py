@@ -1,0 +1,101 @@
+"""The cadence loop (R14): due runs queued once, with several schedulers, and one catch-up run per team."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+from services.scheduler.cadence import next_run_at
+from services.scheduler.due import publish_due_runs
+from shared import db
+from shared.config import SyncConfig
+from shared.messages import SyncRequested
+
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+
+
+async def seed_teams(pool, count: int, next_at: datetime, *, connected: bool = True, cadence: str = "daily"):
+    """Teams with a saved configuration due at ``next_at``; returns their ids."""
+    config = SyncConfig(cadence=cadence).model_dump(mode="json")
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [
+            r["id"]
+            for r in await conn.fetch(
+                "INSERT INTO teams (name, token_hash) SELECT 'T' || g, md5(random()::text || g)"
+                " FROM generate_series(1, $1) g RETURNING id",
+                count,
+            )
+        ]
+        await conn.execute(
+            "INSERT INTO sync_configs (team_id, config, cadence, next_run_at)"
+            " SELECT t, $2, $3, $4 FROM unnest($1::uuid[]) t",
+            ids,
+            config,
+            cadence,
+            next_at,
+        )
+        if connected:
+            await conn.execute(
+                "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id)"
+                " SELECT t, 'consent', 'tenant', 'app' FROM unnest($1::uuid[]) t",
+                ids,
+            )
+    return ids
+
+
+async def test_a_due_team_gets_one_scheduled_run(pool):
+    (team,) = await seed_teams(pool, 1, NOW - timedelta(minutes=1))
+    assert await publish_due_runs(pool, NOW) == 1
+    run = await pool.fetchrow("SELECT * FROM sync_runs WHERE team_id = $1", team)
+    assert run["trigger"] == "schedule" and run["status"] == "queued" and run["config"]["cadence"] == "daily"
+    message = SyncRequested.from_bytes(await pool.fetchval("SELECT body FROM outbox"))
+    assert (message.run_id, message.trigger) == (str(run["id"]), "schedule")
+    assert await pool.fetchval(
+        "SELECT next_run_at FROM sync_configs WHERE team_id = $1", team
+    ) == next_run_at("daily", NOW, team)
+    assert await publish_due_runs(pool, NOW) == 0
+
+
+async def test_catch_up_is_one_run_and_the_schedule_resumes_from_now(pool):
+    (team,) = await seed_teams(pool, 1, NOW - timedelta(days=40), cadence="weekly")
+    assert await publish_due_runs(pool, NOW) == 1
+    next_at = await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team)
+    assert NOW < next_at <= NOW + timedelta(days=7)
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 1
+
+
+async def test_not_yet_due_teams_wait(pool):
+    await seed_teams(pool, 3, NOW + timedelta(seconds=1))
+    assert await publish_due_runs(pool, NOW) == 0
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
+
+
+async def test_active_run_or_missing_directory_queue_nothing_but_the_schedule_moves(pool):
+    (busy,) = await seed_teams(pool, 1, NOW - timedelta(hours=1))
+    await seed_teams(pool, 1, NOW - timedelta(hours=1), connected=False)
+    await pool.execute(
+        "INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'fetching')", busy
+    )
+    assert await publish_due_runs(pool, NOW) == 0
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+    assert await pool.fetchval("SELECT count(*) FROM sync_configs WHERE next_run_at <= $1", NOW) == 0
+
+
+async def test_concurrent_schedulers_publish_each_run_exactly_once(pool, db_url):
+    teams = await seed_teams(pool, 450, NOW - timedelta(minutes=5))
+    other = await db.create_pool(db_url, size=3)
+    try:
+        results = await asyncio.gather(
+            publish_due_runs(pool, NOW),
+            publish_due_runs(other, NOW),
+            publish_due_runs(pool, NOW),
+            publish_due_runs(other, NOW),
+        )
+    finally:
+        await other.close()
+    assert sum(results) == len(teams), results
+    assert await pool.fetchval("SELECT count(DISTINCT team_id) FROM sync_runs") == len(teams)
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == len(teams)
+    bodies = [SyncRequested.from_bytes(r["body"]) for r in await pool.fetch("SELECT body FROM outbox")]
+    assert len(bodies) == len(teams) and len({b.team_id for b in bodies}) == len(teams)

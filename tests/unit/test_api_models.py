@@ -1,0 +1,78 @@
+"""The API's models and the OpenAPI document generated from them."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from services.scheduler.api.models.config import ConfigIn
+from services.scheduler.api.models.directory import DirectoryIn
+from services.scheduler.api.models.members import MemberPatch, MembersQuery
+from services.scheduler.api.models.teams import AccountIn
+from services.scheduler.api.openapi import openapi_document
+from services.scheduler.api.routes import ENDPOINTS
+
+
+@pytest.mark.parametrize("email", ["a@b.co", " Ann.Lee+x@sub.contoso.com "])
+def test_good_emails(email):
+    assert AccountIn(email=email).email == email.strip()
+
+
+@pytest.mark.parametrize("email", ["", "a", "a@b", "a b@c.com", "@c.com", "a@.com", "a@b..com"])
+def test_bad_emails(email):
+    with pytest.raises(ValidationError):
+        AccountIn(email=email)
+
+
+def test_config_in_ignores_next_run_at_and_forbids_unknown_fields():
+    body = ConfigIn.model_validate({"cadence": "weekly", "next_run_at": "2026-01-01T00:00:00Z"})
+    assert body.config().cadence == "weekly"
+    assert "next_run_at" not in body.config().model_dump()
+    with pytest.raises(ValidationError):
+        ConfigIn.model_validate({"cadance": "weekly"})
+
+
+def test_directory_secret_is_required_and_bounded():
+    with pytest.raises(ValidationError) as info:
+        DirectoryIn.model_validate(
+            {"tenant_id": "contoso.onmicrosoft.com", "client_id": "abc", "client_secret": ""}
+        )
+    assert [e["loc"] for e in info.value.errors()] == [("client_secret",)]
+
+
+def test_member_patch_refuses_unknown_card_fields():
+    with pytest.raises(ValidationError):
+        MemberPatch.model_validate({"card": {"shoe_size": 1}})
+    assert MemberPatch.model_validate({"card": {"job_title": "CTO"}}).card.model_fields_set == {"job_title"}
+
+
+def test_members_query_bounds():
+    assert MembersQuery.model_validate({"limit": "1000"}).limit == 1000
+    for limit in ("0", "1001", "x"):
+        with pytest.raises(ValidationError):
+            MembersQuery.model_validate({"limit": limit})
+
+
+def test_openapi_document_covers_every_endpoint_from_the_models():
+    doc = openapi_document(ENDPOINTS)
+    assert doc["openapi"].startswith("3.1")
+    assert len([op for path in doc["paths"].values() for op in path.values()]) == len(ENDPOINTS)
+    config = doc["paths"]["/api/v1/teams/{team_id}/sync/config"]
+    assert config["put"]["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ConfigIn"
+    }
+    assert doc["components"]["schemas"]["ConfigOut"]["properties"]["next_run_at"]["readOnly"] is True
+    callback = doc["paths"]["/api/v1/directory/consent-callback"]["get"]
+    assert callback["security"] == []
+    assert {p["name"] for p in doc["paths"]["/api/v1/teams/{team_id}/members"]["get"]["parameters"]} == {
+        "team_id",
+        "status",
+        "limit",
+        "cursor",
+    }
+    schemas = doc["components"]["schemas"]
+    for op in (op for path in doc["paths"].values() for op in path.values()):
+        for answer in op["responses"].values():
+            for media in answer.get("content", {}).values():
+                ref = media["schema"].get("$ref")
+                assert ref is None or ref.rsplit("/", 1)[1] in schemas

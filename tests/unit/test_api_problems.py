@@ -1,0 +1,81 @@
+"""Problem documents (RFC 9457) and the pure request helpers: cursors, If-Match, consent state."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from services.scheduler.api.cursor import decode_cursor, encode_cursor
+from services.scheduler.api.models.teams import TeamIn
+from services.scheduler.api.problems import problem_body, unprocessable, validation_errors
+from services.scheduler.api.routes.config import if_match_versions
+from services.scheduler.consent_state import make_state, read_state
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+
+
+def test_problem_body_has_the_rfc_members():
+    assert problem_body(404, "no such team") == {
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+        "detail": "no such team",
+    }
+    assert problem_body(422, "bad", [{"loc": ["x"], "msg": "m"}])["errors"] == [{"loc": ["x"], "msg": "m"}]
+
+
+def test_validation_errors_name_every_field_and_leave_inputs_out():
+    with pytest.raises(ValidationError) as info:
+        TeamIn.model_validate({"name": "", "admins": [{"email": "secret-value"}], "extra": 1})
+    errors = validation_errors(info.value)
+    assert {tuple(e["loc"]) for e in errors} == {("name",), ("admins", 0, "email"), ("extra",)}
+    assert all(set(e) == {"loc", "msg"} for e in errors)
+    assert "secret-value" not in str(errors)
+    problem = unprocessable(info.value, ("query",))
+    assert problem.status == 422 and all(e["loc"][0] == "query" for e in problem.errors)
+
+
+def test_cursor_round_trip_and_garbage():
+    when, row = NOW.replace(microsecond=123456), uuid.uuid4()
+    assert decode_cursor(encode_cursor(when, row)) == (when, row)
+    for garbage in (
+        "",
+        "!!!",
+        "WzEsMl0",
+        "bnVsbA",
+        encode_cursor(when, row)[:-4],
+        "WyIyMDI2LTAxLTAxIiwiYSJd",
+    ):
+        with pytest.raises(ValueError):
+            decode_cursor(garbage)
+
+
+@pytest.mark.parametrize(
+    "header, versions",
+    [
+        (None, None),
+        ("*", None),
+        ('"3"', {3}),
+        ('W/"3"', {3}),
+        ('"1", "2"', {1, 2}),
+        ("3", {3}),
+        ('"x"', set()),
+    ],
+)
+def test_if_match(header, versions):
+    assert if_match_versions(header) == versions
+
+
+def test_consent_state_is_bound_signed_and_expiring():
+    team = uuid.uuid4()
+    state = make_state("key", team, NOW)
+    assert read_state("key", state, NOW + timedelta(minutes=59)) == team
+    assert read_state("key", state, NOW + timedelta(hours=2)) is None
+    assert read_state("other-key", state, NOW) is None
+    forged = state.replace(team.hex, uuid.uuid4().hex)
+    assert read_state("key", forged, NOW) is None
+    for junk in ("", "a.b", "a.b.c", "é.1.x"):
+        assert read_state("key", junk, NOW) is None
