@@ -7,6 +7,7 @@ import secrets
 import sys
 
 import aiohttp
+from pydantic import SecretStr
 
 from services import launcher
 from services.cli import SERVICES, StartupError
@@ -31,8 +32,8 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
             "smtp_port": sink.port,
             "smtp_starttls": False,
             "smtp_username": None,
-            "operator_token": settings.operator_token or secrets.token_urlsafe(24),
-            "secret_key": settings.secret_key or secrets.token_urlsafe(24),
+            "operator_token": settings.operator_token or SecretStr(secrets.token_urlsafe(24)),
+            "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(24)),
             "amqp_prefix": "cardsync-demo",
         }
     )

@@ -32,8 +32,12 @@ async def run_relay(pool: asyncpg.Pool, bus: Bus, interval: float = 0.5) -> None
     """Relay forever: drain while there is work, then wait ``interval`` (or a NOTIFY on 'outbox')."""
     wake = asyncio.Event()
     listener = await pool.acquire()
+
+    def on_notify(*_args) -> None:
+        wake.set()
+
     try:
-        await listener.add_listener("outbox", lambda *_: wake.set())
+        await listener.add_listener("outbox", on_notify)
         while True:
             try:
                 while await relay_once(pool, bus) == BATCH:
@@ -48,4 +52,5 @@ async def run_relay(pool: asyncpg.Pool, bus: Bus, interval: float = 0.5) -> None
                 pass
             wake.clear()
     finally:
+        await listener.remove_listener("outbox", on_notify)
         await pool.release(listener)

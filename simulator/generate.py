@@ -5,6 +5,7 @@ principals and a contact among the members; administrators; a share of users wit
 from __future__ import annotations
 
 import random
+import unicodedata
 import uuid
 from itertools import accumulate
 from typing import Any
@@ -33,7 +34,9 @@ def _zipf_weights(count: int) -> list[float]:
 def _user(rng: random.Random, index: int, domain: str, company: str) -> dict[str, Any]:
     given, surname = rng.choice(names.GIVEN_NAMES), rng.choice(names.SURNAMES)
     city, state, postal, country, prefix = rng.choice(names.OFFICES)
-    local = f"{given}.{surname}{index}".lower().replace("'", "")
+    # Entra user principal names are ASCII: "Zoë" signs in as "zoe".
+    local = unicodedata.normalize("NFKD", f"{given}.{surname}{index}").encode("ascii", "ignore").decode()
+    local = local.lower().replace("'", "")
     upn = f"{local}@{domain}"
     user: dict[str, Any] = {
         "id": _guid(rng),

@@ -1,0 +1,22 @@
+"""Composition root of the reconciler: its queue's handlers and, when it runs alone, an outbox relay."""
+
+from __future__ import annotations
+
+from services.reconciler.handlers import Reconciler
+from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted, SnapshotFailed
+from shared.outbox import run_relay
+from shared.runtime import Infra
+from shared.worker import Worker
+
+
+def bootstrap(infra: Infra, standalone: bool = True) -> Worker:
+    reconciler = Reconciler(infra.pool, infra.settings)
+    routes = {
+        MembersFetched: reconciler.on_members_fetched,
+        SnapshotCompleted: reconciler.on_snapshot_completed,
+        SnapshotFailed: reconciler.on_snapshot_failed,
+        PhotoFetched: reconciler.on_photo_fetched,
+    }
+    # In one process with the scheduler, the scheduler's relay serves both.
+    background = [("outbox-relay", lambda: run_relay(infra.pool, infra.bus, infra.settings.outbox_interval))]
+    return Worker("reconciler", infra, routes, standalone, background if standalone else [])
