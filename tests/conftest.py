@@ -2,4 +2,10 @@
 
 pytest_plugins = [
     "tests.fixtures.infra",
+    "tests.fixtures.sim",
+    "tests.fixtures.api",
+    "tests.fixtures.smtp",
+    "tests.fixtures.reconciler",
+    "tests.fixtures.fetcher",
+    "tests.fixtures.e2e",
 ]

@@ -9,7 +9,6 @@ import pytest
 from simulator import generate_tenant
 from tests.fixtures.e2e import OPERATOR_TOKEN
 
-pytest_plugins = ["tests.fixtures.e2e"]
 pytestmark = pytest.mark.slow
 
 CLIENT_ID = "2f1b7a52-8c1e-4f0e-9a53-7d3c9e1b4a21"
@@ -61,7 +60,7 @@ async def fetch_all_members(api, team_id):
             return members
 
 
-async def test_sync_now_creates_every_member_with_its_card_subteams_and_invites(simulator, stack, api, mail_sink):
+async def test_sync_now_creates_every_member_with_card_subteams_and_invites(simulator, stack, stack_api, mail_sink):
     tenant = simulator.add_tenant(generate_tenant(2500, 3, nesting=1, seed=11, client_id=CLIENT_ID,
                                                   client_secret=SECRET))
     groups = list(tenant.groups.values())
@@ -76,31 +75,31 @@ async def test_sync_now_creates_every_member_with_its_card_subteams_and_invites(
     for uid in odd:
         tenant.add_member(target, uid)
 
-    async with api.post("api/v1/teams", json={"name": "Contoso", "admins": [
+    async with stack_api.post("api/v1/teams", json={"name": "Contoso", "admins": [
             {"email": "boss@contoso.example", "name": "The Boss"}]}) as resp:
         assert resp.status == 201, await resp.text()
         team = await resp.json()
     tid = team["id"]
-    async with api.put(f"api/v1/teams/{tid}/directory", json={
+    async with stack_api.put(f"api/v1/teams/{tid}/directory", json={
             "tenant_id": tenant.tenant_id, "client_id": CLIENT_ID, "client_secret": SECRET}) as resp:
         assert resp.status == 200, await resp.text()
         assert "client_secret" not in await resp.json()
-    async with api.get(f"api/v1/teams/{tid}/sync/config") as resp:
+    async with stack_api.get(f"api/v1/teams/{tid}/sync/config") as resp:
         config = await resp.json()
         etag = resp.headers["ETag"]
     config.pop("next_run_at")
     config["groups"] = [{"id": g["id"], "display_name": g["displayName"]} for g in groups]
-    async with api.put(f"api/v1/teams/{tid}/sync/config", json=config, headers={"If-Match": etag}) as resp:
+    async with stack_api.put(f"api/v1/teams/{tid}/sync/config", json=config, headers={"If-Match": etag}) as resp:
         assert resp.status == 200, await resp.text()
 
-    async with api.post(f"api/v1/teams/{tid}/sync/runs", json={"dry_run": False}) as resp:
+    async with stack_api.post(f"api/v1/teams/{tid}/sync/runs", json={"dry_run": False}) as resp:
         assert resp.status == 202, await resp.text()
         run = await resp.json()
     assert run["status"] == "queued" and run["trigger"] == "manual"
     seen_statuses = {run["status"]}
 
     async def get_run():
-        async with api.get(f"api/v1/teams/{tid}/sync/runs/{run['id']}") as resp:
+        async with stack_api.get(f"api/v1/teams/{tid}/sync/runs/{run['id']}") as resp:
             body = await resp.json()
             seen_statuses.add(body["status"])
             return body
@@ -122,7 +121,7 @@ async def test_sync_now_creates_every_member_with_its_card_subteams_and_invites(
     assert run["counts"]["skipped"] == 0
     assert run["graph_requests"] >= len(groups)
 
-    members = await fetch_all_members(api, tid)
+    members = await fetch_all_members(stack_api, tid)
     synced = {m["directory_id"]: m for m in members if m["managed"]}
     assert set(synced) == set(expected)
     assert len({m["login_email"].lower() for m in members}) == len(members)
@@ -143,7 +142,7 @@ async def test_sync_now_creates_every_member_with_its_card_subteams_and_invites(
     assert synced[odd[1]]["card"]["name"] == "nobody.named"
     assert synced[odd[1]]["card"]["phone"] == "+44 20 7946 0000"
 
-    async with api.get(f"api/v1/teams/{tid}/subteams") as resp:
+    async with stack_api.get(f"api/v1/teams/{tid}/subteams") as resp:
         subteams = (await resp.json())["subteams"]
     by_group = {s["directory_group_id"]: s for s in subteams}
     for g in groups:
