@@ -60,7 +60,8 @@ class MembersFetched(RunMessage):
     """One page of the transitive user members of one synced group."""
 
     routing_key: ClassVar[str] = "snapshot.members"
-    seq: int = Field(description="page number within the run, from 0, unique across groups")
+    attempt: str = Field(default="", description="the fetch this page belongs to; a refetch starts a new one")
+    seq: int = Field(description="page number within the attempt, from 0, unique across groups")
     group_id: str | None = Field(description="the synced group these users belong to; None for delta pages")
     users: list[DirectoryUser]
     removed_ids: list[str] = Field(default_factory=list, description="delta only: users gone from the group")
@@ -77,6 +78,7 @@ class SnapshotCompleted(RunMessage):
     """Every page of the run was sent: ``pages`` says how many, so the reconciler knows it has them all."""
 
     routing_key: ClassVar[str] = "snapshot.completed"
+    attempt: str = Field(default="", description="only the pages of this attempt make the snapshot")
     pages: int
     mode: Literal["full", "delta"] = "full"
     groups: list[GroupInfo]

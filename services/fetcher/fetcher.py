@@ -88,6 +88,7 @@ class Fetcher:
             SnapshotCompleted(
                 team_id=msg.team_id,
                 run_id=msg.run_id,
+                attempt=sink.attempt,
                 pages=sink.pages,
                 mode=snapshot.mode,
                 groups=snapshot.groups,

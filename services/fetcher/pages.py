@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,6 +62,8 @@ class PageSink:
         self.request = request
         self.publish = publish
         self.pages = 0
+        # A redelivered request fetches again from scratch; pages of an interrupted fetch must not mix in.
+        self.attempt = uuid.uuid4().hex
 
     def build(
         self, group_id: str | None, users: list[DirectoryUser], removed_ids: Sequence[str] = ()
@@ -68,6 +71,7 @@ class PageSink:
         return MembersFetched(
             team_id=self.request.team_id,
             run_id=self.request.run_id,
+            attempt=self.attempt,
             seq=self.pages,
             group_id=group_id,
             users=users,

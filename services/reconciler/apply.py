@@ -1,0 +1,136 @@
+"""Applying the buffered actions with set-based SQL, inside the run's one transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from services.reconciler.model import CARD_COLUMNS
+
+_CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
+_CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
+
+# Each statement with the parameter it takes as $1: the team, the run, or none.
+_STATEMENTS: tuple[tuple[str, str], ...] = (
+    # Accounts of new members: a concurrent sync of another team may have made the same one; then use it.
+    ("""INSERT INTO accounts (id, email, name, created_by_team)
+       SELECT account_id, login_email, coalesce(card_name, ''), $1::uuid FROM rc_member WHERE op = 'create' AND new_account
+       ON CONFLICT (email_key) DO NOTHING""",
+     "team"),
+    ("""UPDATE rc_member t SET account_id = a.id FROM accounts a
+        WHERE t.op = 'create' AND t.new_account AND a.email_key = lower(btrim(t.login_email)) AND a.id <> t.account_id""",
+     ""),
+    (f"""INSERT INTO members (id, team_id, account_id, directory_id, managed, status, role, role_from_sync,
+                             {_CARD}, card_fields)
+        SELECT member_id, $1::uuid, account_id, directory_id, true, status, role, role_from_sync, {_CARD}, card_fields::jsonb
+          FROM rc_member WHERE op = 'create'""",
+     "team"),
+    (f"""UPDATE members m SET {_CARD_SET}, card_fields = t.card_fields::jsonb, role = t.role,
+               role_from_sync = t.role_from_sync, updated_at = now(),
+               directory_id = CASE WHEN t.bind THEN t.directory_id ELSE m.directory_id END,
+               managed = m.managed OR t.bind,
+               status = coalesce(t.status, m.status),
+               subscription_active = t.status IS NOT NULL OR m.subscription_active,
+               removed_at = CASE WHEN t.status IS NULL THEN m.removed_at END
+          FROM rc_member t WHERE t.op = 'update' AND m.id = t.member_id""",
+     ""),
+    ("""UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
+         FROM rc_member t WHERE t.op = 'remove' AND m.id = t.member_id""",
+     ""),
+    ("""DELETE FROM subteam_members sm USING rc_member t WHERE t.op = 'remove' AND sm.member_id = t.member_id""",
+     ""),
+    ("""INSERT INTO held_removals (run_id, member_id) SELECT $1::uuid, member_id FROM rc_member WHERE op = 'hold'
+       ON CONFLICT DO NOTHING""",
+     "run"),
+    # R13: a template's email or phone link takes the synced value instead of a link of the sync's own.
+    ("""UPDATE links l SET source = pick.source FROM (
+         SELECT DISTINCT ON (t.member_id, t.source) x.id, t.source
+           FROM rc_link t JOIN links x ON x.member_id = t.member_id AND x.template_link_id IS NOT NULL
+                                      AND x.source IS NULL AND x.type = t.type
+          WHERE t.source IN ('email', 'phone') AND t.value IS NOT NULL
+            AND NOT EXISTS (SELECT 1 FROM links y WHERE y.member_id = t.member_id AND y.source = t.source)
+          ORDER BY t.member_id, t.source, x.position, x.id) pick
+        WHERE l.id = pick.id""",
+     ""),
+    ("""DELETE FROM links l USING rc_link t
+        WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NULL""",
+     ""),
+    ("""UPDATE links l SET value = '' FROM rc_link t
+        WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NOT NULL""",
+     ""),
+    ("""INSERT INTO links (member_id, type, label, value, source, position)
+       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+         JOIN members m ON m.id = t.member_id WHERE t.value IS NOT NULL
+       ON CONFLICT (member_id, source) WHERE source IS NOT NULL
+       DO UPDATE SET value = EXCLUDED.value WHERE links.value IS DISTINCT FROM EXCLUDED.value""",
+     ""),
+    ("""DELETE FROM subteam_members sm USING rc_sub t, subteams s
+        WHERE t.op = 'leave' AND s.team_id = $1 AND s.directory_group_id = t.group_id
+          AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
+     "team"),
+    ("""INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
+       SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
+         JOIN subteams s ON s.team_id = $1 AND s.directory_group_id = t.group_id
+         JOIN members m ON m.id = t.member_id
+        WHERE t.op = 'join'
+       ON CONFLICT DO NOTHING""",
+     "team"),
+    ("""UPDATE subteam_members sm SET role = t.role, role_from_sync = t.role_from_sync FROM rc_sub t, subteams s
+        WHERE t.op = 'role' AND s.team_id = $1 AND s.directory_group_id = t.group_id
+          AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
+     "team"),
+)
+
+_SUMMARY = """
+SELECT jsonb_build_object(
+  'added', coalesce(jsonb_agg(p) FILTER (WHERE op = 'create' OR (op = 'update' AND status IS NOT NULL)), '[]'),
+  'removed', coalesce(jsonb_agg(p) FILTER (WHERE op IN ('remove', 'delete')), '[]'),
+  'held', coalesce(jsonb_agg(p) FILTER (WHERE op = 'hold'), '[]'))
+FROM (SELECT op, status, jsonb_build_object('name', card_name, 'email', card_email) AS p FROM rc_member) t
+"""
+
+_PREVIEW = """
+SELECT jsonb_build_object(
+  'create', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'create'), '[]'),
+  'update', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'update'), '[]'),
+  'remove', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'remove'), '[]'),
+  'invite', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'invite'), '[]'),
+  'roles', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'roles'), '[]'))
+FROM rc_plan
+"""
+
+
+async def hold_removals(conn: asyncpg.Connection) -> None:
+    await conn.execute("UPDATE rc_member SET op = 'hold' WHERE op IN ('remove', 'delete')")
+
+
+async def apply(conn: asyncpg.Connection, team_id: str, run_id: str, send_invites: bool) -> list[str]:
+    """Write every buffered action; return the ids of the members whose invite is new."""
+    params = {"team": (team_id,), "run": (run_id,), "": ()}
+    for statement, takes in _STATEMENTS:
+        await conn.execute(statement, *params[takes])
+    gone = await conn.fetch(
+        "DELETE FROM members m USING rc_member t WHERE t.op = 'delete' AND m.id = t.member_id RETURNING m.account_id"
+    )
+    if gone:
+        # An account goes with its member only when this team's sync made it and it is in no other team.
+        await conn.execute(
+            "DELETE FROM accounts a WHERE a.id = ANY($2::uuid[]) AND a.created_by_team = $1"
+            " AND NOT EXISTS (SELECT 1 FROM members x WHERE x.account_id = a.id)",
+            team_id, [r[0] for r in gone],
+        )
+    rows = await conn.fetch(
+        "INSERT INTO invites (member_id, status) SELECT member_id, $1 FROM rc_member WHERE invite"
+        " AND op = 'create' ON CONFLICT DO NOTHING RETURNING member_id::text",
+        "queued" if send_invites else "pending",
+    )
+    return [r[0] for r in rows]
+
+
+async def summary(conn: asyncpg.Connection) -> dict[str, Any]:
+    return await conn.fetchval(_SUMMARY)
+
+
+async def preview(conn: asyncpg.Connection) -> dict[str, Any]:
+    return await conn.fetchval(_PREVIEW)

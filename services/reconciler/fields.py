@@ -1,0 +1,78 @@
+"""R7, R8 and the synced links: what a card's fields and links become, at creation and on later syncs. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from services.reconciler.mapping import link_value
+from services.reconciler.model import CARD_COLUMNS, CurrentMember, LinkValue, MappedCard
+from shared.config import FieldTarget, FieldToggles, SyncConfig
+
+LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
+_DEFAULT = FieldToggles()
+
+
+def toggles(config: SyncConfig, name: str) -> FieldToggles:
+    # SyncConfig.toggles builds its default on every call; this runs per field per member.
+    return config.fields.get(name) or _DEFAULT
+
+
+def desired_links(card: MappedCard, config: SyncConfig) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
+    """Every link a sync owns, as (source, wanted value or None, the toggles that govern it)."""
+    for source, (kind, label) in LINK_FIELDS.items():
+        value = card.fields.get(source)
+        yield source, LinkValue(kind, label, link_value(kind, value)) if value else None, toggles(config, source)
+    for mapping in config.custom_mappings:
+        if not isinstance(mapping.target, FieldTarget):
+            source = f"mapping:{mapping.target.label}"
+            yield source, card.links.get(source), FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
+
+
+def _custom_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
+    for mapping in config.custom_mappings:
+        if isinstance(mapping.target, FieldTarget):
+            yield mapping.target.name, FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
+
+
+def created(card: MappedCard, config: SyncConfig) -> tuple[dict, dict, dict[str, LinkValue | None]]:
+    """Fields, custom fields and links of a member a sync creates: what the sync toggles let through."""
+    fields = {f: card.fields.get(f) if toggles(config, f).sync else None for f in CARD_COLUMNS}
+    custom = {
+        name: card.custom[name]
+        for name, rule in _custom_toggles(config)
+        if rule.sync and card.custom.get(name) is not None
+    }
+    links = {source: link for source, link, rule in desired_links(card, config) if rule.sync and link}
+    return fields, custom, links
+
+
+def updated(
+    card: MappedCard, current: CurrentMember, config: SyncConfig
+) -> tuple[dict, dict, dict[str, dict[str, Any]], dict[str, LinkValue | None]]:
+    """New fields, custom fields, the changes (field -> old/new) and link writes (None deletes) of an existing
+    member: only fields whose overwrite toggle is on, only where the value differs."""
+    fields = dict(current.fields)
+    changes: dict[str, dict[str, Any]] = {}
+    for name in CARD_COLUMNS:
+        new = card.fields.get(name)
+        if toggles(config, name).overwrite and new != current.fields.get(name):
+            changes[name] = {"old": current.fields.get(name), "new": new}
+            fields[name] = new
+    custom = dict(current.custom)
+    for name, rule in _custom_toggles(config):
+        new = card.custom.get(name)
+        if rule.overwrite and new != current.custom.get(name):
+            changes[f"fields.{name}"] = {"old": current.custom.get(name), "new": new}
+            if new is None:
+                del custom[name]
+            else:
+                custom[name] = new
+    links: dict[str, LinkValue | None] = {}
+    for source, link, rule in desired_links(card, config):
+        old = current.links.get(source)
+        new_value = link.value if link else None
+        if rule.overwrite and new_value != old:
+            changes[f"links.{source}"] = {"old": old, "new": new_value}
+            links[source] = link
+    return fields, custom, changes, links

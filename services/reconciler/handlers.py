@@ -1,0 +1,102 @@
+"""The reconciler's message handlers: stage a snapshot's pages, then reconcile it once it is whole.
+
+A run's messages are serialised by an advisory lock on the run, so whichever of the last page and the
+completion commits second sees the snapshot whole and starts the reconcile; a team's reconciles are serialised
+by a lock on the team. The run is marked ``reconciling`` in its own small transaction first: a crash during the
+apply leaves it there, and the redelivered message applies it again from the start."""
+
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from services.reconciler import photos, runs, staging
+from services.reconciler.reconcile import reconcile
+from shared.bus import PermanentError
+from shared.messages import MembersFetched, Message, PhotoFetched, SnapshotCompleted, SnapshotFailed
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Reconciler:
+    consumer = "reconciler"
+    handles: tuple[type[Message], ...] = (MembersFetched, SnapshotCompleted, SnapshotFailed, PhotoFetched)
+
+    def __init__(self, pool: asyncpg.Pool, settings: Settings):
+        self.pool = pool
+        self.settings = settings
+
+    async def handle(self, msg: Message) -> None:
+        """The one bus handler of the reconciler's queue: ``bus.subscribe(r.consumer, r.handles, r.handle)``."""
+        if isinstance(msg, MembersFetched):
+            await self.on_members_fetched(msg)
+        elif isinstance(msg, SnapshotCompleted):
+            await self.on_snapshot_completed(msg)
+        elif isinstance(msg, SnapshotFailed):
+            await self.on_snapshot_failed(msg)
+        elif isinstance(msg, PhotoFetched):
+            await self.on_photo_fetched(msg)
+        else:
+            raise PermanentError(f"the reconciler does not handle {type(msg).__name__}")
+
+    async def on_members_fetched(self, msg: MembersFetched) -> None:
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                run = await self._locked_run(conn, msg.run_id)
+                if run is None or run.config is None:
+                    return
+                if not await staging.stage_page(conn, msg, run.config):
+                    log.debug("page %d of run %s was staged before", msg.seq, msg.run_id)
+                ready = await self._mark_ready(conn, msg.run_id)
+            if ready:
+                await self._reconcile(conn, msg.run_id)
+
+    async def on_snapshot_completed(self, msg: SnapshotCompleted) -> None:
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                if await self._locked_run(conn, msg.run_id) is None:
+                    return
+                await staging.record_completion(conn, msg)
+                ready = await self._mark_ready(conn, msg.run_id)
+            if ready:
+                await self._reconcile(conn, msg.run_id)
+
+    async def on_snapshot_failed(self, msg: SnapshotFailed) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await self._locked_run(conn, msg.run_id) is not None:
+                await runs.fail(conn, msg.run_id, msg.reason, msg.graph_requests)
+
+    async def on_photo_fetched(self, msg: PhotoFetched) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await runs.lock(conn, "team", msg.team_id)
+            await photos.store(conn, msg)
+
+    @staticmethod
+    async def _locked_run(conn: asyncpg.Connection, run_id: str) -> runs.Run | None:
+        """The run under its lock, when it is still waiting for its snapshot; None once it ended."""
+        await runs.lock(conn, "run", run_id)
+        run = await runs.load(conn, run_id)
+        if run is None or not run.active:
+            log.info("run %s is unknown or already ended; message ignored", run_id)
+            return None
+        return run
+
+    @staticmethod
+    async def _mark_ready(conn: asyncpg.Connection, run_id: str) -> bool:
+        if await staging.complete(conn, run_id) is None:
+            return False
+        await conn.execute("UPDATE sync_runs SET status = 'reconciling' WHERE id = $1", run_id)
+        return True
+
+    @staticmethod
+    async def _reconcile(conn: asyncpg.Connection, run_id: str) -> None:
+        async with conn.transaction():
+            await runs.lock(conn, "run", run_id)
+            run = await runs.load(conn, run_id)
+            completion = await staging.complete(conn, run_id)
+            if run is None or run.status != "reconciling" or completion is None:
+                return  # another delivery applied it meanwhile
+            await runs.lock(conn, "team", run.team_id)
+            await reconcile(conn, run, completion)

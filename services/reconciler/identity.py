@@ -1,0 +1,65 @@
+"""R4: binding directory users that no member is bound to yet, by email, without ever making a duplicate. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An unbound directory user and what its email (mail, else UPN; or its UPN) already matches."""
+
+    directory_id: str
+    email_key: str
+    team_member: str | None = None  # a member of the team whose account has the email
+    team_member_directory_id: str | None = None
+    account: str | None = None  # an account anywhere on the platform with the email
+    taken: bool = False  # a user of the snapshot already bound to a member has the same email
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """The user binds to ``member_id``, or becomes a new member of ``account_id`` (None: a new account),
+    or is skipped for ``skip``."""
+
+    directory_id: str
+    member_id: str | None = None
+    account_id: str | None = None
+    skip: str | None = None
+
+
+def resolve(candidates: Iterable[Candidate]) -> Iterator[Binding]:
+    """One binding per candidate. Users sharing an email: one already bound wins, else the lowest object id;
+    the others are skipped. A member or account is claimed by one user at most."""
+    claimed: set[str] = set()
+    ordered = sorted(candidates, key=lambda c: (c.email_key, c.directory_id))
+    for email, group in groupby(ordered, key=lambda c: c.email_key):
+        users = list(group)
+        winner = None if users[0].taken else users[0]
+        for user in users:
+            if user is not winner:
+                yield Binding(user.directory_id, skip=f"{email} is also the email of another directory user; "
+                                                       "each email can be one member only")
+        if winner is not None:
+            yield _bind(winner, claimed)
+
+
+def _bind(user: Candidate, claimed: set[str]) -> Binding:
+    if user.team_member is not None:
+        if user.team_member_directory_id not in (None, user.directory_id):
+            return Binding(user.directory_id, skip=f"{user.email_key} belongs to a member bound to another "
+                                                   f"directory user ({user.team_member_directory_id})")
+        target = user.team_member
+    else:
+        target = user.account
+    if target is None:
+        return Binding(user.directory_id)
+    if target in claimed:
+        return Binding(user.directory_id, skip=f"{user.email_key} matches an account another directory user "
+                                               "of this run already claimed")
+    claimed.add(target)
+    if user.team_member is not None:
+        return Binding(user.directory_id, member_id=target)
+    return Binding(user.directory_id, account_id=target)

@@ -1,0 +1,133 @@
+"""A whole plan over plain values: identity, every member's decision, the guard, counts and the preview. Pure.
+
+The service applies the same functions to data it streams from the database (``reconcile.py``); this module is
+their composition over in-memory sets, and the shape a dry run records (api.md: create, update, remove, invite,
+roles)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.reconciler.identity import Binding, Candidate, resolve
+from services.reconciler.model import CurrentMember, MemberAction, Observed
+from services.reconciler.rules import Context, decide, guard_holds
+
+COUNT_KEYS = ("created", "invited", "updated", "unchanged", "removed", "deleted", "skipped")
+
+
+@dataclass
+class TeamState:
+    members: list[CurrentMember]
+    emails: dict[str, str] = field(default_factory=dict)  # account id -> its email key
+    accounts: dict[str, str] = field(default_factory=dict)  # email key -> account id, the whole platform
+
+
+@dataclass
+class Plan:
+    actions: list[MemberAction]
+    errors: list[dict[str, str]]
+    held: bool
+
+    def kind(self, kind: str) -> list[MemberAction]:
+        return [a for a in self.actions if a.kind == kind]
+
+    @property
+    def empty(self) -> bool:
+        return all(a.kind in ("unchanged", "none", "skip") for a in self.actions)
+
+
+def candidates(observed: Iterable[Observed], state: TeamState) -> Iterator[Candidate]:
+    bound = {m.directory_id for m in state.members if m.directory_id}
+    cards = [o.card for o in observed if o.card]
+    taken = {c.email_key for c in cards if c.directory_id in bound}
+    in_team = {state.emails.get(m.account_id): m for m in state.members}
+    for card in cards:
+        if card.directory_id in bound:
+            continue
+        member = in_team.get(card.email_key) or in_team.get(card.login_key)
+        account = state.accounts.get(card.email_key) or state.accounts.get(card.login_key)
+        yield Candidate(card.directory_id, card.email_key, member and member.member_id,
+                        member and member.directory_id, account, card.email_key in taken)
+
+
+def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
+    bindings: dict[str, Binding] = {b.directory_id: b for b in resolve(candidates(observed, state))}
+    by_directory = {m.directory_id: m for m in state.members if m.directory_id}
+    by_id = {m.member_id: m for m in state.members}
+    seen_members: set[str] = set()
+    actions, errors = [], []
+    for seen in observed:
+        binding = bindings.get(seen.directory_id)
+        if binding and binding.skip:
+            actions.append(MemberAction("skip", seen.directory_id, reason=binding.skip))
+            errors.append({"directory_id": seen.directory_id, "message": binding.skip})
+            continue
+        current = by_directory.get(seen.directory_id) or (by_id.get(binding.member_id) if binding else None)
+        if current:
+            seen_members.add(current.member_id)
+        actions.append(decide(seen, current, ctx, binding.account_id if binding else None))
+    if ctx.mode == "full":
+        actions += [decide(None, m, ctx) for m in state.members if m.managed and m.member_id not in seen_members]
+    managed = sum(1 for m in state.members if m.managed and m.status != "removed")
+    held = guard_holds(sum(a.kind == "remove" for a in actions), managed, ctx.config.removal_guard)
+    return Plan(actions, errors, held)
+
+
+_COUNTED = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
+
+
+def tally(action: MemberAction, counter: Counter[str]) -> None:
+    """Count one action into a run's counts (removals as if applied; a held run zeroes them)."""
+    if action.kind == "remove":
+        counter["deleted" if action.hard else "removed"] += 1
+    elif action.kind in _COUNTED:
+        counter[_COUNTED[action.kind]] += 1
+    counter["invited"] += action.invite
+
+
+def counts(actions: Iterable[MemberAction], held: bool = False) -> dict[str, int]:
+    counter: Counter[str] = Counter()
+    for action in actions:
+        tally(action, counter)
+    if held:
+        counter["removed"] = counter["deleted"] = 0
+    return {k: counter[k] for k in COUNT_KEYS}
+
+
+def person(action: MemberAction) -> dict[str, Any]:
+    return {"name": action.fields.get("name"), "email": action.fields.get("email")}
+
+
+def preview(action: MemberAction) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The dry-run plan entries of one action, as (list name, entry)."""
+    who = {"directory_id": action.directory_id, **person(action)}
+    if action.kind == "create":
+        yield "create", {**who, "account_id": action.account_id, "subteams": sorted(action.join)}
+    elif action.kind == "update":
+        yield "update", {"member_id": action.member_id, "changes": _membership_changes(action)}
+    elif action.kind == "remove":
+        yield "remove", {**who, "member_id": action.member_id, "delete": action.hard}
+    if action.invite:
+        yield "invite", who
+    if action.role:
+        yield "roles", {**who, "member_id": action.member_id, "scope": "team", "role": action.role[0]}
+    for group, (role, _) in (action.subteam_roles | {g: r for g, r in action.join.items() if r[0] == "admin"}).items():
+        yield "roles", {**who, "member_id": action.member_id, "scope": "subteam", "group_id": group, "role": role}
+
+
+def _membership_changes(action: MemberAction) -> dict[str, Any]:
+    changes = dict(action.changes)
+    if action.join or action.leave:
+        changes["subteams"] = {"join": sorted(action.join), "leave": sorted(action.leave)}
+    return changes
+
+
+def preview_plan(plan: Plan) -> dict[str, list[dict[str, Any]]]:
+    shaped: dict[str, list[dict[str, Any]]] = {k: [] for k in ("create", "update", "remove", "invite", "roles")}
+    for action in plan.actions:
+        for name, entry in preview(action):
+            shaped[name].append(entry)
+    return shaped

@@ -1,0 +1,107 @@
+"""One run's reconcile, in the caller's transaction: gather, decide with the pure rules, apply, record."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+import asyncpg
+
+from services.reconciler import apply, state
+from services.reconciler.identity import resolve
+from services.reconciler.model import MemberAction
+from services.reconciler.plan import COUNT_KEYS, tally
+from services.reconciler.rules import Context, decide, guard_holds
+from services.reconciler.runs import Run, drop_staging, fail
+from services.reconciler.staging import Completion
+from services.reconciler.writer import ActionWriter
+from shared import db
+from shared.messages import AdminDigestRequested, InviteRequested
+
+log = logging.getLogger(__name__)
+
+
+async def upsert_subteams(conn: asyncpg.Connection, team_id: str, groups: list[dict[str, str]]) -> None:
+    """R3: one subteam per synced group, bound to its id, named (and renamed) as the group."""
+    await conn.execute(
+        """
+        INSERT INTO subteams (team_id, name, directory_group_id)
+        SELECT $1, g.name, g.id FROM unnest($2::text[], $3::text[]) AS g(id, name)
+        ON CONFLICT (team_id, directory_group_id) WHERE directory_group_id IS NOT NULL
+        DO UPDATE SET name = EXCLUDED.name WHERE subteams.name IS DISTINCT FROM EXCLUDED.name
+        """,
+        team_id, [g["id"] for g in groups], [g["display_name"] for g in groups],
+    )
+
+
+def _missing_groups(run: Run, completion: Completion) -> list[str]:
+    assert run.config is not None
+    seen = {g["id"] for g in completion.groups}
+    return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
+
+
+async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) -> None:
+    config = run.config
+    if config is None:
+        await fail(conn, run.id, run.config_error or "the run has no sync configuration")
+        return
+    if completion.mode == "full" and (missing := _missing_groups(run, completion)):
+        await fail(conn, run.id, "the directory snapshot is incomplete: it lacks the group(s) "
+                   + ", ".join(missing) + "; nobody was removed")
+        return
+    ctx = Context(config, completion.mode, {k: frozenset(v) for k, v in completion.roles.items()})
+    names = {g["id"]: g["display_name"] for g in completion.groups}
+    if not run.dry_run:
+        await upsert_subteams(conn, run.team_id, [{"id": g.id, "display_name": names.get(g.id, g.display_name)}
+                                                  for g in config.groups])
+    writer = ActionWriter(conn, config, run.dry_run)
+    await writer.open()
+    await writer.bind(list(resolve(await state.candidates(conn, run.id, run.team_id))))
+    tallies: Counter[str] = Counter()
+    errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
+    tallies["skipped"] += len(errors)
+    async for pair in state.pairs(conn, run.id, run.team_id, sorted(ctx.driven), completion.mode):
+        if pair.skip:
+            action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
+            errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
+        else:
+            action = decide(pair.seen, pair.current, ctx, pair.claim_account)
+        tally(action, tallies)
+        current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
+        await writer.add(action, current_role)
+    await writer.flush()
+    managed = await conn.fetchval(
+        "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
+    )
+    removals = tallies["removed"] + tallies["deleted"]
+    held = guard_holds(removals, managed, config.removal_guard)
+    if held:
+        tallies["removed"] = tallies["deleted"] = 0
+    counts = {k: tallies[k] for k in COUNT_KEYS}
+    if run.dry_run:
+        await _finish(conn, run, "succeeded", counts, errors, plan=await apply.preview(conn))
+        return
+    if held:
+        await apply.hold_removals(conn)
+    invited = await apply.apply(conn, run.team_id, run.id, config.send_invites)
+    summary = await apply.summary(conn)
+    await _finish(conn, run, "held" if held else "succeeded", counts, errors, summary=summary)
+    messages = []
+    if config.send_invites:
+        messages += [InviteRequested(team_id=run.team_id, member_id=m, run_id=run.id) for m in invited]
+    if held:
+        messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
+    if summary["added"] or summary["removed"]:
+        messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
+    await db.enqueue(conn, *messages)
+    log.info("run %s of team %s: %s%s", run.id, run.team_id, counts, " (removals held)" if held else "")
+
+
+async def _finish(conn: asyncpg.Connection, run: Run, status: str, counts: dict[str, int],
+                  errors: list[dict[str, str]], plan: dict | None = None, summary: dict | None = None) -> None:
+    await conn.execute(
+        "UPDATE sync_runs SET status = $2, counts = $3, member_errors = $4, plan = $5, summary = $6,"
+        " finished_at = now(), error = NULL WHERE id = $1",
+        run.id, status, counts, errors, plan, summary,
+    )
+    await drop_staging(conn, run.id)

@@ -1,0 +1,61 @@
+"""The run as the reconciler sees it: locks, its configuration, and how it ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+from pydantic import ValidationError
+
+from shared.config import SyncConfig
+
+ACTIVE = ("queued", "fetching", "reconciling")
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    team_id: str
+    status: str
+    dry_run: bool
+    config: SyncConfig | None
+    config_error: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+
+async def lock(conn: asyncpg.Connection, scope: str, key: str) -> None:
+    """A transaction-scoped advisory lock: ``run`` serialises a run's messages, ``team`` a team's applies."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"reconciler:{scope}:{key}")
+
+
+async def load(conn: asyncpg.Connection, run_id: str) -> Run | None:
+    row = await conn.fetchrow(
+        "SELECT r.team_id, r.status, r.dry_run, coalesce(r.config, c.config) AS config FROM sync_runs r"
+        " LEFT JOIN sync_configs c ON c.team_id = r.team_id WHERE r.id = $1",
+        run_id,
+    )
+    if row is None:
+        return None
+    try:
+        config, error = SyncConfig.model_validate(row["config"] or {}), None
+    except ValidationError as exc:
+        config, error = None, f"the run's sync configuration is invalid: {exc.errors()[0]['msg']}"
+    return Run(run_id, str(row["team_id"]), row["status"], row["dry_run"], config, error)
+
+
+async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_requests: int | None = None) -> None:
+    """End an active run as failed; nobody is removed, the staged snapshot is dropped."""
+    await conn.execute(
+        "UPDATE sync_runs SET status = 'failed', error = $2, finished_at = now(),"
+        " graph_requests = coalesce($3, graph_requests) WHERE id = $1 AND status = ANY($4::text[])",
+        run_id, reason, graph_requests, list(ACTIVE),
+    )
+    await drop_staging(conn, run_id)
+
+
+async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:
+    for table in ("snapshot_users", "snapshot_memberships", "snapshot_pages", "snapshot_completions"):
+        await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)

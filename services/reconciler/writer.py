@@ -1,0 +1,89 @@
+"""Buffering a plan's actions into temporary tables, a chunk at a time, for the set-based apply."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.reconciler.identity import Binding
+from services.reconciler.model import CARD_COLUMNS, MemberAction
+from services.reconciler.plan import preview
+from shared.config import SyncConfig
+
+CHUNK = 2000
+TABLES = {
+    "rc_bind": "directory_id text, member_id uuid, account_id uuid, skip text",
+    "rc_member": "op text, member_id uuid, account_id uuid, new_account bool, directory_id text, login_email text, "
+                 + ", ".join(f"card_{f} text" for f in CARD_COLUMNS)
+                 + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool",
+    "rc_link": "member_id uuid, source text, type text, label text, value text, position int",
+    "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool",
+    "rc_plan": "list text, entry text",
+}
+# Keys of MemberAction.changes that live outside the member row.
+_NOT_ROW = ("links.",)
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+class ActionWriter:
+    def __init__(self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool):
+        self.conn = conn
+        self.dry_run = dry_run
+        self.buffers: dict[str, list[tuple]] = {name: [] for name in TABLES}
+        mappings = [m.target.label for m in config.custom_mappings if m.target.kind == "link"]
+        self.positions = {"email": 0, "phone": 1} | {f"mapping:{label}": 2 + i for i, label in enumerate(mappings)}
+
+    async def open(self) -> None:
+        for name, columns in TABLES.items():
+            await self.conn.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
+
+    async def bind(self, bindings: list[Binding]) -> None:
+        rows = [(b.directory_id, b.member_id, b.account_id, b.skip) for b in bindings]
+        await self.conn.copy_records_to_table("rc_bind", records=rows)
+        await self.conn.execute("CREATE INDEX ON rc_bind (directory_id)")
+        await self.conn.execute("ANALYZE rc_bind")
+
+    async def add(self, action: MemberAction, current_role: tuple[str, bool] = ("member", False)) -> None:
+        if self.dry_run:
+            self.buffers["rc_plan"].extend((name, _json(entry)) for name, entry in preview(action))
+        elif action.kind in ("create", "update", "remove"):
+            self._member(action, current_role)
+        if sum(map(len, self.buffers.values())) >= CHUNK:
+            await self.flush()
+
+    def _member(self, action: MemberAction, current_role: tuple[str, bool]) -> None:
+        new_account = False
+        if action.kind == "create":
+            action.member_id = str(uuid.uuid4())
+            new_account = action.account_id is None
+            action.account_id = action.account_id or str(uuid.uuid4())
+        op = "delete" if action.kind == "remove" and action.hard else action.kind
+        row_changed = action.kind != "update" or any(not k.startswith(_NOT_ROW) for k in action.changes)
+        if row_changed:
+            role = action.role or current_role
+            login = action.card.login_email if action.card else None
+            self.buffers["rc_member"].append((
+                op, action.member_id, action.account_id, new_account, action.directory_id, login,
+                *(action.fields.get(f) for f in CARD_COLUMNS), _json(action.custom), action.status,
+                role[0], role[1], action.bind, action.invite,
+            ))
+        member = action.member_id
+        for source, link in action.links.items():
+            self.buffers["rc_link"].append((member, source, link and link.type, link and link.label,
+                                            link and link.value, self.positions.get(source, 99)))
+        subs = self.buffers["rc_sub"]
+        subs.extend((member, g, "join", r[0], r[1]) for g, r in action.join.items())
+        subs.extend((member, g, "leave", None, None) for g in action.leave)
+        subs.extend((member, g, "role", r[0], r[1]) for g, r in action.subteam_roles.items())
+
+    async def flush(self) -> None:
+        for name, rows in self.buffers.items():
+            if rows:
+                await self.conn.copy_records_to_table(name, records=rows)
+                rows.clear()

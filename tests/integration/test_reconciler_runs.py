@@ -1,0 +1,166 @@
+"""Runs through the reconciler's handlers on a real database: redelivery, later runs, removals, the guard."""
+
+from __future__ import annotations
+
+import base64
+
+from services.reconciler.approve import approve_held
+from shared.messages import PhotoFetched, SnapshotFailed
+from tests.fixtures.reconciler import GROUP, user
+
+USERS = [user(n) for n in range(1, 6)]
+
+
+async def _member_xmins(team) -> dict:
+    return {r[0]: r[1] for r in await team.pool.fetch(
+        "SELECT id, xmin::text FROM members WHERE team_id = $1", team.team_id)}
+
+
+async def test_every_message_redelivered_stages_and_applies_once(team):
+    run_id = await team.new_run()
+    pages, done = team.messages(run_id, {GROUP: USERS}, page_size=2)
+    for page in pages + pages[:1]:
+        await team.reconciler.on_members_fetched(page)
+    await team.reconciler.on_snapshot_completed(done)
+    await team.reconciler.on_snapshot_completed(done)
+    for page in pages:
+        await team.reconciler.on_members_fetched(page)
+    run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
+    assert run["status"] == "succeeded"
+    assert run["counts"]["created"] == 5
+    assert len(await team.members()) == 5
+    assert await team.pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite'") == 5
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_pages") == 0
+
+
+async def test_completion_before_pages_applies_on_the_last_page(team):
+    run_id = await team.new_run()
+    pages, done = team.messages(run_id, {GROUP: USERS}, page_size=2)
+    await team.reconciler.on_snapshot_completed(done)
+    for page in reversed(pages):
+        assert await team.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "fetching"
+        await team.reconciler.on_members_fetched(page)
+    assert await team.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "succeeded"
+
+
+async def test_r8_a_second_run_without_changes_writes_no_member_row(team):
+    await team.sync(USERS)
+    before = await _member_xmins(team)
+    run = await team.sync(USERS)
+    assert run["counts"]["unchanged"] == 5 and run["counts"]["updated"] == 0
+    assert await _member_xmins(team) == before
+    assert await team.pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'notify.digest'") == 1
+
+
+async def test_r8_overwrite_on_replaces_a_platform_edit_and_off_keeps_it(team):
+    await team.sync(USERS)
+    await team.pool.execute("UPDATE members SET card_job_title = 'Chief', card_company = 'Mine'")
+    config = {**team.config, "fields": {"job_title": {"sync": True, "overwrite": False}}}
+    run = await team.sync(USERS, config=config)
+    assert run["counts"]["updated"] == 5
+    members = await team.members()
+    assert {(m["card_job_title"], m["card_company"]) for m in members.values()} == {("Chief", "Contoso")}
+
+
+async def test_r4_changed_mail_updates_in_place_without_new_invite(team):
+    await team.sync(USERS)
+    run = await team.sync([user(1, mail="renamed@contoso.com"), *USERS[1:]])
+    assert run["counts"]["updated"] == 1 and run["counts"]["created"] == 0 and run["counts"]["invited"] == 0
+    one = (await team.members())["00000000-0000-4000-8000-000000000001"]
+    assert one["card_email"] == "renamed@contoso.com"
+    assert (await team.links(one["id"]))["email"] == "mailto:renamed@contoso.com"
+
+
+async def test_r4_an_outside_account_is_claimed_and_invited(team):
+    account = await team.pool.fetchval(
+        "INSERT INTO accounts (email, name) VALUES (' User00001@Contoso.com ', 'Own') RETURNING id")
+    run = await team.sync(USERS)
+    assert run["counts"]["created"] == 5 and run["counts"]["invited"] == 5
+    assert (await team.members())["00000000-0000-4000-8000-000000000001"]["account_id"] == account
+    assert await team.pool.fetchval("SELECT count(*) FROM accounts") == 5
+
+
+async def test_r4_duplicate_email_lowest_object_id_wins(team):
+    run = await team.sync([user(2, mail="same@contoso.com"), user(1, mail="Same@contoso.com")])
+    assert run["counts"]["created"] == 1 and run["counts"]["skipped"] == 1
+    assert run["member_errors"][0]["directory_id"] == "00000000-0000-4000-8000-000000000002"
+    assert list(await team.members()) == ["00000000-0000-4000-8000-000000000001"]
+
+
+async def test_r9_soft_removal_then_return_reactivates_the_same_member(team):
+    await team.sync(USERS)
+    run = await team.sync(USERS[:4])
+    assert run["counts"]["removed"] == 1 and run["summary"]["removed"][0]["name"] == "User 00005"
+    gone = (await team.members())["00000000-0000-4000-8000-000000000005"]
+    assert (gone["status"], gone["subscription_active"]) == ("removed", False)
+    assert await team.pool.fetchval("SELECT count(*) FROM subteam_members WHERE member_id = $1", gone["id"]) == 0
+    assert await team.links(gone["id"])
+    run = await team.sync(USERS)
+    back = (await team.members())["00000000-0000-4000-8000-000000000005"]
+    assert back["id"] == gone["id"] and back["status"] == "invited" and back["subscription_active"]
+    assert run["counts"]["created"] == 0 and run["counts"]["invited"] == 0
+    assert run["summary"]["added"] == [{"name": "User 00005", "email": "user00005@contoso.com"}]
+
+
+async def test_r9_hard_removal_deletes_member_and_its_own_account(team):
+    config = {**team.config, "delete_on_removal": True}
+    await team.sync(USERS, config=config)
+    run = await team.sync(USERS[:4], config=config)
+    assert run["counts"]["deleted"] == 1
+    assert "00000000-0000-4000-8000-000000000005" not in await team.members()
+    assert await team.pool.fetchval("SELECT count(*) FROM accounts") == 4
+
+
+async def test_r9_failed_snapshot_removes_nobody(team):
+    await team.sync(USERS)
+    run_id = await team.new_run()
+    pages, _ = team.messages(run_id, {GROUP: USERS[:1]})
+    await team.reconciler.on_members_fetched(pages[0])
+    await team.reconciler.on_snapshot_failed(SnapshotFailed(team_id=team.team_id, run_id=run_id,
+                                                            reason="the tenant is unreachable"))
+    run = await team.pool.fetchrow("SELECT status, error FROM sync_runs WHERE id = $1", run_id)
+    assert (run["status"], run["error"]) == ("failed", "the tenant is unreachable")
+    assert {m["status"] for m in (await team.members()).values()} == {"invited"}
+
+
+async def test_r10_guard_holds_removals_and_approve_applies_them(team):
+    users = [user(n) for n in range(1, 31)]
+    await team.sync(users)
+    run = await team.sync(users[:10])
+    assert run["status"] == "held" and run["counts"]["removed"] == 0 and len(run["summary"]["held"]) == 20
+    assert {m["status"] for m in (await team.members()).values()} == {"invited"}
+    async with team.pool.acquire() as conn, conn.transaction():
+        await approve_held(conn, str(run["id"]))
+    after = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run["id"])
+    assert after["status"] == "succeeded" and after["counts"]["removed"] == 20
+    statuses = [m["status"] for m in (await team.members()).values()]
+    assert statuses.count("removed") == 20
+
+
+async def test_r18_dry_run_records_the_plan_and_changes_nothing(team):
+    await team.sync(USERS[:3])
+    await team.pool.execute("UPDATE members SET card_job_title = 'Chief' WHERE directory_id LIKE '%1'")
+    run = await team.sync([*USERS[1:], user(1)], dry_run=True)
+    plan = run["plan"]
+    assert run["status"] == "succeeded"
+    assert sorted(e["email"] for e in plan["create"]) == ["user00004@contoso.com", "user00005@contoso.com"]
+    assert plan["update"][0]["changes"] == {"job_title": {"old": "Chief", "new": "Engineer"}}
+    assert len(plan["invite"]) == 2 and plan["remove"] == []
+    assert len(await team.members()) == 3
+
+
+async def test_r3_renamed_group_renames_its_subteam(team):
+    await team.sync(USERS)
+    await team.sync(USERS, names={GROUP: "Sales EMEA"})
+    assert [r[0] for r in await team.pool.fetch("SELECT name FROM subteams")] == ["Sales EMEA"]
+
+
+async def test_photo_is_stored_then_removed(team):
+    run = await team.sync(USERS[:1])
+    photo = PhotoFetched(team_id=team.team_id, run_id=str(run["id"]), directory_id=USERS[0].id, etag="e1",
+                         content_type="image/jpeg", data_b64=base64.b64encode(b"jpeg").decode())
+    await team.reconciler.on_photo_fetched(photo)
+    await team.reconciler.on_photo_fetched(photo)
+    assert bytes(await team.pool.fetchval("SELECT data FROM member_photos")) == b"jpeg"
+    await team.reconciler.on_photo_fetched(photo.model_copy(update={"content_type": None, "data_b64": None}))
+    assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
