@@ -6,11 +6,10 @@ import asyncio
 import importlib
 from collections.abc import Awaitable, Callable, Sequence
 
-import aiormq
 import asyncpg
 
 from shared import db
-from shared.runtime import Infra, Service, open_infra, run_until_signalled
+from shared.runtime import Infra, Service, Unreachable, open_infra, run_until_signalled
 from shared.settings import Settings
 
 
@@ -24,12 +23,10 @@ async def open_checked(settings: Settings) -> Infra:
         raise StartupError(str(exc)) from exc
     except asyncpg.InvalidCatalogNameError as exc:
         raise StartupError(f"the database does not exist: run `cardsync migrate` first ({exc})") from exc
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise StartupError(
-            f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?"
-        ) from exc
-    except (aiormq.exceptions.AMQPError, ConnectionError) as exc:
-        raise StartupError(f"cannot reach RabbitMQ at CARDSYNC_AMQP_URL ({exc}); is it running?") from exc
+    except Unreachable as exc:
+        raise StartupError(str(exc)) from exc
+    except asyncpg.PostgresError as exc:
+        raise StartupError(f"PostgreSQL refused the connection: {exc}") from exc
 
 
 def build(infra: Infra, names: Sequence[str], standalone: bool) -> list[Service]:

@@ -58,12 +58,22 @@ def _log_crash(task: asyncio.Task) -> None:
         log.error("background task %s stopped: %r", task.get_name(), task.exception())
 
 
+class Unreachable(RuntimeError):
+    """PostgreSQL or RabbitMQ did not answer at start-up."""
+
+
 async def open_infra(settings: Settings) -> Infra:
-    pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
+    try:
+        pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise Unreachable(f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?") from exc
     try:
         await db.require_migrated(pool)
         bus = Bus(settings.amqp_url, settings.amqp_prefix, settings.prefetch, settings.delivery_limit)
-        await bus.connect()
+        try:
+            await asyncio.wait_for(bus.connect(), 30)
+        except Exception as exc:
+            raise Unreachable(f"cannot reach RabbitMQ at CARDSYNC_AMQP_URL ({exc}); is it running?") from exc
     except BaseException:
         await pool.close()
         raise
