@@ -177,6 +177,18 @@ class Bus:
 
         return on_message
 
+    async def queue_depth(self, consumer: str) -> int | None:
+        """Messages ready in a consumer's queue, or None when it was not declared yet."""
+        assert self._connection is not None, "connect() first"
+        channel = await self._connection.channel()
+        try:
+            queue = await channel.declare_queue(self.queue_name(consumer), passive=True)
+            return queue.declaration_result.message_count
+        except aio_pika.exceptions.ChannelClosed:
+            return None
+        finally:
+            await _quietly(channel.close())
+
     async def close(self) -> None:
         for channel in self._channels:
             await _quietly(channel.close())

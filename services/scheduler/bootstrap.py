@@ -7,6 +7,7 @@ from aiohttp import web
 from services.notifier.claim import claim_routes
 from services.scheduler.api.app import create_app
 from services.scheduler.due import run_scheduler
+from services.scheduler.stats import run_stats
 from shared.health import checker
 from shared.outbox import run_relay
 from shared.runtime import Infra
@@ -33,6 +34,7 @@ class SchedulerService:
         await web.TCPSite(self._runner, settings.api_host, settings.api_port).start()
         self.infra.spawn(run_scheduler(pool, settings), "cadence")
         self.infra.spawn(run_relay(pool, self.infra.bus, settings.outbox_interval), "outbox-relay")
+        self.infra.spawn(run_stats(pool, self.infra.bus), "stats")
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -132,3 +132,10 @@ async def wait_for_async(fetch, expected, timeout=20.0):
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"expected {expected}, still {value}")
         await asyncio.sleep(0.1)
+
+
+async def test_queue_depth_counts_waiting_messages(bus):
+    assert await bus.queue_depth("probe") is None
+    await bus.declare("probe", [InviteRequested])
+    await bus.publish(InviteRequested(team_id="t", member_id="m1"), InviteRequested(team_id="t", member_id="m2"))
+    await wait_for_async(lambda: bus.queue_depth("probe"), 2)
