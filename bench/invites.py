@@ -1,0 +1,173 @@
+"""Invites through a local SMTP server: how many emails a second one notifier sends, and that none goes twice.
+
+    python bench/invites.py [--count 10000] [--connections 4] [--prefetch 64] [--direct]
+
+Seeds a throwaway database with one team of ``count`` members whose invites are queued, starts an SMTP sink
+(aiosmtpd) in a process of its own, and sends every invite through the notifier: by default as InviteRequested
+messages on RabbitMQ, with ``--direct`` by calling the handler. Prints a table; exits 1 if an invite was sent
+twice, not at all, or is not marked sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+
+import aio_pika
+import asyncpg
+
+from services.notifier.handlers import Notifier
+from services.notifier.smtp import SmtpTransport
+from shared import db
+from shared.bus import Bus
+from shared.messages import InviteRequested
+from shared.settings import Settings
+
+
+def sink_process(conn) -> None:
+    """The SMTP server: counts recipients; reports its port, then the counts when asked."""
+    from aiosmtpd.smtp import SMTP
+
+    class Counting:
+        def __init__(self) -> None:
+            self.counts: Counter[str] = Counter()
+
+        async def handle_DATA(self, server, session, envelope):
+            self.counts.update(envelope.rcpt_tos)
+            return "250 OK"
+
+    async def main() -> None:
+        handler = Counting()
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: SMTP(handler, hostname="bench"), "127.0.0.1", 0)
+        conn.send(server.sockets[0].getsockname()[1])
+        await loop.run_in_executor(None, conn.recv)
+        conn.send((dict(handler.counts), time.process_time()))
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+async def seed(pool: asyncpg.Pool, count: int) -> tuple[str, list[str]]:
+    team = await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('Bench', 'bench') RETURNING id")
+    await pool.execute(
+        """
+        WITH a AS (INSERT INTO accounts (email, name)
+                   SELECT 'user' || g || '@bench.example', 'User ' || g FROM generate_series(1, $2) g
+                   RETURNING id, name),
+             m AS (INSERT INTO members (team_id, account_id, managed, status, card_name, card_job_title, card_company)
+                   SELECT $1, a.id, true, 'invited', a.name, 'Engineer', 'Bench Inc' FROM a RETURNING id)
+        INSERT INTO invites (member_id, status) SELECT id, 'queued' FROM m
+        """,
+        team, count,
+    )
+    members = [str(r[0]) for r in await pool.fetch("SELECT member_id FROM invites")]
+    return str(team), members
+
+
+async def run(args: argparse.Namespace) -> int:
+    base = os.environ.get("CARDSYNC_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    url = base.rsplit("/", 1)[0] + f"/cardsync_bench_{os.getpid()}"
+    parent, child = multiprocessing.Pipe()
+    sink = multiprocessing.get_context("spawn").Process(target=sink_process, args=(child,), daemon=True)
+    sink.start()
+    port = parent.recv()
+    await db.migrate(url)
+    settings = Settings(database_url=url, smtp_port=port, amqp_prefix=f"bench-{os.getpid()}", _env_file=None)
+    pool = await db.create_pool(url, size=args.pool)
+    transport = SmtpTransport(settings, connections=args.connections)
+    notifier = Notifier(pool, settings, transport)
+    bus = Bus(settings.amqp_url, prefix=settings.amqp_prefix, prefetch=args.prefetch)
+    try:
+        team, members = await seed(pool, args.count)
+        messages = [InviteRequested(team_id=team, member_id=m) for m in members]
+        started, cpu = time.perf_counter(), time.process_time()
+        if args.direct:
+            await send_direct(notifier, messages, args.prefetch)
+        else:
+            await send_through_bus(bus, notifier, pool, messages)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        parent.send("counts")
+        received, sink_cpu = parent.recv()
+        counts: Counter[str] = Counter(received)
+        marked = await pool.fetchval("SELECT count(*) FROM invites WHERE status = 'sent'")
+    finally:
+        await transport.close()
+        await bus.close()
+        await pool.close()
+        await delete_topology(settings)
+        admin = await asyncpg.connect(base)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        await admin.close()
+        sink.join(timeout=5)
+    twice = sum(1 for n in counts.values() if n > 1)
+    missing = args.count - len(counts)
+    path = "direct" if args.direct else "RabbitMQ"
+    print(f"{'invites':<22}{args.count:>10}\n{'path':<22}{path:>10}\n{'SMTP connections':<22}{args.connections:>10}"
+          f"\n{'concurrency':<22}{args.prefetch:>10}\n{'seconds':<22}{elapsed:>10.2f}"
+          f"\n{'emails/s':<22}{sum(counts.values()) / elapsed:>10.0f}"
+          f"\n{'notifier CPU ms/email':<22}{cpu * 1000 / args.count:>10.2f}"
+          f"\n{'SMTP sink CPU ms/email':<22}{sink_cpu * 1000 / args.count:>10.2f}\n{'sent twice':<22}{twice:>10}"
+          f"\n{'not sent':<22}{missing:>10}\n{'marked sent':<22}{marked:>10}")
+    return 0 if twice == 0 and missing == 0 and marked == args.count else 1
+
+
+async def send_direct(notifier: Notifier, messages: list[InviteRequested], concurrency: int) -> None:
+    queue: asyncio.Queue[InviteRequested] = asyncio.Queue()
+    for m in messages:
+        queue.put_nowait(m)
+
+    async def worker() -> None:
+        while not queue.empty():
+            await notifier.on_invite_requested(queue.get_nowait())
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def send_through_bus(bus: Bus, notifier: Notifier, pool: asyncpg.Pool, messages: list[InviteRequested]) -> None:
+    await bus.connect()
+    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
+    await bus.start()
+    for i in range(0, len(messages), 1000):
+        await bus.publish(*messages[i: i + 1000])
+    async with asyncio.timeout(600):
+        while await pool.fetchval("SELECT count(*) FROM invites WHERE status = 'sent'") < len(messages):
+            await asyncio.sleep(0.2)
+
+
+async def delete_topology(settings: Settings) -> None:
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in (f"{settings.amqp_prefix}.notifier", f"{settings.amqp_prefix}.notifier.dead"):
+            await channel.queue_delete(queue)
+        for exchange in (settings.amqp_prefix, f"{settings.amqp_prefix}.dead"):
+            await channel.exchange_delete(exchange)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=8, help="SMTP connections")
+    parser.add_argument("--prefetch", type=int, default=128, help="messages handled at once")
+    parser.add_argument("--pool", type=int, default=10, help="database connections")
+    parser.add_argument("--direct", action="store_true", help="call the handler instead of going through RabbitMQ")
+    args = parser.parse_args()
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(run(args))
+    return uvloop.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""Sending one email through an outage: retry temporary failures with capped exponential backoff and jitter."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol
+
+from services.notifier.mime import Outgoing
+from services.notifier.smtp import TemporaryMailError
+
+log = logging.getLogger(__name__)
+
+
+class Transport(Protocol):
+    async def send(self, message: Outgoing) -> None: ...
+
+
+class GaveUp(Exception):
+    """The mail server stayed unavailable for the whole retry window."""
+
+
+def backoff(attempt: int, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry ``attempt`` (0-based): 0.5 s doubling up to ``cap``, jittered to 50-100 %."""
+    return min(cap, 0.5 * 2**attempt) * (0.5 + rand() / 2)
+
+
+async def deliver(transport: Transport, message: Outgoing, *, retry_for: float, max_backoff: float) -> None:
+    """Send, retrying temporary failures for up to ``retry_for`` seconds; PermanentMailError passes through."""
+    deadline = time.monotonic() + retry_for
+    attempt = 0
+    while True:
+        try:
+            await transport.send(message)
+            return
+        except TemporaryMailError as exc:
+            delay = backoff(attempt, max_backoff)
+            if time.monotonic() + delay > deadline:
+                raise GaveUp(f"{exc} (still failing after {retry_for:.0f} s of retries)") from exc
+            log.warning("sending to %s failed (attempt %d), retrying in %.1f s: %s",
+                        message.recipient, attempt + 1, delay, exc)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: Counter[str] = Counter()
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]

@@ -1,0 +1,129 @@
+"""Emails and pages from Jinja2 templates: no I/O, the same input always gives the same text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+PRODUCT = "CardSync"
+LIST_LIMIT = 50
+COUNT_KEYS = ("created", "invited", "updated", "unchanged", "removed", "deleted", "skipped")
+
+_env = Environment(
+    loader=PackageLoader("services.notifier", "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+@dataclass(frozen=True)
+class Card:
+    name: str
+    job_title: str = ""
+    company: str = ""
+    email: str = ""
+    phone: str = ""
+
+
+def one_line(value: object, limit: int = 200) -> str:
+    """Printable characters only, whitespace runs (CR and LF among them) collapsed, at most ``limit`` long."""
+    text = str(value or "")
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_env.filters["one_line"] = one_line
+
+
+def _both(name: str, subject: str, **context: object) -> Rendered:
+    context["subject"] = subject
+    return Rendered(
+        subject=one_line(subject, 250),
+        text=_env.get_template(f"{name}.txt.j2").render(context),
+        html=_env.get_template(f"{name}.html.j2").render(context),
+    )
+
+
+def render_invite(team: str, card: Card, claim_url: str, expires_at: datetime) -> Rendered:
+    subject = f"You're invited to join {one_line(team, 100)} on {PRODUCT}"
+    return _both("invite", subject, team=team, card=card, claim_url=claim_url, expires=expires_at,
+                 product=PRODUCT)
+
+
+def people(raw: object) -> list[Person]:
+    """The people of one list of a run summary, read defensively: anything that is not a person is skipped."""
+    if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)):
+        return []
+    found = []
+    for item in raw:
+        if isinstance(item, Mapping):
+            name, address = one_line(item.get("name")), one_line(item.get("email"))
+            if name or address:
+                found.append(Person(name, address))
+    return found
+
+
+def counts_of(raw: object) -> list[tuple[str, int]]:
+    source = raw if isinstance(raw, Mapping) else {}
+    return [(key, v if isinstance(v := source.get(key), int) and not isinstance(v, bool) else 0)
+            for key in COUNT_KEYS]
+
+
+def _persons(n: int) -> str:
+    return "1 person" if n == 1 else f"{n} people"
+
+
+def digest_subject(kind: str, team: str, added: int, removed: int, held: int) -> str:
+    team = one_line(team, 100)
+    if kind == "held":
+        what = "1 removal is" if held == 1 else f"{held} removals are"
+        return f"{team}: {what} waiting for your approval"
+    if added and removed:
+        return f"{_persons(added)} joined and {removed} left {team} on {PRODUCT}"
+    if added:
+        return f"{_persons(added)} joined {team} on {PRODUCT}"
+    if removed:
+        return f"{_persons(removed)} left {team} on {PRODUCT}"
+    return f"{team} on {PRODUCT}: the sync changed no memberships"
+
+
+def _shortened(items: list[Person], limit: int) -> dict[str, object]:
+    return {"shown": items[:limit], "more": max(0, len(items) - limit), "total": len(items)}
+
+
+def render_digest(kind: str, team: str, run_url: str, summary: object, counts: object,
+                  limit: int = LIST_LIMIT) -> Rendered:
+    source = summary if isinstance(summary, Mapping) else {}
+    lists = {name: people(source.get(name)) for name in ("added", "removed", "held")}
+    subject = digest_subject(kind, team, *(len(lists[n]) for n in ("added", "removed", "held")))
+    return _both(
+        "digest", subject, kind=kind, team=team, run_url=run_url, approve_url=f"{run_url}/approve",
+        counts=counts_of(counts), product=PRODUCT,
+        **{name: _shortened(items, limit) for name, items in lists.items()},
+    )
+
+
+def render_page(template: str, **context: object) -> str:
+    """An HTML page of the claim flow (autoescaped)."""
+    return _env.get_template(f"{template}.html.j2").render(context, product=PRODUCT)

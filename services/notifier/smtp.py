@@ -1,0 +1,118 @@
+"""The SMTP transport: long-lived aiosmtplib connections reused for many emails, errors sorted by what helps."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiosmtplib
+
+from services.notifier.mime import Outgoing
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TemporaryMailError(Exception):
+    """Worth trying again later: the server or the network is down, busy or said 4xx."""
+
+
+class PermanentMailError(Exception):
+    """The server refused this email for good (5xx on the recipient or the content): do not retry it."""
+
+
+def classify(exc: BaseException) -> TemporaryMailError | PermanentMailError | None:
+    """What a failed send means; None for errors that are not about mail delivery (bugs)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        first = exc.recipients[0]
+        return classify(first)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return PermanentMailError(f"the mail server cannot take this address: {exc}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        said = f"{exc.code} {' '.join(exc.message.split())}"
+        if isinstance(exc, (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError)) and 500 <= exc.code < 600:
+            target = getattr(exc, "recipient", "the email")
+            return PermanentMailError(f"the mail server refused {target}: {said}")
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            return TemporaryMailError(f"the mail server refused the login (check CARDSYNC_SMTP_USERNAME and"
+                                      f" CARDSYNC_SMTP_PASSWORD): {said}")
+        if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
+            return TemporaryMailError(f"the mail server refused the sender {exc.sender} (check CARDSYNC_MAIL_FROM):"
+                                      f" {said}")
+        return TemporaryMailError(f"the mail server answered {said}")
+    if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
+        return TemporaryMailError(f"the mail server is unreachable: {exc!r}")
+    return None
+
+
+# Refusals inside one mail transaction: the client has reset it and the connection stays usable.
+_TRANSACTION_REFUSALS = (
+    aiosmtplib.SMTPRecipientsRefused,
+    aiosmtplib.SMTPRecipientRefused,
+    aiosmtplib.SMTPSenderRefused,
+    aiosmtplib.SMTPDataError,
+)
+
+
+class SmtpTransport:
+    """Sends over up to ``connections`` SMTP connections, each opened once and reused until the server drops it."""
+
+    def __init__(self, settings: Settings, *, connections: int = 1, timeout: float = 30.0):
+        self._settings = settings
+        self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        for _ in range(connections):
+            self._idle.put_nowait(
+                aiosmtplib.SMTP(
+                    hostname=settings.smtp_host,
+                    port=settings.smtp_port,
+                    start_tls=settings.smtp_starttls,
+                    timeout=timeout,
+                    cert_bundle=settings.ca_file,
+                )
+            )
+
+    async def send(self, message: Outgoing) -> None:
+        """Send one email; raises TemporaryMailError or PermanentMailError."""
+        client = await self._idle.get()
+        try:
+            await self._send_on(client, message)
+        except Exception as exc:
+            meaning = classify(exc)
+            if meaning is None:
+                raise
+            if client.is_connected and not isinstance(exc, _TRANSACTION_REFUSALS):
+                client.close()  # a fresh connection (and login) next time, whatever state this one was left in
+            raise meaning from exc
+        finally:
+            self._idle.put_nowait(client)
+
+    async def _send_on(self, client: aiosmtplib.SMTP, message: Outgoing) -> None:
+        fresh = await self._connect(client)
+        try:
+            await client.sendmail(message.sender, [message.recipient], message.data)
+        except aiosmtplib.SMTPServerDisconnected:
+            if fresh:
+                raise
+            # The server closed the idle connection since its last use: once more on a new one.
+            log.debug("SMTP connection was closed by the server; reconnecting")
+            client.close()
+            await self._connect(client)
+            await client.sendmail(message.sender, [message.recipient], message.data)
+
+    async def _connect(self, client: aiosmtplib.SMTP) -> bool:
+        if client.is_connected:
+            return False
+        await client.connect()
+        if self._settings.smtp_username:
+            password = self._settings.smtp_password
+            await client.login(self._settings.smtp_username, password.get_secret_value() if password else "")
+        return True
+
+    async def close(self) -> None:
+        while not self._idle.empty():
+            client = self._idle.get_nowait()
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()

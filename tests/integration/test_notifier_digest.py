@@ -1,0 +1,88 @@
+"""Admin digests against a real SMTP server and Postgres: every full team admin once, per run and kind."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from services.notifier.handlers import Notifier
+from services.notifier.smtp import SmtpTransport
+from shared.messages import AdminDigestRequested
+
+SUMMARY = {
+    "added": [{"name": f"New {i}", "email": f"new{i}@contoso.com"} for i in range(60)],
+    "removed": [{"name": "Left\r\nBcc: x@evil.example", "email": "left@contoso.com"}],
+    "held": [{"name": f"Held {i}", "email": f"held{i}@contoso.com"} for i in range(25)],
+}
+
+
+@pytest.fixture
+async def notifier(pool, settings, smtp_server):
+    mail_settings = settings.model_copy(update={"smtp_port": smtp_server.port, "public_url": "https://cards.example/"})
+    transport = SmtpTransport(mail_settings)
+    yield Notifier(pool, mail_settings, transport, retry_for=10, max_backoff=0.5)
+    await transport.close()
+
+
+@pytest.fixture
+async def team(pool) -> str:
+    team = await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('Contoso', $1) RETURNING id",
+                               uuid.uuid4().hex)
+    for email, role, status in [
+        ("boss@contoso.com", "admin", "active"),
+        ("deputy@contoso.com", "admin", "invited"),
+        ("former@contoso.com", "admin", "removed"),
+        ("staff@contoso.com", "member", "active"),
+    ]:
+        account = await pool.fetchval("INSERT INTO accounts (email, name) VALUES ($1, $1) RETURNING id", email)
+        await pool.execute("INSERT INTO members (team_id, account_id, status, role) VALUES ($1, $2, $3, $4)",
+                           team, account, status, role)
+    return str(team)
+
+
+async def make_run(pool, team: str, status: str = "succeeded") -> str:
+    return str(await pool.fetchval(
+        "INSERT INTO sync_runs (team_id, trigger, status, summary, counts) VALUES ($1, 'schedule', $2, $3, $4)"
+        " RETURNING id",
+        team, status, SUMMARY, {"created": 60, "invited": 60, "removed": 1, "unchanged": 900},
+    ))
+
+
+async def test_every_full_admin_gets_the_summary_once(pool, notifier, smtp_server, team):
+    run = await make_run(pool, team)
+    msg = AdminDigestRequested(team_id=team, run_id=run)
+    await notifier.on_digest_requested(msg)
+    await notifier.on_digest_requested(msg)
+    assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com"]
+    message = smtp_server.received[0].message
+    assert message["Subject"] == "60 people joined and 1 left Contoso on CardSync"
+    text = message.get_body(("plain",)).get_content()
+    assert "and 10 more" in text and "Left Bcc: x@evil.example <left@contoso.com>" in text
+    assert f"https://cards.example/api/v1/teams/{team}/sync/runs/{run}" in text
+    assert "Bcc" not in str(message.keys())
+
+
+async def test_a_held_run_asks_for_approval_and_is_sent_apart_from_the_summary(pool, notifier, smtp_server, team):
+    run = await make_run(pool, team, status="held")
+    await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run, kind="held"))
+    await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run, kind="held"))
+    await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run, kind="summary"))
+    subjects = sorted(r.message["Subject"] for r in smtp_server.received)
+    assert subjects == ["60 people joined and 1 left Contoso on CardSync"] * 2 + [
+        "Contoso: 25 removals are waiting for your approval"] * 2
+    held = next(r for r in smtp_server.received if "approval" in r.message["Subject"])
+    html = held.message.get_body(("html",)).get_content()
+    assert f"POST https://cards.example/api/v1/teams/{team}/sync/runs/{run}/approve" in html
+
+
+async def test_a_refused_admin_does_not_stop_the_others(pool, notifier, smtp_server, team):
+    smtp_server.reject("boss@contoso.com")
+    run = await make_run(pool, team)
+    await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run))
+    assert [r.to for r in smtp_server.received] == ["deputy@contoso.com"]
+
+
+async def test_a_digest_for_an_unknown_run_sends_nothing(pool, notifier, smtp_server, team):
+    await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=str(uuid.uuid4())))
+    assert smtp_server.received == []

@@ -1,0 +1,76 @@
+"""The pure parts of sending: what an SMTP error means, the backoff, the claim link states, per-email locks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiosmtplib
+import pytest
+
+from services.notifier.claim import state_of
+from services.notifier.delivery import KeyedLocks, backoff
+from services.notifier.smtp import PermanentMailError, TemporaryMailError, classify
+
+
+@pytest.mark.parametrize(
+    ("exc", "meaning"),
+    [
+        (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "a@x")]),
+         PermanentMailError),
+        (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(451, "greylisted", "a@x")]),
+         TemporaryMailError),
+        (aiosmtplib.SMTPDataError(554, "rejected"), PermanentMailError),
+        (aiosmtplib.SMTPDataError(452, "no space"), TemporaryMailError),
+        (aiosmtplib.SMTPSenderRefused(451, "try later", "cards@x"), TemporaryMailError),
+        (aiosmtplib.SMTPSenderRefused(553, "not allowed", "cards@x"), TemporaryMailError),
+        (aiosmtplib.SMTPAuthenticationError(535, "bad credentials"), TemporaryMailError),
+        (aiosmtplib.SMTPConnectResponseError(421, "busy"), TemporaryMailError),
+        (aiosmtplib.SMTPServerDisconnected("gone"), TemporaryMailError),
+        (aiosmtplib.SMTPConnectTimeoutError("slow"), TemporaryMailError),
+        (ConnectionRefusedError(111, "refused"), TemporaryMailError),
+        (ConnectionResetError(104, "reset"), TemporaryMailError),
+        (TimeoutError(), TemporaryMailError),
+        (aiosmtplib.SMTPNotSupported("SMTPUTF8"), PermanentMailError),
+        (KeyError("bug"), type(None)),
+    ],
+)
+def test_classify(exc, meaning):
+    assert type(classify(exc)) is meaning
+
+
+def test_permanent_error_names_recipient_and_reply():
+    exc = aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "5.1.1 no\r\nsuch", "a@x")])
+    assert str(classify(exc)) == "the mail server refused a@x: 550 5.1.1 no such"
+
+
+def test_backoff_doubles_up_to_the_cap_with_jitter():
+    assert [backoff(a, 30, rand=lambda: 1.0) for a in range(8)] == [0.5, 1, 2, 4, 8, 16, 30, 30]
+    assert backoff(3, 30, rand=lambda: 0.0) == 2.0
+
+
+@pytest.mark.parametrize(
+    ("row", "state"),
+    [
+        (None, "unknown"),
+        ({"status": "sent", "expired": False, "member_status": "removed"}, "unknown"),
+        ({"status": "claimed", "expired": False, "member_status": "active"}, "used"),
+        ({"status": "sent", "expired": True, "member_status": "invited"}, "expired"),
+        ({"status": "sent", "expired": False, "member_status": "invited"}, "open"),
+    ],
+)
+def test_claim_link_state(row, state):
+    assert state_of(row) == state
+
+
+async def test_keyed_locks_serialise_one_key_and_forget_it_after():
+    locks, order = KeyedLocks(), []
+
+    async def worker(name: str, key: str) -> None:
+        async with locks.hold(key):
+            order.append(f"{name}+")
+            await asyncio.sleep(0)
+            order.append(f"{name}-")
+
+    await asyncio.gather(worker("a", "k"), worker("b", "k"))
+    assert order in (["a+", "a-", "b+", "b-"], ["b+", "b-", "a+", "a-"])
+    assert not locks._locks
