@@ -27,6 +27,7 @@ from services.notifier.mime import BadAddress, compose
 from services.notifier.pending import send_pending_invites
 from services.notifier.render import Card, Person, render_digest, render_invite
 from services.notifier.smtp import PermanentMailError
+from shared import metrics
 from shared.bus import PermanentError
 from shared.crypto import hash_token, new_token
 from shared.messages import AdminDigestRequested, InviteRequested, Message
@@ -95,6 +96,7 @@ class Notifier:
                 await deliver(self.transport, email, retry_for=self.retry_for, max_backoff=self.max_backoff)
             except (BadAddress, PermanentMailError) as exc:
                 log.warning("invite of member %s failed for good: %s", msg.member_id, exc)
+                metrics.EMAILS.labels("invite", "failed").inc()
                 await store.invite_failed(self.pool, msg.member_id, msg.run_id, row["directory_id"],
                                           f"the invite email could not be delivered: {exc}")
                 return
@@ -103,6 +105,7 @@ class Notifier:
                 raise PermanentError(f"invite of member {msg.member_id}: {exc}") from exc
             # The server has the email now; until the next line commits, a crash means one duplicate (see above).
             await store.invite_sent(self.pool, msg.member_id, row["login_email"])
+            metrics.EMAILS.labels("invite", "sent").inc()
 
     async def on_digest_requested(self, msg: AdminDigestRequested) -> None:
         _checked_ids(msg.team_id, msg.run_id)
@@ -123,11 +126,13 @@ class Notifier:
                     await deliver(self.transport, email, retry_for=self.retry_for, max_backoff=self.max_backoff)
                 except (BadAddress, PermanentMailError) as exc:
                     log.warning("digest of run %s to admin %s failed for good: %s", msg.run_id, admin["member_id"], exc)
+                    metrics.EMAILS.labels("digest", "failed").inc()
                     continue
                 except GaveUp as exc:
                     raise PermanentError(f"digest of run {msg.run_id}: {exc}") from exc
                 # As for invites: a crash before this write sends this admin's digest once more.
                 await store.log_sent(self.pool, key, admin["email"])
+                metrics.EMAILS.labels("digest", "sent").inc()
 
     async def send_pending_invites(self, team_id: str) -> int:
         return await send_pending_invites(self.pool, team_id)
