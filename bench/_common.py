@@ -1,0 +1,317 @@
+"""What the end-to-end bench runs besides the services: child processes driven by commands over a pipe (the
+simulated tenant, a counting SMTP sink), the service processes with their peak memory, and a throwaway database
+and bus prefix."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing as mp
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+import aiohttp
+import asyncpg
+
+from shared import db
+
+SERVICES = ("scheduler", "fetcher", "reconciler", "notifier")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def until(fetch: Callable[[], Awaitable[Any]], done: Callable[[Any], bool], every: float = 0.25) -> Any:
+    """Poll until ``done``; the caller's overall timeout bounds the wait."""
+    while not done(value := await fetch()):
+        await asyncio.sleep(every)
+    return value
+
+
+# Child processes answering commands: the parent sends (name, args), the child answers (ok, value).
+async def serve_commands(conn, handler: object) -> None:
+    """Run in a child: call ``handler.<name>(*args)`` on this event loop for each command, until "stop"."""
+    loop = asyncio.get_running_loop()
+    conn.send((True, "ready"))
+    while True:
+        name, args = await loop.run_in_executor(None, conn.recv)
+        if name == "stop":
+            return
+        try:
+            conn.send((True, getattr(handler, name)(*args)))
+        except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the bench with it
+            conn.send((False, f"{type(exc).__name__}: {exc}"))
+
+
+class Child:
+    def __init__(self, target: Callable[..., None], *args: Any, ready_timeout: float = 300) -> None:
+        self._conn, child_conn = mp.Pipe()
+        self._lock = threading.Lock()
+        self.process = mp.get_context("spawn").Process(target=target, args=(child_conn, *args), daemon=True)
+        self.process.start()
+        if not self._conn.poll(ready_timeout):
+            self.process.kill()
+            raise RuntimeError(f"{target.__name__} did not start in {ready_timeout:.0f} s")
+        self._conn.recv()
+
+    def call_now(self, name: str, *args: Any) -> Any:
+        with self._lock:
+            self._conn.send((name, args))
+            ok, value = self._conn.recv()
+        if not ok:
+            raise RuntimeError(f"{name}: {value}")
+        return value
+
+    async def call(self, name: str, *args: Any) -> Any:
+        return await asyncio.to_thread(self.call_now, name, *args)
+
+    def stop(self) -> None:
+        # A call cut short by the timeout may still hold the lock: then the child is killed, not asked.
+        if self.process.is_alive() and self._lock.acquire(timeout=15):
+            self._conn.send(("stop", ()))
+            self._lock.release()
+            self.process.join(15)
+        if self.process.is_alive():
+            self.process.kill()
+
+
+class CountingSink:
+    """aiosmtpd handler: counts messages and distinct recipients, keeps nothing else."""
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.recipients: set[str] = set()
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook
+        self.messages += 1
+        self.recipients.update(r.lower() for r in envelope.rcpt_tos)
+        return "250 OK"
+
+    def count(self) -> tuple[int, int]:
+        return self.messages, len(self.recipients)
+
+
+def sink_child(conn, port: int) -> None:
+    from aiosmtpd.controller import Controller
+
+    sink = CountingSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        asyncio.run(serve_commands(conn, sink))
+    finally:
+        controller.stop()
+
+
+class TenantControl:
+    """The simulated tenant's commands: its addresses, its request counter, what a correct sync of it holds,
+    and churn. Runs in the simulator's child, on the simulator's event loop."""
+
+    def __init__(self, sim, tenant, seed: int) -> None:
+        self.sim, self.tenant = sim, tenant
+        self.rng = random.Random(f"churn:{seed}")  # not the generator's stream: its draws would repeat ids
+
+    def info(self) -> dict[str, Any]:
+        client_id, secret = next(iter(self.tenant.apps.items()))
+        return {
+            "graph_url": self.sim.graph_url,
+            "authority_url": self.sim.authority_url,
+            "ca_file": self.sim.ca_file,
+            "tenant_id": self.tenant.tenant_id,
+            "client_id": client_id,
+            "client_secret": secret,
+            "groups": [
+                {"id": gid, "display_name": g["displayName"]} for gid, g in self.tenant.groups.items()
+            ],
+        }
+
+    def requests(self) -> int:
+        return self.sim.requests[self.tenant.tenant_id]["total"]
+
+    def expected(self) -> dict[str, Any]:
+        """Every synced group's enabled users (R: disabled users are not members), per group and in all."""
+        members = self._in_scope()
+        return {
+            "ids": sorted(members),
+            "groups": {
+                g: len(members.intersection(self.tenant.transitive_member_ids(g))) for g in self.tenant.groups
+            },
+            "photos": len(members.intersection(self.tenant.photos)),
+        }
+
+    def _in_scope(self) -> set[str]:
+        users = self.tenant.users
+        everyone = set().union(*(self.tenant.transitive_member_ids(g) for g in self.tenant.groups))
+        return {u for u in everyone if u in users and users[u].get("accountEnabled", True) is not False}
+
+    def churn(self, titles: int, joiners: int, leavers: int) -> None:
+        """Change job titles, delete leavers, add joiners to the groups people are placed in directly."""
+        picked = self.rng.sample(sorted(self._in_scope()), titles + leavers)
+        for uid in picked[:titles]:
+            self.tenant.update_user(uid, jobTitle=f"{self.tenant.users[uid].get('jobTitle') or 'Staff'} II")
+        for uid in picked[titles:]:
+            self.tenant.delete_user(uid)
+        homes = sorted(
+            g for g, ids in self.tenant.members.items() if any(i in self.tenant.users for i in ids)
+        )
+        company = next(iter(self.tenant.users.values())).get("companyName")
+        for n in range(joiners):
+            uid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+            upn = f"joiner.{uid[:8]}@{self.tenant.domain}"
+            self.tenant.add_user(
+                id=uid,
+                displayName=f"Joiner {n}",
+                givenName="Joiner",
+                surname=str(n),
+                userPrincipalName=upn,
+                mail=upn,
+                jobTitle="New Starter",
+                companyName=company,
+                businessPhones=[],
+                accountEnabled=True,
+            )
+            self.tenant.add_member(self.rng.choice(homes), uid)
+
+
+def simulator_child(conn, users: int, groups: int, seed: int) -> None:
+    """The simulated tenant in a process of its own, so that serving Graph competes with nobody's event loop."""
+    from simulator import Simulator, generate_tenant
+
+    async def main() -> None:
+        tenant = generate_tenant(users, groups, nesting=2, photo_share=0.3, seed=seed)
+        async with Simulator() as sim:
+            sim.add_tenant(tenant)
+            await serve_commands(conn, TenantControl(sim, tenant, seed))
+
+    asyncio.run(main())
+
+
+# Service processes
+def _command(service: str) -> list[str]:
+    command = [sys.executable, "-m", "services.cli", service]
+    setpriv = shutil.which("setpriv")  # the service gets SIGTERM if the bench dies: no orphans
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command
+
+
+@dataclass
+class Stack:
+    env: dict[str, str]
+    log_dir: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    health: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.env['CARDSYNC_API_PORT']}/api/v1"
+
+    def start(self, replicas: dict[str, int]) -> None:
+        for service in SERVICES:
+            for replica in range(replicas.get(service, 1)):
+                self._start(service, f"{service}-{replica}")
+
+    def _start(self, service: str, name: str) -> None:
+        env = dict(self.env)
+        if service == "scheduler":
+            self.health[name] = f"{self.api.removesuffix('/api/v1')}/healthz"
+        else:
+            env["CARDSYNC_HEALTH_PORT"] = port = str(free_port())
+            self.health[name] = f"http://127.0.0.1:{port}/healthz"
+        with open(self.log_dir / f"{name}.log", "ab") as log:
+            self.processes[name] = subprocess.Popen(
+                _command(service), env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def check_alive(self) -> None:
+        for name, proc in self.processes.items():
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{self.log_tail(name)}")
+
+    def log_tail(self, name: str, chars: int = 3000) -> str:
+        return (self.log_dir / f"{name}.log").read_text(errors="replace")[-chars:]
+
+    async def wait_healthy(self) -> None:
+        async with aiohttp.ClientSession() as http:
+            for url in self.health.values():
+                await until(lambda u=url: self._healthy(http, u), bool, every=0.2)
+
+    async def _healthy(self, http: aiohttp.ClientSession, url: str) -> bool:
+        self.check_alive()
+        try:
+            async with http.get(url) as resp:
+                return resp.status == 200
+        except aiohttp.ClientError:
+            return False
+
+    def reset_peaks(self) -> None:
+        self.check_alive()
+        for proc in self.processes.values():
+            Path(f"/proc/{proc.pid}/clear_refs").write_text("5")  # 5: reset the peak RSS (VmHWM)
+
+    def peaks_mb(self) -> dict[str, float]:
+        self.check_alive()
+        peaks = {}
+        for name, proc in self.processes.items():
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+            line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+            peaks[name] = int(line.split()[1]) / 1024
+        return peaks
+
+    def stop(self) -> None:
+        for proc in self.processes.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        self.processes.clear()
+        self.health.clear()
+
+
+# A database and a bus prefix of the bench's own
+def database_url(server: str, name: str) -> str:
+    return urlunsplit(urlsplit(server)._replace(path="/" + name))
+
+
+async def fresh_database(server: str) -> str:
+    url = database_url(server, f"cardsync_bench_{uuid.uuid4().hex[:10]}")
+    await db.migrate(url)
+    return url
+
+
+async def drop_database(server: str, url: str) -> None:
+    admin = await asyncpg.connect(database_url(server, "postgres"))
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{urlsplit(url).path.lstrip("/")}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def delete_topology(amqp_url: str, prefix: str) -> None:
+    """Remove the exchanges and queues the services declared under the bench's prefix."""
+    conn = await aio_pika.connect(amqp_url)
+    try:
+        channel = await conn.channel()
+        for service in SERVICES:
+            for suffix in ("", ".dead"):
+                await channel.queue_delete(f"{prefix}.{service}{suffix}")
+        for name in (prefix, f"{prefix}.dead"):
+            await channel.exchange_delete(name)
+    finally:
+        await conn.close()

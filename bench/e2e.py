@@ -1,0 +1,536 @@
+"""End to end: the four services as separate processes syncing a simulated 100,000-user tenant, against floors.
+
+    python -m bench.e2e [--users 100000] [--groups 20] [--timeout 3600]
+    python -m bench.e2e --quick          # 5,000 users, for a fast check
+
+Needs the local PostgreSQL and RabbitMQ (CARDSYNC_BENCH_POSTGRES, CARDSYNC_AMQP_URL to point elsewhere). The
+simulated tenant (20 groups of Zipf sizes, two levels of nesting, 30% of users with small photos) runs in a child
+process, as does a counting SMTP sink; the bench uses a database and a bus prefix of its own and removes them.
+
+It prints one table line per measurement: (a) the floors, a bare aiohttp client paging every synced group's
+transitive members ($top=999) and a COPY of one card-sized row per user into PostgreSQL; (b) the first Sync Now
+with invites off, until the run succeeded and until every photo is stored, then invites on (the config's
+send_invites turned on and the backlog sent with POST /invites/send) until the sink has every invite; (c) a run
+with no changes; (d) a run after 1% churn (title changes, joiners, leavers: 1%, 0.5%, 0.5% of the users);
+(e) the first sync of a second team on the same tenant with 2 fetchers and 2 reconcilers, which must end
+identical to the first team. After each run it checks the member count, the subteam counts, and that no
+member, account or email appears twice. Exits 1 if a run fails or a check does not hold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import os
+import ssl
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+
+from bench._common import (
+    SERVICES,
+    Child,
+    Stack,
+    delete_topology,
+    drop_database,
+    free_port,
+    fresh_database,
+    simulator_child,
+    sink_child,
+    until,
+)
+from services.fetcher.select import select_param
+from shared import db
+from shared.config import SyncConfig
+from shared.settings import Settings
+
+SERVER = os.environ.get("CARDSYNC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+OPERATOR_TOKEN = f"bench-{uuid.uuid4().hex}"
+CARD_TABLES = ["members", "links", "subteam_members", "invites", "member_photos"]
+STATS_FLUSH = 1.2  # a backend reports its table statistics within a second of going idle
+SETTLE = 1.2
+
+
+class Failure(Exception):
+    """A run failed or a check did not hold: the bench reports it and exits 1."""
+
+
+@dataclass(frozen=True)
+class Counters:
+    requests: int
+    emails: int
+    writes: int
+
+
+@dataclass
+class Mark:
+    at: float
+    counters: Counters
+
+
+@dataclass
+class Row:
+    label: str
+    wall: float
+    members: int
+    requests: int | None = None
+    writes: int | None = None
+    emails: int | None = None
+    peaks: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Bench:
+    args: argparse.Namespace
+    rows: list[Row] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    floor: float = 0.0
+    sim: Child = None  # type: ignore[assignment]
+    sink: Child = None  # type: ignore[assignment]
+    stack: Stack = None  # type: ignore[assignment]
+    pool: asyncpg.Pool = None  # type: ignore[assignment]
+    api: aiohttp.ClientSession = None  # type: ignore[assignment]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+# Measuring
+async def writes(b: Bench) -> int:
+    return await b.pool.fetchval(
+        "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+        " WHERE relname = ANY($1::text[])",
+        CARD_TABLES,
+    )
+
+
+async def counters(b: Bench) -> Counters:
+    return Counters(await b.sim.call("requests"), (await b.sink.call("count"))[0], await writes(b))
+
+
+async def begin(b: Bench) -> Mark:
+    b.stack.reset_peaks()
+    return Mark(time.perf_counter(), await counters(b))
+
+
+async def finish(b: Bench, label: str, start: Mark, members: int, settle: bool = True) -> Row:
+    """The line of a measurement that ended now. Settled: after the work the run set off (photo checks,
+    emails) is done, so that its requests, writes and emails count; else a snapshot as of now."""
+    wall, peaks = time.perf_counter() - start.at, b.stack.peaks_mb()
+    end = await counters(b)
+    if settle:
+        await quiesce(b)
+        end = await counters(b)
+    else:
+        await asyncio.sleep(STATS_FLUSH)
+        end = dataclasses.replace(end, writes=await writes(b))
+    row = Row(
+        label,
+        wall,
+        members,
+        end.requests - start.counters.requests,
+        end.writes - start.counters.writes,
+        end.emails - start.counters.emails,
+        peaks,
+    )
+    b.rows.append(row)
+    print(f"  {label}: {wall:.1f} s", flush=True)
+    return row
+
+
+async def quiesce(b: Bench, limit: float = 120.0) -> None:
+    """Until the outbox is drained, no invite waits, and Graph, mail and writes stand still for a moment."""
+    last, deadline = None, time.monotonic() + limit
+    while time.monotonic() < deadline:
+        pending = await b.pool.fetchval(
+            "SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL)"
+            " + (SELECT count(*) FROM invites WHERE status = 'queued')"
+        )
+        now = (pending, await counters(b))
+        if now == last and pending == 0:
+            return
+        last = now
+        await asyncio.sleep(SETTLE)
+
+
+# (a) The floors
+async def graph_floor(b: Bench) -> Row:
+    info = b.info
+    ssl_context = ssl.create_default_context(cafile=info["ca_file"])
+    limit = asyncio.Semaphore(Settings().graph_concurrency)
+    seen: set[str] = set()
+    requests = 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context)) as http:
+        token = await graph_token(http, info)
+        started = time.perf_counter()
+
+        async def page_group(group_id: str) -> None:
+            nonlocal requests
+            url = f"{info['graph_url']}/groups/{group_id}/transitiveMembers"
+            params: dict[str, Any] | None = {"$select": select_param(SyncConfig()), "$top": "999"}
+            while url:
+                async with (
+                    limit,
+                    http.get(url, params=params, headers={"Authorization": f"Bearer {token}"}) as r,
+                ):
+                    page = orjson.loads(await r.read())
+                requests += 1
+                seen.update(m["id"] for m in page["value"] if m.get("@odata.type") == "#microsoft.graph.user")
+                url, params = page.get("@odata.nextLink"), None
+
+        await asyncio.gather(*(page_group(g["id"]) for g in info["groups"]))
+        wall = time.perf_counter() - started
+    return Row("(a) floor: aiohttp paging every group's transitive members", wall, len(seen), requests, 0, 0)
+
+
+async def graph_token(http: aiohttp.ClientSession, info: dict[str, Any]) -> str:
+    form = {
+        "client_id": info["client_id"],
+        "client_secret": info["client_secret"],
+        "scope": "https://graph.microsoft.com/.default",
+        "grant_type": "client_credentials",
+    }
+    async with http.post(f"{info['authority_url']}/{info['tenant_id']}/oauth2/v2.0/token", data=form) as resp:
+        return (await resp.json())["access_token"]
+
+
+async def copy_floor(b: Bench) -> Row:
+    count = b.args.users
+    records = [
+        (
+            str(uuid.uuid4()),
+            f"Given{n} Surname{n}",
+            f"given.surname{n}@example.com",
+            "Senior Account Manager",
+            "Fabrikam",
+            f"+1 555 {n % 1000:03d} {n % 10000:04d}",
+            f"{n % 300} Main Street, Redmond, WA, 98052, US",
+        )
+        for n in range(count)
+    ]
+    columns = ["directory_id", "name", "email", "job_title", "company", "phone", "location"]
+    async with b.pool.acquire() as conn:
+        await conn.execute("CREATE TABLE bench_copy_floor (" + ", ".join(f"{c} text" for c in columns) + ")")
+        started = time.perf_counter()
+        await conn.copy_records_to_table("bench_copy_floor", records=records, columns=columns)
+        wall = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_copy_floor")
+    return Row(f"(a) floor: COPY {count:,} card-sized rows into PostgreSQL", wall, count, 0, count, 0)
+
+
+async def floors(b: Bench) -> None:
+    graph, copy = await graph_floor(b), await copy_floor(b)
+    b.floor = graph.wall + copy.wall
+    b.rows += [graph, copy, Row("(a) floor: both, one after the other", b.floor, copy.members)]
+    print(f"  floors: Graph {graph.wall:.1f} s, COPY {copy.wall:.1f} s", flush=True)
+
+
+# The control API
+async def call(b: Bench, method: str, path: str, expect: int, **kwargs: Any) -> tuple[Any, Any]:
+    async with b.api.request(method, f"{b.stack.api}/{path}", **kwargs) as resp:
+        body = await resp.json(content_type=None)
+        if resp.status != expect:
+            raise Failure(f"{method} {path} answered {resp.status}: {body}")
+        return body, resp.headers
+
+
+async def make_team(b: Bench, name: str) -> str:
+    admin = {"email": f"admin-{uuid.uuid4().hex[:6]}@bench.example", "name": "Bench Admin"}
+    team, _ = await call(b, "POST", "teams", 201, json={"name": name, "admins": [admin]})
+    connection = {k: b.info[k] for k in ("tenant_id", "client_id", "client_secret")}
+    await call(b, "PUT", f"teams/{team['id']}/directory", 200, json=connection)
+    return team["id"]
+
+
+async def configure(b: Bench, team: str, send_invites: bool) -> None:
+    """Every group synced, no cadence (only the bench starts runs), invites as asked."""
+    config, headers = await call(b, "GET", f"teams/{team}/sync/config", 200)
+    config.pop("next_run_at", None)
+    config.update(groups=b.info["groups"], cadence="off", send_invites=send_invites)
+    await call(b, "PUT", f"teams/{team}/sync/config", 200, json=config, headers={"If-Match": headers["ETag"]})
+
+
+async def sync(b: Bench, team: str) -> dict[str, Any]:
+    """Sync Now, until the run ends; a run that does not succeed fails the bench."""
+    run, _ = await call(b, "POST", f"teams/{team}/sync/runs", 202, json={"dry_run": False})
+
+    async def latest() -> dict[str, Any]:
+        b.stack.check_alive()
+        return (await call(b, "GET", f"teams/{team}/sync/runs/{run['id']}", 200))[0]
+
+    run = await until(latest, lambda r: r["status"] in ("succeeded", "failed", "held"))
+    if run["status"] != "succeeded":
+        raise Failure(f"run {run['id']} ended {run['status']}: {run['error']}")
+    return run
+
+
+async def photos_stored(b: Bench, team: str) -> int:
+    b.stack.check_alive()
+    return await b.pool.fetchval(
+        "SELECT count(*) FROM member_photos p JOIN members m ON m.id = p.member_id"
+        " WHERE m.team_id = $1 AND m.status <> 'removed'",
+        team,
+    )
+
+
+# (b) to (e)
+async def first_sync(b: Bench, team: str, label: str) -> None:
+    expected = await b.sim.call("expected")
+    members = len(expected["ids"])
+    await configure(b, team, send_invites=False)
+    start = await begin(b)
+    run = await sync(b, team)
+    await finish(b, f"{label} → run succeeded", start, members, settle=False)
+    await until(lambda: photos_stored(b, team), lambda n: n >= expected["photos"], every=0.5)
+    row = await finish(b, f"{label} → every photo stored", start, members)
+    if row.emails and row.emails > 1:  # the one admin's summary, and no invite
+        b.problems.append(f"{label}: {row.emails} emails sent with invites off")
+    expect_counts(b, label, run, created=members, removed=0, skipped=0)
+    await check_team(b, team, expected, label)
+
+
+async def invites_on(b: Bench, team: str) -> None:
+    label = "(b) invites on: send_invites on, POST /invites/send → every invite in the sink"
+    await configure(b, team, send_invites=True)
+    before = await b.sink.call("count")
+    start = await begin(b)
+    queued = (await call(b, "POST", f"teams/{team}/invites/send", 202))[0]["queued"]
+    await until(lambda: b.sink.call("count"), lambda c: c[0] >= before[0] + queued, every=0.5)
+    await finish(b, label, start, queued)
+    members = await b.pool.fetchval(
+        "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", team
+    )
+    after = await b.sink.call("count")
+    if queued != members:
+        b.problems.append(f"{label}: {queued:,} invites queued for {members:,} members")
+    if after[1] - before[1] != after[0] - before[0]:
+        b.problems.append(
+            f"{label}: {after[0] - before[0]:,} emails to {after[1] - before[1]:,} new recipients"
+        )
+
+
+async def later_run(b: Bench, team: str, label: str, **want: int) -> None:
+    expected = await b.sim.call("expected")
+    start = await begin(b)
+    run = await sync(b, team)
+    await finish(b, label, start, len(expected["ids"]))
+    expect_counts(b, label, run, **want)
+    await check_team(b, team, expected, label)
+
+
+async def scale_out(b: Bench, first_team: str) -> None:
+    """The same first sync, for a second team on the same tenant, with two fetchers and two reconcilers."""
+    label = "(e) first sync, 2 fetchers + 2 reconcilers"
+    print("(e) restarting the services with 2 fetchers and 2 reconcilers", flush=True)
+    b.stack.stop()
+    b.stack.start({"fetcher": 2, "reconciler": 2})
+    await b.stack.wait_healthy()
+    team = await make_team(b, "Bench scale-out")
+    await first_sync(b, team, label)
+    ours, theirs = await fingerprints(b, team), await fingerprints(b, first_team)
+    b.problems += [
+        f"{label}: {what} differ from the first team's" for what in ours if ours[what] != theirs[what]
+    ]
+
+
+# Consistency
+def expect_counts(b: Bench, label: str, run: dict[str, Any], **want: int) -> None:
+    wrong = {k: (run["counts"].get(k), v) for k, v in want.items() if run["counts"].get(k) != v}
+    b.problems += [f"{label}: counts.{k} is {got}, expected {v}" for k, (got, v) in wrong.items()]
+
+
+async def check_team(b: Bench, team: str, expected: dict[str, Any], label: str) -> None:
+    """Member count and identity against the tenant, no member, account or email twice, subteam counts."""
+    rows = await b.pool.fetch(
+        "SELECT directory_id, account_id, lower(card_email) AS email FROM members"
+        " WHERE team_id = $1 AND managed AND status <> 'removed'",
+        team,
+    )
+    problems = []
+    for column in ("directory_id", "account_id", "email"):
+        values = [r[column] for r in rows]
+        if len(set(values)) != len(values):
+            problems.append(f"{len(values) - len(set(values))} duplicate {column} values")
+    have, want = {r["directory_id"] for r in rows}, set(expected["ids"])
+    if have != want:
+        problems.append(
+            f"{len(have):,} members, expected {len(want):,}: "
+            f"{len(want - have):,} missing, {len(have - want):,} extra"
+        )
+    subteams = (await call(b, "GET", f"teams/{team}/subteams", 200))[0]["subteams"]
+    counts = {s["directory_group_id"]: s["member_count"] for s in subteams}
+    if len(counts) != len(subteams):
+        problems.append(f"{len(subteams) - len(counts)} duplicate subteams")
+    wrong = {g: (counts.get(g), n) for g, n in expected["groups"].items() if counts.get(g) != n}
+    problems += [f"subteam of group {g}: {got} members, expected {n}" for g, (got, n) in wrong.items()]
+    b.problems += [f"{label}: {p}" for p in problems]
+    print(f"  {label}: consistency {'ok' if not problems else 'FAILED'}", flush=True)
+
+
+FINGERPRINTS = {
+    "cards": "SELECT md5(string_agg(concat_ws('|', directory_id, card_name, card_email, card_job_title,"
+    " card_company, card_phone, card_location, card_fields::text, role, status), E'\\n' ORDER BY directory_id))"
+    " FROM members WHERE team_id = $1 AND managed AND status <> 'removed'",
+    "links": "SELECT md5(string_agg(concat_ws('|', m.directory_id, l.source, l.position, l.type, l.label,"
+    " l.value), E'\\n' ORDER BY m.directory_id, l.source, l.position)) FROM links l JOIN members m"
+    " ON m.id = l.member_id WHERE m.team_id = $1 AND m.managed AND m.status <> 'removed'",
+    "subteam places": "SELECT md5(string_agg(concat_ws('|', s.directory_group_id, s.name, m.directory_id,"
+    " sm.role), E'\\n' ORDER BY s.directory_group_id, m.directory_id)) FROM subteam_members sm"
+    " JOIN subteams s ON s.id = sm.subteam_id JOIN members m ON m.id = sm.member_id"
+    " WHERE s.team_id = $1 AND m.status <> 'removed'",
+    "photos": "SELECT md5(string_agg(concat_ws('|', m.directory_id, p.content_type, md5(p.data)), E'\\n'"
+    " ORDER BY m.directory_id)) FROM member_photos p JOIN members m ON m.id = p.member_id"
+    " WHERE m.team_id = $1 AND m.status <> 'removed'",
+}
+
+
+async def fingerprints(b: Bench, team: str) -> dict[str, str]:
+    return {what: await b.pool.fetchval(sql, team) for what, sql in FINGERPRINTS.items()}
+
+
+# The table
+def peaks_text(peaks: dict[str, float]) -> str:
+    by_service: dict[str, list[str]] = {}
+    for name, mb in sorted(peaks.items(), key=lambda item: (SERVICES.index(item[0].split("-")[0]), item[0])):
+        by_service.setdefault(name.split("-")[0][:3], []).append(f"{mb:.0f}")
+    return " · ".join(f"{s} {'+'.join(v)}" for s, v in by_service.items()) or "—"
+
+
+def report(b: Bench) -> str:
+    def cell(value: int | None) -> str:
+        return "—" if value is None else f"{value:,}"
+
+    lines = [
+        (
+            f"{b.args.users:,} users in {b.args.groups} groups. Graph requests as Graph counts them (each $batch item is one);"
+            " rows written = inserts, updates and deletes in"
+            f" {', '.join(CARD_TABLES)}; peak RSS per service process (sch, fet, rec, not), in MB."
+        ),
+        "",
+        "| measurement | wall s | members/s | Graph requests | rows written | emails | peak RSS MB | × floor |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for r in b.rows:
+        rate = r.members / r.wall if r.wall else 0.0
+        ratio = f"{r.wall / b.floor:.1f}" if b.floor and not r.label.startswith("(a)") else "—"
+        lines.append(
+            f"| {r.label} | {r.wall:.1f} | {rate:,.0f} | {cell(r.requests)} | {cell(r.writes)} |"
+            f" {cell(r.emails)} | {peaks_text(r.peaks)} | {ratio} |"
+        )
+    lines += ["", "checks: all held" if not b.problems else "FAILED:", *(f"- {p}" for p in b.problems)]
+    return "\n".join(lines)
+
+
+# Running it
+def service_env(db_url: str, prefix: str, info: dict[str, Any], smtp_port: int) -> dict[str, str]:
+    api_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARDSYNC_")}
+    env.update(
+        CARDSYNC_DATABASE_URL=db_url,
+        CARDSYNC_AMQP_URL=Settings().amqp_url,
+        CARDSYNC_AMQP_PREFIX=prefix,
+        CARDSYNC_GRAPH_URL=info["graph_url"],
+        CARDSYNC_AUTHORITY_URL=info["authority_url"],
+        CARDSYNC_CA_FILE=info["ca_file"],
+        CARDSYNC_SMTP_HOST="127.0.0.1",
+        CARDSYNC_SMTP_PORT=str(smtp_port),
+        CARDSYNC_API_PORT=str(api_port),
+        CARDSYNC_PUBLIC_URL=f"http://127.0.0.1:{api_port}",
+        CARDSYNC_OPERATOR_TOKEN=OPERATOR_TOKEN,
+        CARDSYNC_SECRET_KEY=uuid.uuid4().hex,
+    )
+    return env
+
+
+async def start(b: Bench, exits: contextlib.AsyncExitStack, log_dir: Path) -> None:
+    smtp_port = free_port()
+    b.sink = Child(sink_child, smtp_port)
+    exits.callback(b.sink.stop)
+    print(f"generating a tenant of {b.args.users:,} users in {b.args.groups} groups", flush=True)
+    b.sim = await asyncio.to_thread(Child, simulator_child, b.args.users, b.args.groups, b.args.seed)
+    exits.callback(b.sim.stop)
+    b.info = await b.sim.call("info")
+    url = await fresh_database(SERVER)
+    exits.push_async_callback(drop_database, SERVER, url)
+    b.pool = await db.create_pool(url, size=4)
+    exits.push_async_callback(b.pool.close)
+    prefix = f"cardsync-bench-{uuid.uuid4().hex[:8]}"
+    exits.push_async_callback(delete_topology, Settings().amqp_url, prefix)
+    b.stack = Stack(service_env(url, prefix, b.info, smtp_port), log_dir)
+    exits.callback(b.stack.stop)
+    b.stack.start({})
+    await b.stack.wait_healthy()
+    b.api = await exits.enter_async_context(
+        aiohttp.ClientSession(headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
+    )
+
+
+async def scenario(b: Bench) -> None:
+    print("(a) floors", flush=True)
+    await floors(b)
+    team = await make_team(b, "Bench")
+    print("(b) first Sync Now", flush=True)
+    await first_sync(b, team, "(b) first Sync Now, invites off")
+    await invites_on(b, team)
+    print("(c) second run", flush=True)
+    await later_run(b, team, "(c) second run, no changes", created=0, updated=0, removed=0, invited=0)
+    titles, moves = b.args.users // 100, b.args.users // 200
+    await b.sim.call("churn", titles, moves, moves)
+    label = f"(d) after churn: {titles:,} title changes, {moves:,} joiners, {moves:,} leavers"
+    print("(d) churn", flush=True)
+    await later_run(b, team, label, created=moves, updated=titles, removed=moves, invited=moves)
+    await scale_out(b, team)
+
+
+async def run(b: Bench, log_dir: Path) -> None:
+    try:
+        async with contextlib.AsyncExitStack() as exits, asyncio.timeout(b.args.timeout):
+            await start(b, exits, log_dir)
+            await scenario(b)
+    except TimeoutError:
+        b.problems.append(f"did not finish within --timeout {b.args.timeout:.0f} s")
+    except Failure as exc:
+        b.problems.append(str(exc))
+    except Exception as exc:  # noqa: BLE001 - any failure ends the bench, which still reports and cleans up
+        traceback.print_exc()
+        b.problems.append(f"{type(exc).__name__}: {exc}")
+
+
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds for the whole bench")
+    parser.add_argument("--quick", action="store_true", help="5,000 users, at most 600 s")
+    args = parser.parse_args()
+    if args.quick:
+        args.users, args.timeout = 5_000, min(args.timeout, 600)
+    return args
+
+
+def main() -> int:
+    b = Bench(arguments())
+    log_dir = Path(tempfile.mkdtemp(prefix="cardsync-bench-"))
+    asyncio.run(run(b, log_dir))
+    print(report(b))
+    if b.problems:
+        print(f"service logs: {log_dir}", file=sys.stderr)
+        return 1
+    for log in log_dir.iterdir():
+        log.unlink()
+    log_dir.rmdir()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
