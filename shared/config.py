@@ -133,4 +133,6 @@ class SyncConfig(Strict):
         return self
 
     def toggles(self, field: str) -> FieldToggles:
-        return self.fields.get(field, FieldToggles())
+        # Validation fills in every card field: a default is built only for a name that is not one.
+        found = self.fields.get(field)
+        return found if found is not None else FieldToggles()

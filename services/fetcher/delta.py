@@ -1,40 +1,44 @@
-"""Later runs: what changed since the last run, from ``/users/delta`` and ``/groups/delta``.
+"""Later runs: what changed since the last run, from ``/users/delta`` (the selected properties) and
+``/groups/delta`` (names and members of the groups in the graph), turned against the stored group graph into
+who joined or left each synced group, whose record changed and who was deleted.
 
-Used only while every synced group is flat (no nested groups): then a group's direct member changes are its
-transitive ones. The delta streams are read to the end (ids only) before any page is sent, so an expired
-token (or a group that became nested) turns into a full read with nothing sent yet. Changed and added users
-are then read whole through ``$batch``: pages always carry complete records, as in a full read."""
+Both delta streams are read to the end before any page is sent, so an expired token (or a group newly nested,
+which the graph has not read) turns into a full read with nothing sent yet. Joined and changed users are then
+read whole: pages always carry complete records, as in a full read."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from services.fetcher.full import group_path
-from services.fetcher.pages import GROUP_TYPE, USER_TYPE, PageSink, user_of
-from shared.graph.batch import batch_get, chunks
+from services.fetcher.graph_model import (
+    Diff,
+    GroupChanges,
+    NeedsFullRead,
+    UserChanges,
+    merge_group_item,
+    merge_user_item,
+)
+from services.fetcher.pages import PageSink
+from services.fetcher.records import fetch_users
+from services.fetcher.tree import Tree
 from shared.graph.client import TenantGraph
-from shared.graph.errors import GraphError, group_gone
-from shared.messages import DirectoryUser, GroupInfo
+from shared.graph.errors import DeltaExpired, GraphError
 
+log = logging.getLogger(__name__)
 GROUP_FILTER_MAX = 50
 PAGE_USERS = 999
 
 
-class NeedsFullRead(Exception):
-    """Delta cannot answer this run (no usable links, a nested group appeared): read everything."""
-
-
 @dataclass
 class Changes:
-    added: dict[str, dict[str, None]] = field(default_factory=dict)  # group -> ordered set of user ids
-    removed: dict[str, dict[str, None]] = field(default_factory=dict)
-    changed_users: dict[str, None] = field(default_factory=dict)
-    deleted_users: dict[str, None] = field(default_factory=dict)
+    groups: GroupChanges = field(default_factory=GroupChanges)
+    users: UserChanges = field(default_factory=UserChanges)
     links: dict[str, str] = field(default_factory=dict)
 
 
@@ -42,137 +46,103 @@ def scope_of(group_ids: Sequence[str], select: str) -> str:
     return hashlib.sha256(orjson.dumps([sorted(group_ids), select])).hexdigest()[:32]
 
 
-def link_kinds(group_ids: Sequence[str]) -> list[str]:
-    return ["users", *(f"groups:{n}" for n in range(len(list(chunks(list(group_ids), GROUP_FILTER_MAX)))))]
-
-
 def id_filter(ids: Sequence[str]) -> str:
     return " or ".join("id eq '{}'".format(i.replace("'", "''")) for i in ids)
 
 
-def merge_group_item(item: dict[str, Any], changes: Changes) -> None:
-    """One ``/groups/delta`` item into the per-group changes; later entries win over earlier ones."""
-    group_id = str(item["id"])
-    if "@removed" in item:
-        raise group_gone(group_id)
-    added = changes.added.setdefault(group_id, {})
-    removed = changes.removed.setdefault(group_id, {})
-    for member in item.get("members@delta") or []:
-        kind, member_id = member.get("@odata.type", USER_TYPE), str(member["id"])
-        if kind == GROUP_TYPE and "@removed" not in member:
-            raise NeedsFullRead(f"group {group_id} now has a nested group")
-        if kind != USER_TYPE:
-            continue
-        if "@removed" in member:
-            added.pop(member_id, None)
-            removed[member_id] = None
-        else:
-            removed.pop(member_id, None)
-            added[member_id] = None
+def groups_params(known: Collection[str] | None) -> dict[str, str]:
+    """Delta on the graph's groups by id when the filter can name them all (50), else on every group."""
+    params = {"$select": "displayName,members"}
+    if known is not None and len(known) <= GROUP_FILTER_MAX:
+        params["$filter"] = id_filter(sorted(known))
+    return params
 
 
-def merge_user_item(item: dict[str, Any], changes: Changes) -> None:
-    user_id = str(item["id"])
-    if "@removed" in item:
-        changes.changed_users.pop(user_id, None)
-        changes.deleted_users[user_id] = None
-    else:
-        changes.deleted_users.pop(user_id, None)
-        changes.changed_users[user_id] = None
+async def _read(graph: TenantGraph, link: str, merge: Callable[[dict[str, Any]], None]) -> str:
+    """Every item up to the end of a delta round; the deltaLink the next round starts from."""
+    final = None
+    async for page in graph.get_pages(link):
+        for item in page.get("value", []):
+            merge(item)
+        final = page.get("@odata.deltaLink") or final
+    if not final:
+        raise GraphError(f"Microsoft Graph ended a delta round without a delta link ({link.split('?')[0]})")
+    return final
 
 
-async def latest_links(graph: TenantGraph, group_ids: Sequence[str], select: str) -> dict[str, str]:
-    """Links that start tracking now (``$deltatoken=latest``: no data), taken before a full read."""
-    links = {"users": await _final_link(graph, "/users/delta", {"$select": select, "$deltatoken": "latest"})}
-    for n, ids in enumerate(chunks(list(group_ids), GROUP_FILTER_MAX)):
-        params = {"$select": "displayName,members", "$filter": id_filter(ids), "$deltatoken": "latest"}
-        links[f"groups:{n}"] = await _final_link(graph, "/groups/delta", params)
-    return links
+async def _latest(graph: TenantGraph, path: str, params: dict[str, str]) -> str:
+    """A link that starts tracking now (``$deltatoken=latest``: no data)."""
+    return await _read(graph, graph.url(path, {**params, "$deltatoken": "latest"}), lambda item: None)
 
 
-async def _final_link(graph: TenantGraph, path: str, params: dict[str, str]) -> str:
-    link = None
-    async for page in graph.get_pages(path, params):
-        link = page.get("@odata.deltaLink")
-    if not link:
-        raise GraphError(f"Microsoft Graph returned no delta link for {path}")
-    return link
+async def start_tracking(graph: TenantGraph, select: str) -> dict[str, str]:
+    """Taken before a full read, so that changes made during it are replayed by the next delta round. The
+    graph's groups are not known yet: every group is tracked until ``finish_tracking``."""
+    return {
+        "users": await _latest(graph, "/users/delta", {"$select": select}),
+        "groups": await _latest(graph, "/groups/delta", groups_params(None)),
+    }
 
 
-async def read_changes(graph: TenantGraph, links: dict[str, str | None], kinds: Sequence[str]) -> Changes:
-    if set(links) != set(kinds) or any(links[k] is None for k in kinds):
-        raise NeedsFullRead("no usable delta links")
+async def finish_tracking(
+    graph: TenantGraph, links: dict[str, str], tree: Tree, synced: Collection[str]
+) -> dict[str, str]:
+    """Once the tree is read: a group link filtered on its groups, with the changes made while it was read
+    applied to it (they are behind the new link). No links when delta could not follow (a newly nested group)."""
+    known = set(tree.nesting)
+    if len(known) > GROUP_FILTER_MAX:
+        return links
+    filtered = await _latest(graph, "/groups/delta", groups_params(known))
+    changes = GroupChanges()
+    try:
+        await _read(graph, links["groups"], lambda item: merge_group_item(item, known, synced, changes))
+    except (NeedsFullRead, DeltaExpired) as why:
+        log.info("delta not set up, the next run reads everything: %s", why)
+        return {}
+    tree.apply(changes)
+    return {"users": links["users"], "groups": filtered}
+
+
+async def read_changes(
+    graph: TenantGraph, links: dict[str, str], known: Collection[str], synced: Collection[str]
+) -> Changes:
     changes = Changes()
-    for kind in kinds:
-        merge = merge_user_item if kind == "users" else merge_group_item
-        async for page in graph.get_pages(str(links[kind])):
-            for item in page.get("value", []):
-                merge(item, changes)
-            if page.get("@odata.deltaLink"):
-                changes.links[kind] = page["@odata.deltaLink"]
+    changes.links["users"] = await _read(graph, links["users"], lambda i: merge_user_item(i, changes.users))
+    changes.links["groups"] = await _read(
+        graph, links["groups"], lambda i: merge_group_item(i, known, synced, changes.groups)
+    )
     return changes
 
 
-async def group_infos(graph: TenantGraph, group_ids: Sequence[str]) -> list[GroupInfo]:
-    """Every synced group's current name, twenty to a batch; a deleted group fails the run."""
-    infos: dict[str, GroupInfo] = {}
-    for ids in chunks(list(group_ids)):
-        urls = {str(i): group_path(g) + "?$select=id,displayName" for i, g in enumerate(ids)}
-        for item in await batch_get(graph, urls):
-            group_id = ids[int(item.id)]
-            if item.status == 404:
-                raise group_gone(group_id)
-            if item.status != 200:
-                raise GraphError(f"Microsoft Graph refused to read group {group_id} ({item.status})")
-            infos[group_id] = GroupInfo(id=group_id, display_name=item.body.get("displayName") or "")
-    return [infos[g] for g in group_ids]
-
-
-async def fetch_users(
+async def send_diff(
     graph: TenantGraph,
-    ids: Sequence[str],
-    select: str,
-    properties: Sequence[str],
-) -> tuple[list[DirectoryUser], list[str]]:
-    """Whole records of ``ids`` (users gone since are returned apart)."""
-    found: list[DirectoryUser] = []
-    gone: list[str] = []
-    for batch in chunks(list(ids)):
-        urls = {str(i): f"/users/{u}?$select={select}" for i, u in enumerate(batch)}
-        for item in await batch_get(graph, urls):
-            user_id = batch[int(item.id)]
-            if item.status == 200 and isinstance(item.body, dict):
-                found.append(user_of(item.body, properties))
-            elif item.status == 404:
-                gone.append(user_id)
-            else:
-                raise GraphError(f"Microsoft Graph refused to read user {user_id} ({item.status})")
-    return found, gone
-
-
-async def send_changes(
-    graph: TenantGraph,
-    changes: Changes,
+    diff: Diff,
     group_ids: Sequence[str],
     select: str,
     properties: Sequence[str],
     sink: PageSink,
-) -> None:
-    """Group pages (joined users, whole; left users, by id), then changed users and deleted users."""
-    sent: set[str] = set()
-    gone_all: list[str] = list(changes.deleted_users)
+) -> list[str]:
+    """Joined users whole, each read once, on the pages of the groups they joined (left users by id beside
+    them); then changed users; then deleted users (and users who vanished before their record was read).
+    Returns the ids sent as gone."""
+    gone_all: list[str] = list(diff.gone)
+    joiners = sorted(diff.joiners)
+    left = {g: list(diff.left.get(g, [])) for g in group_ids}
+    for start in range(0, max(len(joiners), 1), PAGE_USERS):
+        users, gone = await fetch_users(graph, joiners[start : start + PAGE_USERS], select, properties)
+        gone_all.extend(gone)
+        for group_id in group_ids:
+            wanted = set(diff.joined.get(group_id, ()))
+            await sink.send(group_id, [u for u in users if u.id in wanted], left[group_id][:PAGE_USERS])
+            del left[group_id][:PAGE_USERS]
     for group_id in group_ids:
-        added = list(changes.added.get(group_id, {}))
-        removed = list(changes.removed.get(group_id, {}))
-        for start in range(0, max(len(added), 1), PAGE_USERS):
-            users, gone = await fetch_users(graph, added[start : start + PAGE_USERS], select, properties)
-            gone_all.extend(gone)
-            sent.update(u.id for u in users)
-            await sink.send(group_id, users, removed if start == 0 else ())
-    pending = [u for u in changes.changed_users if u not in sent]
-    for start in range(0, len(pending), PAGE_USERS):
-        users, gone = await fetch_users(graph, pending[start : start + PAGE_USERS], select, properties)
+        for start in range(0, len(left[group_id]), PAGE_USERS):
+            await sink.send(group_id, [], left[group_id][start : start + PAGE_USERS])
+    for start in range(0, len(diff.changed), PAGE_USERS):
+        users, gone = await fetch_users(graph, diff.changed[start : start + PAGE_USERS], select, properties)
         gone_all.extend(gone)
         await sink.send(None, users)
+    gone_all = list(dict.fromkeys(gone_all))
     for start in range(0, len(gone_all), PAGE_USERS):
         await sink.send(None, [], gone_all[start : start + PAGE_USERS])
+    return gone_all

@@ -1,50 +1,180 @@
-"""Delta links per team. A run's new links wait as 'pending' until that run succeeded: a run that failed or
-was held re-reads its changes next time (they are applied idempotently), so no change is ever skipped."""
+"""A team's delta state: its delta links and its group graph, kept together so that they always agree.
+
+A run's new links and graph changes wait as pending until that run succeeded; the next run folds them in. A
+run that failed or was held leaves them unused, so the next round re-reads its changes from the links before
+it, against the graph as it was then: no change is ever skipped, and each is applied to the graph once."""
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
 import asyncpg
 
+from services.fetcher.graph_model import Nesting
 
-async def usable_links(pool: asyncpg.Pool, team_id: str, scope: str) -> dict[str, str | None]:
-    """kind -> the link the next delta round starts from (None: none usable), for links of this scope."""
-    rows = await pool.fetch(
-        "SELECT l.kind, CASE WHEN r.status = 'succeeded' THEN l.pending_link ELSE l.delta_link END AS link"
-        " FROM fetcher_delta_links l LEFT JOIN sync_runs r ON r.id = l.pending_run"
-        " WHERE l.team_id = $1 AND l.scope = $2",
+log = logging.getLogger(__name__)
+LINK_KINDS = ("users", "groups")
+# Directory object ids are GUIDs; any other id is in no stored graph.
+GUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+@dataclass(frozen=True)
+class Stored:
+    links: dict[str, str]
+    nesting: Nesting
+
+
+async def load(pool: asyncpg.Pool, team_id: str, scope: str) -> Stored | None:
+    """The state a delta round starts from; None when there is none usable for this scope."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "SELECT g.scope, g.nesting, g.pending_run, r.status FROM fetcher_graphs g"
+            " LEFT JOIN sync_runs r ON r.id = g.pending_run WHERE g.team_id = $1 FOR UPDATE OF g",
+            team_id,
+        )
+        if row is None:
+            return None
+        if row["pending_run"] is not None and row["status"] == "succeeded":
+            await _fold(conn, team_id, row["pending_run"])
+            row = await conn.fetchrow("SELECT scope, nesting FROM fetcher_graphs WHERE team_id = $1", team_id)
+        links = await conn.fetch(
+            "SELECT kind, delta_link FROM fetcher_delta_links WHERE team_id = $1 AND scope = $2",
+            team_id,
+            scope,
+        )
+    usable = {r["kind"]: r["delta_link"] for r in links if r["delta_link"]}
+    if row["scope"] != scope or set(usable) != set(LINK_KINDS):
+        return None
+    return Stored(usable, {g: set(children) for g, children in row["nesting"].items()})
+
+
+async def _fold(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
+    """The pending run succeeded: its graph changes and links become the confirmed ones."""
+    await conn.execute(
+        "DELETE FROM fetcher_graph_members m USING fetcher_graph_pending p WHERE p.team_id = $1"
+        " AND m.team_id = $1 AND m.user_id = p.user_id AND m.group_id = p.group_id AND NOT p.present",
         team_id,
-        scope,
     )
-    return {r["kind"]: r["link"] for r in rows}
+    await conn.execute(
+        "INSERT INTO fetcher_graph_members (team_id, user_id, group_id) SELECT team_id, user_id, group_id"
+        " FROM fetcher_graph_pending WHERE team_id = $1 AND present ON CONFLICT DO NOTHING",
+        team_id,
+    )
+    await conn.execute("DELETE FROM fetcher_graph_pending WHERE team_id = $1", team_id)
+    await conn.execute(
+        "UPDATE fetcher_graphs SET nesting = coalesce(pending_nesting, nesting), pending_nesting = NULL,"
+        " pending_run = NULL, updated_at = now() WHERE team_id = $1",
+        team_id,
+    )
+    await conn.execute(
+        "UPDATE fetcher_delta_links SET delta_link = pending_link, pending_link = NULL, pending_run = NULL,"
+        " updated_at = now() WHERE team_id = $1 AND pending_run = $2",
+        team_id,
+        run_id,
+    )
 
 
-async def save(
+async def direct_groups(
+    pool: asyncpg.Pool, team_id: str, user_ids: Iterable[str], under: Iterable[str]
+) -> dict[str, set[str]]:
+    """The groups each user sits in directly: the users named, and every user directly in ``under``."""
+    wanted = set(user_ids)
+    async with pool.acquire() as conn:
+        if under := sorted(g for g in under if GUID.fullmatch(g)):
+            rows = await conn.fetch(
+                "SELECT DISTINCT user_id::text FROM fetcher_graph_members"
+                " WHERE team_id = $1 AND group_id = ANY($2::uuid[])",
+                team_id,
+                under,
+            )
+            wanted.update(r[0] for r in rows)
+        rows = await conn.fetch(
+            "SELECT user_id::text, array_agg(group_id::text) FROM fetcher_graph_members"
+            " WHERE team_id = $1 AND user_id = ANY($2::uuid[]) GROUP BY user_id",
+            team_id,
+            sorted(u for u in wanted if GUID.fullmatch(u)),
+        )
+    return {r[0]: set(r[1]) for r in rows}
+
+
+async def save_full(
     pool: asyncpg.Pool,
     team_id: str,
     run_id: str,
     scope: str,
-    started_from: dict[str, str | None],
-    new_links: dict[str, str],
+    links: dict[str, str],
+    nesting: Mapping[str, Iterable[str]],
+    members: Mapping[str, Iterable[str]],
 ) -> None:
-    """Record the links a run reached (pending on it) and the ones it started from (now confirmed)."""
+    """A full read's graph (confirmed at once: its links are usable only once the run succeeded anyway)."""
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM fetcher_graphs WHERE team_id = $1", team_id)
+            await conn.execute(
+                "INSERT INTO fetcher_graphs (team_id, scope, nesting, pending_run) VALUES ($1, $2, $3, $4)",
+                team_id,
+                scope,
+                {g: sorted(children) for g, children in nesting.items()},
+                run_id,
+            )
+            await conn.copy_records_to_table(
+                "fetcher_graph_members",
+                records=((team_id, u, g) for g, users in members.items() for u in users),
+                columns=("team_id", "user_id", "group_id"),
+            )
+            await _save_links(conn, team_id, run_id, scope, links, confirmed={})
+    except asyncpg.DataError as exc:  # an object id that is not a GUID: this directory stays on full reads
+        log.warning("group graph not kept, later runs read everything: %s", exc)
+        await clear(pool, team_id)
+
+
+async def save_delta(
+    pool: asyncpg.Pool,
+    team_id: str,
+    run_id: str,
+    scope: str,
+    started_from: dict[str, str],
+    links: dict[str, str],
+    nesting: Mapping[str, Iterable[str]],
+    edges: Iterable[tuple[str, str, bool]],
+) -> None:
     async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM fetcher_graph_pending WHERE team_id = $1", team_id)
+        await conn.copy_records_to_table(
+            "fetcher_graph_pending",
+            records=((team_id, u, g, present) for u, g, present in edges),
+            columns=("team_id", "user_id", "group_id", "present"),
+        )
         await conn.execute(
-            "DELETE FROM fetcher_delta_links WHERE team_id = $1 AND NOT (kind = ANY($2::text[]))",
+            "UPDATE fetcher_graphs SET pending_nesting = $2, pending_run = $3, updated_at = now()"
+            " WHERE team_id = $1",
             team_id,
-            list(new_links),
+            {g: sorted(children) for g, children in nesting.items()},
+            run_id,
         )
-        await conn.executemany(
-            "INSERT INTO fetcher_delta_links (team_id, kind, scope, delta_link, pending_link, pending_run)"
-            " VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (team_id, kind) DO UPDATE SET scope = excluded.scope,"
-            " delta_link = excluded.delta_link, pending_link = excluded.pending_link,"
-            " pending_run = excluded.pending_run, updated_at = now()",
-            [
-                (team_id, kind, scope, started_from.get(kind), link, run_id)
-                for kind, link in new_links.items()
-            ],
-        )
+        await _save_links(conn, team_id, run_id, scope, links, started_from)
+
+
+async def _save_links(
+    conn: asyncpg.Connection,
+    team_id: str,
+    run_id: str,
+    scope: str,
+    links: dict[str, str],
+    confirmed: dict[str, str],
+) -> None:
+    await conn.execute("DELETE FROM fetcher_delta_links WHERE team_id = $1", team_id)
+    await conn.executemany(
+        "INSERT INTO fetcher_delta_links (team_id, kind, scope, delta_link, pending_link, pending_run)"
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        [(team_id, kind, scope, confirmed.get(kind), link, run_id) for kind, link in links.items()],
+    )
 
 
 async def clear(pool: asyncpg.Pool, team_id: str) -> None:
-    await pool.execute("DELETE FROM fetcher_delta_links WHERE team_id = $1", team_id)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM fetcher_delta_links WHERE team_id = $1", team_id)
+        await conn.execute("DELETE FROM fetcher_graphs WHERE team_id = $1", team_id)

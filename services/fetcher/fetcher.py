@@ -2,27 +2,27 @@
 
 Every run ends in exactly one SnapshotCompleted (after all its pages) or one SnapshotFailed (and nothing else
 for that run). Photos follow the completed snapshot, so they never hold it up. A dry run reads like any
-other but moves neither the delta links nor the photo records."""
+other but moves neither the delta state (links and group graph) nor the photo records."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 
 import asyncpg
 from pydantic import ValidationError
 
-from services.fetcher import delta, delta_store, photo_store, runs
-from services.fetcher.full import read_groups
+from services.fetcher import delta, delta_store, photo_store, runs, snapshot
+from services.fetcher.graph_model import NeedsFullRead
 from services.fetcher.pages import PageSink
 from services.fetcher.photos import photo_candidates, sync_photos
 from services.fetcher.roles import read_roles
 from services.fetcher.select import select_param, user_properties
+from services.fetcher.snapshot import Reading, Snapshot
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
-from shared.messages import GroupInfo, Message, SnapshotCompleted, SnapshotFailed, SyncRequested
+from shared.messages import Message, SnapshotCompleted, SnapshotFailed, SyncRequested
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,17 +31,6 @@ Publish = Callable[[Message], Awaitable[None]]
 
 class RunFailed(Exception):
     """The run cannot be fetched, for a reason the admin reads on the run."""
-
-
-@dataclass
-class Snapshot:
-    mode: str
-    groups: list[GroupInfo]
-    skipped: list[dict[str, str]] = field(default_factory=list)
-    member_ids: set[str] = field(default_factory=set)  # full: every member; delta: those who joined
-    gone_ids: list[str] = field(default_factory=list)
-    started_from: dict[str, str | None] = field(default_factory=dict)
-    new_links: dict[str, str] = field(default_factory=dict)
 
 
 class Fetcher:
@@ -77,7 +66,7 @@ class Fetcher:
         try:
             graph = self._tenant(run)
             sink = PageSink(msg, self.publish)
-            snapshot = await self._snapshot(run, graph, sink)
+            snap = await self._snapshot(run, graph, sink)
             roles = await read_roles(graph) if run.config.use_admin_roles else {}
         except (GraphError, RunFailed, ValueError) as exc:
             reason = exc.reason if isinstance(exc, GraphError) else str(exc)
@@ -90,16 +79,16 @@ class Fetcher:
                 run_id=msg.run_id,
                 attempt=sink.attempt,
                 pages=sink.pages,
-                mode=snapshot.mode,
-                groups=snapshot.groups,
+                mode=snap.mode,
+                groups=snap.groups,
                 roles=roles,
                 graph_requests=graph.requests,
-                skipped=snapshot.skipped,
+                skipped=snap.skipped,
             )
         )
-        log.info("%s snapshot sent: %d pages, %d Graph requests", snapshot.mode, sink.pages, graph.requests)
+        log.info("%s snapshot sent: %d pages, %d Graph requests", snap.mode, sink.pages, graph.requests)
         if not msg.dry_run:
-            await self._remember(msg, run, graph, snapshot)
+            await self._remember(msg, run, graph, snap)
 
     def _tenant(self, run: runs.Run) -> TenantGraph:
         if run.connection is None:
@@ -110,56 +99,46 @@ class Fetcher:
 
     async def _snapshot(self, run: runs.Run, graph: TenantGraph, sink: PageSink) -> Snapshot:
         group_ids = [g.id for g in run.config.groups]
-        select, properties = select_param(run.config), user_properties(run.config)
-        scope = delta.scope_of(group_ids, select)
+        reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
         if self.use_delta:
-            links = await delta_store.usable_links(self.pool, run.team_id, scope)
-            try:
-                changes = await delta.read_changes(graph, links, delta.link_kinds(group_ids))
-            except (delta.NeedsFullRead, DeltaExpired) as why:
-                log.info("full read: %s", why)
+            stored = await delta_store.load(self.pool, run.team_id, delta.scope_of(group_ids, reading.select))
+            if stored is None:
+                log.info("full read: no delta state for these groups and properties")
             else:
-                groups = await delta.group_infos(graph, group_ids)
-                await delta.send_changes(graph, changes, group_ids, select, properties, sink)
-                joined = {u for added in changes.added.values() for u in added}
-                return Snapshot(
-                    "delta",
-                    groups,
-                    member_ids=joined,
-                    gone_ids=list(changes.deleted_users),
-                    started_from=links,
-                    new_links=changes.links,
-                )
-        # Tracking starts before the read, so changes made during it are replayed by the next delta round.
-        new_links = await delta.latest_links(graph, group_ids, select) if self.use_delta else {}
-        result = await read_groups(graph, group_ids, select, properties, sink, self.group_window)
-        return Snapshot(
-            "full",
-            result.groups,
-            result.skipped,
-            result.member_ids,
-            new_links={} if result.nested else new_links,
-        )
+                try:
+                    return await snapshot.incremental(reading, self.pool, run.team_id, stored)
+                except (NeedsFullRead, DeltaExpired) as why:
+                    log.info("full read: %s", why)
+        return await snapshot.full(reading, self.group_window, track=self.use_delta)
 
-    async def _remember(
-        self, msg: SyncRequested, run: runs.Run, graph: TenantGraph, snapshot: Snapshot
-    ) -> None:
+    async def _remember(self, msg: SyncRequested, run: runs.Run, graph: TenantGraph, snap: Snapshot) -> None:
         scope = delta.scope_of([g.id for g in run.config.groups], select_param(run.config))
-        if snapshot.new_links:
-            await delta_store.save(
-                self.pool, run.team_id, run.id, scope, snapshot.started_from, snapshot.new_links
+        if snap.mode == "delta":
+            await delta_store.save_delta(
+                self.pool,
+                run.team_id,
+                run.id,
+                scope,
+                snap.started_from,
+                snap.new_links,
+                snap.nesting,
+                snap.edges,
+            )
+        elif snap.new_links and snap.tree is not None:
+            await delta_store.save_full(
+                self.pool, run.team_id, run.id, scope, snap.new_links, snap.tree.nesting, snap.tree.members
             )
         else:
             await delta_store.clear(self.pool, run.team_id)
         toggles = run.config.toggles("photo")
         if not self.photos or not (toggles.sync or toggles.overwrite):
             return
-        if snapshot.mode == "full":
-            await photo_store.forget(self.pool, run.team_id, snapshot.member_ids)
+        if snap.mode == "full":
+            await photo_store.forget(self.pool, run.team_id, snap.member_ids)
         else:
-            await photo_store.forget_ids(self.pool, run.team_id, snapshot.gone_ids)
+            await photo_store.forget_ids(self.pool, run.team_id, snap.gone_ids)
         candidates = await photo_candidates(
-            self.pool, run.team_id, sorted(snapshot.member_ids), self.settings.photo_slice_days
+            self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days
         )
         await sync_photos(graph, self.pool, msg, candidates, self.publish)
 

@@ -1,94 +1,121 @@
-"""A full read: every synced group's name and transitive user members, streamed page by page.
+"""A full read's records: every user of the synced groups, whole, on the pages of each synced group it belongs
+to (the group graph is read first, see tree.py).
 
-Groups are read a few at a time, each into a small queue, and pages are sent group by group in the
-configuration's order: memory stays at a few pages, and a refetch of an unchanged directory numbers its
-pages exactly as the first attempt did."""
+Whichever costs fewer requests: the tenant's user list (999 a page; users outside the synced groups dropped)
+when the synced groups hold most of the tenant, else each synced group's ``transitiveMembers``. Pages go out
+in a fixed order, so a refetch of an unchanged directory numbers its pages as the first attempt did; memory
+holds at most a page per synced group."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
-from services.fetcher.pages import PageContent, PageSink, split_members
+from services.fetcher.pages import PageSink, split_members, user_of
+from services.fetcher.tree import PAGE_SIZE, group_path
 from shared.graph.client import TenantGraph
-from shared.messages import GroupInfo
-
-PAGE_SIZE = 999
-QUEUE_PAGES = 2
-_DONE = object()
+from shared.graph.errors import GraphForbidden
 
 
 @dataclass
 class FullRead:
-    groups: list[GroupInfo] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
-    nested: bool = False
     member_ids: set[str] = field(default_factory=set)
 
 
-def group_path(group_id: str, tail: str = "") -> str:
-    return f"/groups/{quote(group_id, safe='')}{tail}"
+def transitive_pages(routes: Mapping[str, Sequence[str]]) -> int:
+    sizes = Counter(g for groups in routes.values() for g in groups)
+    return sum(math.ceil(n / PAGE_SIZE) for n in sizes.values())
 
 
-def members_params(select: str) -> dict[str, Any]:
-    # No OData cast to microsoft.graph.user: Graph documents the cast as an advanced query (eventual
-    # consistency index); the plain relationship is current, and non-users are dropped by type.
-    return {"$select": select, "$top": PAGE_SIZE}
+def listing_pays(transitive: int, tenant_users: int | None) -> bool:
+    """The user list's pages against the groups' own lists (a last full page has an empty one after it)."""
+    return tenant_users is not None and math.ceil((tenant_users + 1) / PAGE_SIZE) < transitive
 
 
-async def _produce(
-    graph: TenantGraph, group_id: str, select: str, properties: Sequence[str], queue: asyncio.Queue
-) -> None:
-    try:
-        info = await graph.get_json(group_path(group_id), {"$select": "id,displayName"})
-        await queue.put(GroupInfo(id=info["id"], display_name=info.get("displayName") or ""))
-        async for page in graph.get_pages(group_path(group_id, "/transitiveMembers"), members_params(select)):
-            await queue.put(split_members(page.get("value", []), properties))
-    except Exception as exc:  # handed to the consumer, which raises it in the group's turn
-        await queue.put(exc)
-    else:
-        await queue.put(_DONE)
+async def tenant_users(graph: TenantGraph) -> int | None:
+    """How many users the tenant has (the count is eventually consistent: good enough to choose by)."""
+    page = await graph.get_json(
+        "/users", {"$select": "id", "$top": 1, "$count": "true"}, {"ConsistencyLevel": "eventual"}
+    )
+    count = (page or {}).get("@odata.count")
+    return int(count) if isinstance(count, int) else None
 
 
-async def read_groups(
+async def read_records(
     graph: TenantGraph,
+    routes: Mapping[str, tuple[str, ...]],
     group_ids: Sequence[str],
     select: str,
     properties: Sequence[str],
     sink: PageSink,
-    window: int = 4,
 ) -> FullRead:
+    transitive = transitive_pages(routes)
+    # The user list cannot beat the groups' lists with fewer pages than the members alone would fill.
+    if math.ceil(len(routes) / PAGE_SIZE) + 1 < transitive and listing_pays(
+        transitive, await tenant_users(graph)
+    ):
+        return await _listed(graph, routes, group_ids, select, properties, sink)
     result = FullRead()
-    queues = [asyncio.Queue(maxsize=QUEUE_PAGES) for _ in group_ids]
-    tasks: dict[int, asyncio.Task] = {}
-    try:
-        for index, group_id in enumerate(group_ids):
-            for ahead in range(index, min(index + window, len(group_ids))):
-                if ahead not in tasks:
-                    tasks[ahead] = asyncio.create_task(
-                        _produce(graph, group_ids[ahead], select, properties, queues[ahead])
-                    )
-            await _drain(queues[index], group_id, sink, result)
-            tasks.pop(index)
-    finally:
-        for task in tasks.values():
-            task.cancel()
-        await asyncio.gather(*tasks.values(), return_exceptions=True)
+    for group_id in group_ids:
+        await _transitive(graph, group_id, select, properties, sink, result)
     return result
 
 
-async def _drain(queue: asyncio.Queue, group_id: str, sink: PageSink, result: FullRead) -> None:
-    while (item := await queue.get()) is not _DONE:
-        if isinstance(item, BaseException):
-            raise item
-        if isinstance(item, GroupInfo):
-            result.groups.append(item)
-            continue
-        content: PageContent = item
+async def _transitive(
+    graph: TenantGraph,
+    group_id: str,
+    select: str,
+    properties: Sequence[str],
+    sink: PageSink,
+    result: FullRead,
+) -> None:
+    # No OData cast to microsoft.graph.user: Graph documents the cast as an advanced query (eventual
+    # consistency index); the plain relationship is current, and non-users are dropped by type.
+    params = {"$select": select, "$top": PAGE_SIZE}
+    async for page in graph.get_pages(group_path(group_id, "/transitiveMembers"), params):
+        content = split_members(page.get("value", []), properties)
         result.skipped.extend(content.skipped)
-        result.nested = result.nested or bool(content.nested_groups)
         result.member_ids.update(u.id for u in content.users)
         await sink.send(group_id, content.users)
+
+
+async def _listed(
+    graph: TenantGraph,
+    routes: Mapping[str, tuple[str, ...]],
+    group_ids: Sequence[str],
+    select: str,
+    properties: Sequence[str],
+    sink: PageSink,
+) -> FullRead:
+    result = FullRead()
+    buffers: dict[str, list[Any]] = {g: [] for g in group_ids}
+    async for page in graph.get_pages("/users", {"$select": select, "$top": PAGE_SIZE}):
+        for item in page.get("value", []):
+            groups = routes.get(str(item.get("id")))
+            if not groups:
+                continue
+            if item.get("userPrincipalName") is None:
+                result.skipped.append(
+                    {"id": str(item["id"]), "reason": "the directory returned no properties"}
+                )
+                continue
+            user = user_of(item, properties)
+            result.member_ids.add(user.id)
+            for group_id in groups:
+                buffers[group_id].append(user)
+                if len(buffers[group_id]) == PAGE_SIZE:
+                    await sink.send(group_id, buffers[group_id])
+                    buffers[group_id] = []
+    for group_id in group_ids:
+        await sink.send(group_id, buffers[group_id])
+    if result.skipped and not result.member_ids:
+        raise GraphForbidden(
+            "the app is missing the permission User.Read.All (with admin consent): Graph returned "
+            "users without their properties",
+            status=403,
+        )
+    return result

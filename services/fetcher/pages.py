@@ -19,7 +19,6 @@ Publish = Callable[..., Awaitable[None]]
 class PageContent:
     users: list[DirectoryUser] = field(default_factory=list)
     skipped: list[dict[str, str]] = field(default_factory=list)
-    nested_groups: list[str] = field(default_factory=list)
 
 
 def user_of(item: Mapping[str, Any], properties: Sequence[str]) -> DirectoryUser:
@@ -27,15 +26,12 @@ def user_of(item: Mapping[str, Any], properties: Sequence[str]) -> DirectoryUser
 
 
 def split_members(items: Iterable[Mapping[str, Any]], properties: Sequence[str]) -> PageContent:
-    """Users of a ``transitiveMembers`` page; devices, contacts, service principals are dropped, nested
-    groups noted. Graph returns only id and type of users it may not read (no User.Read.All): that is an
+    """Users of a ``transitiveMembers`` page; groups, devices, contacts, service principals are dropped. Graph returns only id and type of users it may not read (no User.Read.All): that is an
     error for the run, not a page of blank users."""
     content = PageContent()
     blanks = 0
     for item in items:
         kind = item.get("@odata.type")
-        if kind == GROUP_TYPE:
-            content.nested_groups.append(str(item.get("id")))
         if kind != USER_TYPE:
             continue
         if not item.get("id"):

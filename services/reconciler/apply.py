@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from services.reconciler.model import CARD_COLUMNS
+from shared.messages import InviteRequested
 
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
@@ -60,8 +61,7 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
         WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NOT NULL""",
      ""),
     ("""INSERT INTO links (member_id, type, label, value, source, position)
-       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
-         JOIN members m ON m.id = t.member_id WHERE t.value IS NOT NULL
+       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t WHERE t.value IS NOT NULL
        ON CONFLICT (member_id, source) WHERE source IS NOT NULL
        DO UPDATE SET value = EXCLUDED.value WHERE links.value IS DISTINCT FROM EXCLUDED.value""",
      ""),
@@ -72,7 +72,6 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
     ("""INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
        SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
          JOIN subteams s ON s.team_id = $1 AND s.directory_group_id = t.group_id
-         JOIN members m ON m.id = t.member_id
         WHERE t.op = 'join'
        ON CONFLICT DO NOTHING""",
      "team"),
@@ -126,6 +125,13 @@ async def apply(conn: asyncpg.Connection, team_id: str, run_id: str, send_invite
         "queued" if send_invites else "pending",
     )
     return [r[0] for r in rows]
+
+
+async def enqueue_invites(conn: asyncpg.Connection, team_id: str, run_id: str, member_ids: list[str]) -> None:
+    """One InviteRequested per member into the outbox, copied in: an initial sync invites the whole team."""
+    messages = (InviteRequested(team_id=team_id, member_id=m, run_id=run_id) for m in member_ids)
+    await conn.copy_records_to_table("outbox", columns=("routing_key", "message_id", "body"),
+                                     records=((m.routing_key, m.message_id, m.to_bytes()) for m in messages))
 
 
 async def summary(conn: asyncpg.Connection) -> dict[str, Any]:

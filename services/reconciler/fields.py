@@ -10,19 +10,13 @@ from services.reconciler.model import CARD_COLUMNS, CurrentMember, LinkValue, Ma
 from shared.config import FieldTarget, FieldToggles, SyncConfig
 
 LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
-_DEFAULT = FieldToggles()
-
-
-def toggles(config: SyncConfig, name: str) -> FieldToggles:
-    # SyncConfig.toggles builds its default on every call; this runs per field per member.
-    return config.fields.get(name) or _DEFAULT
 
 
 def desired_links(card: MappedCard, config: SyncConfig) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
     """Every link a sync owns, as (source, wanted value or None, the toggles that govern it)."""
     for source, (kind, label) in LINK_FIELDS.items():
         value = card.fields.get(source)
-        yield source, LinkValue(kind, label, link_value(kind, value)) if value else None, toggles(config, source)
+        yield source, LinkValue(kind, label, link_value(kind, value)) if value else None, config.toggles(source)
     for mapping in config.custom_mappings:
         if not isinstance(mapping.target, FieldTarget):
             source = f"mapping:{mapping.target.label}"
@@ -35,9 +29,33 @@ def _custom_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
             yield mapping.target.name, FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
 
 
+def overwritten(config: SyncConfig) -> tuple[list[str], list[str], list[str]]:
+    """The card columns, custom fields and link sources whose overwrite toggle is on."""
+    columns = [f for f in CARD_COLUMNS if config.toggles(f).overwrite]
+    custom = [name for name, rule in _custom_toggles(config) if rule.overwrite]
+    links = [s for s in LINK_FIELDS if config.toggles(s).overwrite] + [
+        f"mapping:{m.target.label}" for m in config.custom_mappings
+        if not isinstance(m.target, FieldTarget) and m.overwrite
+    ]
+    return columns, custom, links
+
+
+def fingerprint(card: MappedCard, config: SyncConfig) -> list[str | None] | None:
+    """The values a member holds when ``updated`` finds nothing to change, in ``overwritten`` order: columns,
+    custom fields, link values. None when the user cannot leave its member unchanged (disabled, and disabled
+    users are removed). The gathering compares it with the member in SQL, so unchanged members never reach
+    Python."""
+    if not card.enabled and config.remove_disabled_users:
+        return None
+    columns, custom, links = overwritten(config)
+    wanted = {source: link.value if link else None for source, link, _ in desired_links(card, config)}
+    return ([card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
+            + [wanted[source] for source in links])
+
+
 def created(card: MappedCard, config: SyncConfig) -> tuple[dict, dict, dict[str, LinkValue | None]]:
     """Fields, custom fields and links of a member a sync creates: what the sync toggles let through."""
-    fields = {f: card.fields.get(f) if toggles(config, f).sync else None for f in CARD_COLUMNS}
+    fields = {f: card.fields.get(f) if config.toggles(f).sync else None for f in CARD_COLUMNS}
     custom = {
         name: card.custom[name]
         for name, rule in _custom_toggles(config)
@@ -56,7 +74,7 @@ def updated(
     changes: dict[str, dict[str, Any]] = {}
     for name in CARD_COLUMNS:
         new = card.fields.get(name)
-        if toggles(config, name).overwrite and new != current.fields.get(name):
+        if config.toggles(name).overwrite and new != current.fields.get(name):
             changes[name] = {"old": current.fields.get(name), "new": new}
             fields[name] = new
     custom = dict(current.custom)

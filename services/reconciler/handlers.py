@@ -11,7 +11,7 @@ import logging
 
 import asyncpg
 
-from services.reconciler import photos, runs, staging
+from services.reconciler import photos, runs, staging, statistics
 from services.reconciler.reconcile import reconcile
 from shared.bus import PermanentError
 from shared.messages import MembersFetched, Message, PhotoFetched, SnapshotCompleted, SnapshotFailed
@@ -70,7 +70,6 @@ class Reconciler:
 
     async def on_photo_fetched(self, msg: PhotoFetched) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
-            await runs.lock(conn, "team", msg.team_id)
             await photos.store(conn, msg)
 
     @staticmethod
@@ -92,6 +91,7 @@ class Reconciler:
 
     @staticmethod
     async def _reconcile(conn: asyncpg.Connection, run_id: str) -> None:
+        await statistics.before(conn, run_id)
         async with conn.transaction():
             await runs.lock(conn, "run", run_id)
             run = await runs.load(conn, run_id)
@@ -99,4 +99,5 @@ class Reconciler:
             if run is None or run.status != "reconciling" or completion is None:
                 return  # another delivery applied it meanwhile
             await runs.lock(conn, "team", run.team_id)
-            await reconcile(conn, run, completion)
+            written = await reconcile(conn, run, completion)
+        await statistics.after(conn, written)

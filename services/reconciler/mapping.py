@@ -16,6 +16,8 @@ class SkipUser(ValueError):
 
 def text(value: Any) -> str | None:
     """A property value as trimmed text; blanks, objects and empty lists are None, a list gives its first text."""
+    if type(value) is str:  # nearly every value: the fast way first
+        return value.strip() or None
     if isinstance(value, list):
         return next((t for t in map(text, value) if t), None)
     if value is None or isinstance(value, dict):
@@ -27,11 +29,11 @@ def text(value: Any) -> str | None:
 
 def prop(properties: dict[str, Any], source: str) -> str | None:
     """A property by its Graph name; ``parent.child`` reads a nested one (onPremisesExtensionAttributes)."""
+    if "." not in source:
+        return text(properties.get(source))
     parent, _, child = source.partition(".")
     value = properties.get(parent)
-    if child:
-        value = value.get(child) if isinstance(value, dict) else None
-    return text(value)
+    return text(value.get(child) if isinstance(value, dict) else None)
 
 
 def first(properties: dict[str, Any], *sources: str) -> str | None:
@@ -75,7 +77,8 @@ def map_user(properties: dict[str, Any], config: SyncConfig, directory_id: str |
         raise SkipUser("the directory user has no object id")
     fields = default_fields(properties)
     email = fields["email"]
-    if not email or "@" not in email or any(c.isspace() for c in email):
+    # The email is trimmed: more than one word means it has whitespace inside.
+    if not email or "@" not in email or len(email.split()) != 1:
         raise SkipUser(f"directory user {directory_id} has no usable email (mail or userPrincipalName)")
     custom: dict[str, str | None] = {}
     links: dict[str, LinkValue | None] = {}

@@ -1,4 +1,7 @@
-"""Profile photos (R5 photo, R7, R8): a PhotoFetched sets or clears the photo of the member bound to the user."""
+"""Profile photos (R5 photo, R7, R8). A PhotoFetched is staged (per team and directory user; a later message
+replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos right
+after the snapshot, so most arrive while their run is still being applied: they wait staged, and the end of
+each apply moves the staged photos of the members that now exist. No message waits for a run or is retried."""
 
 from __future__ import annotations
 
@@ -9,11 +12,34 @@ import asyncpg
 
 from services.reconciler import runs
 from shared.bus import PermanentError
+from shared.config import SyncConfig
 from shared.messages import PhotoFetched
 
+CHUNK = 2000
 
-class RunStillOpen(RuntimeError):
-    """The photo's run has not been applied yet, so its member may not exist: retry the message later."""
+# Staged photos whose member exists, with what the decision needs (never the image itself).
+_READY = """
+SELECT m.id AS member_id, p.content_type IS NULL AS removed, mp.member_id IS NOT NULL AS has_photo,
+       coalesce(CASE WHEN p.etag IS NOT NULL THEN mp.etag = p.etag ELSE mp.data = p.data END, false) AS same
+  FROM staged_photos p
+  JOIN members m ON m.team_id = p.team_id AND m.directory_id = p.directory_id AND m.status <> 'removed'
+  LEFT JOIN member_photos mp ON mp.member_id = m.id
+ WHERE p.team_id = $1 AND ($2::text IS NULL OR p.directory_id = $2)
+"""
+
+_WRITE = (
+    """DELETE FROM member_photos mp USING rc_photo d WHERE d.write = 'delete' AND mp.member_id = d.member_id""",
+    """INSERT INTO member_photos (member_id, content_type, etag, data)
+       SELECT d.member_id, p.content_type, p.etag, p.data
+         FROM rc_photo d JOIN members m ON m.id = d.member_id
+         JOIN staged_photos p ON p.team_id = m.team_id AND p.directory_id = m.directory_id
+        WHERE d.write = 'set'
+       ON CONFLICT (member_id) DO UPDATE SET content_type = EXCLUDED.content_type, etag = EXCLUDED.etag,
+          data = EXCLUDED.data, updated_at = now()""",
+    """DELETE FROM staged_photos p USING rc_photo d, members m
+        WHERE m.id = d.member_id AND p.team_id = m.team_id AND p.directory_id = m.directory_id""",
+    "DROP TABLE rc_photo",
+)
 
 
 def photo_write(has_photo: bool, same: bool, removed: bool, sync: bool, overwrite: bool) -> str | None:
@@ -26,37 +52,53 @@ def photo_write(has_photo: bool, same: bool, removed: bool, sync: bool, overwrit
     return "set" if overwrite and not same else None
 
 
+def _image(msg: PhotoFetched) -> bytes | None:
+    if msg.content_type is None:
+        return None
+    try:
+        return base64.b64decode(msg.data_b64 or "", validate=True)
+    except binascii.Error as exc:
+        raise PermanentError(f"photo of {msg.directory_id}: the data is not base64") from exc
+
+
 async def store(conn: asyncpg.Connection, msg: PhotoFetched) -> None:
-    run = await runs.load(conn, msg.run_id)
-    if run is not None and run.active:
-        raise RunStillOpen(f"run {msg.run_id} is not applied yet")
-    config = run.config if run else None
-    if config is None:
-        return
-    member = await conn.fetchrow(
-        "SELECT m.id, p.etag, p.data FROM members m LEFT JOIN member_photos p ON p.member_id = m.id"
-        " WHERE m.team_id = $1 AND m.directory_id = $2 AND m.status <> 'removed'",
-        msg.team_id, msg.directory_id,
+    """Stage the photo, and set it on its member when the member exists. Run it in the caller's transaction."""
+    data = _image(msg)
+    # Shared: photos never wait for each other, only for the end of an apply (apply_staged's exclusive lock).
+    await runs.lock(conn, "photos", msg.team_id, shared=True)
+    await conn.execute(
+        """
+        INSERT INTO staged_photos (team_id, directory_id, etag, content_type, data, sent_at)
+        VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = EXCLUDED.etag,
+           content_type = EXCLUDED.content_type, data = EXCLUDED.data, sent_at = EXCLUDED.sent_at
+         WHERE staged_photos.sent_at <= EXCLUDED.sent_at
+        """,
+        msg.team_id, msg.directory_id, msg.etag, msg.content_type, data, msg.sent_at,
     )
-    if member is None:
-        return
-    removed = msg.content_type is None
-    data = b""
-    if not removed:
-        try:
-            data = base64.b64decode(msg.data_b64 or "", validate=True)
-        except binascii.Error as exc:
-            raise PermanentError(f"photo of {msg.directory_id}: the data is not base64") from exc
-    has_photo = member["data"] is not None
-    same = has_photo and (member["etag"] == msg.etag if msg.etag else bytes(member["data"]) == data)
+    run = await runs.load(conn, msg.run_id)
+    if run is not None and run.config is not None:
+        await _move(conn, msg.team_id, msg.directory_id, run.config)
+
+
+async def apply_staged(conn: asyncpg.Connection, team_id: str, config: SyncConfig) -> None:
+    """At the end of an apply, in its transaction: move the staged photos of the members that now exist."""
+    # Photo messages that staged before this point have committed; later ones wait for this transaction, and
+    # then find their member.
+    await runs.lock(conn, "photos", team_id)
+    await _move(conn, team_id, None, config)
+
+
+async def _move(conn: asyncpg.Connection, team_id: str, directory_id: str | None, config: SyncConfig) -> None:
     toggles = config.toggles("photo")
-    write = photo_write(has_photo, same, removed, toggles.sync, toggles.overwrite)
-    if write == "delete":
-        await conn.execute("DELETE FROM member_photos WHERE member_id = $1", member["id"])
-    elif write == "set":
-        await conn.execute(
-            "INSERT INTO member_photos (member_id, content_type, etag, data) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (member_id) DO UPDATE SET content_type = EXCLUDED.content_type, etag = EXCLUDED.etag,"
-            " data = EXCLUDED.data, updated_at = now()",
-            member["id"], msg.content_type, msg.etag, data,
-        )
+    await conn.execute("CREATE TEMP TABLE rc_photo (member_id uuid, write text) ON COMMIT DROP")
+    decisions: list[tuple] = []
+    async for r in conn.cursor(_READY, team_id, directory_id, prefetch=CHUNK):
+        decisions.append((r["member_id"], photo_write(r["has_photo"], r["same"], r["removed"], toggles.sync,
+                                                      toggles.overwrite)))
+        if len(decisions) >= CHUNK:
+            await conn.copy_records_to_table("rc_photo", records=decisions)
+            decisions.clear()
+    await conn.copy_records_to_table("rc_photo", records=decisions)
+    for statement in _WRITE:
+        await conn.execute(statement)

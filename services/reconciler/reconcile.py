@@ -7,7 +7,7 @@ from collections import Counter
 
 import asyncpg
 
-from services.reconciler import apply, state
+from services.reconciler import apply, photos, state, unchanged
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
@@ -16,7 +16,7 @@ from services.reconciler.runs import Run, drop_staging, fail
 from services.reconciler.staging import Completion
 from services.reconciler.writer import ActionWriter
 from shared import db
-from shared.messages import AdminDigestRequested, InviteRequested
+from shared.messages import AdminDigestRequested
 
 log = logging.getLogger(__name__)
 
@@ -40,27 +40,33 @@ def _missing_groups(run: Run, completion: Completion) -> list[str]:
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
 
 
-async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) -> None:
+async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) -> int:
+    """Apply (or, dry, preview) the run; return how many members it wrote."""
     config = run.config
     if config is None:
         await fail(conn, run.id, run.config_error or "the run has no sync configuration")
-        return
+        return 0
     if completion.mode == "full" and (missing := _missing_groups(run, completion)):
         await fail(conn, run.id, "the directory snapshot is incomplete: it lacks the group(s) "
                    + ", ".join(missing) + "; nobody was removed")
-        return
+        return 0
     ctx = Context(config, completion.mode, {k: frozenset(v) for k, v in completion.roles.items()})
     names = {g["id"]: g["display_name"] for g in completion.groups}
     if not run.dry_run:
         await upsert_subteams(conn, run.team_id, [{"id": g.id, "display_name": names.get(g.id, g.display_name)}
                                                   for g in config.groups])
+    # JIT compiling the large set-based statements costs more than it saves; the gathering's hash joins and
+    # aggregates over a whole team spill to disk at the default work_mem.
+    await conn.execute("SET LOCAL jit = off")
+    await conn.execute("SET LOCAL work_mem = '64MB'")
     writer = ActionWriter(conn, config, run.dry_run)
     await writer.open()
-    await writer.bind(list(resolve(await state.candidates(conn, run.id, run.team_id))))
+    await writer.bind(list(resolve(await state.candidates(conn, run.id, completion.attempt, run.team_id))))
     tallies: Counter[str] = Counter()
     errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
     tallies["skipped"] += len(errors)
-    async for pair in state.pairs(conn, run.id, run.team_id, sorted(ctx.driven), completion.mode):
+    tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
+    async for pair in state.pairs(conn, run.id, completion.attempt, sorted(ctx.driven)):
         if pair.skip:
             action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
             errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
@@ -80,21 +86,23 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) 
     counts = {k: tallies[k] for k in COUNT_KEYS}
     if run.dry_run:
         await _finish(conn, run, "succeeded", counts, errors, plan=await apply.preview(conn))
-        return
+        return 0
     if held:
         await apply.hold_removals(conn)
     invited = await apply.apply(conn, run.team_id, run.id, config.send_invites)
+    await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
     await _finish(conn, run, "held" if held else "succeeded", counts, errors, summary=summary)
-    messages = []
     if config.send_invites:
-        messages += [InviteRequested(team_id=run.team_id, member_id=m, run_id=run.id) for m in invited]
+        await apply.enqueue_invites(conn, run.team_id, run.id, invited)
+    messages = []
     if held:
         messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
     if summary["added"] or summary["removed"]:
         messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
     await db.enqueue(conn, *messages)
     log.info("run %s of team %s: %s%s", run.id, run.team_id, counts, " (removals held)" if held else "")
+    return counts["created"] + counts["updated"] + counts["removed"] + counts["deleted"]
 
 
 async def _finish(conn: asyncpg.Connection, run: Run, status: str, counts: dict[str, int],

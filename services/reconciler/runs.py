@@ -26,9 +26,11 @@ class Run:
         return self.status in ACTIVE
 
 
-async def lock(conn: asyncpg.Connection, scope: str, key: str) -> None:
-    """A transaction-scoped advisory lock: ``run`` serialises a run's messages, ``team`` a team's applies."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"reconciler:{scope}:{key}")
+async def lock(conn: asyncpg.Connection, scope: str, key: str, shared: bool = False) -> None:
+    """A transaction-scoped advisory lock: ``run`` serialises a run's messages, ``team`` a team's applies,
+    ``photos`` (shared by photo messages) the end of a team's apply with its photos."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await conn.execute(f"SELECT {function}(hashtextextended($1, 0))", f"reconciler:{scope}:{key}")
 
 
 async def load(conn: asyncpg.Connection, run_id: str) -> Run | None:
@@ -57,5 +59,5 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
 
 
 async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:
-    for table in ("snapshot_users", "snapshot_memberships", "snapshot_pages", "snapshot_completions"):
+    for table in ("snapshot_users", "snapshot_removals", "snapshot_pages", "snapshot_completions"):
         await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)

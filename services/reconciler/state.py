@@ -1,5 +1,5 @@
 """Reading a run's inputs from the database: unbound users' identity candidates, then every (directory user,
-member) pair, streamed in chunks so memory does not grow with the team."""
+member) pair that ``unchanged.classify`` kept, streamed in chunks so memory does not grow with the team."""
 
 from __future__ import annotations
 
@@ -14,52 +14,50 @@ from services.reconciler.staging import GONE
 
 CHUNK = 2000
 
+# Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
 _CANDIDATES = """
-SELECT s.directory_id, s.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
-       acc.id::text AS account,
-       EXISTS (SELECT 1 FROM snapshot_users s2 JOIN members m2 ON m2.team_id = $2 AND m2.directory_id = s2.directory_id
-                WHERE s2.run_id = $1 AND s2.email_key = s.email_key AND s2.skip IS NULL) AS taken
-  FROM snapshot_users s
-  LEFT JOIN LATERAL (SELECT a.id FROM accounts a WHERE a.email_key IN (s.email_key, s.login_key)
-                      ORDER BY a.email_key = s.email_key DESC LIMIT 1) acc ON true
-  LEFT JOIN members tm ON tm.team_id = $2 AND tm.account_id = acc.id
- WHERE s.run_id = $1 AND s.skip IS NULL
-   AND NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $2 AND bm.directory_id = s.directory_id)
-"""
-
-_PAIRS = """
-WITH seen AS (
-    SELECT d.directory_id, s.card, s.skip, b.skip AS bind_skip, b.account_id AS claim_account,
-           coalesce(bm.id, b.member_id) AS member_id,
-           (SELECT array_agg(sm.group_id) FROM snapshot_memberships sm
-             WHERE sm.run_id = $1 AND sm.directory_id = d.directory_id AND NOT sm.removed) AS groups,
-           (SELECT array_agg(sm.group_id) FROM snapshot_memberships sm
-             WHERE sm.run_id = $1 AND sm.directory_id = d.directory_id AND sm.removed) AS left_groups
-      FROM (SELECT directory_id FROM snapshot_users WHERE run_id = $1
-            UNION SELECT directory_id FROM snapshot_memberships WHERE run_id = $1 AND removed) d
-      LEFT JOIN snapshot_users s ON s.run_id = $1 AND s.directory_id = d.directory_id
-      LEFT JOIN members bm ON bm.team_id = $2 AND bm.directory_id = d.directory_id
-      LEFT JOIN rc_bind b ON b.directory_id = d.directory_id
-), cur AS (
-    SELECT m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
-           m.card_name, m.card_email, m.card_job_title, m.card_company, m.card_phone, m.card_location,
-           m.card_fields, i.status AS invite_status,
-           (SELECT jsonb_object_agg(l.source, nullif(l.value, '')) FROM links l
-             WHERE l.member_id = m.id AND l.source IS NOT NULL) AS links,
-           (SELECT jsonb_object_agg(s.directory_group_id, jsonb_build_array(sm.role, sm.role_from_sync))
-              FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id
-             WHERE sm.member_id = m.id AND s.directory_group_id = ANY($3::text[])) AS subteams
-      FROM members m LEFT JOIN invites i ON i.member_id = m.id
-     WHERE m.team_id = $2 AND (m.managed OR m.id IN (SELECT member_id FROM rc_bind WHERE member_id IS NOT NULL))
+WITH staged AS (
+    SELECT directory_id, email_key, login_key FROM snapshot_users
+     WHERE run_id = $1 AND attempt = $2 AND skip IS NULL
+), shared_email AS (
+    SELECT email_key FROM staged GROUP BY email_key HAVING count(*) > 1
 )
-SELECT seen.directory_id AS seen_id, seen.card, seen.skip, seen.bind_skip, seen.claim_account::text,
-       seen.groups, seen.left_groups, cur.*
-  FROM seen {join} cur ON cur.id = seen.member_id
+SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
+       acc.id::text AS account,
+       u.email_key IN (SELECT s.email_key FROM staged s JOIN members m ON m.team_id = $3
+                         AND m.directory_id = s.directory_id) AS taken
+  FROM staged u
+  LEFT JOIN accounts ae ON ae.email_key = u.email_key
+  LEFT JOIN accounts al ON al.email_key = u.login_key
+  CROSS JOIN LATERAL (SELECT coalesce(ae.id, al.id) AS id) acc
+  LEFT JOIN members tm ON tm.team_id = $3 AND tm.account_id = acc.id
+ WHERE NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $3 AND bm.directory_id = u.directory_id)
+   AND (acc.id IS NOT NULL OR u.email_key IN (SELECT email_key FROM shared_email))
+"""
+
+_PAIRS = f"""
+SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, b.account_id::text AS claim_account,
+       m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
+       {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}, m.card_fields, i.status AS invite_status,
+       CASE WHEN m.id IS NOT NULL THEN
+         (SELECT jsonb_object_agg(l.source, nullif(l.value, '')) FROM links l
+           WHERE l.member_id = m.id AND l.source IS NOT NULL) END AS links,
+       CASE WHEN m.id IS NOT NULL THEN
+         (SELECT jsonb_object_agg(g.directory_group_id, jsonb_build_array(sm.role, sm.role_from_sync))
+            FROM subteam_members sm JOIN subteams g ON g.id = sm.subteam_id
+           WHERE sm.member_id = m.id AND g.directory_group_id = ANY($3::text[])) END AS subteams
+  FROM rc_pair p
+  LEFT JOIN snapshot_users s ON s.run_id = $1 AND s.attempt = $2 AND s.directory_id = p.seen_id
+  LEFT JOIN (SELECT directory_id, array_agg(group_id) AS left_groups FROM snapshot_removals
+              WHERE run_id = $1 AND attempt = $2 GROUP BY directory_id) r ON r.directory_id = p.seen_id
+  LEFT JOIN rc_bind b ON b.directory_id = p.seen_id
+  LEFT JOIN members m ON m.id = p.member_id
+  LEFT JOIN invites i ON i.member_id = m.id
 """
 
 
-async def candidates(conn: asyncpg.Connection, run_id: str, team_id: str) -> list[Candidate]:
-    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, run_id, team_id)]
+async def candidates(conn: asyncpg.Connection, run_id: str, attempt: str, team_id: str) -> list[Candidate]:
+    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, run_id, attempt, team_id)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,9 +90,8 @@ def _seen(r: asyncpg.Record) -> Observed | None:
     )
 
 
-async def pairs(conn: asyncpg.Connection, run_id: str, team_id: str, driven: list[str],
-                mode: str) -> AsyncIterator[Pair]:
-    """Every staged user with its member, and (full mode) every managed member the snapshot did not list."""
-    query = _PAIRS.format(join="FULL JOIN" if mode == "full" else "LEFT JOIN")
-    async for r in conn.cursor(query, run_id, team_id, driven, prefetch=CHUNK):
+async def pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str]) -> AsyncIterator[Pair]:
+    """The pairs ``classify`` kept, with what the rules need of both sides."""
+    await conn.execute("ANALYZE rc_pair")
+    async for r in conn.cursor(_PAIRS, run_id, attempt, driven, prefetch=CHUNK):
         yield Pair(_seen(r), _current(r), r["claim_account"], r["skip"] or r["bind_skip"])

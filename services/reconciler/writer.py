@@ -22,6 +22,7 @@ TABLES = {
     "rc_link": "member_id uuid, source text, type text, label text, value text, position int",
     "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool",
     "rc_plan": "list text, entry text",
+    "rc_pair": "seen_id text, member_id uuid",
 }
 # Keys of MemberAction.changes that live outside the member row.
 _NOT_ROW = ("links.",)

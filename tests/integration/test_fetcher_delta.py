@@ -1,4 +1,5 @@
-"""Later runs read only what changed (delta), and fall back to a full read whenever delta cannot answer."""
+"""Later runs read only what changed (delta), nested groups included, and fall back to a full read whenever
+delta cannot answer."""
 
 from __future__ import annotations
 
@@ -6,104 +7,140 @@ from shared.messages import MembersFetched, SnapshotCompleted
 from tests.fixtures.fetcher import add_users, config
 
 
-async def first_run(b, group_ids: list[str]):
-    team = await b.team()
-    request = await b.run(team, config(*group_ids))
-    await b.fetcher(photos=False).on_sync_requested(request)
-    assert b.published.messages[-1].mode == "full"
+def nested(tenant) -> tuple[str, str, str]:
+    """All Staff > Sales > Sales EU, with users at each level."""
+    top, middle, bottom = (tenant.add_group(displayName=n) for n in ("All Staff", "Sales", "Sales EU"))
+    tenant.add_member(top, middle)
+    tenant.add_member(middle, bottom)
+    return top, middle, bottom
+
+
+async def run_once(b, team: str, groups: list[str], succeed: bool = True, **kw) -> SnapshotCompleted:
     b.published.messages.clear()
-    return team, request
+    request = await b.run(team, config(*groups))
+    await b.fetcher(photos=False, **kw).on_sync_requested(request)
+    if succeed:
+        await b.finish(request)
+    return b.published.messages[-1]
 
 
-async def test_a_later_run_sends_only_the_changes_with_removals_named(fetch_bench):
+def by_group(b) -> dict[str | None, tuple[list[str], list[str]]]:
+    """Group -> (users listed, ids removed) over the run's pages."""
+    out: dict[str | None, tuple[list[str], list[str]]] = {}
+    for page in b.published.of(MembersFetched):
+        listed, removed = out.setdefault(page.group_id, ([], []))
+        listed += [u.id for u in page.users]
+        removed += page.removed_ids
+    return out
+
+
+async def test_nested_changes_come_as_joins_leaves_changes_and_deletions(fetch_bench):
     b = fetch_bench
-    group, other = b.tenant.add_group(displayName="Team"), b.tenant.add_group(displayName="Other")
-    stay, leave, edit, doomed = add_users(b.tenant, group, 4, "u")
+    top, middle, bottom = nested(b.tenant)
+    other = b.tenant.add_group(displayName="Other")
+    add_users(b.tenant, top, 3, "t")
+    stay, leave = add_users(b.tenant, middle, 2, "m")
+    edit, doomed = add_users(b.tenant, bottom, 2, "b")
     outsider = add_users(b.tenant, other, 1, "o")[0]
-    team, first = await first_run(b, [group])
-    await b.finish(first)
+    team = await b.team()
+    assert (await run_once(b, team, [top, middle])).mode == "full"
 
     joined = b.tenant.add_user(
         displayName="New", userPrincipalName=f"new@{b.tenant.domain}", accountEnabled=True
     )
-    b.tenant.add_member(group, joined)
-    b.tenant.remove_member(group, leave)
+    b.tenant.add_member(bottom, joined)
+    b.tenant.remove_member(middle, leave)
     b.tenant.update_user(edit, jobTitle="Chief")
+    b.tenant.update_user(outsider, jobTitle="Elsewhere")
     b.tenant.delete_user(doomed)
-    b.tenant.rename_group(group, "Team Blue")
+    b.tenant.rename_group(top, "Everyone")
     b.tenant.update_user(stay, officeLocation="unselected: not tracked")
-    before = b.sim.requests[b.tenant.tenant_id]["transitiveMembers"]
-    await b.fetcher(photos=False).on_sync_requested(await b.run(team, config(group)))
+    before = dict(b.sim.requests[b.tenant.tenant_id])
+    done = await run_once(b, team, [top, middle])
 
-    pages = b.published.of(MembersFetched)
-    done = b.published.messages[-1]
-    assert isinstance(done, SnapshotCompleted) and done.mode == "delta" and done.pages == len(pages)
-    assert done.groups[0].display_name == "Team Blue"
-    by_group = [p for p in pages if p.group_id == group]
-    assert [u.id for p in by_group for u in p.users] == [joined]
-    assert by_group[0].users[0].properties["userPrincipalName"] == f"new@{b.tenant.domain}"
-    assert [r for p in by_group for r in p.removed_ids] == [leave]
-    changed = {u.id: u.properties for p in pages if p.group_id is None for u in p.users}
-    assert set(changed) == {edit}  # the whole record, not only the changed property
-    assert changed[edit]["jobTitle"] == "Chief" and changed[edit]["mail"]
-    assert [r for p in pages if p.group_id is None for r in p.removed_ids] == [doomed]
-    assert b.sim.requests[b.tenant.tenant_id]["transitiveMembers"] == before
-    assert outsider not in changed
+    assert isinstance(done, SnapshotCompleted) and done.mode == "delta"
+    assert done.pages == len(b.published.of(MembersFetched))
+    assert [g.display_name for g in done.groups] == ["Everyone", "Sales"]
+    pages = by_group(b)
+    assert pages[top] == ([joined], [leave]) and pages[middle] == ([joined], [leave])
+    whole = {u.id: u.properties for p in b.published.of(MembersFetched) for u in p.users}
+    assert whole[joined]["userPrincipalName"] == f"new@{b.tenant.domain}"
+    assert pages[None] == ([edit], [doomed])  # the outsider's change is none of this team's business
+    assert whole[edit]["jobTitle"] == "Chief" and whole[edit]["mail"]
+    spent = {k: v - before.get(k, 0) for k, v in b.sim.requests[b.tenant.tenant_id].items()}
+    assert spent.get("transitiveMembers", 0) == spent.get("members", 0) == spent.get("users", 0) == 0
+    # users delta, groups delta, one batch of group names, one batch for the joiner, one for the edited user.
+    assert done.graph_requests == 5
+
+    done = await run_once(b, team, [top, middle])
+    assert done.mode == "delta" and done.pages == 0 and done.graph_requests == 3
+
+
+async def test_a_nested_group_moved_under_another_brings_its_users(fetch_bench):
+    b = fetch_bench
+    top, middle, bottom = nested(b.tenant)
+    loose = b.tenant.add_group(displayName="Loose")
+    add_users(b.tenant, top, 1, "t")
+    lows = add_users(b.tenant, bottom, 2, "b")
+    team = await b.team()
+    await run_once(b, team, [top, loose])
+
+    b.tenant.remove_member(middle, bottom)
+    b.tenant.add_member(loose, bottom)
+    done = await run_once(b, team, [top, loose])
+    assert done.mode == "delta"
+    assert by_group(b) == {top: ([], sorted(lows)), loose: (sorted(lows), [])}
+
+    stranger = b.tenant.add_group(displayName="Stranger")  # never read: delta cannot tell who is in it
+    b.tenant.add_member(top, stranger)
+    assert (await run_once(b, team, [top, loose])).mode == "full"
+    assert (await run_once(b, team, [top, loose])).mode == "delta"
 
 
 async def test_a_run_that_did_not_succeed_is_read_again_next_time(fetch_bench):
     b = fetch_bench
-    group = b.tenant.add_group(displayName="Team")
-    add_users(b.tenant, group, 2, "u")
-    team, first = await first_run(b, [group])
-    await b.finish(first)
-    joined = add_users(b.tenant, group, 1, "new")[0]
+    top, _, bottom = nested(b.tenant)
+    add_users(b.tenant, bottom, 2, "u")
+    team = await b.team()
+    await run_once(b, team, [top])
+    joined = add_users(b.tenant, bottom, 1, "new")[0]
 
-    second = await b.run(team, config(group))
-    await b.fetcher(photos=False).on_sync_requested(second)
-    await b.finish(second, "failed")
-    assert [u.id for p in b.published.of(MembersFetched) for u in p.users] == [joined]
+    request = await b.run(team, config(top))
     b.published.messages.clear()
+    await b.fetcher(photos=False).on_sync_requested(request)
+    await b.finish(request, "failed")
+    assert by_group(b) == {top: ([joined], [])}
 
-    await b.fetcher(photos=False).on_sync_requested(await b.run(team, config(group)))
-    assert b.published.messages[-1].mode == "delta"
-    assert [u.id for p in b.published.of(MembersFetched) for u in p.users] == [joined]
+    done = await run_once(b, team, [top])
+    assert done.mode == "delta" and by_group(b) == {top: ([joined], [])}
+    assert (await run_once(b, team, [top])).pages == 0  # that run succeeded: its changes are the graph's now
 
 
-async def test_expired_tokens_changed_groups_and_nesting_mean_a_full_read(fetch_bench):
+async def test_expired_tokens_changed_groups_or_properties_mean_a_full_read(fetch_bench):
     b = fetch_bench
-    group, extra = b.tenant.add_group(displayName="Team"), b.tenant.add_group(displayName="Extra")
-    add_users(b.tenant, group, 2, "u")
-    team, first = await first_run(b, [group])
-    await b.finish(first)
+    top, middle, bottom = nested(b.tenant)
+    add_users(b.tenant, bottom, 2, "u")
+    team = await b.team()
+    await run_once(b, team, [top])
 
     b.sim.expire_delta_tokens(b.tenant.tenant_id)
-    run = await b.run(team, config(group))
-    await b.fetcher(photos=False).on_sync_requested(run)
+    assert (await run_once(b, team, [top])).mode == "full"
+    assert (await run_once(b, team, [top, middle])).mode == "full"
+    b.published.messages.clear()
+    request = await b.run(
+        team, config(top, middle, fields={"job_title": {"sync": False, "overwrite": False}})
+    )
+    await b.fetcher(photos=False).on_sync_requested(request)
     assert b.published.messages[-1].mode == "full"
-    await b.finish(run)
-
-    run = await b.run(team, config(group, extra))
-    await b.fetcher(photos=False).on_sync_requested(run)
-    assert b.published.messages[-1].mode == "full"
-    await b.finish(run)
-
-    b.tenant.add_member(group, extra)
-    run = await b.run(team, config(group, extra))
-    await b.fetcher(photos=False).on_sync_requested(run)
-    assert b.published.messages[-1].mode == "full"  # the delta round saw a nested group appear
-    await b.finish(run)
-    await b.fetcher(photos=False).on_sync_requested(await b.run(team, config(group, extra)))
-    assert b.published.messages[-1].mode == "full"  # and nested groups keep it on full reads
 
 
-async def test_a_dry_run_moves_neither_delta_links_nor_photo_records(fetch_bench):
+async def test_a_dry_run_moves_neither_delta_state_nor_photo_records(fetch_bench):
     b = fetch_bench
-    group = b.tenant.add_group(displayName="Team")
-    add_users(b.tenant, group, 2, "u")
-    request = await b.run(await b.team(), config(group), dry_run=True)
+    top, _, bottom = nested(b.tenant)
+    add_users(b.tenant, bottom, 2, "u")
+    request = await b.run(await b.team(), config(top), dry_run=True)
     await b.fetcher().on_sync_requested(request)
 
     assert b.published.messages[-1].mode == "full"
-    assert await b.pool.fetchval("SELECT count(*) FROM fetcher_delta_links") == 0
-    assert await b.pool.fetchval("SELECT count(*) FROM fetcher_photos") == 0
+    for table in ("fetcher_delta_links", "fetcher_photos", "fetcher_graphs", "fetcher_graph_members"):
+        assert await b.pool.fetchval(f"SELECT count(*) FROM {table}") == 0

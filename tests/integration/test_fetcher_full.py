@@ -40,8 +40,9 @@ async def test_a_full_read_pages_through_nested_groups_with_the_fewest_requests(
     assert {p.group_id for p in pages} == {top}
     assert done.groups[0].display_name == "All Staff"
     assert set(pages[0].users[0].properties) >= {"mail", "userPrincipalName", "accountEnabled", "city"}
-    # The group, four pages of 999, and two delta links taken at the start: nothing else.
-    assert done.graph_requests == 1 + 4 + 2
+    # Two delta links taken at the start, the group's name, the graph (direct members: two pages, two, one),
+    # the group link narrowed to the graph's groups and caught up, then four pages of 999 records.
+    assert done.graph_requests == 2 + 1 + 5 + 2 + 4
     assert b.sim.requests[b.tenant.tenant_id]["transitiveMembers"] == 4
     status = await b.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", request.run_id)
     assert status == "fetching"
@@ -148,7 +149,7 @@ async def test_redelivered_requests_refetch_only_a_run_still_fetching(fetch_benc
 async def test_roles_and_photos(fetch_bench):
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
-    admin, plain, pictured = add_users(b.tenant, group, 3, "u")
+    admin, _, pictured = add_users(b.tenant, group, 3, "u")
     b.tenant.assign_role(GA, admin)
     b.tenant.set_photo(pictured, jpeg((200, 30, 30)), "image/jpeg")
     b.tenant.set_photo(admin, png((30, 30, 200)), "image/png")
@@ -172,3 +173,23 @@ async def test_roles_and_photos(fetch_bench):
     await b.fetcher(use_delta=False).on_sync_requested(await b.run(team, config(group)))
     [cleared] = b.published.of(PhotoFetched)
     assert cleared.directory_id == admin and cleared.content_type is None and cleared.data_b64 is None
+
+
+async def test_groups_holding_most_of_the_tenant_are_read_from_the_user_list(fetch_bench):
+    b = fetch_bench
+    top, users = nested_tenant(b.tenant)
+    [middle] = b.tenant.members[top] & b.tenant.groups.keys()
+    [bottom] = b.tenant.members[middle] & b.tenant.groups.keys()
+    request = await b.run(await b.team(), config(top, middle, bottom))
+    await b.fetcher(photos=False).on_sync_requested(request)
+
+    done = b.published.messages[-1]
+    assert isinstance(done, SnapshotCompleted) and done.mode == "full" and not done.skipped
+    listed: dict[str, list[str]] = {}
+    for page in b.published.of(MembersFetched):
+        listed.setdefault(page.group_id, []).extend(u.id for u in page.users)
+    assert {g: len(ids) for g, ids in listed.items()} == {top: 3000, middle: 1500, bottom: 500}
+    assert set(listed[top]) == users and len(set(listed[middle])) == 1500
+    # Three groups' transitive lists would take 4 + 2 + 1 pages; the tenant's 3,000 users take four.
+    requests = b.sim.requests[b.tenant.tenant_id]
+    assert requests["users"] == 1 + 4 and requests["transitiveMembers"] == 0

@@ -2,11 +2,11 @@
 
 import pytest
 
-from services.fetcher.delta import (
-    Changes,
+from services.fetcher.delta import groups_params, id_filter
+from services.fetcher.graph_model import (
+    GroupChanges,
     NeedsFullRead,
-    id_filter,
-    link_kinds,
+    UserChanges,
     merge_group_item,
     merge_user_item,
 )
@@ -19,8 +19,11 @@ USER = "#microsoft.graph.user"
 REMOVED = {"@removed": {"reason": "deleted"}}
 
 
+GROUP = "#microsoft.graph.group"
+
+
 def test_a_group_spanning_pages_merges_and_the_last_word_wins():
-    changes = Changes()
+    changes = GroupChanges()
     merge_group_item(
         {
             "id": "g",
@@ -28,8 +31,11 @@ def test_a_group_spanning_pages_merges_and_the_last_word_wins():
             "members@delta": [
                 {"@odata.type": USER, "id": "a"},
                 {"@odata.type": USER, "id": "b", **REMOVED},
+                {"@odata.type": GROUP, "id": "h"},
             ],
         },
+        {"g", "h"},
+        {"g"},
         changes,
     )
     merge_group_item(
@@ -41,30 +47,45 @@ def test_a_group_spanning_pages_merges_and_the_last_word_wins():
                 {"@odata.type": "#microsoft.graph.device", "id": "d"},
             ],
         },
+        {"g", "h"},
+        {"g"},
         changes,
     )
-    assert list(changes.added["g"]) == ["c"] and list(changes.removed["g"]) == ["b", "a"]
+    merge_group_item(
+        {"id": "elsewhere", "members@delta": [{"@odata.type": USER, "id": "x"}]}, {"g"}, {"g"}, changes
+    )
+    assert changes.users == {("g", "a"): False, ("g", "b"): False, ("g", "c"): True}
+    assert changes.nested == {("g", "h"): True}
 
 
-def test_nesting_and_deleted_groups_stop_the_delta_round():
+def test_unknown_nested_groups_and_deleted_groups():
     with pytest.raises(NeedsFullRead):
         merge_group_item(
-            {"id": "g", "members@delta": [{"@odata.type": "#microsoft.graph.group", "id": "h"}]}, Changes()
+            {"id": "g", "members@delta": [{"@odata.type": GROUP, "id": "new"}]}, {"g"}, {"g"}, GroupChanges()
         )
     with pytest.raises(GraphNotFound, match="g no longer exists"):
-        merge_group_item({"id": "g", "@removed": {"reason": "changed"}}, Changes())
+        merge_group_item({"id": "g", "@removed": {"reason": "changed"}}, {"g"}, {"g"}, GroupChanges())
+    changes = GroupChanges()
+    merge_group_item({"id": "h", "@removed": {"reason": "deleted"}}, {"g", "h"}, {"g"}, changes)
+    merge_group_item(
+        {"id": "g", "members@delta": [{"@odata.type": GROUP, "id": "gone", **REMOVED}]}, {"g"}, {"g"}, changes
+    )
+    assert changes.deleted == {"h"} and not changes.nested
 
 
 def test_users_changed_then_deleted_count_as_deleted():
-    changes = Changes()
+    changes = UserChanges()
     merge_user_item({"id": "u", "jobTitle": "x"}, changes)
     merge_user_item({"id": "v"}, changes)
     merge_user_item({"id": "u", "@removed": {"reason": "changed"}}, changes)
-    assert list(changes.changed_users) == ["v"] and list(changes.deleted_users) == ["u"]
+    assert list(changes.changed) == ["v"] and list(changes.deleted) == ["u"]
 
 
-def test_group_filters_take_fifty_ids_and_quote_them():
-    assert link_kinds([str(i) for i in range(101)]) == ["users", "groups:0", "groups:1", "groups:2"]
+def test_group_delta_is_filtered_on_up_to_fifty_ids_quoted():
+    assert groups_params({str(i) for i in range(50)})["$filter"].count(" or ") == 49
+    assert "$filter" not in groups_params({str(i) for i in range(51)}) and "$filter" not in groups_params(
+        None
+    )
     assert id_filter(["a", "o'b"]) == "id eq 'a' or id eq 'o''b'"
 
 

@@ -1,0 +1,98 @@
+"""The group graph as a full read finds it: the direct members (ids only) of every synced group and of every
+group nested under them, read breadth first, a few groups at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+from urllib.parse import quote
+
+from services.fetcher.graph_model import GroupChanges, Nesting, apply_nesting, synced_ancestors
+from services.fetcher.pages import GROUP_TYPE, USER_TYPE
+from shared.graph.client import TenantGraph
+
+PAGE_SIZE = 999
+T = TypeVar("T")
+
+
+def group_path(group_id: str, tail: str = "") -> str:
+    return f"/groups/{quote(group_id, safe='')}{tail}"
+
+
+@dataclass
+class Tree:
+    nesting: Nesting = field(default_factory=dict)
+    members: dict[str, list[str]] = field(default_factory=dict)  # group -> users directly in it
+
+    def apply(self, changes: GroupChanges) -> None:
+        """Member changes seen while the tree was being read."""
+        moved: dict[str, dict[str, bool]] = {}
+        for (group_id, user_id), present in changes.users.items():
+            moved.setdefault(group_id, {})[user_id] = present
+        for group_id, users in moved.items():
+            if group_id in self.members:
+                kept = {u for u in self.members[group_id] if users.get(u, True)}
+                self.members[group_id] = sorted(kept | {u for u, present in users.items() if present})
+        self.nesting = apply_nesting(self.nesting, changes)
+        for group_id in changes.deleted:
+            self.members.pop(group_id, None)
+
+    def routes(self, synced: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """User id -> the synced groups it belongs to, in the configuration's order."""
+        ancestors = synced_ancestors(self.nesting, synced)
+        order = {g: n for n, g in enumerate(synced)}
+        combos: dict[frozenset[str], tuple[str, ...]] = {}
+        found: dict[str, frozenset[str]] = {}
+        for group_id, users in self.members.items():
+            if not (above := ancestors.get(group_id)):
+                continue
+            for user_id in users:
+                had = found.get(user_id)
+                found[user_id] = above if had is None else had | above
+        for user_id, groups in found.items():
+            if groups not in combos:
+                combos[groups] = tuple(sorted(groups, key=order.__getitem__))
+        return {u: combos[g] for u, g in found.items()}
+
+
+async def gather_all(coroutines: Iterable[Awaitable[T]]) -> list[T]:
+    """Like ``asyncio.gather``, but the first failure cancels the rest (and is raised as itself)."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _direct(graph: TenantGraph, group_id: str, names: dict[str, str]) -> tuple[list[str], set[str]]:
+    users: list[str] = []
+    groups: set[str] = set()
+    params = {"$select": "id", "$top": PAGE_SIZE}
+    async for page in graph.get_pages(group_path(group_id, "/members"), params):
+        for item in page.get("value", []):
+            kind, object_id = item.get("@odata.type"), str(item.get("id"))
+            if kind == USER_TYPE:  # one string per user, however many groups it sits in
+                users.append(names.setdefault(object_id, object_id))
+            elif kind == GROUP_TYPE:
+                groups.add(object_id)
+    return users, groups
+
+
+async def read_tree(graph: TenantGraph, group_ids: Sequence[str], window: int = 4) -> Tree:
+    tree = Tree()
+    names: dict[str, str] = {}
+    limit = asyncio.Semaphore(window)
+
+    async def read(group_id: str) -> tuple[list[str], set[str]]:
+        async with limit:
+            return await _direct(graph, group_id, names)
+
+    frontier = list(dict.fromkeys(group_ids))
+    while frontier:
+        for group_id, (users, groups) in zip(frontier, await gather_all(map(read, frontier)), strict=True):
+            tree.members[group_id], tree.nesting[group_id] = users, groups
+        frontier = sorted({c for g in frontier for c in tree.nesting[g]} - tree.nesting.keys())
+    return tree

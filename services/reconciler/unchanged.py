@@ -1,0 +1,108 @@
+"""Sorting out, in SQL, the pairs the rules would find unchanged, before any of them reaches Python.
+
+Members pair with users by object id, else by the email binding. A pair is unchanged when its member is managed,
+bound to the user, not removed, in exactly the synced groups the snapshot lists it in, holds no role a sync may
+change, and holds the staged fingerprint (``fields.fingerprint``: the overwritten columns, custom fields and link
+values). The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair it
+drops never needs a change. Every other pair goes to ``rc_pair`` for the rules."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from services.reconciler.fields import overwritten
+from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN
+from services.reconciler.rules import Context
+
+# Every staged user; ``claim``: the member its email binds it to (rc_bind), when no member has its object id.
+SEEN = """
+SELECT s.directory_id, s.want, s.groups, s.skip, b.skip AS bind_skip, b.member_id AS claim,
+       r.directory_id AS has_left
+  FROM (SELECT directory_id, want, groups, skip FROM snapshot_users WHERE run_id = $1 AND attempt = $2
+        UNION ALL
+        SELECT DISTINCT x.directory_id, NULL::text[], '{}'::text[], NULL FROM snapshot_removals x
+         WHERE x.run_id = $1 AND x.attempt = $2
+           AND NOT EXISTS (SELECT 1 FROM snapshot_users u
+                            WHERE u.run_id = $1 AND u.attempt = $2 AND u.directory_id = x.directory_id)) s
+  LEFT JOIN (SELECT DISTINCT directory_id FROM snapshot_removals WHERE run_id = $1 AND attempt = $2) r
+         ON r.directory_id = s.directory_id
+  LEFT JOIN rc_bind b ON b.directory_id = s.directory_id
+"""
+
+# A custom field as the text the mapping would have written; ' ' (never a mapped value: those are trimmed)
+# stands for a value that is not text, so that it never compares equal.
+_CUSTOM = ("CASE WHEN {v} IS NULL OR jsonb_typeof({v}) = 'null' THEN NULL"
+           " WHEN jsonb_typeof({v}) = 'string' THEN {v} #>> '{{}}' ELSE ' ' END")
+
+_QUERY = """
+WITH claimed AS (
+    SELECT member_id FROM rc_bind WHERE member_id IS NOT NULL
+), seen AS ({seen}), cur AS (
+    SELECT m.id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync{member_columns} FROM members m
+     WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM claimed))
+), links AS (
+    SELECT l.member_id{link_columns}
+      FROM links l JOIN members m ON m.id = l.member_id AND m.team_id = $3
+     WHERE {link_filter} GROUP BY l.member_id
+), subs AS (
+    SELECT sm.member_id, array_agg(s.directory_group_id) AS groups,
+           bool_or(sm.role = 'admin' AND sm.role_from_sync) AS sync_admin
+      FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id
+     WHERE s.team_id = $3 AND s.directory_group_id = ANY($4) GROUP BY sm.member_id
+), pair AS (
+    SELECT seen.directory_id AS seen_id, coalesce(cur.id, seen.claim) AS member_id, coalesce(
+           seen.want IS NOT NULL AND seen.skip IS NULL AND seen.bind_skip IS NULL AND seen.has_left IS NULL
+           AND cur.managed AND cur.directory_id = seen.directory_id AND cur.status <> 'removed'
+           AND subs.groups IS NOT NULL AND seen.groups <@ subs.groups {same_groups}
+           AND {no_roles}
+           AND seen.want = ARRAY[{have}]::text[], false) AS unchanged
+      FROM seen {join} cur ON cur.directory_id = seen.directory_id
+      LEFT JOIN links ON links.member_id = cur.id
+      LEFT JOIN subs ON subs.member_id = cur.id
+     WHERE seen.directory_id IS NOT NULL OR cur.id NOT IN (SELECT member_id FROM claimed)
+), kept AS (
+    INSERT INTO rc_pair SELECT seen_id, member_id FROM pair WHERE NOT unchanged
+)
+SELECT count(*) FROM pair WHERE unchanged
+"""
+
+
+def query(ctx: Context) -> tuple[str, list]:
+    """The statement (after $1 run, $2 attempt, $3 team, $4 driven groups) and its further arguments."""
+    columns, custom, links = overwritten(ctx.config)
+    args: list = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args) + 4}::text[]"
+
+    have = [f"cur.card_{f}" for f in columns]
+    member_columns = "".join(f", m.card_{f}" for f in columns) + (", m.card_fields" if custom else "")
+    if custom:
+        names = param(custom)
+        have += [_CUSTOM.format(v=f"cur.card_fields -> ({names})[{i}]") for i in range(1, len(custom) + 1)]
+    link_columns, link_filter = "", "false"
+    if links:
+        sources = param(links)
+        link_columns = "".join(f", max(nullif(l.value, '')) FILTER (WHERE l.source = ({sources})[{i}]) AS l{i}"
+                               for i in range(1, len(links) + 1))
+        link_filter = f"l.source = ANY({sources})"
+        have += [f"links.l{i}" for i in range(1, len(links) + 1)]
+    no_roles = "true"
+    if ctx.config.use_admin_roles:
+        holders = param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()) | ctx.roles.get(GROUPS_ADMIN, frozenset())))
+        no_roles = (f"NOT (cur.directory_id = ANY({holders}) OR (cur.role = 'admin' AND cur.role_from_sync)"
+                    " OR subs.sync_admin)")
+    full = ctx.mode == "full"
+    sql = _QUERY.format(
+        seen=SEEN, member_columns=member_columns, link_columns=link_columns, link_filter=link_filter, no_roles=no_roles, have=", ".join(have),
+        same_groups="AND seen.groups @> subs.groups" if full else "", join="FULL JOIN" if full else "LEFT JOIN",
+    )
+    return sql, args
+
+
+async def classify(conn: asyncpg.Connection, run_id: str, attempt: str, team_id: str, ctx: Context) -> int:
+    """Put every pair that may need a change in ``rc_pair`` (full mode: with every managed member the snapshot
+    did not list); return how many pairs are unchanged."""
+    sql, args = query(ctx)
+    return await conn.fetchval(sql, run_id, attempt, team_id, sorted(ctx.driven), *args)

@@ -1,0 +1,88 @@
+"""Fetch attempts and early photos: a refetch never mixes with the interrupted attempt, and photos that arrive
+while their run is still open wait staged, then land on the members the apply made."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted
+from tests.fixtures.reconciler import GROUP, user
+
+USERS = [user(n) for n in range(1, 6)]
+
+
+def _pages(team, run_id: str, attempt: str, pages: list[list]) -> list[MembersFetched]:
+    return [MembersFetched(team_id=team.team_id, run_id=run_id, attempt=attempt, seq=seq, group_id=GROUP,
+                           users=users) for seq, users in enumerate(pages)]
+
+
+async def _status(team, run_id: str) -> str:
+    return await team.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id)
+
+
+async def test_only_the_completed_attempt_makes_the_snapshot(team):
+    await team.sync(USERS)
+    run_id = await team.new_run()
+    _, done = team.messages(run_id, {GROUP: USERS})
+    # The first attempt was cut off after two pages that hold four users; the directory changed before the
+    # refetch, so the second attempt's pages with the same numbers hold other users.
+    for page in _pages(team, run_id, "first", [USERS[:2], USERS[2:4]]):
+        await team.reconciler.on_members_fetched(page)
+    second = _pages(team, run_id, "second", [[USERS[0], USERS[4]], USERS[1:4]])
+    await team.reconciler.on_snapshot_completed(done.model_copy(update={"attempt": "second", "pages": 2}))
+    await team.reconciler.on_members_fetched(second[0])
+    assert await _status(team, run_id) == "fetching"  # the first attempt's page 1 does not complete the second
+    await team.reconciler.on_members_fetched(second[1])
+    run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
+    assert run["status"] == "succeeded"
+    assert run["counts"]["unchanged"] == 5 and run["counts"]["removed"] == 0
+    assert {m["status"] for m in (await team.members()).values()} == {"invited"}
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_users") == 0
+
+
+async def test_late_pages_of_an_abandoned_attempt_are_ignored(team):
+    run_id = await team.new_run()
+    pages = _pages(team, run_id, "second", [USERS[:3]])
+    await team.reconciler.on_members_fetched(_pages(team, run_id, "first", [USERS])[0])
+    await team.reconciler.on_members_fetched(pages[0])
+    await team.reconciler.on_snapshot_completed(SnapshotCompleted(
+        team_id=team.team_id, run_id=run_id, attempt="second", pages=1, groups=[{"id": GROUP, "display_name": "S"}]))
+    assert await _status(team, run_id) == "succeeded"
+    assert sorted(await team.members()) == [u.id for u in USERS[:3]]
+
+
+def _photo(team, run_id: str, n: int, etag: str, data: bytes, **kw) -> PhotoFetched:
+    return PhotoFetched(team_id=team.team_id, run_id=run_id, directory_id=USERS[n].id, etag=etag,
+                        content_type="image/jpeg", data_b64=base64.b64encode(data).decode(), **kw)
+
+
+async def test_photos_before_their_member_exists_wait_then_land(team):
+    run_id = await team.new_run()
+    pages, done = team.messages(run_id, {GROUP: USERS})
+    for page in pages:
+        await team.reconciler.on_members_fetched(page)
+    early = _photo(team, run_id, 0, "e1", b"one")
+    later = _photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1))
+    await team.reconciler.on_photo_fetched(later)
+    await team.reconciler.on_photo_fetched(early)  # out of order: the later message wins
+    await team.reconciler.on_photo_fetched(_photo(team, run_id, 1, "f1", b"other"))
+    assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
+    await team.reconciler.on_snapshot_completed(done)
+    members = await team.members()
+    photos = {r["member_id"]: (r["etag"], bytes(r["data"])) for r in await team.pool.fetch(
+        "SELECT member_id, etag, data FROM member_photos")}
+    assert photos == {members[USERS[0].id]["id"]: ("e2", b"two"), members[USERS[1].id]["id"]: ("f1", b"other")}
+    assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
+
+
+async def test_r7_staged_photo_honours_the_toggles_of_the_applying_run(team):
+    config = {**team.config, "fields": {"photo": {"sync": False, "overwrite": False}}}
+    run_id = await team.new_run(config=config)
+    pages, done = team.messages(run_id, {GROUP: USERS[:1]})
+    await team.reconciler.on_members_fetched(pages[0])
+    await team.reconciler.on_photo_fetched(_photo(team, run_id, 0, "e1", b"one"))
+    await team.reconciler.on_snapshot_completed(done)
+    assert await _status(team, run_id) == "succeeded"
+    assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
+    assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0

@@ -1,0 +1,63 @@
+"""The gathering counts unchanged members without the rules; whatever it lets through, the rules decide. These
+runs check that it lets through every member that needs a change (custom fields, mapped links, roles, platform
+edits) and nothing else is written."""
+
+from __future__ import annotations
+
+from services.reconciler.model import GLOBAL_ADMIN
+from tests.fixtures.reconciler import GROUP, user
+
+CONFIG = {
+    "groups": [{"id": GROUP, "display_name": "Sales"}],
+    "custom_mappings": [
+        {"source": "department", "target": {"kind": "field", "name": "Department"}},
+        {"source": "officeLocation", "target": {"kind": "link", "type": "text", "label": "Desk"}},
+    ],
+}
+USERS = [user(n, department=f"Dept {n}", officeLocation=None if n == 5 else f"B{n}") for n in range(1, 6)]
+
+
+async def _xmins(team) -> dict:
+    return dict(await team.pool.fetch("SELECT id, xmin::text FROM members WHERE team_id = $1", team.team_id))
+
+
+async def test_custom_fields_and_mapped_links_unchanged_then_platform_edits_restored(team):
+    await team.sync(USERS, config=CONFIG)
+    before = await _xmins(team)
+    run = await team.sync(USERS, config=CONFIG)
+    assert (run["counts"]["unchanged"], run["counts"]["updated"]) == (5, 0)
+    assert await _xmins(team) == before
+    members = await team.members()
+    ids = [members[u.id]["id"] for u in USERS]
+    await team.pool.execute("UPDATE members SET card_fields = '{\"Department\": 42}' WHERE id = $1", ids[0])
+    await team.pool.execute("DELETE FROM links WHERE member_id = $1 AND source = 'email'", ids[1])
+    await team.pool.execute("UPDATE links SET value = 'B9' WHERE member_id = $1 AND source = 'mapping:Desk'", ids[2])
+    await team.pool.execute("UPDATE members SET card_fields = '{}' WHERE id = $1", ids[3])
+    run = await team.sync(USERS, config=CONFIG)
+    assert (run["counts"]["unchanged"], run["counts"]["updated"]) == (1, 4)
+    members = await team.members()
+    assert [members[u.id]["card_fields"]["Department"] for u in USERS[:4]] == [f"Dept {n}" for n in range(1, 5)]
+    assert (await team.links(ids[1]))["email"] == "mailto:user00002@contoso.com"
+    assert (await team.links(ids[2]))["mapping:Desk"] == "B3"
+
+
+async def test_r12_roles_given_once_and_taken_back(team):
+    config = {**CONFIG, "use_admin_roles": True}
+    await team.sync(USERS, config=config)
+    run = await team.sync(USERS, config=config, roles={GLOBAL_ADMIN: [USERS[0].id]})
+    assert (run["counts"]["unchanged"], run["counts"]["updated"]) == (4, 1)
+    run = await team.sync(USERS, config=config, roles={GLOBAL_ADMIN: [USERS[0].id]})
+    assert run["counts"]["unchanged"] == 5
+    run = await team.sync(USERS, config=config)
+    assert (run["counts"]["unchanged"], run["counts"]["updated"]) == (4, 1)
+    assert {m["role"] for m in (await team.members()).values()} == {"member"}
+
+
+async def test_disabled_user_and_group_change_are_not_unchanged(team):
+    second = "0c6d5e4f-0000-4000-8000-000000000002"
+    config = {**CONFIG, "groups": [*CONFIG["groups"], {"id": second, "display_name": "Ops"}]}
+    await team.sync({GROUP: USERS, second: USERS[:1]}, config=config)
+    run = await team.sync({GROUP: [*USERS[:4], user(5, department="Dept 5", officeLocation=None,
+                                                    accountEnabled=False)], second: []}, config=config,
+                          names={second: "Ops"})
+    assert (run["counts"]["unchanged"], run["counts"]["updated"], run["counts"]["removed"]) == (3, 1, 1)
