@@ -59,7 +59,9 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.command == "demo":
         from services import demo
+        from shared import db
 
+        await db.migrate(settings.database_url)
         return await demo.run(settings, once=args.once, users=args.users)
     names = SERVICES if args.command == "all" else (args.command,)
     await launcher.run(settings, names, standalone=args.command != "all")

@@ -62,7 +62,8 @@ class Bus:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        # A robust connection stays open across a broker outage; `connected` says whether it is up now.
+        return self._connection is not None and self._connection.connected.is_set()
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": self.prefix})
