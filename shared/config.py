@@ -51,17 +51,18 @@ class FieldTarget(Strict):
     name: str = Field(min_length=1, max_length=64)
 
 
+def known_link_type(v: str) -> str:
+    if v not in LINK_TYPES:
+        raise ValueError(f"unknown link type {v!r}; use one of {', '.join(sorted(LINK_TYPES))}")
+    return v
+
+
 class LinkTarget(Strict):
     kind: Literal["link"]
     type: str
     label: str = Field(min_length=1, max_length=64)
 
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, v: str) -> str:
-        if v not in LINK_TYPES:
-            raise ValueError(f"unknown link type {v!r}; use one of {', '.join(sorted(LINK_TYPES))}")
-        return v
+    _known_type = field_validator("type")(known_link_type)
 
 
 class CustomMapping(Strict):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from simulator import generate_tenant
+from tests.e2e.helpers import until
 from tests.fixtures.e2e import OPERATOR_TOKEN
 
 pytestmark = pytest.mark.slow
@@ -33,18 +32,6 @@ def expected_card(user: dict) -> dict:
         "phone": user.get("mobilePhone") or (phones[0] if phones else None),
         "location": location or None,
     }
-
-
-async def until(fetch, done, timeout=120.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        value = await fetch()
-        if done(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met in time; last value: {value}")
-        await asyncio.sleep(0.2)
 
 
 async def fetch_all_members(api, team_id):
@@ -104,7 +91,7 @@ async def test_sync_now_creates_every_member_with_card_subteams_and_invites(simu
             seen_statuses.add(body["status"])
             return body
 
-    run = await until(get_run, lambda r: r["status"] in ("succeeded", "failed", "held"))
+    run = await until(get_run, lambda r: r["status"] in ("succeeded", "failed", "held"), timeout=120)
     assert run["status"] == "succeeded", run
     assert "fetching" in seen_statuses or "reconciling" in seen_statuses
 

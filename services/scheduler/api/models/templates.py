@@ -6,7 +6,7 @@ from uuid import UUID
 from pydantic import Field, field_validator
 
 from services.scheduler.api.models.common import In, Name, Out
-from shared.config import LINK_TYPES
+from shared.config import known_link_type
 
 
 class TemplateLinkIn(In):
@@ -14,12 +14,7 @@ class TemplateLinkIn(In):
     label: str = Field(min_length=1, max_length=64)
     value: str = Field(default="", max_length=2048)
 
-    @field_validator("type")
-    @classmethod
-    def _known_type(cls, v: str) -> str:
-        if v not in LINK_TYPES:
-            raise ValueError(f"unknown link type {v!r}; use one of {', '.join(sorted(LINK_TYPES))}")
-        return v
+    _known_type = field_validator("type")(known_link_type)
 
 
 class TemplateIn(In):
