@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from services.reconciler.model import CARD_COLUMNS
+from shared.ids import time_ordered_uuid
 from shared.messages import InviteRequested
 
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
@@ -36,6 +37,12 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
                removed_at = CASE WHEN t.status IS NULL THEN m.removed_at END
           FROM rc_member t WHERE t.op = 'update' AND m.id = t.member_id""",
      ""),
+    # R4, R5: a sync-made account follows its user's userPrincipalName, unless another account has that login
+    # (``login_conflicts`` reports those on the run).
+    ("""UPDATE accounts a SET email = t.login_email FROM rc_member t
+        WHERE t.op = 'update' AND t.relogin AND a.id = t.account_id
+          AND NOT EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = lower(btrim(t.login_email)) AND x.id <> a.id)""",
+     ""),
     ("""UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
          FROM rc_member t WHERE t.op = 'remove' AND m.id = t.member_id""",
      ""),
@@ -60,9 +67,15 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
     ("""UPDATE links l SET value = '' FROM rc_link t
         WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NOT NULL""",
      ""),
+    # A new member's rows cannot conflict: they go in with plain inserts, cheaper than ON CONFLICT's speculation.
     ("""INSERT INTO links (member_id, type, label, value, source, position)
-       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t WHERE t.value IS NOT NULL
-       ON CONFLICT (member_id, source) WHERE source IS NOT NULL
+       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+        WHERE t.new AND t.value IS NOT NULL""",
+     ""),
+    ("""INSERT INTO links (member_id, type, label, value, source, position)
+       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+        WHERE NOT t.new AND t.value IS NOT NULL
+       ON CONFLICT (member_id, source)
        DO UPDATE SET value = EXCLUDED.value WHERE links.value IS DISTINCT FROM EXCLUDED.value""",
      ""),
     ("""DELETE FROM subteam_members sm USING rc_sub t, subteams s
@@ -72,7 +85,12 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
     ("""INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
        SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
          JOIN subteams s ON s.team_id = $1 AND s.directory_group_id = t.group_id
-        WHERE t.op = 'join'
+        WHERE t.op = 'join' AND t.new""",
+     "team"),
+    ("""INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
+       SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
+         JOIN subteams s ON s.team_id = $1 AND s.directory_group_id = t.group_id
+        WHERE t.op = 'join' AND NOT t.new
        ON CONFLICT DO NOTHING""",
      "team"),
     ("""UPDATE subteam_members sm SET role = t.role, role_from_sync = t.role_from_sync FROM rc_sub t, subteams s
@@ -100,6 +118,16 @@ FROM rc_plan
 """
 
 
+async def login_conflicts(conn: asyncpg.Connection) -> list[dict[str, str]]:
+    """Member errors for the login changes that another account's login blocks; the rest of each change goes on."""
+    rows = await conn.fetch(
+        "SELECT t.directory_id, t.login_email FROM rc_member t JOIN accounts x"
+        " ON x.email_key = lower(btrim(t.login_email)) AND x.id <> t.account_id WHERE t.op = 'update' AND t.relogin"
+    )
+    return [{"directory_id": r["directory_id"], "message": f"the login {r['login_email']} belongs to another"
+             " account; the member keeps its login"} for r in rows]
+
+
 async def hold_removals(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE rc_member SET op = 'hold' WHERE op IN ('remove', 'delete')")
 
@@ -121,7 +149,7 @@ async def apply(conn: asyncpg.Connection, team_id: str, run_id: str, send_invite
         )
     rows = await conn.fetch(
         "INSERT INTO invites (member_id, status) SELECT member_id, $1 FROM rc_member WHERE invite"
-        " AND op = 'create' ON CONFLICT DO NOTHING RETURNING member_id::text",
+        " AND op = 'create' RETURNING member_id::text",
         "queued" if send_invites else "pending",
     )
     return [r[0] for r in rows]
@@ -129,7 +157,8 @@ async def apply(conn: asyncpg.Connection, team_id: str, run_id: str, send_invite
 
 async def enqueue_invites(conn: asyncpg.Connection, team_id: str, run_id: str, member_ids: list[str]) -> None:
     """One InviteRequested per member into the outbox, copied in: an initial sync invites the whole team."""
-    messages = (InviteRequested(team_id=team_id, member_id=m, run_id=run_id) for m in member_ids)
+    messages = (InviteRequested(message_id=time_ordered_uuid(), team_id=team_id, member_id=m, run_id=run_id)
+                for m in member_ids)
     await conn.copy_records_to_table("outbox", columns=("routing_key", "message_id", "body"),
                                      records=((m.routing_key, m.message_id, m.to_bytes()) for m in messages))
 

@@ -10,6 +10,7 @@ from services.reconciler.model import CARD_COLUMNS, CurrentMember, LinkValue, Ma
 from shared.config import FieldTarget, FieldToggles, SyncConfig
 
 LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
+Overwritten = tuple[list[str], list[str], list[str]]
 
 
 def desired_links(card: MappedCard, config: SyncConfig) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
@@ -29,7 +30,7 @@ def _custom_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
             yield mapping.target.name, FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
 
 
-def overwritten(config: SyncConfig) -> tuple[list[str], list[str], list[str]]:
+def overwritten(config: SyncConfig) -> Overwritten:
     """The card columns, custom fields and link sources whose overwrite toggle is on."""
     columns = [f for f in CARD_COLUMNS if config.toggles(f).overwrite]
     custom = [name for name, rule in _custom_toggles(config) if rule.overwrite]
@@ -40,17 +41,23 @@ def overwritten(config: SyncConfig) -> tuple[list[str], list[str], list[str]]:
     return columns, custom, links
 
 
-def fingerprint(card: MappedCard, config: SyncConfig) -> list[str | None] | None:
+def fingerprint(card: MappedCard, config: SyncConfig, spec: Overwritten | None = None) -> list[str | None] | None:
     """The values a member holds when ``updated`` finds nothing to change, in ``overwritten`` order: columns,
     custom fields, link values. None when the user cannot leave its member unchanged (disabled, and disabled
     users are removed). The gathering compares it with the member in SQL, so unchanged members never reach
-    Python."""
+    Python. ``spec``: ``overwritten(config)``, when the caller fingerprints many cards under one config."""
     if not card.enabled and config.remove_disabled_users:
         return None
-    columns, custom, links = overwritten(config)
-    wanted = {source: link.value if link else None for source, link, _ in desired_links(card, config)}
-    return ([card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
-            + [wanted[source] for source in links])
+    columns, custom, links = spec or overwritten(config)
+    values = [card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
+    for source in links:
+        if source in LINK_FIELDS:
+            value = card.fields.get(source)
+            values.append(link_value(LINK_FIELDS[source][0], value) if value else None)
+        else:
+            link = card.links.get(source)
+            values.append(link.value if link else None)
+    return values
 
 
 def created(card: MappedCard, config: SyncConfig) -> tuple[dict, dict, dict[str, LinkValue | None]]:

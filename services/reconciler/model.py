@@ -88,6 +88,9 @@ class CurrentMember:
     role: str = "member"
     role_from_sync: bool = False
     invite_status: str | None = None
+    # The account's login email when this team's sync made the account, and so keeps it equal to the user's
+    # userPrincipalName (R4, R5); None when the login is the person's own (a claimed or hand-made account).
+    sync_login: str | None = None
 
 
 Role = tuple[str, bool]  # (role, given by a sync)

@@ -66,7 +66,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) 
     errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
-    async for pair in state.pairs(conn, run.id, completion.attempt, sorted(ctx.driven)):
+    async for pair in state.pairs(conn, run.id, completion.attempt, sorted(ctx.driven), run.team_id):
         if pair.skip:
             action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
             errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
@@ -89,6 +89,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) 
         return 0
     if held:
         await apply.hold_removals(conn)
+    errors += await apply.login_conflicts(conn)
     invited = await apply.apply(conn, run.team_id, run.id, config.send_invites)
     await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)

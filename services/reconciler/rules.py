@@ -12,6 +12,7 @@ from services.reconciler.model import (
     MemberAction,
     Observed,
     Role,
+    email_key,
 )
 from shared.config import RemovalGuard, SyncConfig
 
@@ -109,6 +110,8 @@ def _update(seen: Observed, current: CurrentMember, groups: frozenset[str], ctx:
     if current.status == "removed":
         action.status = "active" if current.invite_status == "claimed" else "invited"
         action.changes["status"] = {"old": "removed", "new": action.status}
+    if current.sync_login is not None and email_key(current.sync_login) != seen.card.login_key:
+        action.changes["login_email"] = {"old": current.sync_login, "new": seen.card.login_email}
     if not current.managed or current.directory_id != seen.directory_id:
         action.bind = True
         action.changes["directory_id"] = {"old": current.directory_id, "new": seen.directory_id}

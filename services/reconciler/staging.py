@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import asyncpg
 import orjson
 
-from services.reconciler.fields import fingerprint
+from services.reconciler.fields import Overwritten, fingerprint, overwritten
 from services.reconciler.mapping import SkipUser, map_user
 from shared.config import SyncConfig
 from shared.messages import DirectoryUser, MembersFetched, SnapshotCompleted
@@ -30,13 +30,14 @@ class Completion:
 StagedUser = tuple[str, str | None, str | None, str | None, str | None, str | None]
 
 
-def staged_user(user: DirectoryUser, config: SyncConfig) -> StagedUser:
-    """(directory id, card, fingerprint, email key, login key, skip reason) of one listed user."""
+def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | None = None) -> StagedUser:
+    """(directory id, card, fingerprint, email key, login key, skip reason) of one listed user; ``spec`` as for
+    ``fingerprint``."""
     try:
         card = map_user(user.properties, config, user.id)
     except SkipUser as exc:
         return user.id, None, None, None, None, str(exc)
-    return (user.id, orjson.dumps(card.to_json()).decode(), array_literal(fingerprint(card, config)),
+    return (user.id, orjson.dumps(card.to_json()).decode(), array_literal(fingerprint(card, config, spec)),
             card.email_key, card.login_key, None)
 
 
@@ -58,7 +59,8 @@ async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: Sync
         return False
     # One row per user: a user listed twice on a page counts once; one listed by several groups gathers them.
     users = {u.id: u for u in reversed(msg.users) if u.id}
-    rows = [staged_user(user, config) for user in users.values()]
+    spec = overwritten(config)
+    rows = [staged_user(user, config, spec) for user in users.values()]
     await conn.execute(
         """
         INSERT INTO snapshot_users (run_id, attempt, directory_id, groups, card, want, email_key, login_key, skip)

@@ -39,6 +39,7 @@ _PAIRS = f"""
 SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, b.account_id::text AS claim_account,
        m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
        {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}, m.card_fields, i.status AS invite_status,
+       CASE WHEN a.created_by_team = $4 THEN a.email END AS sync_login,
        CASE WHEN m.id IS NOT NULL THEN
          (SELECT jsonb_object_agg(l.source, nullif(l.value, '')) FROM links l
            WHERE l.member_id = m.id AND l.source IS NOT NULL) END AS links,
@@ -53,6 +54,7 @@ SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, 
   LEFT JOIN rc_bind b ON b.directory_id = p.seen_id
   LEFT JOIN members m ON m.id = p.member_id
   LEFT JOIN invites i ON i.member_id = m.id
+  LEFT JOIN accounts a ON a.id = m.account_id
 """
 
 
@@ -77,6 +79,7 @@ def _current(r: asyncpg.Record) -> CurrentMember | None:
         fields={f: r[f"card_{f}"] for f in CARD_COLUMNS}, custom=r["card_fields"], links=r["links"] or {},
         subteams={g: (v[0], v[1]) for g, v in (r["subteams"] or {}).items()},
         role=r["role"], role_from_sync=r["role_from_sync"], invite_status=r["invite_status"],
+        sync_login=r["sync_login"],
     )
 
 
@@ -90,8 +93,9 @@ def _seen(r: asyncpg.Record) -> Observed | None:
     )
 
 
-async def pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str]) -> AsyncIterator[Pair]:
+async def pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str],
+                team_id: str) -> AsyncIterator[Pair]:
     """The pairs ``classify`` kept, with what the rules need of both sides."""
     await conn.execute("ANALYZE rc_pair")
-    async for r in conn.cursor(_PAIRS, run_id, attempt, driven, prefetch=CHUNK):
+    async for r in conn.cursor(_PAIRS, run_id, attempt, driven, team_id, prefetch=CHUNK):
         yield Pair(_seen(r), _current(r), r["claim_account"], r["skip"] or r["bind_skip"])

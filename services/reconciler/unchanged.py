@@ -2,8 +2,8 @@
 
 Members pair with users by object id, else by the email binding. A pair is unchanged when its member is managed,
 bound to the user, not removed, in exactly the synced groups the snapshot lists it in, holds no role a sync may
-change, and holds the staged fingerprint (``fields.fingerprint``: the overwritten columns, custom fields and link
-values). The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair it
+change, holds the staged fingerprint (``fields.fingerprint``: the overwritten columns, custom fields and link
+values), and, when this team's sync made its account, has the user's userPrincipalName as its login. The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair it
 drops never needs a change. Every other pair goes to ``rc_pair`` for the rules."""
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from services.reconciler.rules import Context
 
 # Every staged user; ``claim``: the member its email binds it to (rc_bind), when no member has its object id.
 SEEN = """
-SELECT s.directory_id, s.want, s.groups, s.skip, b.skip AS bind_skip, b.member_id AS claim,
+SELECT s.directory_id, s.want, s.groups, s.skip, s.login_key, b.skip AS bind_skip, b.member_id AS claim,
        r.directory_id AS has_left
-  FROM (SELECT directory_id, want, groups, skip FROM snapshot_users WHERE run_id = $1 AND attempt = $2
+  FROM (SELECT directory_id, want, groups, skip, login_key FROM snapshot_users WHERE run_id = $1 AND attempt = $2
         UNION ALL
-        SELECT DISTINCT x.directory_id, NULL::text[], '{}'::text[], NULL FROM snapshot_removals x
+        SELECT DISTINCT x.directory_id, NULL::text[], '{}'::text[], NULL, NULL FROM snapshot_removals x
          WHERE x.run_id = $1 AND x.attempt = $2
            AND NOT EXISTS (SELECT 1 FROM snapshot_users u
                             WHERE u.run_id = $1 AND u.attempt = $2 AND u.directory_id = x.directory_id)) s
@@ -38,7 +38,9 @@ _QUERY = """
 WITH claimed AS (
     SELECT member_id FROM rc_bind WHERE member_id IS NOT NULL
 ), seen AS ({seen}), cur AS (
-    SELECT m.id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync{member_columns} FROM members m
+    SELECT m.id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync{member_columns},
+           CASE WHEN a.created_by_team = $3 THEN a.email_key END AS sync_login
+      FROM members m JOIN accounts a ON a.id = m.account_id
      WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM claimed))
 ), links AS (
     SELECT l.member_id{link_columns}
@@ -54,7 +56,7 @@ WITH claimed AS (
            seen.want IS NOT NULL AND seen.skip IS NULL AND seen.bind_skip IS NULL AND seen.has_left IS NULL
            AND cur.managed AND cur.directory_id = seen.directory_id AND cur.status <> 'removed'
            AND subs.groups IS NOT NULL AND seen.groups <@ subs.groups {same_groups}
-           AND {no_roles}
+           AND {no_roles} AND (cur.sync_login IS NULL OR cur.sync_login = seen.login_key)
            AND seen.want = ARRAY[{have}]::text[], false) AS unchanged
       FROM seen {join} cur ON cur.directory_id = seen.directory_id
       LEFT JOIN links ON links.member_id = cur.id

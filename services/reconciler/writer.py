@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import asyncpg
@@ -12,15 +11,17 @@ from services.reconciler.identity import Binding
 from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import preview
 from shared.config import SyncConfig
+from shared.ids import time_ordered_uuid
 
 CHUNK = 2000
 TABLES = {
     "rc_bind": "directory_id text, member_id uuid, account_id uuid, skip text",
     "rc_member": "op text, member_id uuid, account_id uuid, new_account bool, directory_id text, login_email text, "
                  + ", ".join(f"card_{f} text" for f in CARD_COLUMNS)
-                 + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool",
-    "rc_link": "member_id uuid, source text, type text, label text, value text, position int",
-    "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool",
+                 + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool, relogin bool",
+    # ``new``: of a member this run creates, whose rows need no conflict handling.
+    "rc_link": "member_id uuid, source text, type text, label text, value text, position int, new bool",
+    "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool, new bool",
     "rc_plan": "list text, entry text",
     "rc_pair": "seen_id text, member_id uuid",
 }
@@ -61,9 +62,9 @@ class ActionWriter:
     def _member(self, action: MemberAction, current_role: tuple[str, bool]) -> None:
         new_account = False
         if action.kind == "create":
-            action.member_id = str(uuid.uuid4())
+            action.member_id = time_ordered_uuid()
             new_account = action.account_id is None
-            action.account_id = action.account_id or str(uuid.uuid4())
+            action.account_id = action.account_id or time_ordered_uuid()
         op = "delete" if action.kind == "remove" and action.hard else action.kind
         row_changed = action.kind != "update" or any(not k.startswith(_NOT_ROW) for k in action.changes)
         if row_changed:
@@ -72,16 +73,16 @@ class ActionWriter:
             self.buffers["rc_member"].append((
                 op, action.member_id, action.account_id, new_account, action.directory_id, login,
                 *(action.fields.get(f) for f in CARD_COLUMNS), _json(action.custom), action.status,
-                role[0], role[1], action.bind, action.invite,
+                role[0], role[1], action.bind, action.invite, "login_email" in action.changes,
             ))
-        member = action.member_id
+        member, new = action.member_id, action.kind == "create"
         for source, link in action.links.items():
             self.buffers["rc_link"].append((member, source, link and link.type, link and link.label,
-                                            link and link.value, self.positions.get(source, 99)))
+                                            link and link.value, self.positions.get(source, 99), new))
         subs = self.buffers["rc_sub"]
-        subs.extend((member, g, "join", r[0], r[1]) for g, r in action.join.items())
-        subs.extend((member, g, "leave", None, None) for g in action.leave)
-        subs.extend((member, g, "role", r[0], r[1]) for g, r in action.subteam_roles.items())
+        subs.extend((member, g, "join", r[0], r[1], new) for g, r in action.join.items())
+        subs.extend((member, g, "leave", None, None, new) for g in action.leave)
+        subs.extend((member, g, "role", r[0], r[1], new) for g, r in action.subteam_roles.items())
 
     async def flush(self) -> None:
         for name, rows in self.buffers.items():

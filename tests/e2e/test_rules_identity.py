@@ -48,7 +48,6 @@ async def test_a_changed_mail_updates_the_member_in_place(simulator, stack, stac
     assert len(invites(mail_sink)) == 20 and not mails(mail_sink, to=new_mail)
 
 
-@pytest.mark.xfail(strict=True, reason="R4/R5: a changed userPrincipalName does not update the login email")
 async def test_a_changed_upn_updates_the_login_email_in_place(simulator, stack, stack_api):
     tenant = small_tenant(simulator, 20)
     team = await connect_team(stack_api, tenant)

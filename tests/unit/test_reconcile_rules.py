@@ -146,3 +146,16 @@ def test_r18_preview_shape_and_counts():
     assert [e["member_id"] for e in shaped["remove"]] == ["m-3"] and len(shaped["invite"]) == 1
     assert counts(plan.actions) == {"created": 1, "invited": 1, "updated": 1, "unchanged": 0, "removed": 1,
                                     "deleted": 0, "skipped": 0}
+
+
+def test_r4_changed_upn_moves_the_login_of_a_sync_made_account():
+    current = member(1, sync_login="u1@contoso.com")
+    assert decide(seen(1), current, Context(config())).kind == "unchanged"
+    action = decide(seen(1, userPrincipalName="Renamed@contoso.com"), current, Context(config()))
+    assert action.kind == "update" and action.member_id == "m-1" and not action.invite
+    assert action.changes == {"login_email": {"old": "u1@contoso.com", "new": "Renamed@contoso.com"}}
+
+
+def test_r4_changed_upn_leaves_the_login_of_a_persons_own_account():
+    action = decide(seen(1, userPrincipalName="renamed@contoso.com"), member(1, sync_login=None), Context(config()))
+    assert action.kind == "unchanged"
