@@ -79,6 +79,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) 
     managed = await conn.fetchval(
         "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
     )
+    if not config.send_invites:
+        tallies["invited"] = 0  # R11: the invites wait, pending, until they are sent on request
     removals = tallies["removed"] + tallies["deleted"]
     held = guard_holds(removals, managed, config.removal_guard)
     if held:

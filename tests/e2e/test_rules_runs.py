@@ -62,7 +62,8 @@ async def test_dry_run_plans_and_changes_nothing(simulator, stack, stack_api, ma
 async def test_invites_off_then_sent_on_request_once_each(simulator, stack, stack_api, mail_sink):
     tenant = small_tenant(simulator, 20)
     team = await connect_team(stack_api, tenant, send_invites=False)
-    await team.sync()
+    run = await team.sync()
+    assert run["counts"]["created"] == 20 and run["counts"]["invited"] == 0
     await wait_mails(mail_sink, 1, to=ADMIN)  # the digest leaves with the run's other emails
     assert invites(mail_sink) == []
     members = await team.by_directory()
