@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import AsyncIterator
 
 import asyncpg
 
@@ -24,21 +25,25 @@ SELECT m.id AS member_id, p.content_type IS NULL AS removed, mp.member_id IS NOT
   FROM staged_photos p
   JOIN members m ON m.team_id = p.team_id AND m.directory_id = p.directory_id AND m.status <> 'removed'
   LEFT JOIN member_photos mp ON mp.member_id = m.id
- WHERE p.team_id = $1 AND ($2::text IS NULL OR p.directory_id = $2)
+ WHERE p.team_id = $1
 """
+# One photo: its own statement, so the plan is a look-up by key and never the generic scan of the team's photos.
+_READY_ONE = _READY + " AND p.directory_id = $2"
 
+# The decisions travel as two arrays (member ids, writes): no temporary table, whose catalog rows would cost more
+# than the write itself for the one photo of a message.
+_DECIDED = "unnest($1::uuid[], $2::text[]) AS d(member_id, write)"
 _WRITE = (
-    """DELETE FROM member_photos mp USING rc_photo d WHERE d.write = 'delete' AND mp.member_id = d.member_id""",
-    """INSERT INTO member_photos (member_id, content_type, etag, data)
+    f"""DELETE FROM member_photos mp USING {_DECIDED} WHERE d.write = 'delete' AND mp.member_id = d.member_id""",
+    f"""INSERT INTO member_photos (member_id, content_type, etag, data)
        SELECT d.member_id, p.content_type, p.etag, p.data
-         FROM rc_photo d JOIN members m ON m.id = d.member_id
+         FROM {_DECIDED} JOIN members m ON m.id = d.member_id
          JOIN staged_photos p ON p.team_id = m.team_id AND p.directory_id = m.directory_id
         WHERE d.write = 'set'
        ON CONFLICT (member_id) DO UPDATE SET content_type = EXCLUDED.content_type, etag = EXCLUDED.etag,
           data = EXCLUDED.data, updated_at = now()""",
-    """DELETE FROM staged_photos p USING rc_photo d, members m
+    f"""DELETE FROM staged_photos p USING {_DECIDED}, members m
         WHERE m.id = d.member_id AND p.team_id = m.team_id AND p.directory_id = m.directory_id""",
-    "DROP TABLE rc_photo",
 )
 
 
@@ -91,14 +96,20 @@ async def apply_staged(conn: asyncpg.Connection, team_id: str, config: SyncConfi
 
 async def _move(conn: asyncpg.Connection, team_id: str, directory_id: str | None, config: SyncConfig) -> None:
     toggles = config.toggles("photo")
-    await conn.execute("CREATE TEMP TABLE rc_photo (member_id uuid, write text) ON COMMIT DROP")
-    decisions: list[tuple] = []
-    async for r in conn.cursor(_READY, team_id, directory_id, prefetch=CHUNK):
-        decisions.append((r["member_id"], photo_write(r["has_photo"], r["same"], r["removed"], toggles.sync,
-                                                      toggles.overwrite)))
-        if len(decisions) >= CHUNK:
-            await conn.copy_records_to_table("rc_photo", records=decisions)
-            decisions.clear()
-    await conn.copy_records_to_table("rc_photo", records=decisions)
-    for statement in _WRITE:
-        await conn.execute(statement)
+    if directory_id is None:
+        ready = conn.cursor(_READY, team_id, prefetch=CHUNK)
+    else:
+        ready = _rows(await conn.fetch(_READY_ONE, team_id, directory_id))
+    members: list[str] = []
+    writes: list[str | None] = []
+    async for r in ready:
+        members.append(r["member_id"])
+        writes.append(photo_write(r["has_photo"], r["same"], r["removed"], toggles.sync, toggles.overwrite))
+    if members:
+        for statement in _WRITE:
+            await conn.execute(statement, members, writes)
+
+
+async def _rows(rows: list[asyncpg.Record]) -> AsyncIterator[asyncpg.Record]:
+    for row in rows:
+        yield row
