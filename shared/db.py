@@ -28,11 +28,17 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+_JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for typ in ("jsonb", "json"):
-        await conn.set_type_codec(
-            typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
-        )
+    # Binary codecs: orjson on both sides, and COPY (which speaks only binary) can write JSON columns.
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: _JSONB_VERSION + orjson.dumps(v), decoder=lambda b: orjson.loads(b[1:]),
+        schema="pg_catalog", format="binary",
+    )
+    await conn.set_type_codec("json", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog",
+                              format="binary")
 
 
 async def connect(url: str) -> asyncpg.Connection:

@@ -43,13 +43,17 @@ class Reconciler:
 
     async def on_members_fetched(self, msg: MembersFetched) -> None:
         async with self.pool.acquire() as conn:
+            # Pages of one run stage side by side, under the run's lock shared; whether the snapshot is whole is
+            # asked under the lock alone, once this page has committed.
             async with conn.transaction():
-                run = await self._locked_run(conn, msg.run_id)
+                run = await self._locked_run(conn, msg.run_id, shared=True)
                 if run is None or run.config is None:
                     return
                 if not await staging.stage_page(conn, msg, run.config):
                     log.debug("page %d of run %s was staged before", msg.seq, msg.run_id)
-                ready = await self._mark_ready(conn, msg.run_id)
+            async with conn.transaction():
+                ready = await self._locked_run(conn, msg.run_id) is not None and await self._mark_ready(
+                    conn, msg.run_id)
             if ready:
                 await self._reconcile(conn, msg.run_id)
 
@@ -73,9 +77,9 @@ class Reconciler:
             await photos.store(conn, msg)
 
     @staticmethod
-    async def _locked_run(conn: asyncpg.Connection, run_id: str) -> runs.Run | None:
+    async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:
         """The run under its lock, when it is still waiting for its snapshot; None once it ended."""
-        await runs.lock(conn, "run", run_id)
+        await runs.lock(conn, "run", run_id, shared)
         run = await runs.load(conn, run_id)
         if run is None or not run.active:
             log.info("run %s is unknown or already ended; message ignored", run_id)

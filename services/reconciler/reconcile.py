@@ -7,13 +7,12 @@ from collections import Counter
 
 import asyncpg
 
-from services.reconciler import apply, photos, state, unchanged
+from services.reconciler import apply, photos, staging, state, unchanged
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
 from services.reconciler.rules import Context, decide, guard_holds
 from services.reconciler.runs import Run, drop_staging, fail
-from services.reconciler.staging import Completion
 from services.reconciler.writer import ActionWriter
 from shared import db
 from shared.messages import AdminDigestRequested
@@ -34,13 +33,13 @@ async def upsert_subteams(conn: asyncpg.Connection, team_id: str, groups: list[d
     )
 
 
-def _missing_groups(run: Run, completion: Completion) -> list[str]:
+def _missing_groups(run: Run, completion: staging.Completion) -> list[str]:
     assert run.config is not None
     seen = {g["id"] for g in completion.groups}
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
 
 
-async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) -> int:
+async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Completion) -> int:
     """Apply (or, dry, preview) the run; return how many members it wrote."""
     config = run.config
     if config is None:
@@ -61,7 +60,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: Completion) 
     await conn.execute("SET LOCAL work_mem = '64MB'")
     writer = ActionWriter(conn, config, run.dry_run)
     await writer.open()
-    await writer.bind(list(resolve(await state.candidates(conn, run.id, completion.attempt, run.team_id))))
+    await staging.gather(conn, run.id, completion.attempt)
+    await writer.bind(list(resolve(await state.candidates(conn, run.team_id))))
     tallies: Counter[str] = Counter()
     errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
     tallies["skipped"] += len(errors)

@@ -1,13 +1,16 @@
 """Staging a snapshot: each page of a fetch attempt once, its users as mapped cards, then the completion; and
 when an attempt is whole. Only the attempt a completion names makes the snapshot: a refetch (a redelivered
-request) stages apart, so pages of an interrupted attempt never mix in."""
+request) stages apart, so pages of an interrupted attempt never mix in.
+
+A page's users are appended with COPY, one row per listed user, so pages stage side by side; a user whom several
+groups list has several rows, which ``gather`` makes one, with all its groups, when the run is applied."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 
 import asyncpg
-import orjson
 
 from services.reconciler.fields import Overwritten, fingerprint, overwritten
 from services.reconciler.mapping import SkipUser, map_user
@@ -27,7 +30,8 @@ class Completion:
     skipped: list[dict[str, str]]
 
 
-StagedUser = tuple[str, str | None, str | None, str | None, str | None, str | None]
+StagedUser = tuple[str, dict | None, list[str | None] | None, str | None, str | None, str | None]
+_COLUMNS = ("run_id", "attempt", "seq", "group_id", "directory_id", "card", "want", "email_key", "login_key", "skip")
 
 
 def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | None = None) -> StagedUser:
@@ -37,16 +41,7 @@ def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | Non
         card = map_user(user.properties, config, user.id)
     except SkipUser as exc:
         return user.id, None, None, None, None, str(exc)
-    return (user.id, orjson.dumps(card.to_json()).decode(), array_literal(fingerprint(card, config, spec)),
-            card.email_key, card.login_key, None)
-
-
-def array_literal(values: list[str | None] | None) -> str | None:
-    """A text[] in PostgreSQL's input syntax: each row's array travels through ``unnest`` as one text."""
-    if values is None:
-        return None
-    quoted = ("NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
+    return user.id, card.to_json(), fingerprint(card, config, spec), card.email_key, card.login_key, None
 
 
 async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: SyncConfig) -> bool:
@@ -57,19 +52,13 @@ async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: Sync
     )
     if status.endswith(" 0"):
         return False
-    # One row per user: a user listed twice on a page counts once; one listed by several groups gathers them.
+    # A user listed twice on a page counts once (the last listing).
     users = {u.id: u for u in reversed(msg.users) if u.id}
     spec = overwritten(config)
-    rows = [staged_user(user, config, spec) for user in users.values()]
-    await conn.execute(
-        """
-        INSERT INTO snapshot_users (run_id, attempt, directory_id, groups, card, want, email_key, login_key, skip)
-        SELECT $1, $2, u.id, $3::text[], u.c::jsonb, u.w::text[], u.k, u.l, u.s
-          FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[]) AS u(id, c, w, k, l, s)
-        ON CONFLICT (run_id, attempt, directory_id) DO UPDATE SET groups = snapshot_users.groups || EXCLUDED.groups
-        """,
-        msg.run_id, msg.attempt, [msg.group_id] if msg.group_id else [], *columns(rows, 6),
-    )
+    page = (uuid.UUID(msg.run_id), msg.attempt, msg.seq, msg.group_id)
+    await conn.copy_records_to_table("snapshot_users", columns=_COLUMNS, records=[
+        (*page, *staged_user(user, config, spec)) for user in users.values()
+    ])
     if msg.removed_ids:
         await conn.execute(
             "INSERT INTO snapshot_removals (run_id, attempt, directory_id, group_id)"
@@ -101,6 +90,26 @@ async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     return None if row is None else Completion(**dict(row))
 
 
-def columns(rows: list[tuple], width: int) -> list[list]:
-    """Rows as one list per column, for ``unnest``."""
-    return [list(column) for column in zip(*rows)] if rows else [[] for _ in range(width)]
+# Each user once: the groups of all its rows; card, fingerprint and keys from its rows with a card (any one: one
+# attempt reads one user the same way on every page), else its reason to be skipped. (An array of arrays cannot
+# hold a NULL fingerprint: it travels as text.)
+_GATHER = """
+INSERT INTO rc_seen
+SELECT directory_id, coalesce(array_agg(group_id) FILTER (WHERE group_id IS NOT NULL), '{}'),
+       (array_agg(card) FILTER (WHERE card IS NOT NULL))[1], (array_agg(want::text) FILTER (WHERE card IS NOT NULL))[1]::text[],
+       (array_agg(email_key) FILTER (WHERE card IS NOT NULL))[1],
+       (array_agg(login_key) FILTER (WHERE card IS NOT NULL))[1],
+       CASE WHEN bool_or(card IS NOT NULL) THEN NULL ELSE min(skip) END
+  FROM snapshot_users WHERE run_id = $1 AND attempt = $2 GROUP BY directory_id
+"""
+
+
+async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
+    """``rc_seen``: the staged snapshot with one row per user, for the rest of the run's transaction."""
+    await conn.execute(
+        "CREATE TEMP TABLE rc_seen (directory_id text, groups text[], card jsonb, want text[], email_key text,"
+        " login_key text, skip text) ON COMMIT DROP"
+    )
+    await conn.execute(_GATHER, run_id, attempt)
+    await conn.execute("CREATE UNIQUE INDEX ON rc_seen (directory_id)")
+    await conn.execute("CREATE INDEX ON rc_seen (email_key)")

@@ -17,21 +17,20 @@ CHUNK = 2000
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
 _CANDIDATES = """
 WITH staged AS (
-    SELECT directory_id, email_key, login_key FROM snapshot_users
-     WHERE run_id = $1 AND attempt = $2 AND skip IS NULL
+    SELECT directory_id, email_key, login_key FROM rc_seen WHERE skip IS NULL
 ), shared_email AS (
     SELECT email_key FROM staged GROUP BY email_key HAVING count(*) > 1
 )
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        acc.id::text AS account,
-       u.email_key IN (SELECT s.email_key FROM staged s JOIN members m ON m.team_id = $3
+       u.email_key IN (SELECT s.email_key FROM staged s JOIN members m ON m.team_id = $1
                          AND m.directory_id = s.directory_id) AS taken
   FROM staged u
   LEFT JOIN accounts ae ON ae.email_key = u.email_key
   LEFT JOIN accounts al ON al.email_key = u.login_key
   CROSS JOIN LATERAL (SELECT coalesce(ae.id, al.id) AS id) acc
-  LEFT JOIN members tm ON tm.team_id = $3 AND tm.account_id = acc.id
- WHERE NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $3 AND bm.directory_id = u.directory_id)
+  LEFT JOIN members tm ON tm.team_id = $1 AND tm.account_id = acc.id
+ WHERE NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $1 AND bm.directory_id = u.directory_id)
    AND (acc.id IS NOT NULL OR u.email_key IN (SELECT email_key FROM shared_email))
 """
 
@@ -48,7 +47,7 @@ SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, 
             FROM subteam_members sm JOIN subteams g ON g.id = sm.subteam_id
            WHERE sm.member_id = m.id AND g.directory_group_id = ANY($3::text[])) END AS subteams
   FROM rc_pair p
-  LEFT JOIN snapshot_users s ON s.run_id = $1 AND s.attempt = $2 AND s.directory_id = p.seen_id
+  LEFT JOIN rc_seen s ON s.directory_id = p.seen_id
   LEFT JOIN (SELECT directory_id, array_agg(group_id) AS left_groups FROM snapshot_removals
               WHERE run_id = $1 AND attempt = $2 GROUP BY directory_id) r ON r.directory_id = p.seen_id
   LEFT JOIN rc_bind b ON b.directory_id = p.seen_id
@@ -58,8 +57,8 @@ SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, 
 """
 
 
-async def candidates(conn: asyncpg.Connection, run_id: str, attempt: str, team_id: str) -> list[Candidate]:
-    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, run_id, attempt, team_id)]
+async def candidates(conn: asyncpg.Connection, team_id: str) -> list[Candidate]:
+    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ async def before(conn: asyncpg.Connection, run_id: str) -> None:
         "SELECT max(pages) FROM snapshot_completions WHERE run_id = $1", run_id
     )
     if (pages or 0) * PAGE_USERS >= LARGE:
-        await conn.execute("ANALYZE snapshot_users (run_id, attempt, directory_id, email_key, login_key, skip)")
+        await conn.execute("ANALYZE snapshot_users (run_id, attempt, directory_id)")
 
 
 async def after(conn: asyncpg.Connection, written: int) -> None:

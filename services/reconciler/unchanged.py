@@ -18,12 +18,11 @@ from services.reconciler.rules import Context
 SEEN = """
 SELECT s.directory_id, s.want, s.groups, s.skip, s.login_key, b.skip AS bind_skip, b.member_id AS claim,
        r.directory_id AS has_left
-  FROM (SELECT directory_id, want, groups, skip, login_key FROM snapshot_users WHERE run_id = $1 AND attempt = $2
+  FROM (SELECT directory_id, want, groups, skip, login_key FROM rc_seen
         UNION ALL
         SELECT DISTINCT x.directory_id, NULL::text[], '{}'::text[], NULL, NULL FROM snapshot_removals x
          WHERE x.run_id = $1 AND x.attempt = $2
-           AND NOT EXISTS (SELECT 1 FROM snapshot_users u
-                            WHERE u.run_id = $1 AND u.attempt = $2 AND u.directory_id = x.directory_id)) s
+           AND NOT EXISTS (SELECT 1 FROM rc_seen u WHERE u.directory_id = x.directory_id)) s
   LEFT JOIN (SELECT DISTINCT directory_id FROM snapshot_removals WHERE run_id = $1 AND attempt = $2) r
          ON r.directory_id = s.directory_id
   LEFT JOIN rc_bind b ON b.directory_id = s.directory_id
