@@ -90,7 +90,10 @@ class Reconciler:
     async def _mark_ready(conn: asyncpg.Connection, run_id: str) -> bool:
         if await staging.complete(conn, run_id) is None:
             return False
-        await conn.execute("UPDATE sync_runs SET status = 'reconciling' WHERE id = $1", run_id)
+        status = await conn.execute(
+            "UPDATE sync_runs SET status = 'reconciling' WHERE id = $1 AND status <> 'reconciling'", run_id)
+        if status.endswith(" 1"):
+            log.info("run %s: the snapshot is whole; reconciling", run_id)
         return True
 
     @staticmethod

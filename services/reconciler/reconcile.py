@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 
 import asyncpg
@@ -60,6 +61,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await conn.execute("SET LOCAL work_mem = '64MB'")
     writer = ActionWriter(conn, config, run.dry_run)
     await writer.open()
+    started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
     await writer.bind(list(resolve(await state.candidates(conn, run.team_id))))
     tallies: Counter[str] = Counter()
@@ -76,6 +78,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
         await writer.add(action, current_role)
     await writer.flush()
+    decided = time.perf_counter()
     managed = await conn.fetchval(
         "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
     )
@@ -104,7 +107,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     if summary["added"] or summary["removed"]:
         messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
     await db.enqueue(conn, *messages)
-    log.info("run %s of team %s: %s%s", run.id, run.team_id, counts, " (removals held)" if held else "")
+    log.info("run %s of team %s: %s%s; decided in %.1f s, written in %.1f s", run.id, run.team_id, counts,
+             " (removals held)" if held else "", decided - started, time.perf_counter() - decided)
     return counts["created"] + counts["updated"] + counts["removed"] + counts["deleted"]
 
 
