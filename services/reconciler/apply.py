@@ -37,8 +37,8 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
                removed_at = CASE WHEN t.status IS NULL THEN m.removed_at END
           FROM rc_member t WHERE t.op = 'update' AND m.id = t.member_id""",
      ""),
-    # R4, R5: a sync-made account follows its user's userPrincipalName, unless another account has that login
-    # (``login_conflicts`` reports those on the run).
+    # R4, R5: a sync-made account follows its user's userPrincipalName (``state.pairs`` leaves out the logins
+    # another account has; one that a concurrent run took meanwhile is left too).
     ("""UPDATE accounts a SET email = t.login_email FROM rc_member t
         WHERE t.op = 'update' AND t.relogin AND a.id = t.account_id
           AND NOT EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = lower(btrim(t.login_email)) AND x.id <> a.id)""",
@@ -116,16 +116,6 @@ SELECT jsonb_build_object(
   'roles', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'roles'), '[]'))
 FROM rc_plan
 """
-
-
-async def login_conflicts(conn: asyncpg.Connection) -> list[dict[str, str]]:
-    """Member errors for the login changes that another account's login blocks; the rest of each change goes on."""
-    rows = await conn.fetch(
-        "SELECT t.directory_id, t.login_email FROM rc_member t JOIN accounts x"
-        " ON x.email_key = lower(btrim(t.login_email)) AND x.id <> t.account_id WHERE t.op = 'update' AND t.relogin"
-    )
-    return [{"directory_id": r["directory_id"], "message": f"the login {r['login_email']} belongs to another"
-             " account; the member keeps its login"} for r in rows]
 
 
 async def hold_removals(conn: asyncpg.Connection) -> None:

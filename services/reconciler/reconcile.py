@@ -74,6 +74,9 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
             errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
         else:
             action = decide(pair.seen, pair.current, ctx, pair.claim_account)
+            if pair.login_taken:
+                errors.append({"directory_id": action.directory_id or "", "message": f"the login"
+                               f" {pair.login_taken} belongs to another account; the member keeps its login"})
         tally(action, tallies)
         current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
         await writer.add(action, current_role)
@@ -94,7 +97,6 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         return 0
     if held:
         await apply.hold_removals(conn)
-    errors += await apply.login_conflicts(conn)
     invited = await apply.apply(conn, run.team_id, run.id, config.send_invites)
     await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)

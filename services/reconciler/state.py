@@ -39,6 +39,8 @@ SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, 
        m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
        {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}, m.card_fields, i.status AS invite_status,
        CASE WHEN a.created_by_team = $4 THEN a.email END AS sync_login,
+       a.created_by_team = $4 AND a.email_key <> s.login_key
+         AND EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = s.login_key) AS login_taken,
        CASE WHEN m.id IS NOT NULL THEN
          (SELECT jsonb_object_agg(l.source, nullif(l.value, '')) FROM links l
            WHERE l.member_id = m.id AND l.source IS NOT NULL) END AS links,
@@ -67,6 +69,7 @@ class Pair:
     current: CurrentMember | None
     claim_account: str | None
     skip: str | None
+    login_taken: str | None = None  # the user's new login, which another account already has
 
 
 def _current(r: asyncpg.Record) -> CurrentMember | None:
@@ -97,4 +100,9 @@ async def pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: lis
     """The pairs ``classify`` kept, with what the rules need of both sides."""
     await conn.execute("ANALYZE rc_pair")
     async for r in conn.cursor(_PAIRS, run_id, attempt, driven, team_id, prefetch=CHUNK):
-        yield Pair(_seen(r), _current(r), r["claim_account"], r["skip"] or r["bind_skip"])
+        seen, current = _seen(r), _current(r)
+        taken = None
+        if r["login_taken"] and current is not None and seen is not None and seen.card is not None:
+            # R4: one login is never two accounts; the member keeps its login, the rest of the change goes on.
+            taken, current.sync_login = seen.card.login_email, None
+        yield Pair(seen, current, r["claim_account"], r["skip"] or r["bind_skip"], taken)

@@ -164,3 +164,18 @@ async def test_photo_is_stored_then_removed(team):
     assert bytes(await team.pool.fetchval("SELECT data FROM member_photos")) == b"jpeg"
     await team.reconciler.on_photo_fetched(photo.model_copy(update={"content_type": None, "data_b64": None}))
     assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
+
+
+async def test_r4_a_changed_upn_moves_the_login_unless_another_account_has_it(team):
+    await team.sync(USERS)
+    await team.pool.execute("INSERT INTO accounts (email, name) VALUES ('taken@contoso.com', 'Someone else')")
+    run = await team.sync([user(1, userPrincipalName="Renamed@contoso.com"),
+                           user(2, userPrincipalName="taken@contoso.com"), *USERS[2:]])
+    assert run["counts"]["updated"] == 1 and run["counts"]["created"] == 0
+    members = await team.members()
+    assert members["00000000-0000-4000-8000-000000000001"]["login_email"] == "Renamed@contoso.com"
+    assert members["00000000-0000-4000-8000-000000000002"]["login_email"] == "u00002@contoso.onmicrosoft.com"
+    assert [e["directory_id"] for e in run["member_errors"]] == ["00000000-0000-4000-8000-000000000002"]
+    assert "belongs to another account" in run["member_errors"][0]["message"]
+    again = await team.sync([user(1, userPrincipalName="Renamed@contoso.com"), *USERS[1:]])
+    assert again["counts"]["unchanged"] == 5
