@@ -15,10 +15,11 @@ CREATE TABLE snapshot_users (
     seq          int NOT NULL,      -- the page that listed the user
     directory_id text NOT NULL,
     group_id     text,              -- the synced group of that page (NULL on a delta page of no group)
-    card         jsonb,             -- the card the user maps to under the run's configuration
+    card         jsonb,             -- the card the user maps to under the run's configuration (with skip NULL
+                                    -- too: an earlier page of the attempt mapped the user)
     want         text[],            -- the values an unchanged member holds (fields.fingerprint)
     email_key    text,              -- lower(trim(mail, else userPrincipalName))
     login_key    text,              -- lower(trim(userPrincipalName))
     skip         text               -- why the record cannot be a member; NULL when it can
 );
-CREATE INDEX snapshot_users_attempt ON snapshot_users (run_id, attempt);
+CREATE INDEX snapshot_users_attempt ON snapshot_users (run_id, attempt, directory_id);

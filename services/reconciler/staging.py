@@ -3,7 +3,8 @@ when an attempt is whole. Only the attempt a completion names makes the snapshot
 request) stages apart, so pages of an interrupted attempt never mix in.
 
 A page's users are appended with COPY, one row per listed user, so pages stage side by side; a user whom several
-groups list has several rows, which ``gather`` makes one, with all its groups, when the run is applied."""
+groups list has several rows, which ``gather`` makes one, with all its groups, when the run is applied. Nested
+groups list most users more than once: a user an earlier page of the attempt mapped is staged by id alone."""
 
 from __future__ import annotations
 
@@ -44,6 +45,12 @@ def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | Non
     return user.id, card.to_json(), fingerprint(card, config, spec), card.email_key, card.login_key, None
 
 
+_MAPPED = """
+SELECT DISTINCT directory_id FROM snapshot_users
+ WHERE run_id = $1 AND attempt = $2 AND directory_id = ANY($3::text[]) AND (card IS NOT NULL OR skip IS NOT NULL)
+"""
+
+
 async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: SyncConfig) -> bool:
     """Stage one page; False when this page was staged before (a redelivery)."""
     status = await conn.execute(
@@ -54,10 +61,12 @@ async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: Sync
         return False
     # A user listed twice on a page counts once (the last listing).
     users = {u.id: u for u in reversed(msg.users) if u.id}
+    mapped = {r[0] for r in await conn.fetch(_MAPPED, msg.run_id, msg.attempt, list(users))}
     spec = overwritten(config)
     page = (uuid.UUID(msg.run_id), msg.attempt, msg.seq, msg.group_id)
     await conn.copy_records_to_table("snapshot_users", columns=_COLUMNS, records=[
-        (*page, *staged_user(user, config, spec)) for user in users.values()
+        (*page, *((user.id, None, None, None, None, None) if user.id in mapped else staged_user(user, config, spec)))
+        for user in users.values()
     ])
     if msg.removed_ids:
         await conn.execute(

@@ -179,3 +179,22 @@ async def test_r4_a_changed_upn_moves_the_login_unless_another_account_has_it(te
     assert "belongs to another account" in run["member_errors"][0]["message"]
     again = await team.sync([user(1, userPrincipalName="Renamed@contoso.com"), *USERS[1:]])
     assert again["counts"]["unchanged"] == 5
+
+
+async def test_r3_a_user_two_groups_list_is_one_member_in_both_subteams(team):
+    parent = "0c6d5e4f-0000-4000-8000-000000000002"
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": parent, "display_name": "Everyone"}]}
+    bad = user(9, mail="not an email", userPrincipalName=None)
+    run = await team.sync({GROUP: [*USERS, bad], parent: [*USERS[:3], bad]}, config=config, page_size=2)
+    assert run["counts"]["created"] == 5 and run["counts"]["skipped"] == 1
+    assert [e["directory_id"] for e in run["member_errors"]] == [bad.id]
+    places = await team.pool.fetch(
+        "SELECT m.directory_id, array_agg(s.directory_group_id ORDER BY s.directory_group_id) AS groups"
+        " FROM subteam_members sm JOIN members m ON m.id = sm.member_id JOIN subteams s ON s.id = sm.subteam_id"
+        " WHERE m.team_id = $1 GROUP BY m.directory_id", team.team_id)
+    assert {r["directory_id"]: r["groups"] for r in places} == {
+        u.id: sorted([GROUP, parent]) if n < 3 else [GROUP] for n, u in enumerate(USERS)}
+    members = await team.members()
+    assert {m["card_email"] for m in members.values()} == {f"user{n:05d}@contoso.com" for n in range(1, 6)}
+    again = await team.sync({GROUP: USERS, parent: USERS[:3]}, config=config, page_size=2)
+    assert again["counts"]["unchanged"] == 5
