@@ -22,4 +22,4 @@ CREATE TABLE snapshot_users (
     login_key    text,              -- lower(trim(userPrincipalName))
     skip         text               -- why the record cannot be a member; NULL when it can
 );
-CREATE INDEX snapshot_users_attempt ON snapshot_users (run_id, attempt, directory_id);
+CREATE INDEX snapshot_users_attempt ON snapshot_users (run_id, attempt);

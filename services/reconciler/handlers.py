@@ -27,6 +27,7 @@ class Reconciler:
     def __init__(self, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
         self.settings = settings
+        self.mapped = staging.Mapped()
 
     async def handle(self, msg: Message) -> None:
         """The one bus handler of the reconciler's queue: ``bus.subscribe(r.consumer, r.handles, r.handle)``."""
@@ -49,8 +50,11 @@ class Reconciler:
                 run = await self._locked_run(conn, msg.run_id, shared=True)
                 if run is None or run.config is None:
                     return
-                if not await staging.stage_page(conn, msg, run.config):
+                known = self.mapped.of(msg.run_id, msg.attempt)
+                staged = await staging.stage_page(conn, msg, run.config, known)
+                if staged is None:
                     log.debug("page %d of run %s was staged before", msg.seq, msg.run_id)
+            known.update(staged or ())
             async with conn.transaction():
                 ready = await self._locked_run(conn, msg.run_id) is not None and await self._mark_ready(
                     conn, msg.run_id)
@@ -96,8 +100,8 @@ class Reconciler:
             log.info("run %s: the snapshot is whole; reconciling", run_id)
         return True
 
-    @staticmethod
-    async def _reconcile(conn: asyncpg.Connection, run_id: str) -> None:
+    async def _reconcile(self, conn: asyncpg.Connection, run_id: str) -> None:
+        self.mapped.forget(run_id)
         await statistics.before(conn, run_id)
         async with conn.transaction():
             await runs.lock(conn, "run", run_id)

@@ -4,11 +4,14 @@ request) stages apart, so pages of an interrupted attempt never mix in.
 
 A page's users are appended with COPY, one row per listed user, so pages stage side by side; a user whom several
 groups list has several rows, which ``gather`` makes one, with all its groups, when the run is applied. Nested
-groups list most users more than once: a user an earlier page of the attempt mapped is staged by id alone."""
+groups list most users more than once: a user whose mapping a committed page of the attempt holds is staged by id
+alone (``Mapped``)."""
 
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import asyncpg
@@ -45,23 +48,40 @@ def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | Non
     return user.id, card.to_json(), fingerprint(card, config, spec), card.email_key, card.login_key, None
 
 
-_MAPPED = """
-SELECT DISTINCT directory_id FROM snapshot_users
- WHERE run_id = $1 AND attempt = $2 AND directory_id = ANY($3::text[]) AND (card IS NOT NULL OR skip IS NOT NULL)
-"""
+class Mapped:
+    """The users this process staged with their card, per recent attempt: a hint, never a need (another replica,
+    or this one after a restart, maps a user again). Ids are added only once their page has committed."""
+
+    ATTEMPTS = 4  # runs staging at once in one process; an older one only maps again
+
+    def __init__(self) -> None:
+        self._by_attempt: OrderedDict[tuple[str, str], set[str]] = OrderedDict()
+
+    def of(self, run_id: str, attempt: str) -> set[str]:
+        key = (run_id, attempt)
+        ids = self._by_attempt.pop(key, None) or set()
+        self._by_attempt[key] = ids
+        while len(self._by_attempt) > self.ATTEMPTS:
+            self._by_attempt.popitem(last=False)
+        return ids
+
+    def forget(self, run_id: str) -> None:
+        for key in [k for k in self._by_attempt if k[0] == run_id]:
+            del self._by_attempt[key]
 
 
-async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: SyncConfig) -> bool:
-    """Stage one page; False when this page was staged before (a redelivery)."""
+async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: SyncConfig,
+                     mapped: AbstractSet[str] = frozenset()) -> list[str] | None:
+    """Stage one page, mapping only the users not in ``mapped``; the ids it mapped, or None when this page was
+    staged before (a redelivery)."""
     status = await conn.execute(
         "INSERT INTO snapshot_pages (run_id, attempt, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         msg.run_id, msg.attempt, msg.seq,
     )
     if status.endswith(" 0"):
-        return False
+        return None
     # A user listed twice on a page counts once (the last listing).
     users = {u.id: u for u in reversed(msg.users) if u.id}
-    mapped = {r[0] for r in await conn.fetch(_MAPPED, msg.run_id, msg.attempt, list(users))}
     spec = overwritten(config)
     page = (uuid.UUID(msg.run_id), msg.attempt, msg.seq, msg.group_id)
     await conn.copy_records_to_table("snapshot_users", columns=_COLUMNS, records=[
@@ -74,7 +94,7 @@ async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: Sync
             " SELECT $1, $2, d, $3 FROM unnest($4::text[]) AS d ON CONFLICT DO NOTHING",
             msg.run_id, msg.attempt, msg.group_id or GONE, list(dict.fromkeys(msg.removed_ids)),
         )
-    return True
+    return [i for i in users if i not in mapped]
 
 
 async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) -> None:
