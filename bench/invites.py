@@ -1,11 +1,14 @@
-"""Invites through a local SMTP server: how many emails a second one notifier sends, and that none goes twice.
+"""Invites through a local SMTP server: how many emails a second the notifier sends, and that none goes twice.
 
-    python bench/invites.py [--count 10000] [--connections 4] [--prefetch 64] [--direct]
+    python -m bench.invites [--count 10000] [--connections 8] [--prefetch 128] [--direct]
+                            [--replicas 1] [--duplicates 1]
 
 Seeds a throwaway database with one team of ``count`` members whose invites are queued, starts an SMTP sink
 (aiosmtpd) in a process of its own, and sends every invite through the notifier: by default as InviteRequested
-messages on RabbitMQ, with ``--direct`` by calling the handler. Prints a table; exits 1 if an invite was sent
-twice, not at all, or is not marked sent.
+messages on RabbitMQ, with ``--direct`` by calling the handler. ``--replicas`` runs that many notifiers (a pool,
+SMTP connections and, on RabbitMQ, a bus connection each) and ``--duplicates`` hands them every message that many
+times, as redeliveries would. Prints a table; exits 1 if an invite was sent twice, not at all, or is not marked
+sent.
 """
 
 from __future__ import annotations
@@ -83,27 +86,25 @@ async def run(args: argparse.Namespace) -> int:
     port = parent.recv()
     await db.migrate(url)
     settings = Settings(database_url=url, smtp_port=port, amqp_prefix=f"bench-{os.getpid()}", _env_file=None)
-    pool = await db.create_pool(url, size=args.pool)
-    transport = SmtpTransport(settings, connections=args.connections)
-    notifier = Notifier(pool, settings, transport)
-    bus = Bus(settings.amqp_url, prefix=settings.amqp_prefix, prefetch=args.prefetch)
+    replicas = [await Replica.start(settings, args) for _ in range(args.replicas)]
+    pool = replicas[0].pool
     try:
         team, members = await seed(pool, args.count)
-        messages = [InviteRequested(team_id=team, member_id=m) for m in members]
+        messages = [InviteRequested(team_id=team, member_id=m) for m in members for _ in range(args.duplicates)]
         started, cpu = time.perf_counter(), time.process_time()
         if args.direct:
-            await send_direct(notifier, messages, args.prefetch)
+            await send_direct(replicas, messages, args.prefetch)
         else:
-            await send_through_bus(bus, notifier, pool, messages)
+            await send_through_bus(replicas, messages)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         parent.send("counts")
         received, sink_cpu = parent.recv()
         counts: Counter[str] = Counter(received)
         marked = await pool.fetchval("SELECT count(*) FROM invites WHERE status = 'sent'")
+        logged = await pool.fetchval("SELECT count(*) FROM sent_emails WHERE state = 'sent'")
     finally:
-        await transport.close()
-        await bus.close()
-        await pool.close()
+        for replica in replicas:
+            await replica.close()
         await delete_topology(settings)
         admin = await asyncpg.connect(base)
         await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
@@ -112,35 +113,61 @@ async def run(args: argparse.Namespace) -> int:
     twice = sum(1 for n in counts.values() if n > 1)
     missing = args.count - len(counts)
     path = "direct" if args.direct else "RabbitMQ"
-    print(f"{'invites':<22}{args.count:>10}\n{'path':<22}{path:>10}\n{'SMTP connections':<22}{args.connections:>10}"
+    print(f"{'invites':<22}{args.count:>10}\n{'path':<22}{path:>10}\n{'replicas':<22}{args.replicas:>10}"
+          f"\n{'copies of a message':<22}{args.duplicates:>10}\n{'SMTP connections':<22}{args.connections:>10}"
           f"\n{'concurrency':<22}{args.prefetch:>10}\n{'seconds':<22}{elapsed:>10.2f}"
           f"\n{'emails/s':<22}{sum(counts.values()) / elapsed:>10.0f}"
           f"\n{'notifier CPU ms/email':<22}{cpu * 1000 / args.count:>10.2f}"
           f"\n{'SMTP sink CPU ms/email':<22}{sink_cpu * 1000 / args.count:>10.2f}\n{'sent twice':<22}{twice:>10}"
-          f"\n{'not sent':<22}{missing:>10}\n{'marked sent':<22}{marked:>10}")
-    return 0 if twice == 0 and missing == 0 and marked == args.count else 1
+          f"\n{'not sent':<22}{missing:>10}\n{'marked sent':<22}{marked:>10}\n{'sent-log rows sent':<22}{logged:>10}")
+    return 0 if twice == 0 and missing == 0 and marked == logged == args.count else 1
 
 
-async def send_direct(notifier: Notifier, messages: list[InviteRequested], concurrency: int) -> None:
+class Replica:
+    """One notifier as one process would have it: its pool, SMTP connections, bus connection and holder id."""
+
+    def __init__(self, pool: asyncpg.Pool, transport: SmtpTransport, bus: Bus, notifier: Notifier):
+        self.pool, self.transport, self.bus, self.notifier = pool, transport, bus, notifier
+        self.handled = 0
+
+    @classmethod
+    async def start(cls, settings: Settings, args: argparse.Namespace) -> Replica:
+        pool = await db.create_pool(settings.database_url, size=args.pool)
+        transport = SmtpTransport(settings, connections=args.connections)
+        bus = Bus(settings.amqp_url, prefix=settings.amqp_prefix, prefetch=args.prefetch)
+        return cls(pool, transport, bus, Notifier(pool, settings, transport))
+
+    async def handle(self, message: InviteRequested) -> None:
+        await self.notifier.handle(message)
+        self.handled += 1
+
+    async def close(self) -> None:
+        await self.transport.close()
+        await self.bus.close()
+        await self.pool.close()
+
+
+async def send_direct(replicas: list[Replica], messages: list[InviteRequested], concurrency: int) -> None:
     queue: asyncio.Queue[InviteRequested] = asyncio.Queue()
     for m in messages:
         queue.put_nowait(m)
 
-    async def worker() -> None:
+    async def worker(replica: Replica) -> None:
         while not queue.empty():
-            await notifier.on_invite_requested(queue.get_nowait())
+            await replica.handle(queue.get_nowait())
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(r) for r in replicas for _ in range(concurrency)))
 
 
-async def send_through_bus(bus: Bus, notifier: Notifier, pool: asyncpg.Pool, messages: list[InviteRequested]) -> None:
-    await bus.connect()
-    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
-    await bus.start()
+async def send_through_bus(replicas: list[Replica], messages: list[InviteRequested]) -> None:
+    for replica in replicas:
+        await replica.bus.connect()
+        replica.bus.subscribe(replica.notifier.consumer, replica.notifier.handles, replica.handle)
+        await replica.bus.start()
     for i in range(0, len(messages), 1000):
-        await bus.publish(*messages[i: i + 1000])
+        await replicas[0].bus.publish(*messages[i: i + 1000])
     async with asyncio.timeout(600):
-        while await pool.fetchval("SELECT count(*) FROM invites WHERE status = 'sent'") < len(messages):
+        while sum(r.handled for r in replicas) < len(messages):
             await asyncio.sleep(0.2)
 
 
@@ -161,6 +188,8 @@ def main() -> int:
     parser.add_argument("--prefetch", type=int, default=128, help="messages handled at once")
     parser.add_argument("--pool", type=int, default=10, help="database connections")
     parser.add_argument("--direct", action="store_true", help="call the handler instead of going through RabbitMQ")
+    parser.add_argument("--replicas", type=int, default=1, help="notifiers sharing the work")
+    parser.add_argument("--duplicates", type=int, default=1, help="copies of each message")
     args = parser.parse_args()
     try:
         import uvloop

@@ -5,6 +5,7 @@ pytest_plugins = [
     "tests.fixtures.sim",
     "tests.fixtures.api",
     "tests.fixtures.smtp",
+    "tests.fixtures.notifier",
     "tests.fixtures.reconciler",
     "tests.fixtures.fetcher",
     "tests.fixtures.e2e",

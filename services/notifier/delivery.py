@@ -6,9 +6,7 @@ import asyncio
 import logging
 import random
 import time
-from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from services.notifier.mime import Outgoing
@@ -16,9 +14,14 @@ from services.notifier.smtp import TemporaryMailError
 
 log = logging.getLogger(__name__)
 
+Ready = Callable[[], Awaitable[None]]
+
 
 class Transport(Protocol):
-    async def send(self, message: Outgoing) -> None: ...
+    attempt_timeout: float  # the longest one attempt can take
+
+    async def send(self, message: Outgoing, *, ready: Ready | None = None) -> None:
+        """Send one email; ``ready`` is awaited once a connection is free, just before the email goes out."""
 
 
 class GaveUp(Exception):
@@ -30,13 +33,15 @@ def backoff(attempt: int, cap: float, rand: Callable[[], float] = random.random)
     return min(cap, 0.5 * 2**attempt) * (0.5 + rand() / 2)
 
 
-async def deliver(transport: Transport, message: Outgoing, *, retry_for: float, max_backoff: float) -> None:
-    """Send, retrying temporary failures for up to ``retry_for`` seconds; PermanentMailError passes through."""
+async def deliver(transport: Transport, message: Outgoing, *, retry_for: float, max_backoff: float,
+                  ready: Ready | None = None) -> None:
+    """Send, retrying temporary failures for up to ``retry_for`` seconds; PermanentMailError passes through, and
+    so does whatever ``ready`` raises to stop an attempt."""
     deadline = time.monotonic() + retry_for
     attempt = 0
     while True:
         try:
-            await transport.send(message)
+            await transport.send(message, ready=ready)
             return
         except TemporaryMailError as exc:
             delay = backoff(attempt, max_backoff)
@@ -46,23 +51,3 @@ async def deliver(transport: Transport, message: Outgoing, *, retry_for: float, 
                         message.recipient, attempt + 1, delay, exc)
             await asyncio.sleep(delay)
             attempt += 1
-
-
-class KeyedLocks:
-    """One asyncio lock per key, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._users: Counter[str] = Counter()
-
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._users[key] += 1
-        try:
-            async with lock:
-                yield
-        finally:
-            self._users[key] -= 1
-            if not self._users[key]:
-                del self._users[key], self._locks[key]

@@ -1,31 +1,42 @@
 """The notifier's message handlers: an invite per new membership and a digest per run, each sent once.
 
-Exactly-once sending rests on the sent-log (``sent_emails``): it is checked before an email is sent and written
-after the server accepted it. A crash in the short window between the server's "250 OK" and the log write means
-the redelivered message sends that one email again; nothing can close that window, since SMTP has no way to ask
-whether a message was taken. Within one process, a per-email lock keeps a redelivery that arrives while the first
-delivery is still sending from sending in parallel.
+Once, across any number of replicas, rests on the sent-log (``sentlog``): before an email goes out, its key is
+claimed in a committed ``sending`` row with a lease; after the server's "250 OK" the row is marked ``sent`` (a
+refusal marks it ``failed``). A replica that finds a live claim of another waits for its outcome, so a redelivered
+message neither sends twice nor is acked while the email may still be lost. The crash windows:
+
+- before the email went out: the claim's lease runs out (``lease`` seconds, 3 minutes by default) and the
+  redelivered message claims and sends it then. Late, never twice.
+- from the end of the email's DATA until the ``sent`` mark commits (the server's reply, then one batched write
+  that does not wait for company): the redelivered message sends that one email again after the lease. This is
+  the only way an email goes twice, and nothing can close it, since SMTP has no way to ask whether a message was
+  taken; the mark is retried through database errors for half a lease rather than given up.
 
 A long SMTP outage must not lose anything, and the bus dead-letters a message after a few quick requeues. So a
 temporary failure is retried here, with capped exponential backoff, for ``retry_for`` seconds (10 minutes by
-default, well below RabbitMQ's 30-minute consumer acknowledgement timeout). The message stays unacked meanwhile;
-the handlers run concurrently up to the prefetch, so other messages go on being handled. An invite still failing
+default, well below RabbitMQ's 30-minute consumer acknowledgement timeout even with a lease of waiting on top).
+The message stays unacked meanwhile; the handlers run concurrently up to the prefetch, so other messages go on
+being handled, and the invites of concurrent messages are claimed and recorded in batches. An invite still failing
 after the window goes back to ``pending`` with the error, for an admin to send again.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import asyncpg
 
 from services.notifier import store
-from services.notifier.delivery import GaveUp, KeyedLocks, Transport, deliver
+from services.notifier.delivery import GaveUp, Transport, deliver
+from services.notifier.invites import InviteAsk, InviteClaims
 from services.notifier.mime import BadAddress, compose
 from services.notifier.pending import send_pending_invites
-from services.notifier.render import Card, Person, render_digest, render_invite
+from services.notifier.render import Card, Person, Rendered, render_digest, render_invite
+from services.notifier.sentlog import Claimed, LostClaim, SentLog, digest_key, settle
 from services.notifier.smtp import PermanentMailError
 from shared import metrics
 from shared.bus import PermanentError
@@ -57,13 +68,18 @@ class Notifier:
         *,
         retry_for: float = 600.0,
         max_backoff: float = 30.0,
+        lease: float = 180.0,
     ):
+        if transport.attempt_timeout >= lease / 2:
+            raise ValueError(f"a lease of {lease} s is too short for attempts of up to"
+                             f" {transport.attempt_timeout} s: an attempt must fit in half a lease")
         self.pool = pool
         self.settings = settings
         self.transport = transport
         self.retry_for = retry_for
         self.max_backoff = max_backoff
-        self._locks = KeyedLocks()
+        self.sentlog = SentLog(pool, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", lease)
+        self._invites = InviteClaims(self.sentlog, settings.invite_ttl_days)
 
     @property
     def _base_url(self) -> str:
@@ -80,32 +96,19 @@ class Notifier:
 
     async def on_invite_requested(self, msg: InviteRequested) -> None:
         _checked_ids(msg.team_id, msg.member_id, msg.run_id)
-        async with self._locks.hold(store.invite_key(msg.member_id)):
-            token = new_token()
-            now = datetime.now(UTC)
-            expires_at = now + timedelta(days=self.settings.invite_ttl_days)
-            row = await store.reserve_invite(self.pool, msg.team_id, msg.member_id, hash_token(token), expires_at)
-            if row is None:
-                log.info("invite of member %s: already sent, claimed, failed or no longer wanted", msg.member_id)
-                return
-            card = Card(row["name"] or "", row["card_job_title"] or "", row["card_company"] or "",
-                        row["card_email"] or "", row["card_phone"] or "")
-            rendered = render_invite(row["team_name"], card, f"{self._base_url}/invites/{token}", expires_at)
-            try:
-                email = compose(rendered, self.settings.mail_from, Person(card.name, row["login_email"]), now)
-                await deliver(self.transport, email, retry_for=self.retry_for, max_backoff=self.max_backoff)
-            except (BadAddress, PermanentMailError) as exc:
-                log.warning("invite of member %s failed for good: %s", msg.member_id, exc)
-                metrics.EMAILS.labels("invite", "failed").inc()
-                await store.invite_failed(self.pool, msg.member_id, msg.run_id, row["directory_id"],
-                                          f"the invite email could not be delivered: {exc}")
-                return
-            except GaveUp as exc:
-                await store.invite_back_to_pending(self.pool, msg.member_id, f"the invite email was not sent: {exc}")
-                raise PermanentError(f"invite of member {msg.member_id}: {exc}") from exc
-            # The server has the email now; until the next line commits, a crash means one duplicate (see above).
-            await store.invite_sent(self.pool, msg.member_id, row["login_email"])
-            metrics.EMAILS.labels("invite", "sent").inc()
+        token = new_token()
+        ask = InviteAsk(str(uuid.UUID(msg.team_id)), str(uuid.UUID(msg.member_id)), hash_token(token))
+        claimed = await settle(lambda: self._invites.claim(ask))
+        if claimed is None:
+            log.info("invite of member %s: already sent, claimed, failed or no longer wanted", msg.member_id)
+            return
+        row = claimed.row
+        assert row is not None
+        card = Card(row["name"] or "", row["card_job_title"] or "", row["card_company"] or "",
+                    row["card_email"] or "", row["card_phone"] or "")
+        rendered = render_invite(row["team_name"], card, f"{self._base_url}/invites/{token}", row["expires_at"])
+        await self._send("invite", claimed, rendered, Person(card.name, row["login_email"]),
+                         member_id=msg.member_id, run_id=msg.run_id, directory_id=row["directory_id"])
 
     async def on_digest_requested(self, msg: AdminDigestRequested) -> None:
         _checked_ids(msg.team_id, msg.run_id)
@@ -115,24 +118,34 @@ class Notifier:
             return
         run_url = f"{self._base_url}/api/v1/teams/{msg.team_id}/sync/runs/{msg.run_id}"
         rendered = render_digest(msg.kind, run["team_name"], run_url, run["summary"], run["counts"])
-        now = datetime.now(UTC)
         for admin in await store.team_admins(self.pool, msg.team_id):
-            key = store.digest_key(msg.run_id, msg.kind, admin["member_id"])
-            async with self._locks.hold(key):
-                if await store.already_sent(self.pool, key):
-                    continue
-                try:
-                    email = compose(rendered, self.settings.mail_from, Person(admin["name"], admin["email"]), now)
-                    await deliver(self.transport, email, retry_for=self.retry_for, max_backoff=self.max_backoff)
-                except (BadAddress, PermanentMailError) as exc:
-                    log.warning("digest of run %s to admin %s failed for good: %s", msg.run_id, admin["member_id"], exc)
-                    metrics.EMAILS.labels("digest", "failed").inc()
-                    continue
-                except GaveUp as exc:
-                    raise PermanentError(f"digest of run {msg.run_id}: {exc}") from exc
-                # As for invites: a crash before this write sends this admin's digest once more.
-                await store.log_sent(self.pool, key, admin["email"])
-                metrics.EMAILS.labels("digest", "sent").inc()
+            key = digest_key(msg.run_id, msg.kind, admin["member_id"])
+            claimed = await settle(lambda key=key, admin=admin: self.sentlog.claim(key, admin["email"]))
+            if claimed is not None:
+                await self._send("digest", claimed, rendered, Person(admin["name"], admin["email"]))
+
+    async def _send(self, kind: str, claimed: Claimed, rendered: Rendered, to: Person, *, member_id: str | None = None,
+                    run_id: str | None = None, directory_id: str | None = None) -> None:
+        key = claimed.lease.key
+        try:
+            email = compose(rendered, self.settings.mail_from, to, datetime.now(UTC))
+            await deliver(self.transport, email, retry_for=self.retry_for, max_backoff=self.max_backoff,
+                          ready=claimed.lease.keep)
+        except (BadAddress, PermanentMailError) as exc:
+            log.warning("%s email %s failed for good: %s", kind, key, exc)
+            metrics.EMAILS.labels(kind, "failed").inc()
+            await self.sentlog.failed(key, f"the {kind} email could not be delivered: {exc}", member_id, run_id,
+                                      directory_id)
+            return
+        except LostClaim as exc:
+            log.warning("%s: %s", kind, exc)
+            return
+        except GaveUp as exc:
+            await self.sentlog.release(key, f"the {kind} email was not sent: {exc}", member_id)
+            raise PermanentError(f"{kind} {key}: {exc}") from exc
+        # The server has the email now; until this mark commits, a crash means one duplicate (see above).
+        await self.sentlog.sent(key, member_id)
+        metrics.EMAILS.labels(kind, "sent").inc()
 
     async def send_pending_invites(self, team_id: str) -> int:
         return await send_pending_invites(self.pool, team_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 import aiosmtplib
 
@@ -55,10 +56,16 @@ _TRANSACTION_REFUSALS = (
 
 
 class SmtpTransport:
-    """Sends over up to ``connections`` SMTP connections, each opened once and reused until the server drops it."""
+    """Sends over up to ``connections`` SMTP connections, each opened once and reused until the server drops it.
 
-    def __init__(self, settings: Settings, *, connections: int = 1, timeout: float = 30.0):
+    ``timeout`` bounds each command; ``attempt_timeout`` bounds one whole attempt (connecting, logging in and the
+    mail transaction), so a stalled server cannot hold an email longer than the sent-log's lease allows.
+    """
+
+    def __init__(self, settings: Settings, *, connections: int = 1, timeout: float = 30.0,
+                 attempt_timeout: float = 60.0):
         self._settings = settings
+        self.attempt_timeout = attempt_timeout
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
         for _ in range(connections):
             self._idle.put_nowait(
@@ -71,11 +78,24 @@ class SmtpTransport:
                 )
             )
 
-    async def send(self, message: Outgoing) -> None:
-        """Send one email; raises TemporaryMailError or PermanentMailError."""
+    async def send(self, message: Outgoing, *, ready: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Send one email; raises TemporaryMailError or PermanentMailError, or what ``ready`` raised (it is awaited
+        once a connection is free, before anything is written)."""
         client = await self._idle.get()
         try:
-            await self._send_on(client, message)
+            if ready is not None:
+                await ready()
+            await self._attempt(client, message)
+        finally:
+            self._idle.put_nowait(client)
+
+    async def _attempt(self, client: aiosmtplib.SMTP, message: Outgoing) -> None:
+        try:
+            async with asyncio.timeout(self.attempt_timeout):
+                await self._send_on(client, message)
+        except asyncio.CancelledError:
+            client.close()  # cut off mid-transaction: the next email must not continue it
+            raise
         except Exception as exc:
             meaning = classify(exc)
             if meaning is None:
@@ -83,8 +103,6 @@ class SmtpTransport:
             if client.is_connected and not isinstance(exc, _TRANSACTION_REFUSALS):
                 client.close()  # a fresh connection (and login) next time, whatever state this one was left in
             raise meaning from exc
-        finally:
-            self._idle.put_nowait(client)
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: Outgoing) -> None:
         fresh = await self._connect(client)

@@ -1,4 +1,4 @@
-"""The notifier's reads and writes: invites, the sent-log, runs and team admins."""
+"""The notifier's reads and writes of invites, runs and team admins (the sent-log is in ``sentlog``)."""
 
 from __future__ import annotations
 
@@ -6,78 +6,63 @@ from datetime import datetime
 
 import asyncpg
 
-
-def invite_key(member_id: str) -> str:
-    return f"invite:{member_id}"
-
-
-def digest_key(run_id: str, kind: str, member_id: str) -> str:
-    # A held run may later be summarised too: the held notice has a key of its own.
-    return f"digest:{run_id}:{member_id}" if kind == "summary" else f"digest:{run_id}:{kind}:{member_id}"
-
-
-async def reserve_invite(
-    pool: asyncpg.Pool, team_id: str, member_id: str, token_hash: str, expires_at: datetime
-) -> asyncpg.Record | None:
-    """Give a still unsent invite its claim token (making the invite if there is none yet) and return what the
-    email needs; None when there is nothing to send: sent, claimed, failed, or the member is gone."""
-    return await pool.fetchrow(
-        """
-        WITH reserved AS (
-            INSERT INTO invites AS i (member_id, status, token_hash, expires_at)
-            SELECT m.id, 'queued', $3, $4 FROM members m
-             WHERE m.id = $2 AND m.team_id = $1 AND m.status <> 'removed'
-               AND NOT EXISTS (SELECT 1 FROM sent_emails s WHERE s.key = $5)
-            ON CONFLICT (member_id) DO UPDATE
-               SET token_hash = EXCLUDED.token_hash, expires_at = EXCLUDED.expires_at, error = NULL,
-                   updated_at = now()
-             WHERE i.status IN ('pending', 'queued')
-            RETURNING i.member_id)
-        SELECT m.directory_id, a.email AS login_email, t.name AS team_name,
-               coalesce(nullif(m.card_name, ''), a.name) AS name, m.card_job_title, m.card_company,
-               coalesce(nullif(m.card_email, ''), a.email) AS card_email, m.card_phone
-          FROM reserved r JOIN members m ON m.id = r.member_id JOIN accounts a ON a.id = m.account_id
-          JOIN teams t ON t.id = m.team_id
-        """,
-        team_id, member_id, token_hash, expires_at, invite_key(member_id),
-    )
-
-
-async def invite_sent(pool: asyncpg.Pool, member_id: str, recipient: str) -> None:
-    await pool.execute(
-        """
-        WITH logged AS (INSERT INTO sent_emails (key, recipient) VALUES ($2, $3) ON CONFLICT DO NOTHING)
-        UPDATE invites SET status = 'sent', sent_at = now(), error = NULL, updated_at = now()
-         WHERE member_id = $1 AND status IN ('pending', 'queued')
-        """,
-        member_id, invite_key(member_id), recipient,
-    )
+# For each asked (member, team, token hash): the invite's sent-log key, and, where this replica could claim that
+# key, the invite given the new token and what its email needs. Keys, then invites, are locked in order, as the
+# other writers of the sent-log and the invites lock them, so that none waits for another in a circle. A member
+# without an invite row comes back `missing`; one that is gone, in another team, or whose invite is sent, failed
+# or claimed does not come back.
+_CLAIM_INVITES = """
+WITH ask AS (
+    SELECT a.member_id, a.token_hash, m.account_id, i.member_id IS NULL AS missing,
+           'invite:' || a.member_id || CASE WHEN i.round > 0 THEN ':' || i.round ELSE '' END AS key
+      FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS a(member_id, team_id, token_hash)
+      JOIN members m ON m.id = a.member_id AND m.team_id = a.team_id AND m.status <> 'removed'
+      LEFT JOIN invites i ON i.member_id = a.member_id
+     WHERE i.member_id IS NULL OR i.status IN ('pending', 'queued')),
+claimed AS (
+    INSERT INTO sent_emails AS s (key, recipient, state, holder, lease_until)
+    SELECT k.key, acc.email, 'sending', $4, now() + make_interval(secs => $5)
+      FROM ask k JOIN accounts acc ON acc.id = k.account_id
+     WHERE NOT k.missing ORDER BY k.key
+    ON CONFLICT (key) DO UPDATE
+       SET holder = EXCLUDED.holder, lease_until = EXCLUDED.lease_until, recipient = EXCLUDED.recipient
+     WHERE s.state = 'sending' AND s.lease_until < now()
+    RETURNING s.key),
+locked AS (
+    SELECT i.member_id FROM invites i JOIN ask k ON k.member_id = i.member_id JOIN claimed c ON c.key = k.key
+     ORDER BY i.member_id FOR UPDATE OF i),
+reserved AS (
+    UPDATE invites i SET token_hash = k.token_hash, expires_at = $6, error = NULL, updated_at = now()
+      FROM locked l JOIN ask k ON k.member_id = l.member_id
+     WHERE i.member_id = l.member_id
+    RETURNING i.member_id)
+SELECT k.member_id::text, m.team_id::text, k.key, k.missing, r.member_id IS NOT NULL AS claimed, s.state AS logged,
+       m.directory_id, acc.email AS login_email, t.name AS team_name,
+       coalesce(nullif(m.card_name, ''), acc.name) AS name, m.card_job_title, m.card_company,
+       coalesce(nullif(m.card_email, ''), acc.email) AS card_email, m.card_phone
+  FROM ask k JOIN members m ON m.id = k.member_id JOIN accounts acc ON acc.id = m.account_id
+  JOIN teams t ON t.id = m.team_id
+  LEFT JOIN reserved r ON r.member_id = k.member_id
+  LEFT JOIN sent_emails s ON s.key = k.key
+"""
 
 
-async def invite_failed(
-    pool: asyncpg.Pool, member_id: str, run_id: str | None, directory_id: str | None, error: str
-) -> None:
-    """Mark the invite failed and add the error to the run's member errors, once."""
-    await pool.execute(
-        """
-        WITH failed AS (
-            UPDATE invites SET status = 'failed', error = $4, updated_at = now()
-             WHERE member_id = $1 AND status IN ('pending', 'queued') RETURNING member_id)
-        UPDATE sync_runs
-           SET member_errors = member_errors || jsonb_build_array(
-                   jsonb_build_object('directory_id', $3::text, 'message', $4::text))
-         WHERE id = $2 AND EXISTS (SELECT 1 FROM failed)
-        """,
-        member_id, run_id, directory_id, error,
-    )
+async def claim_invites(
+    conn: asyncpg.Connection, asks: list[tuple[str, str, str]], holder: str, lease: float, expires_at: datetime
+) -> list[asyncpg.Record]:
+    """Claim the invites of ``asks`` (member id, team id, token hash), in one statement (see ``_CLAIM_INVITES``)."""
+    members, teams, hashes = (list(column) for column in zip(*asks, strict=True))
+    return await conn.fetch(_CLAIM_INVITES, members, teams, hashes, holder, lease, expires_at)
 
 
-async def invite_back_to_pending(pool: asyncpg.Pool, member_id: str, error: str) -> None:
-    """After an outage outlasted the retries: an admin can send it again with the pending invites."""
-    await pool.execute(
-        "UPDATE invites SET status = 'pending', error = $2, updated_at = now()"
-        " WHERE member_id = $1 AND status IN ('pending', 'queued')",
-        member_id, error,
+async def make_invites(conn: asyncpg.Connection, asks: list[tuple[str, str, str]]) -> None:
+    """An invite row for members that have none yet (the reconciler makes them; a message may come first)."""
+    await conn.execute(
+        "INSERT INTO invites (member_id, status)"
+        " SELECT m.id, 'queued' FROM unnest($1::uuid[], $2::uuid[]) AS a(member_id, team_id)"
+        " JOIN members m ON m.id = a.member_id AND m.team_id = a.team_id AND m.status <> 'removed'"
+        " ON CONFLICT DO NOTHING",
+        [a[0] for a in asks], [a[1] for a in asks],
     )
 
 
@@ -95,14 +80,4 @@ async def team_admins(pool: asyncpg.Pool, team_id: str) -> list[asyncpg.Record]:
         "  FROM members m JOIN accounts a ON a.id = m.account_id"
         " WHERE m.team_id = $1 AND m.role = 'admin' AND m.status <> 'removed' ORDER BY a.email_key",
         team_id,
-    )
-
-
-async def already_sent(pool: asyncpg.Pool, key: str) -> bool:
-    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM sent_emails WHERE key = $1)", key))
-
-
-async def log_sent(pool: asyncpg.Pool, key: str, recipient: str) -> None:
-    await pool.execute(
-        "INSERT INTO sent_emails (key, recipient) VALUES ($1, $2) ON CONFLICT DO NOTHING", key, recipient
     )

@@ -10,12 +10,9 @@ from datetime import UTC, datetime
 
 import pytest
 import trustme
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
-from services.notifier.claim import claim_routes
 from services.notifier.handlers import Notifier
 from services.notifier.mime import compose
 from services.notifier.pending import send_pending_invites
@@ -52,11 +49,6 @@ async def invite(pool, member_id: str):
 
 def claim_link(received) -> str:
     return re.search(r"https?://\S+/invites/(\S+)", received.message.get_body(("plain",)).get_content())[1]
-
-
-@pytest.fixture
-def mail_settings(settings, smtp_server):
-    return settings.model_copy(update={"smtp_port": smtp_server.port, "public_url": "https://cards.example"})
 
 
 @pytest.fixture
@@ -152,6 +144,7 @@ async def test_an_outage_longer_than_the_retries_leaves_the_invite_pending(pool,
     row = await invite(pool, member)
     assert row["status"] == "pending" and "4.3.2" in row["error"]
     assert smtp_server.received == []
+    assert await pool.fetchval("SELECT count(*) FROM sent_emails") == 0  # released: it can be sent again
 
 
 async def test_a_refused_recipient_fails_the_invite_and_the_run_says_so(pool, notifier, smtp_server):
@@ -166,6 +159,8 @@ async def test_a_refused_recipient_fails_the_invite_and_the_run_says_so(pool, no
     assert [r.to for r in smtp_server.received] == ["jane@contoso.com"]
     row = await invite(pool, bad)
     assert row["status"] == "failed" and "550" in row["error"] and "gone@contoso.com" in row["error"]
+    logged = await pool.fetchrow("SELECT state, error FROM sent_emails WHERE key = $1", f"invite:{bad}")
+    assert logged["state"] == "failed" and "550" in logged["error"]
     errors = await pool.fetchval("SELECT member_errors FROM sync_runs WHERE id = $1", run)
     assert len(errors) == 1
     assert errors[0]["directory_id"] == "dir-gone@contoso.com" and "550" in errors[0]["message"]
@@ -174,7 +169,8 @@ async def test_a_refused_recipient_fails_the_invite_and_the_run_says_so(pool, no
 async def test_pending_invites_are_queued_and_sent_on_request(pool, bus, notifier, smtp_server):
     team = await make_team(pool)
     pending = [await make_member(pool, team, f"p{i}@contoso.com", invite="pending") for i in range(3)]
-    await make_member(pool, team, "sent@contoso.com", invite="sent")
+    sent = await make_member(pool, team, "sent@contoso.com", invite="sent")
+    await pool.execute("UPDATE invites SET expires_at = now() + interval '1 day' WHERE member_id = $1", sent)
     await make_member(pool, team, "left@contoso.com", invite="pending", status="removed")
     other = await make_team(pool, "Fabrikam")
     await make_member(pool, other, "other@fabrikam.com", invite="pending")
@@ -208,14 +204,6 @@ async def test_an_unreachable_server_is_a_temporary_error(mail_settings, smtp_se
     message = compose(render_invite("C", Card("Jo"), "u", now), "cards@localhost", Person("Jo", "jo@x.com"), now)
     with pytest.raises(TemporaryMailError, match="unreachable"):
         await transport.send(message)
-
-
-@pytest.fixture
-async def claim_client(pool, mail_settings):
-    app = web.Application()
-    app.add_routes(claim_routes(pool, mail_settings))
-    async with TestClient(TestServer(app)) as client:
-        yield client
 
 
 async def test_the_claim_link_shows_the_card_and_works_once(pool, notifier, smtp_server, claim_client):

@@ -1,14 +1,13 @@
-"""The pure parts of sending: what an SMTP error means, the backoff, the claim link states, per-email locks."""
+"""The pure parts of sending: what an SMTP error means, the backoff, the claim link states, waiting for a claim."""
 
 from __future__ import annotations
-
-import asyncio
 
 import aiosmtplib
 import pytest
 
 from services.notifier.claim import state_of
-from services.notifier.delivery import KeyedLocks, backoff
+from services.notifier.delivery import backoff
+from services.notifier.sentlog import Claimed, settle
 from services.notifier.smtp import PermanentMailError, TemporaryMailError, classify
 
 
@@ -62,15 +61,13 @@ def test_claim_link_state(row, state):
     assert state_of(row) == state
 
 
-async def test_keyed_locks_serialise_one_key_and_forget_it_after():
-    locks, order = KeyedLocks(), []
+async def test_settle_waits_while_another_holder_is_busy_then_takes_its_answer():
+    answers = iter(["busy", "busy", "done"])
+    assert await settle(lambda: _answer(next(answers))) is None
+    claimed = Claimed(lease=None)
+    answers = iter(["busy", claimed])
+    assert await settle(lambda: _answer(next(answers))) is claimed
 
-    async def worker(name: str, key: str) -> None:
-        async with locks.hold(key):
-            order.append(f"{name}+")
-            await asyncio.sleep(0)
-            order.append(f"{name}-")
 
-    await asyncio.gather(worker("a", "k"), worker("b", "k"))
-    assert order in (["a+", "a-", "b+", "b-"], ["b+", "b-", "a+", "a-"])
-    assert not locks._locks
+async def _answer(value):
+    return value

@@ -1,0 +1,73 @@
+"""POST /invites/send: pending, failed and expired invites go out again, each once, an expired one with a new link."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.notifier.handlers import Notifier
+from services.notifier.smtp import SmtpTransport
+from shared.messages import InviteRequested
+from shared.outbox import relay_once
+from tests.fixtures.api import make_team
+from tests.integration.test_notifier import claim_link, invite, make_member, wait_until
+
+
+@pytest.fixture
+async def notifier(pool, mail_settings):
+    transport = SmtpTransport(mail_settings)
+    yield Notifier(pool, mail_settings, transport, retry_for=5, max_backoff=0.2)
+    await transport.close()
+
+
+async def test_send_resends_pending_failed_and_expired_invites_once(api, operator, pool, bus, notifier,
+                                                                    smtp_server, claim_client):
+    team = await make_team(api, operator)
+    tid = team["id"]
+    members = {name: await make_member(pool, tid, f"{name}@contoso.com")
+               for name in ("expired", "failed", "live", "claimed")}
+    members["pending"] = await make_member(pool, tid, "pending@contoso.com", invite="pending")
+    members["queued"] = await make_member(pool, tid, "queued@contoso.com", invite="queued")
+    members["left"] = await make_member(pool, tid, "left@contoso.com", invite="failed", status="removed")
+    smtp_server.reject("failed@contoso.com")
+    for name in ("expired", "failed", "live", "claimed"):
+        await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=members[name]))
+    old_link = claim_link(smtp_server.to("expired@contoso.com")[0])
+    claimed = await claim_client.post(f"/invites/{claim_link(smtp_server.to('claimed@contoso.com')[0])}")
+    assert claimed.status == 200
+    await pool.execute("UPDATE invites SET expires_at = now() - interval '1 minute' WHERE member_id = $1",
+                       members["expired"])
+    assert (await invite(pool, members["failed"]))["status"] == "failed"
+    smtp_server.handler.rejected.clear()  # the admin had the address fixed
+    before = len(smtp_server.received)
+
+    resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
+    assert resp.status == 202 and await resp.json() == {"queued": 3}
+    again = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
+    assert await again.json() == {"queued": 0}  # already on their way
+    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
+    await bus.start()
+    assert await relay_once(pool, bus) == 3
+    await smtp_server.wait_for(before + 3)
+    resent = [members[n] for n in ("expired", "failed", "pending")]
+    await wait_until(lambda: pool.fetchval(
+        "SELECT count(*) = 3 FROM invites WHERE status = 'sent' AND member_id = ANY($1::uuid[])", resent))
+    assert sorted(r.to for r in smtp_server.received[before:]) == [
+        "expired@contoso.com", "failed@contoso.com", "pending@contoso.com"]
+
+    # The expired invite's old link is dead; its new one works and runs for the whole validity again.
+    new_link = claim_link(smtp_server.to("expired@contoso.com")[1])
+    assert (await claim_client.get(f"/invites/{old_link}")).status == 404
+    assert await pool.fetchval("SELECT expires_at > now() + interval '29 days' FROM invites WHERE member_id = $1",
+                               members["expired"])
+    assert (await claim_client.post(f"/invites/{new_link}")).status == 200
+    rounds = dict(await pool.fetch("SELECT member_id::text, round FROM invites"))
+    assert [rounds[members[n]] for n in ("expired", "failed", "pending", "live")] == [1, 1, 0, 0]
+    keys = {r[0]: r[1] for r in await pool.fetch("SELECT key, state FROM sent_emails")}
+    assert keys[f"invite:{members['expired']}:1"] == "sent" and keys[f"invite:{members['expired']}"] == "sent"
+    assert keys[f"invite:{members['failed']}"] == "failed" and keys[f"invite:{members['failed']}:1"] == "sent"
+
+    # A late redelivery of the first round's message sends nothing more.
+    await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=members["failed"]))
+    assert len(smtp_server.to("failed@contoso.com")) == 1
+    last = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
+    assert await last.json() == {"queued": 0}  # sent with a live link, claimed, or gone
