@@ -3,9 +3,11 @@
 joiners, leavers: 1%, 0.5%, 0.5% of the users), each marked succeeded before the next, as the reconciler would.
 
 The simulator runs in a child process so that the figures are the fetcher's own: wall time, Graph requests,
-pages, and the peak resident memory of this process during each run. Needs the local PostgreSQL.
+pages, and the peak resident memory of this process during each run. Each message is serialised as the bus
+would; with ``--rabbitmq`` it is also published, confirmed, to a queue of the bench's own on the local
+RabbitMQ (emptied after each run, deleted at the end). Needs the local PostgreSQL (and RabbitMQ).
 
-    python -m bench.fetch [--users 100000] [--groups 20]
+    python -m bench.fetch [--users 100000] [--groups 20] [--latency-ms 0 50] [--rabbitmq]
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from bench._common import Child, TenantControl, serve_commands
+from bench._common import Child, TenantControl, delete_topology, serve_commands
 from services.fetcher.fetcher import Fetcher
 from shared import db
+from shared.bus import Bus
 from shared.crypto import encrypt, hash_token
 from shared.graph.client import GraphClient
 from shared.messages import MembersFetched, Message, SnapshotCompleted, SyncRequested
@@ -29,6 +32,7 @@ from shared.settings import Settings
 
 SECRET_KEY = "bench-secret-key"
 PAGE = 999
+CONSUMER, SNAPSHOT = "reconciler", (MembersFetched, SnapshotCompleted)  # the queue the pages go to
 SERVER = os.environ.get("CARDSYNC_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -61,6 +65,7 @@ def rss_mb() -> float:
 
 @dataclass
 class Tally:
+    bus: Bus | None = None
     pages: int = 0
     users: int = 0
     bytes: int = 0
@@ -69,7 +74,10 @@ class Tally:
 
     async def __call__(self, *messages: Message) -> None:
         for m in messages:
-            self.bytes += len(m.to_bytes())  # what the bus would serialise
+            body = m.to_bytes()  # what the bus serialises
+            self.bytes += len(body)
+            if self.bus is not None:
+                await self.bus.publish_raw([(m.routing_key, m.message_id, body)])
             if isinstance(m, MembersFetched):
                 self.pages += 1
                 self.users += len(m.users)
@@ -79,14 +87,14 @@ class Tally:
                 self.failed = m
 
 
-async def fetch(fetcher: Fetcher, pool, team, config: dict) -> dict:
+async def fetch(fetcher: Fetcher, pool, team, config: dict, bus: Bus | None) -> dict:
     """One run, marked succeeded afterwards as the reconciler would; its figures."""
     run = await pool.fetchval(
         "INSERT INTO sync_runs (team_id, trigger, config) VALUES ($1, 'manual', $2) RETURNING id",
         team,
         config,
     )
-    tally = Tally()
+    tally = Tally(bus)
     fetcher.publish = tally
     peak = rss_mb()
 
@@ -104,6 +112,8 @@ async def fetch(fetcher: Fetcher, pool, team, config: dict) -> dict:
     if tally.completed is None:
         raise SystemExit(f"the fetch failed: {tally.failed}")
     await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", run)
+    if bus is not None:
+        await (await bus.declare(CONSUMER, SNAPSHOT)).purge()
     return {
         "mode": tally.completed.mode,
         "seconds": seconds,
@@ -115,10 +125,11 @@ async def fetch(fetcher: Fetcher, pool, team, config: dict) -> dict:
     }
 
 
-async def fetch_runs(tenant: Child, latency: float, users: int) -> list[dict]:
+async def fetch_runs(tenant: Child, latency: float, users: int, rabbitmq: bool) -> list[dict]:
     """A first (full) run, a run with no changes, and a run after 1% churn, against one database."""
     info = await tenant.call("info")
-    url = f"{SERVER}/cardsync_bench_{uuid.uuid4().hex[:8]}"
+    name = f"cardsync_bench_{uuid.uuid4().hex[:8]}"
+    url = f"{SERVER}/{name}"
     await db.migrate(url)
     settings = Settings(
         database_url=url,
@@ -126,11 +137,16 @@ async def fetch_runs(tenant: Child, latency: float, users: int) -> list[dict]:
         authority_url=info["authority_url"],
         ca_file=info["ca_file"],
         secret_key=SECRET_KEY,
+        amqp_prefix=name,
         _env_file=None,
     )
     pool = await db.create_pool(url, size=4)
     graph = GraphClient.from_settings(settings)
+    bus = Bus(settings.amqp_url, settings.amqp_prefix) if rabbitmq else None
     try:
+        if bus is not None:
+            await bus.connect()
+            await bus.declare(CONSUMER, SNAPSHOT)
         team = await pool.fetchval(
             "INSERT INTO teams (name, token_hash) VALUES ('Bench', $1) RETURNING id",
             hash_token(uuid.uuid4().hex),
@@ -145,14 +161,17 @@ async def fetch_runs(tenant: Child, latency: float, users: int) -> list[dict]:
         )
         config = {"groups": [{"id": g["id"]} for g in info["groups"]]}
         fetcher = Fetcher(pool, settings, graph, Tally(), photos=False)
-        rows = [{"run": "first", **await fetch(fetcher, pool, team, config)}]
-        rows.append({"run": "no change", **await fetch(fetcher, pool, team, config)})
+        rows = [{"run": "first", **await fetch(fetcher, pool, team, config, bus)}]
+        rows.append({"run": "no change", **await fetch(fetcher, pool, team, config, bus)})
         await tenant.call("churn", users // 100, users // 200, users // 200)
-        rows.append({"run": "1% churn", **await fetch(fetcher, pool, team, config)})
+        rows.append({"run": "1% churn", **await fetch(fetcher, pool, team, config, bus)})
         return [{"latency": latency, **r} for r in rows]
     finally:
         await graph.close()
         await pool.close()
+        if bus is not None:
+            await bus.close()
+            await delete_topology(settings.amqp_url, settings.amqp_prefix)
         admin = await db.connect(f"{SERVER}/postgres")
         await admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
         await admin.close()
@@ -163,14 +182,21 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--groups", type=int, default=20)
     parser.add_argument("--latency-ms", type=float, nargs="*", default=[0.0, 50.0])
+    parser.add_argument("--rabbitmq", action="store_true", help="publish every message to the local RabbitMQ")
     args = parser.parse_args()
+    try:  # as the services run (services/cli.py)
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
     rows = []
     minimum = 0
     for latency_ms in args.latency_ms:
         tenant = Child(serve, args.users, args.groups, latency_ms / 1000)
         try:
             minimum = tenant.call_now("min_pages")
-            rows += asyncio.run(fetch_runs(tenant, latency_ms, args.users))
+            rows += asyncio.run(fetch_runs(tenant, latency_ms, args.users, args.rabbitmq))
         finally:
             tenant.stop()
     print(f"{args.users:,} users in {args.groups} groups (nested two levels deep)")

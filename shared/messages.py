@@ -7,6 +7,7 @@ past tense. Each message has its own ``message_id`` (for the consumers' inboxes)
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 
@@ -31,7 +32,8 @@ class Message(BaseModel):
 
     @classmethod
     def from_bytes(cls, body: bytes) -> "Message":
-        return cls.model_validate(orjson.loads(body))
+        # pydantic's own JSON parser builds the model without an intermediate dict: faster on large pages.
+        return cls.model_validate_json(body)
 
 
 class RunMessage(Message):
@@ -47,13 +49,15 @@ class SyncRequested(RunMessage):
     trigger: Literal["manual", "schedule"] = "manual"
 
 
-class DirectoryUser(BaseModel):
-    """One directory user as Graph returned it: raw Graph property names, plus where it belongs."""
+@dataclass(frozen=True, slots=True)
+class DirectoryUser:
+    """One directory user as Graph returned it: its object id and its Graph properties, by their Graph names.
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    A plain dataclass, not a model: a full read makes one per user of the tenant, and orjson writes them as
+    they are. Pydantic still validates every one in a message that is read."""
 
     id: str
-    properties: dict[str, Any] = Field(description="Graph user properties, by their Graph names")
+    properties: dict[str, Any]
 
 
 class MembersFetched(RunMessage):
@@ -65,6 +69,13 @@ class MembersFetched(RunMessage):
     group_id: str | None = Field(description="the synced group these users belong to; None for delta pages")
     users: list[DirectoryUser]
     removed_ids: list[str] = Field(default_factory=list, description="delta only: users gone from the group")
+
+    def to_bytes(self) -> bytes:
+        """The same JSON as ``model_dump_json``, the users written by orjson: their properties are plain JSON
+        values from Graph, and pages of 999 of them are the bulk of a full read."""
+        body = self.model_dump(mode="json", exclude={"users"})
+        body["users"] = self.users
+        return orjson.dumps(body)
 
 
 class GroupInfo(BaseModel):

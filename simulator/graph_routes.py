@@ -110,12 +110,12 @@ def member_shaper(req: GraphRequest, select: tuple[str, ...] | None):
     shapers = {kind: props.shaper(kind, select, typed=True) for kind in full_types}
 
     def shape_member(oid: str) -> dict[str, Any] | None:
-        kind = tenant.object_type(oid)
+        kind, obj = tenant.typed_object(oid)
         if kind is None:
             return None
         if kind not in shapers:
             return props.bare(oid, kind)
-        return shapers[kind](tenant.get_object(oid) or {})
+        return shapers[kind](obj)
 
     return shape_member
 

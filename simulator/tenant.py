@@ -47,6 +47,7 @@ class Tenant:
         self._sorted: dict[str, tuple[int, list[str]]] = {}
         self._upn_index: dict[str, str] = {}
         self._flat_cache: dict[str, list[str]] = {}
+        self._direct_cache: dict[str, list[str]] = {}
         self._flat_version = -1
         self._tables = (
             ("user", self.users),
@@ -64,10 +65,15 @@ class Tenant:
         return None
 
     def get_object(self, object_id: str) -> dict[str, Any] | None:
-        for _, table in self._tables:
-            if object_id in table:
-                return table[object_id]
-        return None
+        return self.typed_object(object_id)[1]
+
+    def typed_object(self, object_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """(type, object) in one look-up; (None, None) for an unknown id."""
+        for name, table in self._tables:
+            found = table.get(object_id)
+            if found is not None:
+                return name, found
+        return None, None
 
     def find_user(self, id_or_upn: str) -> dict[str, Any] | None:
         user = self.users.get(id_or_upn)
@@ -85,13 +91,16 @@ class Tenant:
         return cached[1]
 
     def direct_member_ids(self, group_id: str) -> list[str]:
-        return sorted(self.members.get(group_id, ()))
+        """Sorted ids of the group's own members; cached until members change (every page of a large group
+        would sort it again otherwise). Callers must not modify the list."""
+        self._check_member_caches()
+        if group_id not in self._direct_cache:
+            self._direct_cache[group_id] = sorted(self.members.get(group_id, ()))
+        return self._direct_cache[group_id]
 
     def transitive_member_ids(self, group_id: str) -> list[str]:
         """Sorted ids of everything under the group, nested groups included; cached until members change."""
-        if self._flat_version != self.membership_version:
-            self._flat_cache.clear()
-            self._flat_version = self.membership_version
+        self._check_member_caches()
         if group_id not in self._flat_cache:
             self._flat_cache[group_id] = flatten(group_id, self.members, self.groups.keys())
         return self._flat_cache[group_id]
@@ -239,6 +248,12 @@ class Tenant:
         self.permissions[client_id].discard(permission)
 
     # Internals
+    def _check_member_caches(self) -> None:
+        if self._flat_version != self.membership_version:
+            self._flat_cache.clear()
+            self._direct_cache.clear()
+            self._flat_version = self.membership_version
+
     def _add_plain(self, table: dict[str, dict[str, Any]], props: dict[str, Any]) -> str:
         oid = props.setdefault("id", props.get("id") or new_id())
         table[oid] = props

@@ -41,7 +41,7 @@ class Fetcher:
         graph: GraphClient,
         publish: Publish,
         *,
-        group_window: int = 4,
+        group_window: int | None = None,
         photos: bool = True,
         use_delta: bool = True,
     ):
@@ -49,7 +49,9 @@ class Fetcher:
         self.settings = settings
         self.graph = graph
         self.publish = publish
-        self.group_window = group_window
+        # Groups paged at once while reading the graph: a group's pages come one after another, so each
+        # holds at most one request in flight.
+        self.group_window = group_window or settings.graph_concurrency
         self.photos = photos
         self.use_delta = use_delta
 
@@ -63,16 +65,20 @@ class Fetcher:
             log.info("run %s is not waiting for a fetch; request ignored", msg.run_id)
             return
         graph: TenantGraph | None = None
+        sink = PageSink(msg, self.publish)
         try:
             graph = self._tenant(run)
-            sink = PageSink(msg, self.publish)
             snap = await self._snapshot(run, graph, sink)
             roles = await read_roles(graph) if run.config.use_admin_roles else {}
+            await sink.flush()
         except (GraphError, RunFailed, ValueError) as exc:
             reason = exc.reason if isinstance(exc, GraphError) else str(exc)
             log.warning("fetch failed: %s", reason)
+            await sink.settle()
             await self._fail(msg, reason, graph)
             return
+        finally:
+            sink.cancel()  # pages still in flight only when the fetch broke off with another error
         await self.publish(
             SnapshotCompleted(
                 team_id=msg.team_id,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -52,14 +53,21 @@ def split_members(items: Iterable[Mapping[str, Any]], properties: Sequence[str])
 
 
 class PageSink:
-    """Numbers and sends a run's member pages: ``seq`` counts from 0 in the order pages are sent."""
+    """Numbers and sends a run's member pages: ``seq`` counts from 0 in the order pages are sent.
 
-    def __init__(self, request: SyncRequested, publish: Publish):
+    Up to ``window`` pages are in flight at once: the broker confirms each, and waiting for one confirm before
+    sending the next page would stall the read a round trip per page. ``flush`` waits for every confirm; a
+    page that failed fails the run's fetch there, or at the next ``send``."""
+
+    def __init__(self, request: SyncRequested, publish: Publish, window: int = 8):
         self.request = request
         self.publish = publish
         self.pages = 0
         # A redelivered request fetches again from scratch; pages of an interrupted fetch must not mix in.
         self.attempt = uuid.uuid4().hex
+        self._room = asyncio.Semaphore(window)
+        self._in_flight: set[asyncio.Future[None]] = set()
+        self._failures: list[BaseException] = []
 
     def build(
         self, group_id: str | None, users: list[DirectoryUser], removed_ids: Sequence[str] = ()
@@ -79,5 +87,33 @@ class PageSink:
     ) -> None:
         if not users and not removed_ids:
             return
-        await self.publish(self.build(group_id, users, removed_ids))
+        self._raise_failure()
+        message = self.build(group_id, users, removed_ids)
         self.pages += 1
+        await self._room.acquire()
+        sending = asyncio.ensure_future(self.publish(message))
+        self._in_flight.add(sending)
+        sending.add_done_callback(self._sent)
+
+    async def flush(self) -> None:
+        """Every page sent so far is confirmed; raises the first that was not."""
+        await self.settle()
+        self._raise_failure()
+
+    async def settle(self) -> None:
+        """Wait for the pages in flight, whatever becomes of them (before a run's failure is reported)."""
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+
+    def cancel(self) -> None:
+        for sending in self._in_flight:
+            sending.cancel()
+
+    def _sent(self, sending: asyncio.Future[None]) -> None:
+        self._in_flight.discard(sending)
+        self._room.release()
+        if not sending.cancelled() and sending.exception() is not None:
+            self._failures.append(sending.exception())
+
+    def _raise_failure(self) -> None:
+        if self._failures:
+            raise self._failures[0]

@@ -134,12 +134,22 @@ class TenantGraph:
     async def get_pages(
         self, path: str, params: Mapping[str, Any] | None = None, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every page of a collection, following the whole ``@odata.nextLink`` (headers sent on each page)."""
-        url: str | None = self.url(path, params)
-        while url:
-            page = await self.get_json(url, headers=headers)
-            yield page
-            url = page.get("@odata.nextLink")
+        """Every page of a collection, following the whole ``@odata.nextLink`` (headers sent on each page).
+
+        The next page is requested before this one is handed over, so that Graph works on it while the caller
+        works on this one. At most one page is read ahead, and only by a nextLink Graph gave: no request is
+        sent that plain paging would not send too."""
+        ahead = asyncio.ensure_future(self.get_json(self.url(path, params), headers=headers))
+        try:
+            while ahead is not None:
+                page = await ahead
+                link = page.get("@odata.nextLink")
+                ahead = asyncio.ensure_future(self.get_json(link, headers=headers)) if link else None
+                yield page
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
 
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: Any = None

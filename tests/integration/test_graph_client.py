@@ -1,8 +1,10 @@
-"""The Graph client against the simulator: group search, and batches with throttled items."""
+"""The Graph client against the simulator: group search, batches with throttled items, paging."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 
 from shared.graph.batch import batch_get
 from shared.graph.groups import search_groups
@@ -38,3 +40,31 @@ async def test_a_batch_resends_only_its_throttled_items(fetch_bench):
     assert statuses == {"0": 200, "1": 404, "2": 404, "3": 404, "4": 404}
     assert base64.b64decode(next(a.body for a in answers if a.id == "0")) == picture
     assert graph.requests == 2 and graph.budget.waited == 1
+
+
+async def wait_for(predicate, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.01)
+
+
+async def test_the_next_page_is_on_its_way_while_the_caller_reads_this_one(fetch_bench):
+    b = fetch_bench
+    for i in range(5):
+        b.tenant.add_user(displayName=f"u{i}", userPrincipalName=f"u{i}@x")
+    graph = b.graph.for_tenant(Credentials(b.tenant.tenant_id, b.client_id, b.secret))
+    counted = b.sim.requests[b.tenant.tenant_id]
+    params = {"$select": "id", "$top": 2}
+
+    pages = graph.get_pages("/users", params)
+    async with contextlib.aclosing(pages):
+        first = await anext(pages)
+        await wait_for(lambda: counted["users"] == 2)  # asked for before the first page is done with
+        assert len(first["value"]) == 2
+    assert graph.requests == 2 and counted["users"] == 2  # stopping early asks for nothing more
+
+    listed = [u["id"] async for page in graph.get_pages("/users", params) for u in page["value"]]
+    assert sorted(listed) == sorted(b.tenant.users) and graph.requests == 2 + 3

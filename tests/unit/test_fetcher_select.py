@@ -1,12 +1,14 @@
 """What a run asks Graph for, and how member pages become messages."""
 
+import asyncio
+
 import pytest
 
 from services.fetcher.pages import PageSink, split_members
 from services.fetcher.select import user_properties
 from shared.config import SyncConfig
 from shared.graph.errors import GraphForbidden
-from shared.messages import SyncRequested
+from shared.messages import DirectoryUser, SyncRequested
 
 
 def config(**kw) -> SyncConfig:
@@ -118,5 +120,45 @@ async def test_pages_are_numbered_in_the_order_sent_and_empty_ones_are_not_sent(
     await sink.send("g1", content.users)
     await sink.send("g1", [])
     await sink.send(None, [], removed_ids=["u9"])
+    await sink.flush()
     assert [(m.seq, m.group_id, m.removed_ids) for m in sent] == [(0, "g1", []), (1, None, ["u9"])]
     assert sink.pages == 2
+
+
+async def test_pages_go_out_without_waiting_for_each_confirm_but_a_few_at_most():
+    confirms: list[asyncio.Future[None]] = []
+
+    async def publish(message):
+        confirms.append(asyncio.get_running_loop().create_future())
+        await confirms[-1]
+
+    sink = PageSink(SyncRequested(team_id="t", run_id="r"), publish, window=2)
+    users = [DirectoryUser(id="u1", properties={})]
+    await sink.send("g1", users)
+    await sink.send("g1", users)
+    third = asyncio.ensure_future(sink.send("g1", users))
+    await asyncio.sleep(0)
+    assert len(confirms) == 2 and not third.done()  # two unconfirmed pages: the third waits for room
+    confirms[0].set_result(None)
+    await third
+    flushed = asyncio.ensure_future(sink.flush())
+    await asyncio.sleep(0)
+    assert len(confirms) == 3 and not flushed.done()
+    for confirm in confirms[1:]:
+        confirm.set_result(None)
+    await flushed
+
+
+async def test_a_page_the_broker_refused_fails_the_fetch():
+    async def publish(message):
+        if message.seq == 1:
+            raise ConnectionError("the broker went away")
+
+    sink = PageSink(SyncRequested(team_id="t", run_id="r"), publish)
+    users = [DirectoryUser(id="u1", properties={})]
+    for _ in range(3):
+        await sink.send("g1", users)
+    with pytest.raises(ConnectionError, match="went away"):
+        await sink.flush()
+    with pytest.raises(ConnectionError):
+        await sink.send("g1", users)

@@ -1,3 +1,4 @@
+import orjson
 import pytest
 from pydantic import ValidationError
 
@@ -49,3 +50,14 @@ def test_messages_are_frozen():
 def test_missing_fields_are_refused():
     with pytest.raises(ValidationError):
         SyncRequested.from_bytes(b'{"team_id": "t"}')
+
+
+def test_a_members_page_is_written_as_pydantic_would_and_read_back_typed():
+    page = EXAMPLES[1]
+    assert orjson.loads(page.to_bytes()) == orjson.loads(page.model_dump_json())
+    [user] = MembersFetched.from_bytes(page.to_bytes()).users
+    assert isinstance(user, DirectoryUser) and user == page.users[0]
+    body = orjson.loads(page.to_bytes())
+    body["users"][0]["properties"] = ["not", "an", "object"]
+    with pytest.raises(ValidationError):
+        MembersFetched.from_bytes(orjson.dumps(body))
