@@ -6,7 +6,10 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import ValidationError
+
 from shared import logs
+from shared.runtime import StartupError
 from shared.settings import Settings
 
 SERVICES = ("scheduler", "fetcher", "reconciler", "notifier")
@@ -27,7 +30,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"cardsync: {_settings_errors(exc)}", file=sys.stderr)
+        return 2
     logs.setup(args.command, settings.log_level)
     try:
         import uvloop
@@ -44,8 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-class StartupError(RuntimeError):
-    pass
+def _settings_errors(exc: ValidationError) -> str:
+    """One line naming each bad variable, without echoing its value (it may be a secret)."""
+    bad = [f"CARDSYNC_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+    return "invalid settings: " + "; ".join(bad)
 
 
 async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:

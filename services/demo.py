@@ -10,12 +10,23 @@ import aiohttp
 from pydantic import SecretStr
 
 from services import launcher
-from services.cli import SERVICES, StartupError
+from services.cli import SERVICES
 from shared.mailsink import MailSink
 from shared.settings import Settings
 from simulator import Simulator, generate_tenant
 
 DEMO_CLIENT_ID = "c0ffee00-0de0-4000-8000-000000000001"
+DEMO_AMQP_PREFIX = "cardsync-demo"
+
+
+def demo_overrides(settings: Settings) -> dict[str, object]:
+    """What the demo decides unless the environment did: the tokens it makes up, and a bus prefix of its own so
+    that it never consumes the queues of an installation on the same broker."""
+    return {
+        "operator_token": settings.operator_token or SecretStr(secrets.token_urlsafe(24)),
+        "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(24)),
+        "amqp_prefix": settings.amqp_prefix if "amqp_prefix" in settings.model_fields_set else DEMO_AMQP_PREFIX,
+    }
 
 
 async def run(settings: Settings, *, once: bool, users: int) -> int:
@@ -32,9 +43,7 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
             "smtp_port": sink.port,
             "smtp_starttls": False,
             "smtp_username": None,
-            "operator_token": settings.operator_token or SecretStr(secrets.token_urlsafe(24)),
-            "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(24)),
-            "amqp_prefix": "cardsync-demo",
+            **demo_overrides(settings),
         }
     )
     outcome: dict[str, int] = {}
@@ -56,8 +65,6 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
 
     try:
         await launcher.run(settings, SERVICES, standalone=False, on_started=scenario)
-    except StartupError:
-        raise
     finally:
         sink.stop()
         await sim.stop()

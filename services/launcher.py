@@ -9,14 +9,20 @@ from collections.abc import Awaitable, Callable, Sequence
 import asyncpg
 
 from shared import db
-from shared.runtime import Infra, Service, Unreachable, open_infra, run_until_signalled
+from shared.runtime import (
+    Infra,
+    Service,
+    StartupError,
+    Unreachable,
+    check_settings,
+    open_infra,
+    run_until_signalled,
+)
 from shared.settings import Settings
 
 
 async def open_checked(settings: Settings) -> Infra:
     """Open the connections, turning the usual start-up failures into one clear sentence."""
-    from services.cli import StartupError
-
     try:
         return await open_infra(settings)
     except db.NotMigrated as exc:
@@ -42,6 +48,7 @@ async def run(
     standalone: bool,
     on_started: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
+    check_settings(settings, names)
     infra = await open_checked(settings)
     try:
         await run_until_signalled(build(infra, names, standalone), on_started)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -58,14 +58,25 @@ def _log_crash(task: asyncio.Task) -> None:
         log.error("background task %s stopped: %r", task.get_name(), task.exception())
 
 
+class StartupError(RuntimeError):
+    """A service cannot start; the message says why and what to do, and is all the operator sees."""
+
+
 class Unreachable(RuntimeError):
     """PostgreSQL or RabbitMQ did not answer at start-up."""
+
+
+def check_settings(settings: Settings, names: Sequence[str]) -> None:
+    """Refuse to start the named services on settings they cannot work with, before connecting anywhere."""
+    problems = settings.startup_problems(names)
+    if problems:
+        raise StartupError("; ".join(problems))
 
 
 async def open_infra(settings: Settings) -> Infra:
     try:
         pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
-    except (OSError, asyncio.TimeoutError) as exc:
+    except (OSError, TimeoutError) as exc:
         raise Unreachable(f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?") from exc
     try:
         await db.require_migrated(pool)
@@ -89,7 +100,10 @@ async def run_until_signalled(services: list[Service], on_started: Callable[[], 
     started: list[Service] = []
     try:
         for service in services:
-            await service.start()
+            try:
+                await service.start()
+            except OSError as exc:  # most often a port another process holds
+                raise StartupError(f"the {service.name} service cannot start: {exc}") from exc
             started.append(service)
             log.info("%s started", service.name)
         if on_started is not None:

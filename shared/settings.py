@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HEALTH_PORTS = {"fetcher": 8081, "reconciler": 8082, "notifier": 8083}
+# The scheduler serves the API (operator token) and encrypts client secrets; the fetcher decrypts them.
+NEEDS_OPERATOR_TOKEN = frozenset({"scheduler"})
+NEEDS_SECRET_KEY = frozenset({"scheduler", "fetcher"})
+MIN_SECRET_KEY_LENGTH = 16
 
 
 class Settings(BaseSettings):
@@ -42,6 +48,9 @@ class Settings(BaseSettings):
     graph_max_throttle_wait: float = Field(default=600.0, description="seconds of throttling a run tolerates")
     photo_slice_days: int = Field(default=7, description="every photo is re-checked within this many days")
     scheduler_interval: float = Field(default=5.0, description="seconds between due-run scans")
+    run_timeout: float = Field(
+        default=7200.0, gt=0, description="seconds an active run may go without progress before it is failed"
+    )
     outbox_interval: float = Field(default=0.5, description="seconds between outbox relay polls")
     invite_ttl_days: int = 30
     log_level: str = "INFO"
@@ -50,3 +59,31 @@ class Settings(BaseSettings):
         if service == "scheduler":
             return self.api_port
         return self.health_port or DEFAULT_HEALTH_PORTS[service]
+
+    def startup_problems(self, services: Iterable[str]) -> list[str]:
+        """Why the named services cannot start with these settings, one sentence each; empty when they can."""
+        names = set(services)
+        problems = []
+        if names & NEEDS_OPERATOR_TOKEN and not _value(self.operator_token):
+            problems.append(
+                "CARDSYNC_OPERATOR_TOKEN is not set: the control API does not start without an operator token"
+                " (make one with `openssl rand -hex 32`)"
+            )
+        if names & NEEDS_SECRET_KEY:
+            key = _value(self.secret_key)
+            if not key:
+                problems.append(
+                    "CARDSYNC_SECRET_KEY is not set: it encrypts the stored client secrets"
+                    " (make one with `openssl rand -hex 32`, and keep it: secrets stored under a key need that key)"
+                )
+            elif len(key) < MIN_SECRET_KEY_LENGTH:
+                problems.append(
+                    f"CARDSYNC_SECRET_KEY has {len(key)} characters, too few to protect the stored client secrets:"
+                    f" use at least {MIN_SECRET_KEY_LENGTH} (e.g. `openssl rand -hex 32`)"
+                )
+        return problems
+
+
+def _value(secret: SecretStr | None) -> str:
+    """The secret without surrounding white space; '' when it is unset."""
+    return secret.get_secret_value().strip() if secret is not None else ""

@@ -22,10 +22,6 @@ class SchedulerService:
 
     async def start(self) -> None:
         settings, pool = self.infra.settings, self.infra.pool
-        if settings.operator_token is None:
-            from services.cli import StartupError
-
-            raise StartupError("CARDSYNC_OPERATOR_TOKEN is not set: the API will not start without it")
         app = create_app(
             pool, settings, extra_routes=claim_routes(pool, settings), health=checker(pool, self.infra.bus)
         )

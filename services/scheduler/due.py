@@ -4,6 +4,11 @@ Several scheduler processes may run this at once: each claims due teams with ``F
 and moves their next run time past ``now`` in the same transaction as the run and its message, so a due run
 is started once. The next time is computed from ``now``, so a scheduler back from downtime starts one
 catch-up run per team, not one per missed period.
+
+A team is on the schedule once it has saved a configuration whose cadence is not ``off``: until then the API
+shows no next run time, and this loop never sees the team. When its time comes, a run is queued only if there
+is something to sync (a connected directory and at least one group); otherwise the schedule just moves on,
+instead of collecting a failed run each period.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import asyncpg
 
 from services.scheduler.cadence import next_run_at
 from services.scheduler.runs import queue_run
+from services.scheduler.stalled import fail_stalled_runs
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +33,9 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
     """(teams claimed, runs queued) for one batch, in the caller's transaction."""
     due = await conn.fetch(
         "SELECT c.team_id, c.cadence,"
-        " EXISTS (SELECT 1 FROM directory_connections d WHERE d.team_id = c.team_id) AS connected"
+        " EXISTS (SELECT 1 FROM directory_connections d WHERE d.team_id = c.team_id) AS connected,"
+        " coalesce(jsonb_typeof(c.config -> 'groups') = 'array' AND c.config -> 'groups' <> '[]', false)"
+        " AS has_groups"
         " FROM sync_configs c WHERE c.next_run_at <= $1 ORDER BY c.next_run_at LIMIT $2"
         " FOR UPDATE OF c SKIP LOCKED",
         now,
@@ -35,8 +43,7 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
     )
     queued = 0
     for team in due:
-        # A team without a directory would only collect failed runs; its schedule still moves on.
-        if team["connected"]:
+        if team["connected"] and team["has_groups"]:
             _, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
             queued += new
         await conn.execute(
@@ -59,9 +66,11 @@ async def publish_due_runs(pool: asyncpg.Pool, now: datetime) -> int:
 
 
 async def run_scheduler(pool: asyncpg.Pool, settings: Settings) -> None:
-    """Scan for due runs every ``settings.scheduler_interval`` seconds, until cancelled."""
+    """Every ``settings.scheduler_interval`` seconds until cancelled: fail the runs that stalled, so that their
+    teams can run again, then queue the due runs."""
     while True:
         try:
+            await fail_stalled_runs(pool, settings.run_timeout)
             queued = await publish_due_runs(pool, datetime.now(timezone.utc))
             if queued:
                 log.info("queued %d scheduled runs", queued)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import datetime, timedelta, timezone
 
 from services.scheduler.cadence import next_run_at
@@ -10,13 +11,19 @@ from services.scheduler.due import publish_due_runs
 from shared import db
 from shared.config import SyncConfig
 from shared.messages import SyncRequested
+from tests.fixtures.api import make_team
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 
 
-async def seed_teams(pool, count: int, next_at: datetime, *, connected: bool = True, cadence: str = "daily"):
+GROUPS = [{"id": "0c6d2f4e-1111-2222-3333-444455556666", "display_name": "popl_users"}]
+
+
+async def seed_teams(
+    pool, count: int, next_at: datetime, *, connected: bool = True, cadence: str = "daily", groups=GROUPS
+):
     """Teams with a saved configuration due at ``next_at``; returns their ids."""
-    config = SyncConfig(cadence=cadence).model_dump(mode="json")
+    config = SyncConfig(cadence=cadence, groups=groups).model_dump(mode="json")
     async with pool.acquire() as conn, conn.transaction():
         ids = [
             r["id"]
@@ -70,9 +77,10 @@ async def test_not_yet_due_teams_wait(pool):
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
 
 
-async def test_active_run_or_missing_directory_queue_nothing_but_the_schedule_moves(pool):
+async def test_active_run_or_nothing_to_sync_queue_nothing_but_the_schedule_moves(pool):
     (busy,) = await seed_teams(pool, 1, NOW - timedelta(hours=1))
     await seed_teams(pool, 1, NOW - timedelta(hours=1), connected=False)
+    await seed_teams(pool, 1, NOW - timedelta(hours=1), groups=[])
     await pool.execute(
         "INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'fetching')", busy
     )
@@ -99,3 +107,36 @@ async def test_concurrent_schedulers_publish_each_run_exactly_once(pool, db_url)
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == len(teams)
     bodies = [SyncRequested.from_bytes(r["body"]) for r in await pool.fetch("SELECT body FROM outbox")]
     assert len(bodies) == len(teams) and len({b.team_id for b in bodies}) == len(teams)
+
+
+async def test_a_team_that_never_saved_is_shown_unscheduled_and_never_run(api, operator, pool):
+    team = await make_team(api, operator)
+    resp = await api.get(f"/api/v1/teams/{team['id']}/sync/config", headers=team["headers"])
+    assert (await resp.json())["next_run_at"] is None
+    await pool.execute(
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', 'a')",
+        uuid.UUID(team["id"]),
+    )
+    assert await publish_due_runs(pool, datetime.now(timezone.utc) + timedelta(days=400)) == 0
+    assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
+
+
+async def test_the_shown_next_run_is_when_the_loop_runs_the_team(api, operator, pool):
+    team = await make_team(api, operator)
+    team_id = uuid.UUID(team["id"])
+    await pool.execute(
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', 'a')",
+        team_id,
+    )
+    # Groups are checked against the directory when saved; the loop only reads what was stored.
+    await pool.execute(
+        "INSERT INTO sync_configs (team_id, config, cadence, next_run_at) VALUES ($1, $2, 'weekly', $3)",
+        team_id,
+        SyncConfig(cadence="weekly", groups=GROUPS).model_dump(mode="json"),
+        next_run_at("weekly", NOW, team_id),
+    )
+    shown = await (await api.get(f"/api/v1/teams/{team['id']}/sync/config", headers=team["headers"])).json()
+    at = datetime.fromisoformat(shown["next_run_at"])
+    assert at == next_run_at("weekly", NOW, team_id)
+    assert await publish_due_runs(pool, at - timedelta(seconds=1)) == 0
+    assert await publish_due_runs(pool, at) == 1

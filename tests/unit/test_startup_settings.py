@@ -1,0 +1,69 @@
+"""What each service needs from its settings before it starts, the run timeout, and what the demo decides."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from pydantic import ValidationError
+
+from services.demo import DEMO_AMQP_PREFIX, demo_overrides
+from shared.settings import Settings
+
+KEY = "k" * 32
+
+
+def settings(**values) -> Settings:
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture(autouse=True)
+def no_cardsync_environment(monkeypatch):
+    for name in [n for n in os.environ if n.startswith("CARDSYNC_")]:
+        monkeypatch.delenv(name)
+
+
+def test_the_scheduler_needs_the_token_and_the_key():
+    problems = settings().startup_problems(["scheduler"])
+    assert [p.split(" ", 1)[0] for p in problems] == ["CARDSYNC_OPERATOR_TOKEN", "CARDSYNC_SECRET_KEY"]
+    assert settings(operator_token="t", secret_key=KEY).startup_problems(["scheduler"]) == []
+
+
+def test_blank_values_count_as_unset_and_a_short_key_is_refused():
+    blank = settings(operator_token="  ", secret_key="\t").startup_problems(["scheduler"])
+    assert len(blank) == 2 and all("is not set" in p for p in blank)
+    (short,) = settings(secret_key="x" * 15).startup_problems(["fetcher"])
+    assert "15 characters" in short and "at least 16" in short
+    assert settings(secret_key="x" * 16).startup_problems(["fetcher"]) == []
+
+
+def test_each_service_is_held_to_its_own_needs():
+    bare = settings()
+    assert len(bare.startup_problems(["fetcher"])) == 1
+    assert bare.startup_problems(["reconciler", "notifier"]) == []
+    assert len(bare.startup_problems(["scheduler", "fetcher", "reconciler", "notifier"])) == 2
+
+
+def test_run_timeout_defaults_to_two_hours_and_must_be_positive(monkeypatch):
+    assert settings().run_timeout == 7200
+    monkeypatch.setenv("CARDSYNC_RUN_TIMEOUT", "900")
+    assert settings().run_timeout == 900
+    monkeypatch.setenv("CARDSYNC_RUN_TIMEOUT", "0")
+    with pytest.raises(ValidationError):
+        settings()
+
+
+def test_the_demo_keeps_its_own_prefix_unless_one_is_set(monkeypatch):
+    assert demo_overrides(settings())["amqp_prefix"] == DEMO_AMQP_PREFIX
+    monkeypatch.setenv("CARDSYNC_AMQP_PREFIX", "cardsync")
+    assert demo_overrides(settings())["amqp_prefix"] == "cardsync"
+    monkeypatch.setenv("CARDSYNC_AMQP_PREFIX", "shop-demo")
+    assert demo_overrides(settings())["amqp_prefix"] == "shop-demo"
+
+
+def test_the_demo_makes_the_secrets_it_is_not_given_and_they_pass_the_checks():
+    made = settings().model_copy(update=demo_overrides(settings()))
+    assert made.startup_problems(["scheduler", "fetcher"]) == []
+    given = demo_overrides(settings(operator_token="mine", secret_key=KEY))
+    assert given["operator_token"].get_secret_value() == "mine"
+    assert given["secret_key"].get_secret_value() == KEY
