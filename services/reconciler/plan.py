@@ -107,7 +107,7 @@ def preview(action: MemberAction) -> Iterator[tuple[str, dict[str, Any]]]:
     if action.kind == "create":
         yield "create", {**who, "account_id": action.account_id, "subteams": sorted(action.join)}
     elif action.kind == "update":
-        yield "update", {"member_id": action.member_id, "changes": _membership_changes(action)}
+        yield "update", _update_entry(action)
     elif action.kind == "remove":
         yield "remove", {**who, "member_id": action.member_id, "delete": action.hard}
     if action.invite:
@@ -118,11 +118,13 @@ def preview(action: MemberAction) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "roles", {**who, "member_id": action.member_id, "scope": "subteam", "group_id": group, "role": role}
 
 
-def _membership_changes(action: MemberAction) -> dict[str, Any]:
-    changes = dict(action.changes)
+def _update_entry(action: MemberAction) -> dict[str, Any]:
+    """``changes`` holds only ``{"field": {"old", "new"}}`` pairs, as api.md writes them; the groups joined
+    and left sit beside it, as ``subteams`` does on a create entry."""
+    entry: dict[str, Any] = {"member_id": action.member_id, "changes": dict(action.changes)}
     if action.join or action.leave:
-        changes["subteams"] = {"join": sorted(action.join), "leave": sorted(action.leave)}
-    return changes
+        entry["subteams"] = {"join": sorted(action.join), "leave": sorted(action.leave)}
+    return entry
 
 
 def preview_plan(plan: Plan) -> dict[str, list[dict[str, Any]]]:

@@ -25,13 +25,12 @@ async def test_defaults_until_saved(api, operator):
 async def test_save_versions_and_refuses_stale_saves(api, operator, pool):
     team = await make_team(api, operator)
     path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
-    groups = [{"id": "0c6d2f4e-1111-2222-3333-444455556666", "display_name": "popl_users"}]
 
-    first = await api.put(path, json=_config(groups=groups), headers={**h, "If-Match": '"0"'})
+    first = await api.put(path, json=_config(use_admin_roles=True), headers={**h, "If-Match": '"0"'})
     assert first.status == 200, await first.text()
     assert first.headers["ETag"] == '"1"'
     saved = await first.json()
-    assert saved["groups"] == groups
+    assert saved["use_admin_roles"] is True
     next_run = datetime.fromisoformat(saved["next_run_at"])
     assert saved["next_run_at"].endswith("Z")
 
@@ -101,3 +100,76 @@ async def test_auth_then_team_then_body(api, operator):
     assert resp.status == 404
     resp = await api.put(f"/api/v1/teams/{team['id']}/sync/config", data=b"garbage", headers=team["headers"])
     assert resp.status == 400
+
+
+async def test_wrong_json_types_are_refused_not_coerced(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    fields = _config()["fields"]
+    bad = _config(
+        send_invites="false",
+        cadence=1,
+        fields={**fields, "name": {"sync": 1, "overwrite": True}},
+        custom_mappings=[{"source": "department", "target": {"kind": "field", "name": 7}}],
+        removal_guard={"max_percent": "20", "min_count": 10.0},
+        next_run_at=5,
+    )
+    resp = await api.put(path, json=bad, headers=h)
+    assert resp.status == 422 and resp.content_type == "application/problem+json"
+    locs = {tuple(e["loc"]) for e in (await resp.json())["errors"]}
+    assert locs == {
+        ("send_invites",),
+        ("cadence",),
+        ("fields", "name", "sync"),
+        ("custom_mappings", 0, "target", "field", "name"),
+        ("removal_guard", "max_percent"),
+        ("removal_guard", "min_count"),
+        ("next_run_at",),
+    }
+    assert (await api.get(path, headers=h)).headers["ETag"] == '"0"'  # nothing was saved
+
+
+async def test_the_example_of_the_contract_is_accepted(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    mappings = [
+        {"source": "department", "fallbacks": [], "target": {"kind": "field", "name": "Department"},
+         "sync": True, "overwrite": True},
+        {"source": "onPremisesExtensionAttributes.extensionAttribute1", "fallbacks": [],
+         "target": {"kind": "link", "type": "url", "label": "Calendar"}, "sync": True, "overwrite": False},
+    ]
+    example = _config(
+        cadence="weekly",
+        custom_mappings=mappings,
+        removal_guard={"max_percent": 20, "min_count": 10},
+        next_run_at="2026-11-29T03:17:00Z",
+    )
+    resp = await api.put(path, json=example, headers=h)
+    assert resp.status == 200, await resp.text()
+    saved = await resp.json()
+    assert saved["cadence"] == "weekly" and saved["custom_mappings"] == mappings
+    assert saved["next_run_at"] != "2026-11-29T03:17:00Z"  # read-only: the schedule decides it
+
+
+async def test_removal_guard_percent_reads_as_the_contract_writes_it(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    default = await api.get(path, headers=h)
+    assert '"removal_guard":{"max_percent":20,"min_count":10}' in await default.text()
+    assert type((await default.json())["removal_guard"]["max_percent"]) is int
+    for sent in (35, 12.5, 40.0):
+        resp = await api.put(path, json=_config(removal_guard={"max_percent": sent, "min_count": 3}), headers=h)
+        assert resp.status == 200, await resp.text()
+        got = (await resp.json())["removal_guard"]["max_percent"]
+        assert got == sent and type(got) is (float if sent == 12.5 else int)
+
+
+async def test_if_match_compares_strongly(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    for weak in ('W/"0"', "0", 'W/"0", "7"'):
+        resp = await api.put(path, json=_config(), headers={**h, "If-Match": weak})
+        assert resp.status == 412, weak
+        assert resp.content_type == "application/problem+json" and resp.headers["ETag"] == '"0"'
+    resp = await api.put(path, json=_config(), headers={**h, "If-Match": 'W/"0", "0"'})
+    assert resp.status == 200 and resp.headers["ETag"] == '"1"'

@@ -81,6 +81,9 @@ async def test_bad_expired_or_refused_consents_are_400(sim_api, operator, settin
         {"error": "access_denied", "error_description": "AADSTS65004: declined", "state": fresh},
         {"tenant": str(uuid.uuid4()), "admin_consent": "True", "state": fresh},  # no token for that tenant
         {"tenant": "../../evil", "admin_consent": "True", "state": fresh},
+        {"tenant": tenant, "admin_consent": "True", "state": "s" * 3000},  # no length of its own: still 400
+        {"tenant": "t" * 300, "admin_consent": "True", "state": fresh},
+        {"error": "e" * 300, "error_description": "d" * 3000, "state": fresh},
     ]
     for params in cases:
         resp = await sim_api.get(CALLBACK, params=params)

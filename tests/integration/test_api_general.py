@@ -36,6 +36,33 @@ async def test_body_over_one_mebibyte_is_413(api, operator):
     )
 
 
+async def test_endpoints_without_a_body_still_refuse_one_over_one_mebibyte(api, operator, pool):
+    team = await make_team(api, operator)
+    base, h = f"/api/v1/teams/{team['id']}", team["headers"]
+    await api.put(
+        base + "/directory", json={"tenant_id": "t", "client_id": "c", "client_secret": "s"}, headers=h
+    )
+    big = b"x" * (1024 * 1024 + 1)
+    for method, path in [
+        ("DELETE", base + "/directory"),
+        ("GET", base + "/members"),
+        ("POST", f"{base}/sync/runs/{uuid.uuid4()}/approve"),
+        ("GET", "/api/v1/openapi.json"),
+        ("GET", "/healthz"),
+    ]:
+        await _problem(await api.request(method, path, data=big, headers=h), 413)
+    assert await pool.fetchval("SELECT count(*) FROM directory_connections") == 1  # not deleted
+
+    async def chunked():
+        for _ in range(17):
+            yield b"x" * 65536
+
+    await _problem(await api.delete(base + "/directory", data=chunked(), headers=h), 413)
+    await _problem(await api.delete(base + "/directory", data=big), 401)  # the token comes first
+    exactly = await api.get(base + "/members", data=b" " * (1024 * 1024), headers=h)
+    assert exactly.status == 200
+
+
 async def test_unstorable_values_are_422_not_500(api, operator):
     team = await make_team(api, operator)
     path = f"/api/v1/teams/{team['id']}/templates"
@@ -50,6 +77,13 @@ async def test_unstorable_values_are_422_not_500(api, operator):
     await _problem(
         await api.get(f"/api/v1/teams/{team['id']}/members?cursor=%00", headers=team["headers"]), 400
     )
+    body = await _problem(
+        await api.post(path, json={"name": "a\u0000b", "links": "none"}, headers=team["headers"]), 422
+    )
+    assert [e["loc"] for e in body["errors"]] == [["name"], ["links"]]  # every bad field, whatever the check
+    body = await _problem(await api.post(path, data=b'{"name": "t", "x": 1e400}', headers=team["headers"]), 422)
+    assert {e["msg"] for e in body["errors"]} >= {"number out of range"}
+    await _problem(await api.post(path, data=b'{"name": NaN}', headers=team["headers"]), 400)
 
 
 async def test_unknown_ids_are_404(api, operator):

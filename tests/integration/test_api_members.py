@@ -138,6 +138,13 @@ async def test_pages_cover_every_member_once(api, team, pool):
     [
         ("cursor=garbage!!", 400),
         ("cursor=WzEsMl0", 400),
+        ("cursor=" + "A" * 4000, 400),
+        # a time that leaves the calendar once read in UTC
+        ("cursor=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTE0OjAwIiwiZDZkNGJkYWEtYzUyMi00MTY0LWE5ZmQtZDViYmE5YjlhYmI4Il0", 400),
+        ("limit=abc", 400),
+        ("limit=", 400),
+        ("limit=2.5", 400),
+        ("limit=abc&status=gone", 400),
         ("limit=0", 422),
         ("limit=1001", 422),
         ("status=gone", 422),
@@ -168,6 +175,12 @@ async def test_patch_card(api, team, pool):
     assert {tuple(e["loc"]) for e in (await bad.json())["errors"]} == {
         ("card", "shoe_size"),
         ("card", "name"),
+    }
+    wrong_types = await api.patch(path, json={"card": {"job_title": 5, "fields": {"Team": 1}}}, headers=team["headers"])
+    assert wrong_types.status == 422
+    assert {tuple(e["loc"]) for e in (await wrong_types.json())["errors"]} == {
+        ("card", "job_title"),
+        ("card", "fields", "Team"),
     }
     missing = await api.patch(
         f"/api/v1/teams/{team['id']}/members/{uuid.uuid4()}", json={"card": {}}, headers=team["headers"]
@@ -221,3 +234,40 @@ async def test_template_of_another_team_is_refused(api, operator, team, pool):
     )
     assert resp.status == 422
     assert (await resp.json())["errors"][0]["loc"] == ["template_id"]
+
+
+async def test_a_card_read_can_be_sent_back_and_emails_are_checked(api, team, pool):
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    path = f"/api/v1/teams/{team['id']}/members/{member_id}"
+    card = (await (await api.get(path, headers=team["headers"])).json())["card"]
+    assert card["has_photo"] is False
+    sent = {**card, "job_title": "CTO", "has_photo": True, "email": " ann.lee@contoso.com "}
+    resp = await api.patch(path, json={"card": sent}, headers=team["headers"])
+    assert resp.status == 200, await resp.text()
+    saved = (await resp.json())["card"]
+    assert saved["has_photo"] is False  # read-only: the photo comes from the directory
+    assert saved["job_title"] == "CTO" and saved["email"] == "ann.lee@contoso.com"
+
+    for email in ("not an email", "ann@", "", "a@b"):
+        bad = await api.patch(path, json={"card": {"email": email}}, headers=team["headers"])
+        assert bad.status == 422 and bad.content_type == "application/problem+json", email
+        assert [e["loc"] for e in (await bad.json())["errors"]] == [["card", "email"]]
+    cleared = await api.patch(path, json={"card": {"email": None}}, headers=team["headers"])
+    assert (await cleared.json())["card"]["email"] is None
+
+
+@pytest.mark.parametrize(
+    "stored, etag",
+    [('W/"5f2a"', '"5f2a"'), ('"5f2a"', '"5f2a"'), ("5f2a", '"5f2a"'), (None, None)],
+)
+async def test_photo_etag_is_quoted_once(api, team, pool, stored, etag):
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    await pool.execute(
+        "INSERT INTO member_photos (member_id, content_type, data, etag) VALUES ($1, 'image/png', $2, $3)",
+        member_id,
+        b"\x89PNG",
+        stored,
+    )
+    photo = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}/photo", headers=team["headers"])
+    assert photo.status == 200 and await photo.read() == b"\x89PNG"
+    assert photo.headers.get("ETag") == etag

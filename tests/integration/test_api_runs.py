@@ -85,8 +85,9 @@ async def test_list_and_get_runs(api, operator, pool):
     assert [r["id"] for r in listed["runs"]] == ids[::-1]
     limited = await (await api.get(path + "?limit=2", headers=team["headers"])).json()
     assert len(limited["runs"]) == 2
-    for bad in ("0", "1001", "many"):
-        assert (await api.get(path + f"?limit={bad}", headers=team["headers"])).status == 422
+    for bad, status in (("0", 422), ("1001", 422), ("many", 400), ("2.5", 400)):
+        resp = await api.get(path + f"?limit={bad}", headers=team["headers"])
+        assert resp.status == status and resp.content_type == "application/problem+json", bad
 
     got = await api.get(f"{path}/{ids[0]}", headers=team["headers"])
     assert got.status == 200 and (await got.json())["status"] == "succeeded"

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.scheduler.api.models.config import ConfigIn
-from services.scheduler.api.models.directory import DirectoryIn
+from services.scheduler.api.models.directory import ConsentCallbackQuery, DirectoryIn
 from services.scheduler.api.models.members import MemberPatch, MembersQuery
 from services.scheduler.api.models.teams import AccountIn
 from services.scheduler.api.openapi import openapi_document
@@ -44,6 +44,19 @@ def test_member_patch_refuses_unknown_card_fields():
     with pytest.raises(ValidationError):
         MemberPatch.model_validate({"card": {"shoe_size": 1}})
     assert MemberPatch.model_validate({"card": {"job_title": "CTO"}}).card.model_fields_set == {"job_title"}
+
+
+def test_member_patch_takes_a_card_as_read_and_checks_its_email():
+    card = {"name": "Ann", "email": "ann@contoso.com", "has_photo": True, "fields": {}}
+    assert MemberPatch.model_validate({"card": card}).card.email == "ann@contoso.com"
+    with pytest.raises(ValidationError) as info:
+        MemberPatch.model_validate({"card": {**card, "email": "ann at contoso"}})
+    assert [e["loc"] for e in info.value.errors()] == [("card", "email")]
+
+
+def test_query_texts_have_no_lengths_of_their_own():
+    assert MembersQuery.model_validate({"cursor": "c" * 5000}).cursor == "c" * 5000
+    assert ConsentCallbackQuery.model_validate({"state": "s" * 5000, "error_description": "d" * 5000})
 
 
 def test_members_query_bounds():

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from services.scheduler.api.cursor import decode_cursor, encode_cursor
 from services.scheduler.api.models.teams import TeamIn
-from services.scheduler.api.problems import problem_body, unprocessable, validation_errors
+from services.scheduler.api.problems import invalid, problem_body, validation_errors
 from services.scheduler.api.routes.config import if_match_versions
+from services.scheduler.api.routes.members import photo_etag
 from services.scheduler.consent_state import make_state, read_state
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
@@ -34,8 +35,9 @@ def test_validation_errors_name_every_field_and_leave_inputs_out():
     assert {tuple(e["loc"]) for e in errors} == {("name",), ("admins", 0, "email"), ("extra",)}
     assert all(set(e) == {"loc", "msg"} for e in errors)
     assert "secret-value" not in str(errors)
-    problem = unprocessable(info.value, ("query",))
+    problem = invalid(validation_errors(info.value, ("query",)))
     assert problem.status == 422 and all(e["loc"][0] == "query" for e in problem.errors)
+    assert "admins.0.email" in problem.detail and invalid(errors, 400).status == 400
 
 
 def test_cursor_round_trip_and_garbage():
@@ -48,6 +50,8 @@ def test_cursor_round_trip_and_garbage():
         "bnVsbA",
         encode_cursor(when, row)[:-4],
         "WyIyMDI2LTAxLTAxIiwiYSJd",
+        "WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTE0OjAwIiwiZDZkNGJkYWEtYzUyMi00MTY0LWE5ZmQtZDViYmE5YjlhYmI4Il0",  # year 10000
+        "x" * 100_000,
     ):
         with pytest.raises(ValueError):
             decode_cursor(garbage)
@@ -59,10 +63,12 @@ def test_cursor_round_trip_and_garbage():
         (None, None),
         ("*", None),
         ('"3"', {3}),
-        ('W/"3"', {3}),
         ('"1", "2"', {1, 2}),
-        ("3", {3}),
+        ('W/"3"', set()),  # strong comparison: a weak tag matches nothing
+        ('W/"3", "4"', {4}),
+        ("3", set()),  # not an entity tag
         ('"x"', set()),
+        ("", set()),
     ],
 )
 def test_if_match(header, versions):
@@ -79,3 +85,9 @@ def test_consent_state_is_bound_signed_and_expiring():
     assert read_state("key", forged, NOW) is None
     for junk in ("", "a.b", "a.b.c", "é.1.x"):
         assert read_state("key", junk, NOW) is None
+
+
+def test_photo_etag_is_one_valid_quoted_tag():
+    assert photo_etag('W/"abc"') == photo_etag('"abc"') == photo_etag("abc") == '"abc"'
+    odd = photo_etag('"a"b\r\nX: é"')
+    assert odd.count('"') == 2 and odd.isascii() and "\n" not in odd

@@ -9,7 +9,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from services.scheduler.api.endpoint import MAX_BODY, POOL, SETTINGS, aiohttp_handler
+from services.scheduler.api.endpoint import MAX_BODY, POOL, SETTINGS, aiohttp_handler, read_limited
 from services.scheduler.api.metrics import metrics, metrics_middleware
 from services.scheduler.api.openapi import openapi_document
 from services.scheduler.api.problems import problem_middleware
@@ -18,6 +18,17 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 HealthCheck = Callable[[], Awaitable[bool]]
+RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _bounded(handler: RequestHandler) -> RequestHandler:
+    """A plain route held to the same body limit as the endpoints."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        await read_limited(request)
+        return await handler(request)
+
+    return handle
 
 
 def _database_health(pool: asyncpg.Pool) -> HealthCheck:
@@ -57,8 +68,8 @@ def create_app(
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")
 
-    app.router.add_get("/api/v1/openapi.json", openapi)
-    app.router.add_get("/healthz", _healthz(health or _database_health(pool)))
-    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/api/v1/openapi.json", _bounded(openapi))
+    app.router.add_get("/healthz", _bounded(_healthz(health or _database_health(pool))))
+    app.router.add_get("/metrics", _bounded(metrics))
     app.router.add_routes(extra_routes)
     return app

@@ -6,18 +6,19 @@ body (400, 413, 422). A handler receives a ``Call`` holding what passed.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-import orjson
+import pydantic_core
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.scheduler.api.auth import Caller, authenticate
-from services.scheduler.api.problems import Problem, unprocessable
+from services.scheduler.api.problems import TOO_LARGE, Problem, invalid, validation_errors
 from shared.settings import Settings
 
 POOL = web.AppKey("pool", asyncpg.Pool)
@@ -75,7 +76,7 @@ def json_response(model: BaseModel, status: int = 200, headers: dict[str, str] |
 
 
 def _check_values(value: Any, loc: list[str | int], errors: list[dict[str, Any]]) -> None:
-    """Values JSON allows but the database cannot store: NUL in text, integers beyond 64 bits."""
+    """Values JSON allows but the database cannot store: NUL in text, integers beyond 64 bits, infinities."""
     if isinstance(value, str):
         if "\x00" in value:
             errors.append({"loc": loc, "msg": "text may not contain NUL characters"})
@@ -83,6 +84,9 @@ def _check_values(value: Any, loc: list[str | int], errors: list[dict[str, Any]]
         return
     elif isinstance(value, int):
         if abs(value) > _MAX_INT:
+            errors.append({"loc": loc, "msg": "number out of range"})
+    elif isinstance(value, float):
+        if not math.isfinite(value):
             errors.append({"loc": loc, "msg": "number out of range"})
     elif isinstance(value, dict):
         for k, v in value.items():
@@ -93,32 +97,45 @@ def _check_values(value: Any, loc: list[str | int], errors: list[dict[str, Any]]
             _check_values(v, [*loc, i], errors)
 
 
-async def _read_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    raw = await request.read()
+async def read_limited(request: web.Request) -> bytes:
+    """The whole body, refused with 413 past MAX_BODY. Every request is read, whether or not its endpoint
+    takes a body, so the limit holds for all of them."""
+    if request.content_length is not None and request.content_length > MAX_BODY:
+        raise Problem(413, TOO_LARGE)
+    return await request.read()  # client_max_size stops a chunked body at the same size
+
+
+def _parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    """Strict: a JSON value of the wrong type is refused, never coerced (``"1"`` is not a number)."""
+    text = raw if raw.strip() else b"{}"
     try:
-        data = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
+        data = pydantic_core.from_json(text, allow_inf_nan=False)
+    except ValueError:
         raise Problem(400, "the request body is not valid JSON") from None
     errors: list[dict[str, Any]] = []
     _check_values(data, [], errors)
-    if errors:
-        raise Problem(422, "invalid values", errors=errors)
     try:
-        return model.model_validate(data)
+        body = model.model_validate_json(text, strict=True)
     except ValidationError as exc:
-        raise unprocessable(exc) from None
+        raise invalid(errors + validation_errors(exc)) from None
+    if errors:
+        raise invalid(errors)
+    return body
 
 
 def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    """Query values are text, so they are converted; one that cannot be read as its type is a 400, one
+    that reads but is out of bounds a 422."""
     data = {k: request.query.getone(k) for k in request.query.keys() if k in model.model_fields}
     errors: list[dict[str, Any]] = []
     _check_values(data, ["query"], errors)
     if errors:
-        raise Problem(400, "a query value cannot be read", errors=errors)
+        raise invalid(errors, 400)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise unprocessable(exc, ("query",)) from None
+        unreadable = any(e["type"].endswith("_parsing") for e in exc.errors(include_input=False))
+        raise invalid(validation_errors(exc, ("query",)), 400 if unreadable else 422) from None
 
 
 async def _team(request: web.Request, pool: asyncpg.Pool, caller: Caller) -> UUID:
@@ -138,7 +155,8 @@ def aiohttp_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.Strea
                 raise Problem(403, "this needs the operator token")
         team_id = await _team(request, pool, caller) if "team_id" in request.match_info else None
         query = _read_query(request, ep.query) if ep.query else None
-        body = await _read_body(request, ep.body) if ep.body else None
+        raw = await read_limited(request)
+        body = _parse_body(raw, ep.body) if ep.body else None
         return await ep.handler(Call(request, pool, settings, caller, team_id, body, query))
 
     return handle

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
+TOO_LARGE = "the request body is larger than 1 MiB"
 
 
 class Problem(Exception):
@@ -65,16 +66,17 @@ def validation_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) 
     return [{"loc": [*prefix, *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_input=False)]
 
 
-def unprocessable(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> Problem:
-    errors = validation_errors(exc, prefix)
+def invalid(errors: list[dict[str, Any]], status: int = 422) -> Problem:
+    """A 422 (or, for a value that cannot even be read, a 400) naming every bad field."""
     fields = ", ".join(".".join(str(p) for p in e["loc"]) or "body" for e in errors)
-    return Problem(422, f"invalid values: {fields}", errors=errors)
+    what = "invalid values" if status == 422 else "values that cannot be read"
+    return Problem(status, f"{what}: {fields}", errors=errors)
 
 
 _AIOHTTP_DETAILS = {
     404: "no such resource",
     405: "this method is not allowed on this resource",
-    413: "the request body is larger than 1 MiB",
+    413: TOO_LARGE,
 }
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, field_serializer
 
-from shared.config import SyncConfig
+from shared.config import RemovalGuard, SyncConfig
 
 _NEXT_RUN = "read-only: when the next scheduled run starts (UTC); null when the cadence is off"
 
@@ -16,5 +16,13 @@ class ConfigIn(SyncConfig):
         return SyncConfig.model_validate(self.model_dump(exclude={"next_run_at"}))
 
 
+class RemovalGuardOut(RemovalGuard):
+    @field_serializer("max_percent")
+    def _whole_percent(self, value: float) -> int | float:
+        """A whole percentage reads as the contract writes it: ``20``, not ``20.0``."""
+        return int(value) if value.is_integer() else value
+
+
 class ConfigOut(SyncConfig):
+    removal_guard: RemovalGuardOut = Field(default_factory=RemovalGuardOut)
     next_run_at: datetime | None = Field(description=_NEXT_RUN, json_schema_extra={"readOnly": True})

@@ -32,11 +32,13 @@ class ConsentUrlOut(Out):
 
 
 class ConsentCallbackQuery(In):
-    tenant: str | None = Field(default=None, max_length=256)
-    admin_consent: str | None = Field(default=None, max_length=16)
-    state: str | None = Field(default=None, max_length=1024)
-    error: str | None = Field(default=None, max_length=256)
-    error_description: str | None = Field(default=None, max_length=2048)
+    """What the identity platform appends to the redirect; any of it may be missing or forged (then 400)."""
+
+    tenant: str | None = None
+    admin_consent: str | None = None
+    state: str | None = None
+    error: str | None = None
+    error_description: str | None = None
 
 
 class GroupsQuery(In):

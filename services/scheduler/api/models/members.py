@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from services.scheduler.api.models.common import In, Out
+from services.scheduler.api.models.common import Email, In, Out
 
 _TEXT = Field(default=None, max_length=1024)
 
@@ -14,7 +14,7 @@ _TEXT = Field(default=None, max_length=1024)
 class MembersQuery(In):
     status: Literal["invited", "active", "removed"] | None = None
     limit: int = Field(default=100, ge=1, le=1000)
-    cursor: str | None = Field(default=None, max_length=512, description="next_cursor of the previous page")
+    cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 
 
 class InviteOut(Out):
@@ -69,12 +69,19 @@ class MembersOut(Out):
 
 
 class CardPatch(In):
+    """The writable part of a member's card; ``has_photo`` is accepted so a card read can be sent back."""
+
     name: str | None = _TEXT
-    email: str | None = _TEXT
+    email: Email | None = None
     job_title: str | None = _TEXT
     company: str | None = _TEXT
     phone: str | None = _TEXT
     location: str | None = _TEXT
+    has_photo: bool | None = Field(
+        default=None,
+        description="read-only: ignored, the photo comes from the directory",
+        json_schema_extra={"readOnly": True},
+    )
     fields: dict[str, str | None] | None = Field(
         default=None, max_length=100, description="custom fields to set; null removes one"
     )

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
+from services.scheduler.api.group_check import unknown_groups
 from services.scheduler.api.models.config import ConfigIn, ConfigOut
-from services.scheduler.api.problems import Problem
+from services.scheduler.api.problems import Problem, invalid
 from services.scheduler.cadence import next_run_at
 from shared.config import SyncConfig
+from shared.graph.errors import GraphError
+
+log = logging.getLogger(__name__)
 
 
 def etag(version: int) -> str:
@@ -19,14 +24,16 @@ def etag(version: int) -> str:
 
 
 def if_match_versions(header: str | None) -> set[int] | None:
-    """The versions an If-Match header accepts; None when it accepts any (absent, or ``*``)."""
+    """The versions an If-Match header accepts; None when it accepts any (absent, or ``*``).
+
+    If-Match compares strongly (RFC 9110 13.1.1): a weak tag (``W/"3"``) or an unquoted one matches nothing."""
     if header is None or header.strip() == "*":
         return None
     versions = set()
     for tag in header.split(","):
-        tag = tag.strip().removeprefix("W/").strip('"')
-        if tag.isdigit():
-            versions.add(int(tag))
+        tag = tag.strip()
+        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
+            versions.add(int(tag[1:-1]))
     return versions
 
 
@@ -52,8 +59,27 @@ def _stale(version: int) -> Problem:
     )
 
 
+async def _check_groups(call: Call, config: SyncConfig) -> None:
+    """Every synced group must exist in the team's directory (422 naming each one that does not)."""
+    if not config.groups:
+        return
+    connection = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
+    if connection is None:
+        raise Problem(409, "connect a directory before choosing groups: PUT /api/v1/teams/{team_id}/directory")
+    try:
+        unknown = await unknown_groups(call.settings, connection, [g.id for g in config.groups])
+    except GraphError as exc:
+        log.warning("checking the groups of team %s failed: %s", call.team, exc.reason)
+        raise Problem(502, f"the groups could not be checked against the directory: {exc.reason}") from None
+    if unknown:
+        raise invalid(
+            [{"loc": ["groups", i, "id"], "msg": "the directory has no group with this id"} for i in unknown]
+        )
+
+
 async def put_config(call: Call) -> web.Response:
     config = call.body.config()
+    await _check_groups(call, config)
     accepted = if_match_versions(call.request.headers.get("If-Match"))
     data = config.model_dump(mode="json")
     async with call.pool.acquire() as conn, conn.transaction():
@@ -95,7 +121,7 @@ ENDPOINTS = (
         "PUT",
         "/api/v1/teams/{team_id}/sync/config",
         put_config,
-        "Save the whole configuration; If-Match refuses a stale save with 412",
+        "Save the whole configuration; If-Match refuses a stale save with 412, an unknown group with 422",
         {200: ConfigOut},
         body=ConfigIn,
     ),

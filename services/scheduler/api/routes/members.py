@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 from aiohttp import web
 
 from services.scheduler.api import member_store
@@ -17,6 +20,7 @@ from services.scheduler.api.models.members import (
 from services.scheduler.api.problems import Problem
 
 _MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"
+_ETAG_CHARS = re.compile(r"[\x21\x23-\x7e]*")  # etagc of RFC 9110, ASCII only
 _CARD_COLUMNS = {f: f"card_{f}" for f in ("name", "email", "job_title", "company", "phone", "location")}
 
 
@@ -64,6 +68,15 @@ async def patch_member(call: Call) -> web.Response:
     return json_response(member)
 
 
+def photo_etag(stored: str) -> str:
+    """The entity tag of the photo bytes, quoted once. The directory's tag arrives quoted and often weak
+    (``W/"…"``); the bytes served are exactly the ones stored under it, so the tag is given strong."""
+    opaque = stored.strip().removeprefix("W/").strip('"')
+    if not _ETAG_CHARS.fullmatch(opaque):
+        opaque = hashlib.sha256(stored.encode()).hexdigest()
+    return f'"{opaque}"'
+
+
 async def get_photo(call: Call) -> web.Response:
     row = await call.pool.fetchrow(
         "SELECT p.content_type, p.data, p.etag FROM member_photos p JOIN members m ON m.id = p.member_id"
@@ -75,7 +88,7 @@ async def get_photo(call: Call) -> web.Response:
         raise Problem(404, "this member has no photo")
     headers = {"Content-Type": row["content_type"]}
     if row["etag"]:
-        headers["ETag"] = f'"{row["etag"]}"'
+        headers["ETag"] = photo_etag(row["etag"])
     return web.Response(body=bytes(row["data"]), headers=headers)
 
 

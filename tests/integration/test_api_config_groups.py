@@ -1,0 +1,95 @@
+"""Saving synced groups: each id is checked against the team's directory (the simulated tenant) before it counts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.scheduler.api import create_app
+from shared.config import SyncConfig
+from tests.fixtures.api import make_team
+from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
+
+
+@pytest.fixture
+async def graph_api(pool, settings, simulator):
+    """The API with the simulator as its cloud."""
+    cloud = settings.model_copy(
+        update={
+            "authority_url": simulator.authority_url,
+            "graph_url": simulator.graph_url,
+            "ca_file": simulator.ca_file,
+        }
+    )
+    async with TestClient(TestServer(create_app(pool, cloud))) as client:
+        yield client
+
+
+async def _connected_team(api, operator, tenant, secret: str = SIM_CLIENT_SECRET) -> dict:
+    team = await make_team(api, operator)
+    resp = await api.put(
+        f"/api/v1/teams/{team['id']}/directory",
+        json={"tenant_id": tenant.tenant_id, "client_id": SIM_CLIENT_ID, "client_secret": secret},
+        headers=team["headers"],
+    )
+    assert resp.status == 200, await resp.text()
+    return team
+
+
+def _save(api, team: dict, groups: list[dict]):
+    config = {**SyncConfig().model_dump(mode="json"), "groups": groups}
+    return api.put(f"/api/v1/teams/{team['id']}/sync/config", json=config, headers=team["headers"])
+
+
+def _real(tenant) -> list[dict]:
+    return [{"id": gid, "display_name": g["displayName"]} for gid, g in sorted(tenant.groups.items())]
+
+
+async def test_groups_the_directory_has_are_saved(graph_api, operator, sim_tenant):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    groups = _real(sim_tenant)
+    resp = await _save(graph_api, team, groups)
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["groups"] == groups
+
+
+async def test_unknown_group_ids_are_422_each_named(graph_api, operator, sim_tenant, pool):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    real = _real(sim_tenant)
+    unknown = [{"id": str(uuid.uuid4()), "display_name": f"ghost {i}"} for i in range(22)]
+    groups = [unknown[0], *real, {"id": "not/a group?id", "display_name": "odd"}, *unknown[1:]]
+    resp = await _save(graph_api, team, groups)  # 26 ids: two $batch requests
+
+    assert resp.status == 422, await resp.text()
+    assert resp.content_type == "application/problem+json"
+    body = await resp.json()
+    bad = [i for i, g in enumerate(groups) if g not in real]
+    assert body["errors"] == [
+        {"loc": ["groups", i, "id"], "msg": "the directory has no group with this id"} for i in bad
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM sync_configs WHERE team_id = $1", uuid.UUID(team["id"])) == 0
+
+
+async def test_groups_need_a_connected_directory(graph_api, operator, sim_tenant):
+    team = await make_team(graph_api, operator)
+    resp = await _save(graph_api, team, _real(sim_tenant))
+    assert resp.status == 409 and resp.content_type == "application/problem+json"
+    assert "connect a directory" in (await resp.json())["detail"]
+    assert (await _save(graph_api, team, [])).status == 200  # no groups, nothing to check
+
+
+async def test_an_unanswering_directory_is_502(graph_api, operator, sim_tenant, pool, settings):
+    team = await _connected_team(graph_api, operator, sim_tenant, secret="rotated-Xq7")
+    resp = await _save(graph_api, team, _real(sim_tenant))
+    assert resp.status == 502 and resp.content_type == "application/problem+json"
+    assert "rotated-Xq7" not in await resp.text()
+
+    closed = settings.model_copy(update={"authority_url": "https://127.0.0.1:1", "ca_file": None})
+    async with TestClient(TestServer(create_app(pool, closed))) as offline:
+        team = await _connected_team(offline, operator, sim_tenant)
+        resp = await _save(offline, team, _real(sim_tenant))
+        assert resp.status == 502, await resp.text()
+        detail = (await resp.json())["detail"]
+    assert detail.startswith("the groups could not be checked against the directory")
