@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.notifier import store
-from services.notifier.batching import Batcher
+from shared.batching import Batcher
 from services.notifier.sentlog import Claimed, Lease, Outcome, SentLog
 
 Pair = tuple[str, str]  # (member id, team id)

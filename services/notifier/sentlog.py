@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import asyncpg
 
-from services.notifier.batching import Batcher
+from shared.batching import Batcher
 from services.notifier.delivery import backoff
 
 log = logging.getLogger(__name__)

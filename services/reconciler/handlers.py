@@ -8,11 +8,13 @@ apply leaves it there, and the redelivered message applies it again from the sta
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import asyncpg
 
 from services.reconciler import photos, runs, staging, statistics
 from services.reconciler.reconcile import reconcile
+from shared.batching import Batcher
 from shared.bus import PermanentError
 from shared.messages import MembersFetched, Message, PhotoFetched, SnapshotCompleted, SnapshotFailed
 from shared.settings import Settings
@@ -28,6 +30,7 @@ class Reconciler:
         self.pool = pool
         self.settings = settings
         self.mapped = staging.Mapped()
+        self._photos: Batcher[photos.Photo, Exception | None] = Batcher(pool, self._store_photos)
 
     async def handle(self, msg: Message) -> None:
         """The one bus handler of the reconciler's queue: ``bus.subscribe(r.consumer, r.handles, r.handle)``."""
@@ -77,8 +80,31 @@ class Reconciler:
                 await runs.fail(conn, msg.run_id, msg.reason, msg.graph_requests)
 
     async def on_photo_fetched(self, msg: PhotoFetched) -> None:
-        async with self.pool.acquire() as conn, conn.transaction():
-            await photos.store(conn, msg)
+        """Stored with the photos that arrive meanwhile, in one transaction; acknowledged once it commits."""
+        error = await self._photos.submit(photos.decode(msg))
+        if error is not None:
+            raise error
+
+    @staticmethod
+    async def _store_photos(conn: asyncpg.Connection, batch: Sequence[photos.Photo]) -> list[Exception | None]:
+        """One transaction for the batch; should it fail, one for each photo, so that a photo the database
+        refuses fails its own message and no other."""
+        try:
+            async with conn.transaction():
+                await photos.store_many(conn, batch)
+            return [None] * len(batch)
+        except asyncpg.PostgresError as exc:
+            if len(batch) == 1:
+                return [exc]
+        outcomes: list[Exception | None] = []
+        for photo in batch:
+            try:
+                async with conn.transaction():
+                    await photos.store_many(conn, [photo])
+                outcomes.append(None)
+            except asyncpg.PostgresError as exc:
+                outcomes.append(exc)
+        return outcomes
 
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:

@@ -1,13 +1,19 @@
 """Profile photos (R5 photo, R7, R8). A PhotoFetched is staged (per team and directory user; a later message
 replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos right
 after the snapshot, so most arrive while their run is still being applied: they wait staged, and the end of
-each apply moves the staged photos of the members that now exist. No message waits for a run or is retried."""
+each apply moves the staged photos of the members that now exist. No message waits for a run or is retried.
+
+Photo messages come by the tens of thousands on a first sync, while the apply of the same team runs: the
+reconciler stores the ones that arrive together in one transaction (``store_many``), one statement each step."""
 
 from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -27,8 +33,17 @@ SELECT m.id AS member_id, p.content_type IS NULL AS removed, mp.member_id IS NOT
   LEFT JOIN member_photos mp ON mp.member_id = m.id
  WHERE p.team_id = $1
 """
-# One photo: its own statement, so the plan is a look-up by key and never the generic scan of the team's photos.
-_READY_ONE = _READY + " AND p.directory_id = $2"
+# Some photos: their own statement, so the plan is look-ups by key and never the generic scan of the team's photos.
+_READY_SOME = _READY + " AND p.directory_id = ANY($2::text[])"
+# A batch of photos, at most one per (team, user), staged in key order: concurrent batches lock rows alike.
+_STAGE = """
+INSERT INTO staged_photos (team_id, directory_id, etag, content_type, data, sent_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::timestamptz[])
+ ORDER BY 1, 2
+ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = EXCLUDED.etag,
+   content_type = EXCLUDED.content_type, data = EXCLUDED.data, sent_at = EXCLUDED.sent_at
+ WHERE staged_photos.sent_at <= EXCLUDED.sent_at
+"""
 
 # The decisions travel as two arrays (member ids, writes): no temporary table, whose catalog rows would cost more
 # than the write itself for the one photo of a message.
@@ -57,33 +72,56 @@ def photo_write(has_photo: bool, same: bool, removed: bool, sync: bool, overwrit
     return "set" if overwrite and not same else None
 
 
-def _image(msg: PhotoFetched) -> bytes | None:
-    if msg.content_type is None:
-        return None
-    try:
-        return base64.b64decode(msg.data_b64 or "", validate=True)
-    except binascii.Error as exc:
-        raise PermanentError(f"photo of {msg.directory_id}: the data is not base64") from exc
+@dataclass(frozen=True, slots=True)
+class Photo:
+    """A PhotoFetched with its image decoded: what is staged."""
+
+    team_id: str
+    run_id: str
+    directory_id: str
+    etag: str | None
+    content_type: str | None
+    data: bytes | None
+    sent_at: datetime
+
+
+def decode(msg: PhotoFetched) -> Photo:
+    """The message's photo; a PermanentError when its data is not base64 (that message alone is refused)."""
+    data = None
+    if msg.content_type is not None:
+        try:
+            data = base64.b64decode(msg.data_b64 or "", validate=True)
+        except binascii.Error as exc:
+            raise PermanentError(f"photo of {msg.directory_id}: the data is not base64") from exc
+    return Photo(msg.team_id, msg.run_id, msg.directory_id, msg.etag, msg.content_type, data, msg.sent_at)
 
 
 async def store(conn: asyncpg.Connection, msg: PhotoFetched) -> None:
     """Stage the photo, and set it on its member when the member exists. Run it in the caller's transaction."""
-    data = _image(msg)
+    await store_many(conn, [decode(msg)])
+
+
+async def store_many(conn: asyncpg.Connection, batch: Sequence[Photo]) -> None:
+    """``store`` for many photos at once, in the caller's transaction: of two photos of one user the later
+    message wins, as it would one after the other."""
+    latest: dict[tuple[str, str], Photo] = {}
+    for photo in batch:
+        key = (photo.team_id, photo.directory_id)
+        if key not in latest or latest[key].sent_at <= photo.sent_at:
+            latest[key] = photo
     # Shared: photos never wait for each other, only for the end of an apply (apply_staged's exclusive lock).
-    await runs.lock(conn, "photos", msg.team_id, shared=True)
-    await conn.execute(
-        """
-        INSERT INTO staged_photos (team_id, directory_id, etag, content_type, data, sent_at)
-        VALUES ($1, $2, $3, $4, $5, $6)
-        ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = EXCLUDED.etag,
-           content_type = EXCLUDED.content_type, data = EXCLUDED.data, sent_at = EXCLUDED.sent_at
-         WHERE staged_photos.sent_at <= EXCLUDED.sent_at
-        """,
-        msg.team_id, msg.directory_id, msg.etag, msg.content_type, data, msg.sent_at,
-    )
-    run = await runs.load(conn, msg.run_id)
-    if run is not None and run.config is not None:
-        await _move(conn, msg.team_id, msg.directory_id, run.config)
+    for team_id in sorted({team_id for team_id, _ in latest}):
+        await runs.lock(conn, "photos", team_id, shared=True)
+    staged = list(latest.values())
+    await conn.execute(_STAGE, *(list(column) for column in zip(
+        *((p.team_id, p.directory_id, p.etag, p.content_type, p.data, p.sent_at) for p in staged), strict=True)))
+    by_run: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for photo in staged:
+        by_run[photo.run_id, photo.team_id].append(photo.directory_id)
+    for (run_id, team_id), directory_ids in sorted(by_run.items()):
+        run = await runs.load(conn, run_id)
+        if run is not None and run.config is not None:
+            await _move(conn, team_id, directory_ids, run.config)
 
 
 async def apply_staged(conn: asyncpg.Connection, team_id: str, config: SyncConfig) -> None:
@@ -94,12 +132,15 @@ async def apply_staged(conn: asyncpg.Connection, team_id: str, config: SyncConfi
     await _move(conn, team_id, None, config)
 
 
-async def _move(conn: asyncpg.Connection, team_id: str, directory_id: str | None, config: SyncConfig) -> None:
+async def _move(
+    conn: asyncpg.Connection, team_id: str, directory_ids: list[str] | None, config: SyncConfig
+) -> None:
+    """Set the staged photos of ``directory_ids`` (every staged one of the team when None) on their members."""
     toggles = config.toggles("photo")
-    if directory_id is None:
+    if directory_ids is None:
         ready = conn.cursor(_READY, team_id, prefetch=CHUNK)
     else:
-        ready = _rows(await conn.fetch(_READY_ONE, team_id, directory_id))
+        ready = _rows(await conn.fetch(_READY_SOME + " ORDER BY m.id", team_id, directory_ids))
     members: list[str] = []
     writes: list[str | None] = []
     async for r in ready:

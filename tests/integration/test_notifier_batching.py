@@ -7,7 +7,7 @@ import asyncio
 import asyncpg
 import pytest
 
-from services.notifier.batching import Batcher
+from shared.batching import Batcher
 
 
 async def test_concurrent_callers_share_batches_and_each_gets_its_own_answer(pool):

@@ -3,9 +3,15 @@ while their run is still open wait staged, then land on the members the apply ma
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import uuid
 from datetime import timedelta
 
+import asyncpg
+
+from services.reconciler import photos
+from shared.bus import PermanentError
 from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted
 from tests.fixtures.reconciler import GROUP, user
 
@@ -74,6 +80,39 @@ async def test_photos_before_their_member_exists_wait_then_land(team):
         "SELECT member_id, etag, data FROM member_photos")}
     assert photos == {members[USERS[0].id]["id"]: ("e2", b"two"), members[USERS[1].id]["id"]: ("f1", b"other")}
     assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
+
+
+async def test_photos_arriving_together_are_stored_together_each_message_its_own_outcome(team):
+    run_id = str((await team.sync(USERS))["id"])
+    unknown_team = _photo(team, run_id, 2, "x", b"x").model_copy(update={"team_id": str(uuid.uuid4())})
+    not_base64 = _photo(team, run_id, 3, "y", b"y").model_copy(update={"data_b64": "%%%"})
+    arriving = [_photo(team, run_id, 0, "e1", b"one"), _photo(team, run_id, 1, "f1", b"other"), unknown_team,
+                not_base64, _photo(team, run_id, 4, "g1", b"last")]
+    outcomes = await asyncio.gather(*(team.reconciler.on_photo_fetched(m) for m in arriving),
+                                    return_exceptions=True)
+    assert outcomes[:2] == [None, None] and outcomes[4] is None
+    assert isinstance(outcomes[2], asyncpg.ForeignKeyViolationError)  # that message fails, and only it
+    assert isinstance(outcomes[3], PermanentError)
+    members = await team.members()
+    assert await _photos(team) == {members[USERS[0].id]["id"]: ("e1", b"one"),
+                                   members[USERS[1].id]["id"]: ("f1", b"other"),
+                                   members[USERS[4].id]["id"]: ("g1", b"last")}
+    assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
+
+
+async def test_of_two_photos_of_one_user_in_one_batch_the_later_message_wins(team):
+    run_id = str((await team.sync(USERS))["id"])
+    early = photos.decode(_photo(team, run_id, 0, "e1", b"one"))
+    later = photos.decode(_photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1)))
+    for batch in ([later, early], [early, later]):
+        async with team.pool.acquire() as conn, conn.transaction():
+            await photos.store_many(conn, batch)
+        assert list((await _photos(team)).values()) == [("e2", b"two")]
+
+
+async def _photos(team) -> dict:
+    return {r["member_id"]: (r["etag"], bytes(r["data"])) for r in await team.pool.fetch(
+        "SELECT member_id, etag, data FROM member_photos")}
 
 
 async def test_r7_staged_photo_honours_the_toggles_of_the_applying_run(team):

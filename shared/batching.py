@@ -1,4 +1,4 @@
-"""Many concurrent callers, one database round trip: group commit for the notifier's reads and writes."""
+"""Many concurrent callers, one database round trip: group commit for a service's small reads and writes."""
 
 from __future__ import annotations
 
