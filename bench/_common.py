@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
 import random
 import shutil
 import signal
@@ -40,6 +41,34 @@ async def until(fetch: Callable[[], Awaitable[Any]], done: Callable[[Any], bool]
     while not done(value := await fetch()):
         await asyncio.sleep(every)
     return value
+
+
+# CPU time, from /proc: where the wall time of a run goes on a machine that runs everything
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU of a process and of the children it has waited for; 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat.rsplit(")", 1)[1].split()  # after the command: state, ppid, ... (stat's field 3 on)
+    return sum(int(f) for f in fields[11:15]) / CLOCK_TICKS  # utime, stime, cutime, cstime
+
+
+def postgres_cpu() -> float:
+    """CPU of this machine's PostgreSQL: every live postgres process, and through the postmaster's count of
+    its children, the backends that have exited. 0 when PostgreSQL runs elsewhere."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    total += cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return total
 
 
 # Child processes answering commands: the parent sends (name, args), the child answers (ok, value).
@@ -269,6 +298,9 @@ class Stack:
             line = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
             peaks[name] = int(line.split()[1]) / 1024
         return peaks
+
+    def cpu(self) -> dict[str, float]:
+        return {name: cpu_seconds(proc.pid) for name, proc in self.processes.items()}
 
     def stop(self) -> None:
         for proc in self.processes.values():

@@ -42,10 +42,12 @@ from bench._common import (
     SERVICES,
     Child,
     Stack,
+    cpu_seconds,
     delete_topology,
     drop_database,
     free_port,
     fresh_database,
+    postgres_cpu,
     simulator_child,
     sink_child,
     until,
@@ -77,6 +79,7 @@ class Counters:
 class Mark:
     at: float
     counters: Counters
+    cpu: dict[str, float]
 
 
 @dataclass
@@ -88,6 +91,7 @@ class Row:
     writes: int | None = None
     emails: int | None = None
     peaks: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,13 +123,19 @@ async def counters(b: Bench) -> Counters:
 
 async def begin(b: Bench) -> Mark:
     b.stack.reset_peaks()
-    return Mark(time.perf_counter(), await counters(b))
+    return Mark(time.perf_counter(), await counters(b), cpu(b))
+
+
+def cpu(b: Bench) -> dict[str, float]:
+    """CPU seconds so far of each service process, the simulated tenant and PostgreSQL."""
+    return {**b.stack.cpu(), "sim": cpu_seconds(b.sim.process.pid), "pg": postgres_cpu()}
 
 
 async def finish(b: Bench, label: str, start: Mark, members: int, settle: bool = True) -> Row:
     """The line of a measurement that ended now. Settled: after the work the run set off (photo checks,
     emails) is done, so that its requests, writes and emails count; else a snapshot as of now."""
     wall, peaks = time.perf_counter() - start.at, b.stack.peaks_mb()
+    spent = {name: seconds - start.cpu.get(name, 0.0) for name, seconds in cpu(b).items()}
     end = await counters(b)
     if settle:
         await quiesce(b)
@@ -141,6 +151,7 @@ async def finish(b: Bench, label: str, start: Mark, members: int, settle: bool =
         end.writes - start.counters.writes,
         end.emails - start.counters.emails,
         peaks,
+        spent,
     )
     b.rows.append(row)
     print(f"  {label}: {wall:.1f} s", flush=True)
@@ -398,11 +409,13 @@ async def fingerprints(b: Bench, team: str) -> dict[str, str]:
 
 
 # The table
-def peaks_text(peaks: dict[str, float]) -> str:
-    by_service: dict[str, list[str]] = {}
-    for name, mb in sorted(peaks.items(), key=lambda item: (SERVICES.index(item[0].split("-")[0]), item[0])):
-        by_service.setdefault(name.split("-")[0][:3], []).append(f"{mb:.0f}")
-    return " · ".join(f"{s} {'+'.join(v)}" for s, v in by_service.items()) or "—"
+def per_process_text(values: dict[str, float]) -> str:
+    """``sch 77 · fet 71+141 · …``: the service processes (replicas joined by +), then the others as named."""
+    order = [*SERVICES, "sim", "pg"]
+    by_name: dict[str, list[str]] = {}
+    for name, value in sorted(values.items(), key=lambda item: (order.index(item[0].split("-")[0]), item[0])):
+        by_name.setdefault(name.split("-")[0][:3], []).append(f"{value:.0f}")
+    return " · ".join(f"{s} {'+'.join(v)}" for s, v in by_name.items()) or "—"
 
 
 def report(b: Bench) -> str:
@@ -413,18 +426,20 @@ def report(b: Bench) -> str:
         (
             f"{b.args.users:,} users in {b.args.groups} groups. Graph requests as Graph counts them (each $batch item is one);"
             " rows written = inserts, updates and deletes in"
-            f" {', '.join(CARD_TABLES)}; peak RSS per service process (sch, fet, rec, not), in MB."
+            f" {', '.join(CARD_TABLES)}; peak RSS per service process (sch, fet, rec, not), in MB; CPU seconds"
+            " of each service process, the simulated tenant (sim) and PostgreSQL (pg) from the start of the"
+            " measurement to its end."
         ),
         "",
-        "| measurement | wall s | members/s | Graph requests | rows written | emails | peak RSS MB | × floor |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
+        "| measurement | wall s | members/s | Graph requests | rows written | emails | peak RSS MB | CPU s | × floor |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for r in b.rows:
         rate = r.members / r.wall if r.wall else 0.0
         ratio = f"{r.wall / b.floor:.1f}" if b.floor and not r.label.startswith("(a)") else "—"
         lines.append(
             f"| {r.label} | {r.wall:.1f} | {rate:,.0f} | {cell(r.requests)} | {cell(r.writes)} |"
-            f" {cell(r.emails)} | {peaks_text(r.peaks)} | {ratio} |"
+            f" {cell(r.emails)} | {per_process_text(r.peaks)} | {per_process_text(r.cpu)} | {ratio} |"
         )
     lines += ["", "checks: all held" if not b.problems else "FAILED:", *(f"- {p}" for p in b.problems)]
     return "\n".join(lines)

@@ -25,16 +25,25 @@ from shared.messages import PhotoFetched
 CHUNK = 2000
 
 # Staged photos whose member exists, with what the decision needs (never the image itself).
-_READY = """
+_DECISION = """
 SELECT m.id AS member_id, p.content_type IS NULL AS removed, mp.member_id IS NOT NULL AS has_photo,
        coalesce(CASE WHEN p.etag IS NOT NULL THEN mp.etag = p.etag ELSE mp.data = p.data END, false) AS same
+"""
+_READY = _DECISION + """
   FROM staged_photos p
   JOIN members m ON m.team_id = p.team_id AND m.directory_id = p.directory_id AND m.status <> 'removed'
   LEFT JOIN member_photos mp ON mp.member_id = m.id
  WHERE p.team_id = $1
 """
-# Some photos: their own statement, so the plan is look-ups by key and never the generic scan of the team's photos.
-_READY_SOME = _READY + " AND p.directory_id = ANY($2::text[])"
+# Some photos, driven by their ids: look-ups by key. (members' (team, directory id) index is partial, and a join
+# clause does not prove its predicate: joined from staged_photos, the plan would read the whole team's members.)
+_READY_SOME = _DECISION + """
+  FROM unnest($2::text[]) AS d(directory_id)
+  JOIN staged_photos p ON p.team_id = $1 AND p.directory_id = d.directory_id
+  JOIN members m ON m.team_id = $1 AND m.directory_id = d.directory_id AND m.status <> 'removed'
+  LEFT JOIN member_photos mp ON mp.member_id = m.id
+ ORDER BY m.id
+"""
 # A batch of photos, at most one per (team, user), staged in key order: concurrent batches lock rows alike.
 _STAGE = """
 INSERT INTO staged_photos (team_id, directory_id, etag, content_type, data, sent_at)
@@ -140,7 +149,7 @@ async def _move(
     if directory_ids is None:
         ready = conn.cursor(_READY, team_id, prefetch=CHUNK)
     else:
-        ready = _rows(await conn.fetch(_READY_SOME + " ORDER BY m.id", team_id, directory_ids))
+        ready = _rows(await conn.fetch(_READY_SOME, team_id, directory_ids))
     members: list[str] = []
     writes: list[str | None] = []
     async for r in ready:
