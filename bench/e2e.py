@@ -2,6 +2,7 @@
 
     python -m bench.e2e [--users 100000] [--groups 20] [--timeout 3600]
     python -m bench.e2e --quick          # 5,000 users, for a fast check
+    python -m bench.e2e --first-sync-only  # the floors and the first sync only, e.g. to profile it
 
 Needs the local PostgreSQL and RabbitMQ (CARDSYNC_BENCH_POSTGRES, CARDSYNC_AMQP_URL to point elsewhere). The
 simulated tenant (20 groups of Zipf sizes, two levels of nesting, 30% of users with small photos) runs in a child
@@ -495,6 +496,8 @@ async def scenario(b: Bench) -> None:
     team = await make_team(b, "Bench")
     print("(b) first Sync Now", flush=True)
     await first_sync(b, team, "(b) first Sync Now, invites off")
+    if b.args.first_sync_only:
+        return
     await invites_on(b, team)
     print("(c) second run", flush=True)
     await later_run(b, team, "(c) second run, no changes", created=0, updated=0, removed=0, invited=0)
@@ -527,6 +530,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for the whole bench")
     parser.add_argument("--quick", action="store_true", help="5,000 users, at most 600 s")
+    parser.add_argument("--first-sync-only", action="store_true", help="stop after (b)'s first sync: for profiling")
     args = parser.parse_args()
     if args.quick:
         args.users, args.timeout = 5_000, min(args.timeout, 600)

@@ -1,8 +1,9 @@
 """The fetcher's handler: for each SyncRequested, read the directory and send the snapshot.
 
 Every run ends in exactly one SnapshotCompleted (after all its pages) or one SnapshotFailed (and nothing else
-for that run). Photos follow the completed snapshot, so they never hold it up. A dry run reads like any
-other but moves neither the delta state (links and group graph) nor the photo records."""
+for that run). Photos follow the applied run, so they never hold it up: on a first sync of a large team the photo
+checks and the apply would share the machine's CPU and the database, and the cards would come later. A dry run reads
+like any other but moves neither the delta state (links and group graph) nor the photo records."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Message], Awaitable[None]]
+# Photos wait for their run's apply at most this long, then go anyway (the reconciler stages a photo that comes
+# before its member).
+APPLY_WAIT = 600.0
 
 
 class RunFailed(Exception):
@@ -143,6 +147,8 @@ class Fetcher:
             await photo_store.forget(self.pool, run.team_id, snap.member_ids)
         else:
             await photo_store.forget_ids(self.pool, run.team_id, snap.gone_ids)
+        if not await runs.wait_applied(self.pool, run.id, APPLY_WAIT):
+            log.warning("run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT)
         candidates = await photo_candidates(
             self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days
         )

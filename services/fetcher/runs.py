@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,8 @@ from shared.config import SyncConfig
 
 # Statuses a SyncRequested may (re)start a fetch from; anything later means the fetch already ended.
 STARTABLE = ("queued", "fetching")
+# Statuses of a run that is not yet applied.
+UNAPPLIED = ("queued", "fetching", "reconciling")
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,16 @@ async def claim(pool: asyncpg.Pool, run_id: str) -> Run | None:
         config=SyncConfig.model_validate(config or {}),
         connection=dict(connection) if connection else None,
     )
+
+
+async def wait_applied(pool: asyncpg.Pool, run_id: str, limit: float, every: float = 0.5) -> bool:
+    """Wait, at most ``limit`` seconds, until the reconciler has ended the run (whichever way); True if it has."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while True:
+        status = await pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id)
+        if status not in UNAPPLIED:
+            return True
+        if loop.time() >= deadline:
+            return False
+        await asyncio.sleep(every)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted, SnapshotFailed
 from simulator.images import jpeg, png
 from tests.fixtures.fetcher import add_users, config
@@ -146,6 +148,17 @@ async def test_redelivered_requests_refetch_only_a_run_still_fetching(fetch_benc
     assert b.published.messages == []
 
 
+async def fetched_then_applied(fetcher, request, b) -> None:
+    """The request handled while the reconciler applies the run: photos come only once it is applied."""
+    handling = asyncio.create_task(fetcher.on_sync_requested(request))
+    while not b.published.of(SnapshotCompleted) and not handling.done():
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.3)
+    assert not b.published.of(PhotoFetched) and not handling.done()  # the run is not applied yet
+    await b.finish(request)
+    await asyncio.wait_for(handling, timeout=30)
+
+
 async def test_roles_and_photos(fetch_bench):
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
@@ -155,7 +168,7 @@ async def test_roles_and_photos(fetch_bench):
     b.tenant.set_photo(admin, png((30, 30, 200)), "image/png")
     team = await b.team()
     request = await b.run(team, config(group, use_admin_roles=True))
-    await b.fetcher().on_sync_requested(request)
+    await fetched_then_applied(b.fetcher(), request, b)
 
     done = next(m for m in b.published.messages if isinstance(m, SnapshotCompleted))
     assert done.roles[GA] == [admin]
@@ -166,11 +179,10 @@ async def test_roles_and_photos(fetch_bench):
         (admin, "image/png"),
     }
 
-    await b.finish(request)
     b.published.messages.clear()
     b.tenant.remove_photo(admin)
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
-    await b.fetcher(use_delta=False).on_sync_requested(await b.run(team, config(group)))
+    await fetched_then_applied(b.fetcher(use_delta=False), await b.run(team, config(group)), b)
     [cleared] = b.published.of(PhotoFetched)
     assert cleared.directory_id == admin and cleared.content_type is None and cleared.data_b64 is None
 
