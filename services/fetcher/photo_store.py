@@ -9,8 +9,11 @@ import asyncpg
 
 
 async def known_etags(pool: asyncpg.Pool, team_id: str, ids: Sequence[str]) -> dict[str, str | None]:
+    """The recorded etags of ``ids``: one statement for a whole run's candidates, not one per batch (the table
+    fills during a first pass, and a plan cached while it was empty would scan all of it for each batch)."""
     rows = await pool.fetch(
-        "SELECT directory_id, etag FROM fetcher_photos WHERE team_id = $1 AND directory_id = ANY($2::text[])",
+        "SELECT f.directory_id, f.etag FROM unnest($2::text[]) AS d(id)"
+        " JOIN fetcher_photos f ON f.team_id = $1 AND f.directory_id = d.id",
         team_id,
         list(ids),
     )

@@ -57,9 +57,13 @@ def photo_path(user_id: str, value: bool = False) -> str:
 
 
 async def _check(
-    graph: TenantGraph, pool: asyncpg.Pool, msg: SyncRequested, ids: Sequence[str], publish: Publish
+    graph: TenantGraph,
+    pool: asyncpg.Pool,
+    msg: SyncRequested,
+    ids: Sequence[str],
+    known: Mapping[str, str | None],
+    publish: Publish,
 ) -> None:
-    known = await photo_store.known_etags(pool, msg.team_id, ids)
     answers = await batch_get(graph, {str(i): photo_path(u) for i, u in enumerate(ids)})
     plan = plan_photos(ids, known, {a.id: a for a in answers})
     wanted = list(plan.download)
@@ -100,10 +104,11 @@ async def sync_photos(
 ) -> None:
     """Check ``candidates``' photos; failures are logged, never fail the (already completed) run."""
     groups = list(chunks(list(candidates)))
+    known = await photo_store.known_etags(pool, msg.team_id, candidates)
     try:
         for start in range(0, len(groups), PARALLEL_BATCHES):
             wave = groups[start : start + PARALLEL_BATCHES]
-            await asyncio.gather(*(_check(graph, pool, msg, ids, publish) for ids in wave))
+            await asyncio.gather(*(_check(graph, pool, msg, ids, known, publish) for ids in wave))
     except GraphError as exc:
         log.warning("photos not synced: %s", exc.reason)
 
