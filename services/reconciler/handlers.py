@@ -58,6 +58,11 @@ class Reconciler:
                 if staged is None:
                     log.debug("page %d of run %s was staged before", msg.seq, msg.run_id)
             known.update(staged or ())
+            # Before its completion is recorded the snapshot cannot be whole, and most pages stop here instead of
+            # queueing for the run's lock behind the pages still staging. This page committed first, under the
+            # run's lock shared: a completion that commits after this look counts it.
+            if not await staging.completion_recorded(conn, msg.run_id):
+                return
             async with conn.transaction():
                 ready = await self._locked_run(conn, msg.run_id) is not None and await self._mark_ready(
                     conn, msg.run_id)

@@ -107,6 +107,10 @@ async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) ->
     await conn.execute("UPDATE sync_runs SET graph_requests = $2 WHERE id = $1", msg.run_id, msg.graph_requests)
 
 
+async def completion_recorded(conn: asyncpg.Connection, run_id: str) -> bool:
+    return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM snapshot_completions WHERE run_id = $1)", run_id)
+
+
 async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     """A recorded completion whose attempt has every page it announced staged; else None."""
     row = await conn.fetchrow(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 
 from services.reconciler.approve import approve_held
@@ -31,6 +32,16 @@ async def test_every_message_redelivered_stages_and_applies_once(team):
     assert len(await team.members()) == 5
     assert await team.pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite'") == 5
     assert await team.pool.fetchval("SELECT count(*) FROM snapshot_pages") == 0
+
+
+async def test_pages_and_completion_arriving_at_once_apply_the_run_every_time(team):
+    for _ in range(8):
+        run_id = await team.new_run()
+        pages, done = team.messages(run_id, {GROUP: USERS}, page_size=1)
+        arriving = [*pages[:2], done, *pages[2:]]
+        await asyncio.gather(*(team.reconciler.handle(m) for m in arriving))
+        assert await team.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "succeeded"
+    assert len(await team.members()) == len(USERS)
 
 
 async def test_completion_before_pages_applies_on_the_last_page(team):
