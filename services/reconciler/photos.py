@@ -57,15 +57,20 @@ ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = EXCLUDED.etag,
 # The decisions travel as two arrays (member ids, writes): no temporary table, whose catalog rows would cost more
 # than the write itself for the one photo of a message.
 _DECIDED = "unnest($1::uuid[], $2::text[]) AS d(member_id, write)"
+# A photo older than the member's (by the send time of its message) is consumed and changes nothing.
+_NEWER = "(mp.sent_at IS NULL OR mp.sent_at <= p.sent_at)"
 _WRITE = (
-    f"""DELETE FROM member_photos mp USING {_DECIDED} WHERE d.write = 'delete' AND mp.member_id = d.member_id""",
-    f"""INSERT INTO member_photos (member_id, content_type, etag, data)
-       SELECT d.member_id, p.content_type, p.etag, p.data
+    f"""DELETE FROM member_photos mp USING {_DECIDED}, members m, staged_photos p
+        WHERE d.write = 'delete' AND mp.member_id = d.member_id AND m.id = d.member_id
+          AND p.team_id = m.team_id AND p.directory_id = m.directory_id AND {_NEWER}""",
+    f"""INSERT INTO member_photos AS mp (member_id, content_type, etag, data, sent_at)
+       SELECT d.member_id, p.content_type, p.etag, p.data, p.sent_at
          FROM {_DECIDED} JOIN members m ON m.id = d.member_id
          JOIN staged_photos p ON p.team_id = m.team_id AND p.directory_id = m.directory_id
         WHERE d.write = 'set'
        ON CONFLICT (member_id) DO UPDATE SET content_type = EXCLUDED.content_type, etag = EXCLUDED.etag,
-          data = EXCLUDED.data, updated_at = now()""",
+          data = EXCLUDED.data, sent_at = EXCLUDED.sent_at, updated_at = now()
+        WHERE mp.sent_at IS NULL OR mp.sent_at <= EXCLUDED.sent_at""",
     f"""DELETE FROM staged_photos p USING {_DECIDED}, members m
         WHERE m.id = d.member_id AND p.team_id = m.team_id AND p.directory_id = m.directory_id""",
 )

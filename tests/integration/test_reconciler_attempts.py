@@ -110,6 +110,22 @@ async def test_of_two_photos_of_one_user_in_one_batch_the_later_message_wins(tea
         assert list((await _photos(team)).values()) == [("e2", b"two")]
 
 
+async def test_an_older_photo_message_coming_late_changes_nothing(team):
+    run_id = str((await team.sync(USERS))["id"])
+    early = _photo(team, run_id, 0, "e1", b"one")
+    later = _photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1))
+    await team.reconciler.on_photo_fetched(later)
+    await team.reconciler.on_photo_fetched(early)  # redelivered, after the later one landed
+    assert list((await _photos(team)).values()) == [("e2", b"two")]
+    await team.reconciler.on_photo_fetched(early.model_copy(update={"etag": None, "content_type": None,
+                                                                    "data_b64": None}))
+    assert list((await _photos(team)).values()) == [("e2", b"two")]
+    assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
+    newest = _photo(team, run_id, 0, "e3", b"three", sent_at=later.sent_at + timedelta(seconds=1))
+    await team.reconciler.on_photo_fetched(newest)
+    assert list((await _photos(team)).values()) == [("e3", b"three")]
+
+
 async def _photos(team) -> dict:
     return {r["member_id"]: (r["etag"], bytes(r["data"])) for r in await team.pool.fetch(
         "SELECT member_id, etag, data FROM member_photos")}
