@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.notifier import store
-from shared.batching import Batcher
 from services.notifier.sentlog import Claimed, Lease, Outcome, SentLog
+from shared.batching import Batcher
 
 Pair = tuple[str, str]  # (member id, team id)
 

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import asyncpg
 
-from shared.batching import Batcher
 from services.notifier.delivery import backoff
+from shared.batching import Batcher
 
 log = logging.getLogger(__name__)
 
