@@ -59,10 +59,7 @@ class Tenant:
 
     # Lookups
     def object_type(self, object_id: str) -> str | None:
-        for name, table in self._tables:
-            if object_id in table:
-                return name
-        return None
+        return self.typed_object(object_id)[0]
 
     def get_object(self, object_id: str) -> dict[str, Any] | None:
         return self.typed_object(object_id)[1]

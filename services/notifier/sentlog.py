@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 _TRANSIENT_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-def invite_key(member_id: str, round_: int = 0) -> str:
-    return f"invite:{member_id}" if round_ == 0 else f"invite:{member_id}:{round_}"
-
-
 def digest_key(run_id: str, kind: str, member_id: str) -> str:
     # A held run may later be summarised too: the held notice has a key of its own.
     return f"digest:{run_id}:{member_id}" if kind == "summary" else f"digest:{run_id}:{kind}:{member_id}"

@@ -10,11 +10,10 @@ Several schedulers may sweep at once: each claims stalled runs with ``FOR UPDATE
 from __future__ import annotations
 
 import logging
-from uuid import UUID
 
 import asyncpg
 
-from services.reconciler.runs import drop_staging
+from services.reconciler import runs
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -51,26 +50,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds:g} seconds"
 
 
-async def _reconciling(conn: asyncpg.Connection, run_id: UUID) -> bool:
-    """Whether a reconciler holds the run's lock (the key of ``services.reconciler.runs.lock``)."""
-    free = await conn.fetchval(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", f"reconciler:run:{run_id}"
-    )
-    return not free
-
-
 async def _fail_batch(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.Record]:
     """The runs failed in one batch, in the caller's transaction."""
     failed = []
     for run in await conn.fetch(_STALLED, timeout, BATCH):
-        if await _reconciling(conn, run["id"]):
-            continue
+        if not await runs.try_lock(conn, "run", str(run["id"])):
+            continue  # a reconciler is working on it
         await conn.execute(
             "UPDATE sync_runs SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
             run["id"],
             stalled_reason(timeout),
         )
-        await drop_staging(conn, str(run["id"]))
+        await runs.drop_staging(conn, str(run["id"]))
         failed.append(run)
     return failed
 
