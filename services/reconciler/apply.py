@@ -118,6 +118,16 @@ FROM rc_plan
 """
 
 
+async def release_holds(conn: asyncpg.Connection, team_id: str) -> None:
+    """R10: a held removal of a member this run lists in a synced group is no longer right; approving the held
+    run leaves it out."""
+    await conn.execute(
+        "DELETE FROM held_removals h USING members m WHERE h.member_id = m.id AND m.team_id = $1"
+        " AND EXISTS (SELECT 1 FROM rc_seen s WHERE s.directory_id = m.directory_id AND s.groups <> '{}')",
+        team_id,
+    )
+
+
 async def hold_removals(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE rc_member SET op = 'hold' WHERE op IN ('remove', 'delete')")
 

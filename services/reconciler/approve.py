@@ -11,13 +11,12 @@ from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import tally
 from services.reconciler.writer import ActionWriter
 
-# Still valid: the member is still managed and present, and in no subteam of a group the team syncs now.
+# Still valid: the member is still managed and present, and no later run listed it in a synced group (such a run
+# drops the hold, in ``apply``). A held member keeps its subteam places until the removal is applied.
 _STILL_VALID = f"""
 SELECT m.id::text, m.account_id::text, m.directory_id, {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}
   FROM held_removals h JOIN members m ON m.id = h.member_id
  WHERE h.run_id = $1 AND m.managed AND m.status <> 'removed'
-   AND NOT EXISTS (SELECT 1 FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id
-                    WHERE sm.member_id = m.id AND s.directory_group_id = ANY($2::text[]))
 """
 
 
@@ -28,12 +27,10 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
     if run is None or run.config is None:
         raise ValueError(f"run {run_id} cannot be approved: {run.config_error if run else 'no such run'}")
     await runs.lock(conn, "team", run.team_id)
-    latest = await conn.fetchval("SELECT config FROM sync_configs WHERE team_id = $1", run.team_id)
-    groups = [g["id"] for g in (latest or run.config.model_dump())["groups"]]
     writer = ActionWriter(conn, run.config, dry_run=False)
     await writer.open()
     counter: Counter[str] = Counter()
-    for row in await conn.fetch(_STILL_VALID, run_id, groups):
+    for row in await conn.fetch(_STILL_VALID, run_id):
         action = MemberAction("remove", row["directory_id"], row["id"], row["account_id"],
                               fields={f: row[f"card_{f}"] for f in CARD_COLUMNS}, hard=run.config.delete_on_removal)
         tally(action, counter)

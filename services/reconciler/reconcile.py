@@ -95,6 +95,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     if run.dry_run:
         await _finish(conn, run, "succeeded", counts, errors, plan=await apply.preview(conn))
         return 0
+    await apply.release_holds(conn, run.team_id)
     if held:
         await apply.hold_removals(conn)
     invited = await apply.apply(conn, run.team_id, run.id, config.send_invites)

@@ -75,6 +75,8 @@ class ActionWriter:
                 *(action.fields.get(f) for f in CARD_COLUMNS), _json(action.custom), action.status,
                 role[0], role[1], action.bind, action.invite, "login_email" in action.changes,
             ))
+        if action.kind == "remove":
+            return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
         for source, link in action.links.items():
             self.buffers["rc_link"].append((member, source, link and link.type, link and link.label,

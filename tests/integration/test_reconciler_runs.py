@@ -140,12 +140,29 @@ async def test_r10_guard_holds_removals_and_approve_applies_them(team):
     run = await team.sync(users[:10])
     assert run["status"] == "held" and run["counts"]["removed"] == 0 and len(run["summary"]["held"]) == 20
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
+    places = "SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id = $1"
+    assert await team.pool.fetchval(places, team.team_id) == 30  # a held removal keeps its subteam place too
     async with team.pool.acquire() as conn, conn.transaction():
         await approve_held(conn, str(run["id"]))
     after = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run["id"])
     assert after["status"] == "succeeded" and after["counts"]["removed"] == 20
     statuses = [m["status"] for m in (await team.members()).values()]
     assert statuses.count("removed") == 20
+    assert await team.pool.fetchval(places, team.team_id) == 10
+
+
+async def test_r10_a_later_run_listing_the_held_members_voids_their_removal(team):
+    users = [user(n) for n in range(1, 31)]
+    await team.sync(users)
+    held = await team.sync(users[:10])
+    later = await team.sync(users[:25])
+    assert later["status"] == "succeeded" and later["counts"]["removed"] == 5
+    async with team.pool.acquire() as conn, conn.transaction():
+        await approve_held(conn, str(held["id"]))
+    after = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", held["id"])
+    assert after["status"] == "succeeded" and after["counts"]["removed"] == 0
+    statuses = [m["status"] for m in (await team.members()).values()]
+    assert statuses.count("removed") == 5
 
 
 async def test_r18_dry_run_records_the_plan_and_changes_nothing(team):
