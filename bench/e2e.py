@@ -531,6 +531,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for the whole bench")
     parser.add_argument("--quick", action="store_true", help="5,000 users, at most 600 s")
     parser.add_argument("--first-sync-only", action="store_true", help="stop after (b)'s first sync: for profiling")
+    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (their folder is printed)")
     args = parser.parse_args()
     if args.quick:
         args.users, args.timeout = 5_000, min(args.timeout, 600)
@@ -542,9 +543,9 @@ def main() -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="cardsync-bench-"))
     asyncio.run(run(b, log_dir))
     print(report(b))
-    if b.problems:
+    if b.problems or b.args.keep_logs:
         print(f"service logs: {log_dir}", file=sys.stderr)
-        return 1
+        return 1 if b.problems else 0
     for log in log_dir.iterdir():
         log.unlink()
     log_dir.rmdir()

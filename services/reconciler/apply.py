@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import asyncpg
@@ -13,22 +14,20 @@ from shared.messages import InviteRequested
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
 
-# Each statement with the parameter it takes as $1: the team, the run, or none.
-_STATEMENTS: tuple[tuple[str, str], ...] = (
+# A chunk's statements, run as one batch while the next chunk is decided: everything but removals, which wait for
+# the guard (R10) and run once the whole plan is known, from ``rc_done``. ``:team`` stands for the team's id.
+_CHUNK: tuple[str, ...] = (
     # Accounts of new members: a concurrent sync of another team may have made the same one; then use it.
-    ("""INSERT INTO accounts (id, email, name, created_by_team)
-       SELECT account_id, login_email, coalesce(card_name, ''), $1::uuid FROM rc_member WHERE op = 'create' AND new_account
+    """INSERT INTO accounts (id, email, name, created_by_team)
+       SELECT account_id, login_email, coalesce(card_name, ''), :team FROM rc_member WHERE op = 'create' AND new_account
        ON CONFLICT (email_key) DO NOTHING""",
-     "team"),
-    ("""UPDATE rc_member t SET account_id = a.id FROM accounts a
+    """UPDATE rc_member t SET account_id = a.id FROM accounts a
         WHERE t.op = 'create' AND t.new_account AND a.email_key = lower(btrim(t.login_email)) AND a.id <> t.account_id""",
-     ""),
-    (f"""INSERT INTO members (id, team_id, account_id, directory_id, managed, status, role, role_from_sync,
-                             {_CARD}, card_fields)
-        SELECT member_id, $1::uuid, account_id, directory_id, true, status, role, role_from_sync, {_CARD}, card_fields::jsonb
+    f"""INSERT INTO members (id, team_id, account_id, directory_id, managed, status, role, role_from_sync,
+                            {_CARD}, card_fields)
+        SELECT member_id, :team, account_id, directory_id, true, status, role, role_from_sync, {_CARD}, card_fields::jsonb
           FROM rc_member WHERE op = 'create'""",
-     "team"),
-    (f"""UPDATE members m SET {_CARD_SET}, card_fields = t.card_fields::jsonb, role = t.role,
+    f"""UPDATE members m SET {_CARD_SET}, card_fields = t.card_fields::jsonb, role = t.role,
                role_from_sync = t.role_from_sync, updated_at = now(),
                directory_id = CASE WHEN t.bind THEN t.directory_id ELSE m.directory_id END,
                managed = m.managed OR t.bind,
@@ -36,75 +35,79 @@ _STATEMENTS: tuple[tuple[str, str], ...] = (
                subscription_active = t.status IS NOT NULL OR m.subscription_active,
                removed_at = CASE WHEN t.status IS NULL THEN m.removed_at END
           FROM rc_member t WHERE t.op = 'update' AND m.id = t.member_id""",
-     ""),
     # R4, R5: a sync-made account follows its user's userPrincipalName (``state.pairs`` leaves out the logins
     # another account has; one that a concurrent run took meanwhile is left too).
-    ("""UPDATE accounts a SET email = t.login_email FROM rc_member t
+    """UPDATE accounts a SET email = t.login_email FROM rc_member t
         WHERE t.op = 'update' AND t.relogin AND a.id = t.account_id
           AND NOT EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = lower(btrim(t.login_email)) AND x.id <> a.id)""",
-     ""),
-    ("""UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
-         FROM rc_member t WHERE t.op = 'remove' AND m.id = t.member_id""",
-     ""),
-    ("""DELETE FROM subteam_members sm USING rc_member t WHERE t.op = 'remove' AND sm.member_id = t.member_id""",
-     ""),
-    ("""INSERT INTO held_removals (run_id, member_id) SELECT $1::uuid, member_id FROM rc_member WHERE op = 'hold'
-       ON CONFLICT DO NOTHING""",
-     "run"),
     # R13: a template's email or phone link takes the synced value instead of a link of the sync's own.
-    ("""UPDATE links l SET source = pick.source FROM (
+    """UPDATE links l SET source = pick.source FROM (
          SELECT DISTINCT ON (t.member_id, t.source) x.id, t.source
            FROM rc_link t JOIN links x ON x.member_id = t.member_id AND x.template_link_id IS NOT NULL
                                       AND x.source IS NULL AND x.type = t.type
-          WHERE t.source IN ('email', 'phone') AND t.value IS NOT NULL
+          WHERE t.source IN ('email', 'phone') AND t.value IS NOT NULL AND NOT t.new
             AND NOT EXISTS (SELECT 1 FROM links y WHERE y.member_id = t.member_id AND y.source = t.source)
           ORDER BY t.member_id, t.source, x.position, x.id) pick
         WHERE l.id = pick.id""",
-     ""),
-    ("""DELETE FROM links l USING rc_link t
+    """DELETE FROM links l USING rc_link t
         WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NULL""",
-     ""),
-    ("""UPDATE links l SET value = '' FROM rc_link t
+    """UPDATE links l SET value = '' FROM rc_link t
         WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NOT NULL""",
-     ""),
     # A new member's rows cannot conflict: they go in with plain inserts, cheaper than ON CONFLICT's speculation.
-    ("""INSERT INTO links (member_id, type, label, value, source, position)
-       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+    """INSERT INTO links (id, member_id, type, label, value, source, position)
+       SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
         WHERE t.new AND t.value IS NOT NULL""",
-     ""),
-    ("""INSERT INTO links (member_id, type, label, value, source, position)
-       SELECT t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+    """INSERT INTO links (id, member_id, type, label, value, source, position)
+       SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
         WHERE NOT t.new AND t.value IS NOT NULL
        ON CONFLICT (member_id, source)
        DO UPDATE SET value = EXCLUDED.value WHERE links.value IS DISTINCT FROM EXCLUDED.value""",
-     ""),
-    ("""DELETE FROM subteam_members sm USING rc_sub t, subteams s
-        WHERE t.op = 'leave' AND s.team_id = $1 AND s.directory_group_id = t.group_id
+    """DELETE FROM subteam_members sm USING rc_sub t, subteams s
+        WHERE t.op = 'leave' AND s.team_id = :team AND s.directory_group_id = t.group_id
           AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
-     "team"),
-    ("""INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
+    """INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
        SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
-         JOIN subteams s ON s.team_id = $1 AND s.directory_group_id = t.group_id
+         JOIN subteams s ON s.team_id = :team AND s.directory_group_id = t.group_id
         WHERE t.op = 'join' AND t.new""",
-     "team"),
-    ("""INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
+    """INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
        SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
-         JOIN subteams s ON s.team_id = $1 AND s.directory_group_id = t.group_id
+         JOIN subteams s ON s.team_id = :team AND s.directory_group_id = t.group_id
         WHERE t.op = 'join' AND NOT t.new
        ON CONFLICT DO NOTHING""",
-     "team"),
-    ("""UPDATE subteam_members sm SET role = t.role, role_from_sync = t.role_from_sync FROM rc_sub t, subteams s
-        WHERE t.op = 'role' AND s.team_id = $1 AND s.directory_group_id = t.group_id
+    """UPDATE subteam_members sm SET role = t.role, role_from_sync = t.role_from_sync FROM rc_sub t, subteams s
+        WHERE t.op = 'role' AND s.team_id = :team AND s.directory_group_id = t.group_id
           AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
-     "team"),
+    "INSERT INTO invites (member_id, status) SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'",
+    # The chunk's member rows are kept for the removals, the summary and the invites; the rest starts afresh.
+    "INSERT INTO rc_done SELECT op, member_id, account_id, card_name, card_email, status, invite FROM rc_member",
+    "TRUNCATE rc_member, rc_link, rc_sub",
 )
+DONE = "op text, member_id uuid, account_id uuid, card_name text, card_email text, status text, invite bool"
+
+# The removals, once the whole plan is known and the guard has spoken; each with the team's id as $1, or none.
+_FINAL: tuple[tuple[str, bool], ...] = (
+    ("""UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
+         FROM rc_done t WHERE t.op = 'remove' AND m.id = t.member_id""", False),
+    ("DELETE FROM subteam_members sm USING rc_done t WHERE t.op = 'remove' AND sm.member_id = t.member_id", False),
+    ("""INSERT INTO held_removals (run_id, member_id) SELECT $1::uuid, member_id FROM rc_done WHERE op = 'hold'
+       ON CONFLICT DO NOTHING""", True),
+)
+
+
+def chunk_statements(team_id: str, send_invites: bool) -> str:
+    """The batch that applies one chunk's buffered actions, its values written in (it goes as one simple query,
+    sent whole, so that the database works through it while the next chunk is decided)."""
+    team = f"'{uuid.UUID(team_id)}'::uuid"
+    invite = "'queued'" if send_invites else "'pending'"
+    return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in _CHUNK)
+
 
 _SUMMARY = """
 SELECT jsonb_build_object(
   'added', coalesce(jsonb_agg(p) FILTER (WHERE op = 'create' OR (op = 'update' AND status IS NOT NULL)), '[]'),
   'removed', coalesce(jsonb_agg(p) FILTER (WHERE op IN ('remove', 'delete')), '[]'),
   'held', coalesce(jsonb_agg(p) FILTER (WHERE op = 'hold'), '[]'))
-FROM (SELECT op, status, jsonb_build_object('name', card_name, 'email', card_email) AS p FROM rc_member) t
+FROM (SELECT op, status, jsonb_build_object('name', card_name, 'email', card_email) AS p FROM rc_done) t
 """
 
 _PREVIEW = """
@@ -118,27 +121,25 @@ FROM rc_plan
 """
 
 
-async def release_holds(conn: asyncpg.Connection, team_id: str) -> None:
-    """R10: a held removal of a member this run lists in a synced group is no longer right; approving the held
-    run leaves it out."""
+async def release_holds(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
+    """R10: a later run supersedes the removals earlier runs held (it removes, or holds, whoever is still gone);
+    approving an earlier held run then removes nobody."""
     await conn.execute(
-        "DELETE FROM held_removals h USING members m WHERE h.member_id = m.id AND m.team_id = $1"
-        " AND EXISTS (SELECT 1 FROM rc_seen s WHERE s.directory_id = m.directory_id AND s.groups <> '{}')",
-        team_id,
+        "DELETE FROM held_removals h USING sync_runs r WHERE h.run_id = r.id AND r.team_id = $1 AND r.id <> $2",
+        team_id, run_id,
     )
 
 
 async def hold_removals(conn: asyncpg.Connection) -> None:
-    await conn.execute("UPDATE rc_member SET op = 'hold' WHERE op IN ('remove', 'delete')")
+    await conn.execute("UPDATE rc_done SET op = 'hold' WHERE op IN ('remove', 'delete')")
 
 
-async def apply(conn: asyncpg.Connection, team_id: str, run_id: str, send_invites: bool) -> list[str]:
-    """Write every buffered action; return the ids of the members whose invite is new."""
-    params = {"team": (team_id,), "run": (run_id,), "": ()}
-    for statement, takes in _STATEMENTS:
-        await conn.execute(statement, *params[takes])
+async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
+    """Apply the plan's removals (every other action went in with its chunk)."""
+    for statement, takes_run in _FINAL:
+        await conn.execute(statement, *((run_id,) if takes_run else ()))
     gone = await conn.fetch(
-        "DELETE FROM members m USING rc_member t WHERE t.op = 'delete' AND m.id = t.member_id RETURNING m.account_id"
+        "DELETE FROM members m USING rc_done t WHERE t.op = 'delete' AND m.id = t.member_id RETURNING m.account_id"
     )
     if gone:
         # An account goes with its member only when this team's sync made it and it is in no other team.
@@ -147,12 +148,6 @@ async def apply(conn: asyncpg.Connection, team_id: str, run_id: str, send_invite
             " AND NOT EXISTS (SELECT 1 FROM members x WHERE x.account_id = a.id)",
             team_id, [r[0] for r in gone],
         )
-    rows = await conn.fetch(
-        "INSERT INTO invites (member_id, status) SELECT member_id, $1 FROM rc_member WHERE invite"
-        " AND op = 'create' RETURNING member_id::text",
-        "queued" if send_invites else "pending",
-    )
-    return [r[0] for r in rows]
 
 
 async def enqueue_invites(conn: asyncpg.Connection, team_id: str, run_id: str, member_ids: list[str]) -> None:

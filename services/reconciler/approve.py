@@ -11,8 +11,8 @@ from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import tally
 from services.reconciler.writer import ActionWriter
 
-# Still valid: the member is still managed and present, and no later run listed it in a synced group (such a run
-# drops the hold, in ``apply``). A held member keeps its subteam places until the removal is applied.
+# Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A held
+# member keeps its subteam places until the removal is applied.
 _STILL_VALID = f"""
 SELECT m.id::text, m.account_id::text, m.directory_id, {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}
   FROM held_removals h JOIN members m ON m.id = h.member_id
@@ -27,16 +27,16 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
     if run is None or run.config is None:
         raise ValueError(f"run {run_id} cannot be approved: {run.config_error if run else 'no such run'}")
     await runs.lock(conn, "team", run.team_id)
-    writer = ActionWriter(conn, run.config, dry_run=False)
+    writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id)
     await writer.open()
     counter: Counter[str] = Counter()
     for row in await conn.fetch(_STILL_VALID, run_id):
         action = MemberAction("remove", row["directory_id"], row["id"], row["account_id"],
                               fields={f: row[f"card_{f}"] for f in CARD_COLUMNS}, hard=run.config.delete_on_removal)
         tally(action, counter)
-        await writer.add(action)
+        writer.add(action)
     await writer.flush()
-    await apply.apply(conn, run.team_id, run_id, run.config.send_invites)
+    await apply.finish(conn, run.team_id, run_id)
     removed = (await apply.summary(conn))["removed"]
     await conn.execute(
         """

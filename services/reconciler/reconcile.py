@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -19,6 +20,7 @@ from shared import db
 from shared.messages import AdminDigestRequested
 
 log = logging.getLogger(__name__)
+CHUNK = 5000  # pairs decided (and written) at a time
 
 
 async def upsert_subteams(conn: asyncpg.Connection, team_id: str, groups: list[dict[str, str]]) -> None:
@@ -32,6 +34,21 @@ async def upsert_subteams(conn: asyncpg.Connection, team_id: str, groups: list[d
         """,
         team_id, [g["id"] for g in groups], [g["display_name"] for g in groups],
     )
+
+
+def _decide(pair: state.Pair, ctx: Context, writer: ActionWriter, tallies: Counter[str],
+            errors: list[dict[str, str]]) -> None:
+    if pair.skip:
+        action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
+        errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
+    else:
+        action = decide(pair.seen, pair.current, ctx, pair.claim_account)
+        if pair.login_taken:
+            errors.append({"directory_id": action.directory_id or "", "message": f"the login"
+                           f" {pair.login_taken} belongs to another account; the member keeps its login"})
+    tally(action, tallies)
+    current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
+    writer.add(action, current_role)
 
 
 def _missing_groups(run: Run, completion: staging.Completion) -> list[str]:
@@ -59,7 +76,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     # aggregates over a whole team spill to disk at the default work_mem.
     await conn.execute("SET LOCAL jit = off")
     await conn.execute("SET LOCAL work_mem = '64MB'")
-    writer = ActionWriter(conn, config, run.dry_run)
+    writer = ActionWriter(conn, config, run.dry_run, run.team_id)
     await writer.open()
     started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
@@ -68,23 +85,25 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
-    async for pair in state.pairs(conn, run.id, completion.attempt, sorted(ctx.driven), run.team_id):
-        if pair.skip:
-            action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
-            errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
-        else:
-            action = decide(pair.seen, pair.current, ctx, pair.claim_account)
-            if pair.login_taken:
-                errors.append({"directory_id": action.directory_id or "", "message": f"the login"
-                               f" {pair.login_taken} belongs to another account; the member keeps its login"})
-        tally(action, tallies)
-        current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
-        await writer.add(action, current_role)
-    await writer.flush()
-    decided = time.perf_counter()
-    managed = await conn.fetchval(
+    managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it
         "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
     )
+    pairs = await state.open_pairs(conn, run.id, completion.attempt, sorted(ctx.driven), run.team_id)
+    # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
+    # decide the next.
+    rows, writing = await pairs.fetch(CHUNK), None
+    try:
+        while rows:
+            for record in rows:
+                _decide(state.pair(record), ctx, writer, tallies, errors)
+            if writing is not None:
+                await writing
+            rows = await pairs.fetch(CHUNK) if len(rows) == CHUNK else []
+            writing = await writer.send()
+    finally:
+        if writing is not None and not writing.done():
+            await asyncio.wait([writing])  # the connection is free again (an error has been raised already)
+    decided = time.perf_counter()
     if not config.send_invites:
         tallies["invited"] = 0  # R11: the invites wait, pending, until they are sent on request
     removals = tallies["removed"] + tallies["deleted"]
@@ -95,23 +114,23 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     if run.dry_run:
         await _finish(conn, run, "succeeded", counts, errors, plan=await apply.preview(conn))
         return 0
-    await apply.release_holds(conn, run.team_id)
+    await apply.release_holds(conn, run.team_id, run.id)
     if held:
         await apply.hold_removals(conn)
-    invited = await apply.apply(conn, run.team_id, run.id, config.send_invites)
+    await apply.finish(conn, run.team_id, run.id)
     await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
     await _finish(conn, run, "held" if held else "succeeded", counts, errors, summary=summary)
     if config.send_invites:
-        await apply.enqueue_invites(conn, run.team_id, run.id, invited)
+        await apply.enqueue_invites(conn, run.team_id, run.id, writer.invited)
     messages = []
     if held:
         messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
     if summary["added"] or summary["removed"]:
         messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
     await db.enqueue(conn, *messages)
-    log.info("run %s of team %s: %s%s; decided in %.1f s, written in %.1f s", run.id, run.team_id, counts,
-             " (removals held)" if held else "", decided - started, time.perf_counter() - decided)
+    log.info("run %s of team %s: %s%s; decided and written in %.1f s, finished in %.1f s", run.id, run.team_id,
+             counts, " (removals held)" if held else "", decided - started, time.perf_counter() - decided)
     return counts["created"] + counts["updated"] + counts["removed"] + counts["deleted"]
 
 

@@ -1,18 +1,16 @@
 """Reading a run's inputs from the database: unbound users' identity candidates, then every (directory user,
-member) pair that ``unchanged.classify`` kept, streamed in chunks so memory does not grow with the team."""
+member) pair that ``unchanged.classify`` kept, read a chunk at a time so memory does not grow with the team."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
+from asyncpg.cursor import Cursor
 
 from services.reconciler.identity import Candidate
 from services.reconciler.model import CARD_COLUMNS, CurrentMember, MappedCard, Observed
 from services.reconciler.staging import GONE
-
-CHUNK = 2000
 
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
 _CANDIDATES = """
@@ -95,14 +93,18 @@ def _seen(r: asyncpg.Record) -> Observed | None:
     )
 
 
-async def pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str],
-                team_id: str) -> AsyncIterator[Pair]:
-    """The pairs ``classify`` kept, with what the rules need of both sides."""
+async def open_pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str],
+                     team_id: str) -> Cursor:
+    """A cursor over the pairs ``classify`` kept, with what the rules need of both sides; read its records in
+    chunks (``Cursor.fetch``) and make each a ``pair``."""
     await conn.execute("ANALYZE rc_pair")
-    async for r in conn.cursor(_PAIRS, run_id, attempt, driven, team_id, prefetch=CHUNK):
-        seen, current = _seen(r), _current(r)
-        taken = None
-        if r["login_taken"] and current is not None and seen is not None and seen.card is not None:
-            # R4: one login is never two accounts; the member keeps its login, the rest of the change goes on.
-            taken, current.sync_login = seen.card.login_email, None
-        yield Pair(seen, current, r["claim_account"], r["skip"] or r["bind_skip"], taken)
+    return await conn.cursor(_PAIRS, run_id, attempt, driven, team_id)
+
+
+def pair(r: asyncpg.Record) -> Pair:
+    seen, current = _seen(r), _current(r)
+    taken = None
+    if r["login_taken"] and current is not None and seen is not None and seen.card is not None:
+        # R4: one login is never two accounts; the member keeps its login, the rest of the change goes on.
+        taken, current.sync_login = seen.card.login_email, None
+    return Pair(seen, current, r["claim_account"], r["skip"] or r["bind_skip"], taken)

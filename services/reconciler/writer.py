@@ -1,30 +1,36 @@
-"""Buffering a plan's actions into temporary tables, a chunk at a time, for the set-based apply."""
+"""Buffering a plan's actions into temporary tables, a chunk at a time, and applying each chunk with set-based
+SQL: the chunk's statements go to the database as one batch, which works through them while the caller decides
+the next chunk. Removals wait in ``rc_done`` for ``apply.finish``."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.reconciler import apply
 from services.reconciler.identity import Binding
 from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import preview
 from shared.config import SyncConfig
 from shared.ids import time_ordered_uuid
 
-CHUNK = 2000
 TABLES = {
     "rc_bind": "directory_id text, member_id uuid, account_id uuid, skip text",
     "rc_member": "op text, member_id uuid, account_id uuid, new_account bool, directory_id text, login_email text, "
                  + ", ".join(f"card_{f} text" for f in CARD_COLUMNS)
                  + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool, relogin bool",
     # ``new``: of a member this run creates, whose rows need no conflict handling.
-    "rc_link": "member_id uuid, source text, type text, label text, value text, position int, new bool",
+    # ``id``: the link's, should it be inserted (made here: the database's default costs it more time).
+    "rc_link": "id uuid, member_id uuid, source text, type text, label text, value text, position int, new bool",
     "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool, new bool",
     "rc_plan": "list text, entry text",
     "rc_pair": "seen_id text, member_id uuid",
+    "rc_done": apply.DONE,
 }
+_CHUNK_TABLES = ("rc_member", "rc_link", "rc_sub", "rc_plan")
 # Keys of MemberAction.changes that live outside the member row.
 _NOT_ROW = ("links.",)
 
@@ -34,12 +40,16 @@ def _json(value: Any) -> str:
 
 
 class ActionWriter:
-    def __init__(self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool):
+    """Buffers actions (``add``) and writes them a chunk at a time (``send``, ``flush``)."""
+
+    def __init__(self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool, team_id: str):
         self.conn = conn
         self.dry_run = dry_run
-        self.buffers: dict[str, list[tuple]] = {name: [] for name in TABLES}
+        self.buffers: dict[str, list[tuple]] = {name: [] for name in _CHUNK_TABLES}
         mappings = [m.target.label for m in config.custom_mappings if m.target.kind == "link"]
         self.positions = {"email": 0, "phone": 1} | {f"mapping:{label}": 2 + i for i, label in enumerate(mappings)}
+        self.statements = apply.chunk_statements(team_id, config.send_invites)
+        self.invited: list[str] = []  # the members whose invite the written chunks made
 
     async def open(self) -> None:
         for name, columns in TABLES.items():
@@ -51,13 +61,11 @@ class ActionWriter:
         await self.conn.execute("CREATE INDEX ON rc_bind (directory_id)")
         await self.conn.execute("ANALYZE rc_bind")
 
-    async def add(self, action: MemberAction, current_role: tuple[str, bool] = ("member", False)) -> None:
+    def add(self, action: MemberAction, current_role: tuple[str, bool] = ("member", False)) -> None:
         if self.dry_run:
             self.buffers["rc_plan"].extend((name, _json(entry)) for name, entry in preview(action))
         elif action.kind in ("create", "update", "remove"):
             self._member(action, current_role)
-        if sum(map(len, self.buffers.values())) >= CHUNK:
-            await self.flush()
 
     def _member(self, action: MemberAction, current_role: tuple[str, bool]) -> None:
         new_account = False
@@ -75,19 +83,33 @@ class ActionWriter:
                 *(action.fields.get(f) for f in CARD_COLUMNS), _json(action.custom), action.status,
                 role[0], role[1], action.bind, action.invite, "login_email" in action.changes,
             ))
+        if action.invite and action.kind == "create":
+            self.invited.append(action.member_id)
         if action.kind == "remove":
             return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
         for source, link in action.links.items():
-            self.buffers["rc_link"].append((member, source, link and link.type, link and link.label,
-                                            link and link.value, self.positions.get(source, 99), new))
+            self.buffers["rc_link"].append((link and time_ordered_uuid(), member, source, link and link.type,
+                                            link and link.label, link and link.value, self.positions.get(source, 99),
+                                            new))
         subs = self.buffers["rc_sub"]
         subs.extend((member, g, "join", r[0], r[1], new) for g, r in action.join.items())
         subs.extend((member, g, "leave", None, None, new) for g in action.leave)
         subs.extend((member, g, "role", r[0], r[1], new) for g, r in action.subteam_roles.items())
 
-    async def flush(self) -> None:
+    async def send(self) -> asyncio.Future[str] | None:
+        """Copy the buffered chunk in and send its statements; the future is done once they ran. Nothing else may
+        use the connection until then (a dry run's chunk needs no statements: None)."""
         for name, rows in self.buffers.items():
             if rows:
                 await self.conn.copy_records_to_table(name, records=rows)
                 rows.clear()
+        if self.dry_run:
+            return None
+        running = asyncio.ensure_future(self.conn.execute(self.statements))
+        await asyncio.sleep(0)  # the batch leaves now, not at the caller's next await
+        return running
+
+    async def flush(self) -> None:
+        if (running := await self.send()) is not None:
+            await running

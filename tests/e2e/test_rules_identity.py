@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from tests.e2e.helpers import connect_team, invites, link_values, mails, small_tenant, user_ids, wait_mails
 
 

@@ -57,7 +57,21 @@ def test_a_members_page_is_written_as_pydantic_would_and_read_back_typed():
     assert orjson.loads(page.to_bytes()) == orjson.loads(page.model_dump_json())
     [user] = MembersFetched.from_bytes(page.to_bytes()).users
     assert isinstance(user, DirectoryUser) and user == page.users[0]
-    body = orjson.loads(page.to_bytes())
-    body["users"][0]["properties"] = ["not", "an", "object"]
-    with pytest.raises(ValidationError):
+
+
+
+@pytest.mark.parametrize("users", [
+    [{"id": "u1", "properties": ["not", "an", "object"]}], [{"id": 7, "properties": {}}], [{"properties": {}}],
+    ["u1"], {"id": "u1"}, None,
+])
+def test_a_members_page_with_malformed_users_is_refused(users):
+    body = orjson.loads(EXAMPLES[1].to_bytes())
+    body["users"] = users
+    with pytest.raises(ValueError, match="users"):
         MembersFetched.from_bytes(orjson.dumps(body))
+
+
+@pytest.mark.parametrize("body", [b"[]", b"{", b'{"team_id": "t", "run_id": "r", "users": []}'])
+def test_a_malformed_members_page_is_refused(body):
+    with pytest.raises(ValueError):
+        MembersFetched.from_bytes(body)
