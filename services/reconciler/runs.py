@@ -68,5 +68,6 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
 
 
 async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:
-    for table in ("snapshot_users", "snapshot_removals", "snapshot_pages", "snapshot_completions"):
+    for table in ("snapshot_users", "snapshot_listings", "snapshot_removals", "snapshot_pages",
+                  "snapshot_completions"):
         await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)

@@ -4,8 +4,8 @@ request) stages apart, so pages of an interrupted attempt never mix in.
 
 A page's users are appended with COPY, one row per listed user, so pages stage side by side; a user whom several
 groups list has several rows, which ``gather`` makes one, with all its groups, when the run is applied. Nested
-groups list most users more than once: a user whose mapping a committed page of the attempt holds is staged by id
-alone (``Mapped``)."""
+groups list most users more than once: the users whose mapping a committed page of the attempt holds (``Mapped``)
+are staged by id alone, all of a page's in one row of ``snapshot_listings``."""
 
 from __future__ import annotations
 
@@ -84,17 +84,20 @@ async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: Sync
     users = {u.id: u for u in reversed(msg.users) if u.id}
     spec = overwritten(config)
     page = (uuid.UUID(msg.run_id), msg.attempt, msg.seq, msg.group_id)
-    await conn.copy_records_to_table("snapshot_users", columns=_COLUMNS, records=[
-        (*page, *((user.id, None, None, None, None, None) if user.id in mapped else staged_user(user, config, spec)))
-        for user in users.values()
-    ])
+    fresh = [user for user in users.values() if user.id not in mapped]
+    if fresh:
+        await conn.copy_records_to_table("snapshot_users", columns=_COLUMNS,
+                                         records=[(*page, *staged_user(user, config, spec)) for user in fresh])
+    if again := [i for i in users if i in mapped]:
+        await conn.execute("INSERT INTO snapshot_listings (run_id, attempt, seq, group_id, ids)"
+                           " VALUES ($1, $2, $3, $4, $5)", *page, again)
     if msg.removed_ids:
         await conn.execute(
             "INSERT INTO snapshot_removals (run_id, attempt, directory_id, group_id)"
             " SELECT $1, $2, d, $3 FROM unnest($4::text[]) AS d ON CONFLICT DO NOTHING",
             msg.run_id, msg.attempt, msg.group_id or GONE, list(dict.fromkeys(msg.removed_ids)),
         )
-    return [i for i in users if i not in mapped]
+    return [user.id for user in fresh]
 
 
 async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) -> None:
@@ -133,7 +136,12 @@ SELECT directory_id, coalesce(array_agg(group_id) FILTER (WHERE group_id IS NOT 
        (array_agg(email_key) FILTER (WHERE card IS NOT NULL))[1],
        (array_agg(login_key) FILTER (WHERE card IS NOT NULL))[1],
        CASE WHEN bool_or(card IS NOT NULL) THEN NULL ELSE min(skip) END
-  FROM snapshot_users WHERE run_id = $1 AND attempt = $2 GROUP BY directory_id
+  FROM (SELECT directory_id, group_id, card, want, email_key, login_key, skip
+          FROM snapshot_users WHERE run_id = $1 AND attempt = $2
+        UNION ALL
+        SELECT unnest(ids), group_id, NULL, NULL, NULL, NULL, NULL
+          FROM snapshot_listings WHERE run_id = $1 AND attempt = $2) listed
+ GROUP BY directory_id
 """
 
 

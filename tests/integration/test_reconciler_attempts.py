@@ -45,6 +45,7 @@ async def test_only_the_completed_attempt_makes_the_snapshot(team):
     assert run["counts"]["unchanged"] == 5 and run["counts"]["removed"] == 0
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
     assert await team.pool.fetchval("SELECT count(*) FROM snapshot_users") == 0
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_listings") == 0
 
 
 async def test_late_pages_of_an_abandoned_attempt_are_ignored(team):

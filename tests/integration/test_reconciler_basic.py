@@ -29,3 +29,25 @@ async def test_full_snapshot_creates_members_links_subteams_invites(team):
                                        {"name": "User 00002", "email": "user00002@contoso.com"}] or len(
         run["summary"]["added"]) == 2
     assert await team.pool.fetchval("SELECT count(*) FROM snapshot_users") == 0
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_listings") == 0
+
+
+async def test_users_listed_again_stage_by_id_in_one_row_per_page_and_join_every_group(team):
+    other = "0c6d5e4f-0000-4000-8000-000000000002"
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": other, "display_name": "EMEA"}]}
+    users = [user(n) for n in range(1, 6)]
+    run_id = await team.new_run(config=config)
+    pages, done = team.messages(run_id, {GROUP: users, other: users[1:4]}, page_size=3)
+    for page in pages:
+        await team.reconciler.on_members_fetched(page)
+    staged = await team.pool.fetch("SELECT seq, ids FROM snapshot_listings WHERE run_id = $1 ORDER BY seq", run_id)
+    assert [(r["seq"], sorted(r["ids"])) for r in staged] == [(2, [u.id for u in users[1:4]])]
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_users WHERE run_id = $1", run_id) == 5
+    await team.reconciler.on_snapshot_completed(done)
+    run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
+    assert (run["status"], run["counts"]["created"]) == ("succeeded", 5)
+    places = await team.pool.fetch(
+        "SELECT m.directory_id, count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id"
+        " WHERE m.team_id = $1 GROUP BY 1", team.team_id)
+    assert {r[0]: r[1] for r in places} == {u.id: 2 if u in users[1:4] else 1 for u in users}
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_listings") == 0
