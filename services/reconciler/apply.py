@@ -35,7 +35,7 @@ _CHUNK: tuple[str, ...] = (
                subscription_active = t.status IS NOT NULL OR m.subscription_active,
                removed_at = CASE WHEN t.status IS NULL THEN m.removed_at END
           FROM rc_member t WHERE t.op = 'update' AND m.id = t.member_id""",
-    # R4, R5: a sync-made account follows its user's userPrincipalName (``state.pairs`` leaves out the logins
+    # R4, R5: a sync-made account follows its user's userPrincipalName (``state.pair`` leaves out the logins
     # another account has; one that a concurrent run took meanwhile is left too).
     """UPDATE accounts a SET email = t.login_email FROM rc_member t
         WHERE t.op = 'update' AND t.relogin AND a.id = t.account_id
