@@ -126,22 +126,26 @@ async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     return None if row is None else Completion(**dict(row))
 
 
-# Each user once: the groups of all its rows; card, fingerprint and keys from its rows with a card (any one: one
-# attempt reads one user the same way on every page), else its reason to be skipped. (An array of arrays cannot
-# hold a NULL fingerprint: it travels as text.)
+# Each user once: the groups of all its listings, aggregated narrow (a user's card is wide, and a whole snapshot
+# of them would not fit an aggregate's memory); then its card, fingerprint and keys from one of its rows with a
+# card (any one: one attempt reads one user the same way on every page), else its reason to be skipped.
 _GATHER = """
 INSERT INTO rc_seen
-SELECT directory_id, coalesce(array_agg(group_id) FILTER (WHERE group_id IS NOT NULL), '{}'),
-       (array_agg(card) FILTER (WHERE card IS NOT NULL))[1], (array_agg(want::text) FILTER (WHERE card IS NOT NULL))[1]::text[],
-       (array_agg(email_key) FILTER (WHERE card IS NOT NULL))[1],
-       (array_agg(login_key) FILTER (WHERE card IS NOT NULL))[1],
-       CASE WHEN bool_or(card IS NOT NULL) THEN NULL ELSE min(skip) END
-  FROM (SELECT directory_id, group_id, card, want, email_key, login_key, skip
-          FROM snapshot_users WHERE run_id = $1 AND attempt = $2
-        UNION ALL
-        SELECT unnest(ids), group_id, NULL, NULL, NULL, NULL, NULL
-          FROM snapshot_listings WHERE run_id = $1 AND attempt = $2) listed
- GROUP BY directory_id
+SELECT g.directory_id, g.groups, u.card, u.want, u.email_key, u.login_key, CASE WHEN u.card IS NULL THEN g.skip END
+  FROM (SELECT directory_id, coalesce(array_agg(group_id) FILTER (WHERE group_id IS NOT NULL), '{}') AS groups,
+               min(skip) AS skip
+          FROM (SELECT directory_id, group_id, skip FROM snapshot_users WHERE run_id = $1 AND attempt = $2
+                UNION ALL
+                SELECT unnest(ids), group_id, NULL FROM snapshot_listings WHERE run_id = $1 AND attempt = $2) listed
+         GROUP BY directory_id) g
+  LEFT JOIN snapshot_users u
+         ON u.run_id = $1 AND u.attempt = $2 AND u.directory_id = g.directory_id AND u.card IS NOT NULL
+"""
+# A user whose card more than one row holds (replicas, or pages staged at once, each mapped it) is gathered once
+# per such row: all but one go.
+_ONCE = """
+DELETE FROM rc_seen WHERE ctid IN (
+  SELECT ctid FROM (SELECT ctid, row_number() OVER (PARTITION BY directory_id) AS n FROM rc_seen) d WHERE n > 1)
 """
 
 
@@ -152,5 +156,10 @@ async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
         " login_key text, skip text) ON COMMIT DROP"
     )
     await conn.execute(_GATHER, run_id, attempt)
-    await conn.execute("CREATE UNIQUE INDEX ON rc_seen (directory_id)")
+    try:
+        async with conn.transaction():
+            await conn.execute("CREATE UNIQUE INDEX rc_seen_once ON rc_seen (directory_id)")
+    except asyncpg.UniqueViolationError:
+        await conn.execute(_ONCE)
+        await conn.execute("CREATE UNIQUE INDEX rc_seen_once ON rc_seen (directory_id)")
     await conn.execute("CREATE INDEX ON rc_seen (email_key)")

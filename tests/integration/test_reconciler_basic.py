@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.reconciler.handlers import Reconciler
 from tests.fixtures.reconciler import GROUP, user
 
 
@@ -51,3 +52,19 @@ async def test_users_listed_again_stage_by_id_in_one_row_per_page_and_join_every
         " WHERE m.team_id = $1 GROUP BY 1", team.team_id)
     assert {r[0]: r[1] for r in places} == {u.id: 2 if u in users[1:4] else 1 for u in users}
     assert await team.pool.fetchval("SELECT count(*) FROM snapshot_listings") == 0
+
+
+async def test_a_user_two_replicas_mapped_is_gathered_once(team):
+    other = Reconciler(team.pool, team.reconciler.settings)  # a second replica: its own hint of mapped users
+    other_group = "0c6d5e4f-0000-4000-8000-000000000002"
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": other_group, "display_name": "EMEA"}]}
+    users = [user(n) for n in range(1, 5)]
+    run_id = await team.new_run(config=config)
+    pages, done = team.messages(run_id, {GROUP: users, other_group: users})
+    await team.reconciler.on_members_fetched(pages[0])
+    await other.on_members_fetched(pages[1])
+    assert await team.pool.fetchval("SELECT count(*) FROM snapshot_users WHERE run_id = $1", run_id) == 8
+    await team.reconciler.on_snapshot_completed(done)
+    run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
+    assert (run["status"], run["counts"]["created"]) == ("succeeded", 4)
+    assert await team.pool.fetchval("SELECT count(*) FROM subteam_members") == 8
