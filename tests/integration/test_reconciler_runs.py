@@ -151,7 +151,7 @@ async def test_r10_guard_holds_removals_and_approve_applies_them(team):
     assert await team.pool.fetchval(places, team.team_id) == 10
 
 
-async def test_r10_a_later_run_listing_the_held_members_voids_their_removal(team):
+async def test_r10_a_later_run_supersedes_the_removals_an_earlier_run_held(team):
     users = [user(n) for n in range(1, 31)]
     await team.sync(users)
     held = await team.sync(users[:10])
