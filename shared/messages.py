@@ -79,8 +79,8 @@ class MembersFetched(RunMessage):
 
     @classmethod
     def from_bytes(cls, body: bytes) -> MembersFetched:
-        """The envelope validated by pydantic, the users by ``directory_users``: the same checks, at less than
-        half the cost on a page of 999."""
+        """The envelope validated by pydantic, the users by ``directory_users``: the same checks, at about 60%
+        of pydantic's cost on a page of 999."""
         data = orjson.loads(body)
         if not isinstance(data, dict):
             raise ValueError("a MembersFetched body is a JSON object")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.reconciler.handlers import Reconciler
-from tests.fixtures.reconciler import GROUP, user
+from tests.fixtures.reconciler import GROUP, OTHER_GROUP, user
 
 
 async def test_full_snapshot_creates_members_links_subteams_invites(team):
@@ -34,11 +34,10 @@ async def test_full_snapshot_creates_members_links_subteams_invites(team):
 
 
 async def test_users_listed_again_stage_by_id_in_one_row_per_page_and_join_every_group(team):
-    other = "0c6d5e4f-0000-4000-8000-000000000002"
-    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": other, "display_name": "EMEA"}]}
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": OTHER_GROUP, "display_name": "EMEA"}]}
     users = [user(n) for n in range(1, 6)]
     run_id = await team.new_run(config=config)
-    pages, done = team.messages(run_id, {GROUP: users, other: users[1:4]}, page_size=3)
+    pages, done = team.messages(run_id, {GROUP: users, OTHER_GROUP: users[1:4]}, page_size=3)
     for page in pages:
         await team.reconciler.on_members_fetched(page)
     staged = await team.pool.fetch("SELECT seq, ids FROM snapshot_listings WHERE run_id = $1 ORDER BY seq", run_id)
@@ -56,11 +55,10 @@ async def test_users_listed_again_stage_by_id_in_one_row_per_page_and_join_every
 
 async def test_a_user_two_replicas_mapped_is_gathered_once(team):
     other = Reconciler(team.pool, team.reconciler.settings)  # a second replica: its own hint of mapped users
-    other_group = "0c6d5e4f-0000-4000-8000-000000000002"
-    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": other_group, "display_name": "EMEA"}]}
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": OTHER_GROUP, "display_name": "EMEA"}]}
     users = [user(n) for n in range(1, 5)]
     run_id = await team.new_run(config=config)
-    pages, done = team.messages(run_id, {GROUP: users, other_group: users})
+    pages, done = team.messages(run_id, {GROUP: users, OTHER_GROUP: users})
     await team.reconciler.on_members_fetched(pages[0])
     await other.on_members_fetched(pages[1])
     assert await team.pool.fetchval("SELECT count(*) FROM snapshot_users WHERE run_id = $1", run_id) == 8

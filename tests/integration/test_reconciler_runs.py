@@ -142,12 +142,9 @@ async def test_r10_guard_holds_removals_and_approve_applies_them(team):
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
     places = "SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id = $1"
     assert await team.pool.fetchval(places, team.team_id) == 30  # a held removal keeps its subteam place too
-    async with team.pool.acquire() as conn, conn.transaction():
-        await approve_held(conn, str(run["id"]))
-    after = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run["id"])
+    after = await _approved(team, run["id"])
     assert after["status"] == "succeeded" and after["counts"]["removed"] == 20
-    statuses = [m["status"] for m in (await team.members()).values()]
-    assert statuses.count("removed") == 20
+    assert await _removed(team) == 20
     assert await team.pool.fetchval(places, team.team_id) == 10
 
 
@@ -157,12 +154,20 @@ async def test_r10_a_later_run_supersedes_the_removals_an_earlier_run_held(team)
     held = await team.sync(users[:10])
     later = await team.sync(users[:25])
     assert later["status"] == "succeeded" and later["counts"]["removed"] == 5
-    async with team.pool.acquire() as conn, conn.transaction():
-        await approve_held(conn, str(held["id"]))
-    after = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", held["id"])
+    after = await _approved(team, held["id"])
     assert after["status"] == "succeeded" and after["counts"]["removed"] == 0
-    statuses = [m["status"] for m in (await team.members()).values()]
-    assert statuses.count("removed") == 5
+    assert await _removed(team) == 5
+
+
+async def _approved(team, run_id) -> dict:
+    """The held run approved (as the API does, in one transaction), then read back."""
+    async with team.pool.acquire() as conn, conn.transaction():
+        await approve_held(conn, str(run_id))
+    return dict(await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id))
+
+
+async def _removed(team) -> int:
+    return [m["status"] for m in (await team.members()).values()].count("removed")
 
 
 async def test_r18_dry_run_records_the_plan_and_changes_nothing(team):

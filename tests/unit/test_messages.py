@@ -59,7 +59,6 @@ def test_a_members_page_is_written_as_pydantic_would_and_read_back_typed():
     assert isinstance(user, DirectoryUser) and user == page.users[0]
 
 
-
 @pytest.mark.parametrize("users", [
     [{"id": "u1", "properties": ["not", "an", "object"]}], [{"id": 7, "properties": {}}], [{"properties": {}}],
     ["u1"], {"id": "u1"}, None,
