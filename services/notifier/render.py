@@ -109,19 +109,26 @@ def digest_subject(kind: str, team: str, added: int, removed: int, held: int) ->
     return f"{team} on {PRODUCT}: the sync changed no memberships"
 
 
-def _shortened(items: list[Person], limit: int) -> dict[str, object]:
-    return {"shown": items[:limit], "more": max(0, len(items) - limit), "total": len(items)}
+def _shortened(items: list[Person], total: int, limit: int) -> dict[str, object]:
+    shown = items[:limit]
+    return {"shown": shown, "more": total - len(shown), "total": total}
 
 
 def render_digest(kind: str, team: str, run_url: str, summary: object, counts: object,
                   limit: int = LIST_LIMIT) -> Rendered:
+    """``summary``: lists of people (``added``, ``removed``, ``held``), each perhaps only the first of a longer
+    list whose length ``totals`` gives."""
     source = summary if isinstance(summary, Mapping) else {}
+    totals = source.get("totals")
+    totals = totals if isinstance(totals, Mapping) else {}
     lists = {name: people(source.get(name)) for name in ("added", "removed", "held")}
-    subject = digest_subject(kind, team, *(len(lists[n]) for n in ("added", "removed", "held")))
+    sizes = {name: max(len(items), n if isinstance(n := totals.get(name), int) and not isinstance(n, bool) else 0)
+             for name, items in lists.items()}
+    subject = digest_subject(kind, team, *sizes.values())
     return _both(
         "digest", subject, kind=kind, team=team, run_url=run_url, approve_url=f"{run_url}/approve",
         counts=counts_of(counts), product=PRODUCT,
-        **{name: _shortened(items, limit) for name, items in lists.items()},
+        **{name: _shortened(items, sizes[name], limit) for name, items in lists.items()},
     )
 
 

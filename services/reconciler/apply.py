@@ -8,8 +8,6 @@ from typing import Any
 import asyncpg
 
 from services.reconciler.model import CARD_COLUMNS
-from shared.ids import time_ordered_uuid
-from shared.messages import InviteRequested
 
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
@@ -78,11 +76,11 @@ _CHUNK: tuple[str, ...] = (
         WHERE t.op = 'role' AND s.team_id = :team AND s.directory_group_id = t.group_id
           AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
     "INSERT INTO invites (member_id, status) SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'",
-    # The chunk's member rows are kept for the removals, the summary and the invites; the rest starts afresh.
-    "INSERT INTO rc_done SELECT op, member_id, account_id, card_name, card_email, status, invite FROM rc_member",
+    # The chunk's member rows are kept for the removals and the summary; the rest starts afresh.
+    "INSERT INTO rc_done SELECT op, member_id, card_name, card_email, status FROM rc_member",
     "TRUNCATE rc_member, rc_link, rc_sub",
 )
-DONE = "op text, member_id uuid, account_id uuid, card_name text, card_email text, status text, invite bool"
+DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 
 # The removals, once the whole plan is known and the guard has spoken; each with the team's id as $1, or none.
 _FINAL: tuple[tuple[str, bool], ...] = (
@@ -102,13 +100,24 @@ def chunk_statements(team_id: str, send_invites: bool) -> str:
     return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in _CHUNK)
 
 
-_SUMMARY = """
-SELECT jsonb_build_object(
-  'added', coalesce(jsonb_agg(p) FILTER (WHERE op = 'create' OR (op = 'update' AND status IS NOT NULL)), '[]'),
-  'removed', coalesce(jsonb_agg(p) FILTER (WHERE op IN ('remove', 'delete')), '[]'),
-  'held', coalesce(jsonb_agg(p) FILTER (WHERE op = 'hold'), '[]'))
-FROM (SELECT op, status, jsonb_build_object('name', card_name, 'email', card_email) AS p FROM rc_done) t
-"""
+# A run's summary (R16): who was added, removed, or held, as lists of people by name, at most SUMMARY_PEOPLE each (a
+# digest shows 50, then "and N more"), and the totals of every list. A first sync adds the whole team: keeping
+# 100,000 names in the run would only make every digest read them.
+SUMMARY_PEOPLE = 100
+_LISTS = {
+    "added": "op = 'create' OR (op = 'update' AND status IS NOT NULL)",
+    "removed": "op IN ('remove', 'delete')",
+    "held": "op = 'hold'",
+}
+_SUMMARY = "SELECT jsonb_build_object({lists}, 'totals', (SELECT jsonb_build_object({totals}) FROM rc_done))".format(
+    lists=", ".join(
+        f"""'{name}', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', card_name, 'email', card_email)
+                                    ORDER BY card_name, card_email), '[]')
+                  FROM (SELECT card_name, card_email FROM rc_done WHERE {where}
+                         ORDER BY card_name, card_email LIMIT {SUMMARY_PEOPLE}) p)"""
+        for name, where in _LISTS.items()),
+    totals=", ".join(f"'{name}', count(*) FILTER (WHERE {where})" for name, where in _LISTS.items()),
+)
 
 _PREVIEW = """
 SELECT jsonb_build_object(
@@ -148,14 +157,6 @@ async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
             " AND NOT EXISTS (SELECT 1 FROM members x WHERE x.account_id = a.id)",
             team_id, [r[0] for r in gone],
         )
-
-
-async def enqueue_invites(conn: asyncpg.Connection, team_id: str, run_id: str, member_ids: list[str]) -> None:
-    """One InviteRequested per member into the outbox, copied in: an initial sync invites the whole team."""
-    messages = (InviteRequested(message_id=time_ordered_uuid(), team_id=team_id, member_id=m, run_id=run_id)
-                for m in member_ids)
-    await conn.copy_records_to_table("outbox", columns=("routing_key", "message_id", "body"),
-                                     records=((m.routing_key, m.message_id, m.to_bytes()) for m in messages))
 
 
 async def summary(conn: asyncpg.Connection) -> dict[str, Any]:

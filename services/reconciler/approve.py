@@ -27,7 +27,7 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
     if run is None or run.config is None:
         raise ValueError(f"run {run_id} cannot be approved: {run.config_error if run else 'no such run'}")
     await runs.lock(conn, "team", run.team_id)
-    writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id)
+    writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id, run_id=run_id)
     await writer.open()
     counter: Counter[str] = Counter()
     for row in await conn.fetch(_STILL_VALID, run_id):
@@ -37,13 +37,15 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
         writer.add(action)
     await writer.flush()
     await apply.finish(conn, run.team_id, run_id)
-    removed = (await apply.summary(conn))["removed"]
+    summary = await apply.summary(conn)
     await conn.execute(
         """
         UPDATE sync_runs SET status = 'succeeded',
                counts = counts || jsonb_build_object('removed', $2::int, 'deleted', $3::int),
-               summary = coalesce(summary, '{}') || jsonb_build_object('removed', $4::jsonb)
+               summary = coalesce(summary, '{}') || jsonb_build_object(
+                 'removed', $4::jsonb,
+                 'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $5::int))
          WHERE id = $1
         """,
-        run_id, counter["removed"], counter["deleted"], removed,
+        run_id, counter["removed"], counter["deleted"], summary["removed"], summary["totals"]["removed"],
     )

@@ -76,7 +76,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     # aggregates over a whole team spill to disk at the default work_mem.
     await conn.execute("SET LOCAL jit = off")
     await conn.execute("SET LOCAL work_mem = '64MB'")
-    writer = ActionWriter(conn, config, run.dry_run, run.team_id)
+    writer = ActionWriter(conn, config, run.dry_run, run.team_id, run.id)
     await writer.open()
     started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
@@ -121,8 +121,6 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
     await _finish(conn, run, "held" if held else "succeeded", counts, errors, summary=summary)
-    if config.send_invites:
-        await apply.enqueue_invites(conn, run.team_id, run.id, writer.invited)
     messages = []
     if held:
         messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))

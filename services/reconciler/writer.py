@@ -16,6 +16,7 @@ from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import preview
 from shared.config import SyncConfig
 from shared.ids import time_ordered_uuid
+from shared.messages import InviteRequested
 
 TABLES = {
     "rc_bind": "directory_id text, member_id uuid, account_id uuid, skip text",
@@ -31,6 +32,7 @@ TABLES = {
     "rc_done": apply.DONE,
 }
 _CHUNK_TABLES = ("rc_member", "rc_link", "rc_sub", "rc_plan")
+_OUTBOX = ("routing_key", "message_id", "body")
 # Keys of MemberAction.changes that live outside the member row.
 _NOT_ROW = ("links.",)
 
@@ -42,14 +44,18 @@ def _json(value: Any) -> str:
 class ActionWriter:
     """Buffers actions (``add``) and writes them a chunk at a time (``send``, ``flush``)."""
 
-    def __init__(self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool, team_id: str):
+    def __init__(self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool, team_id: str, run_id: str):
         self.conn = conn
         self.dry_run = dry_run
+        self.team_id, self.run_id = team_id, run_id
         self.buffers: dict[str, list[tuple]] = {name: [] for name in _CHUNK_TABLES}
         mappings = [m.target.label for m in config.custom_mappings if m.target.kind == "link"]
         self.positions = {"email": 0, "phone": 1} | {f"mapping:{label}": 2 + i for i, label in enumerate(mappings)}
         self.statements = apply.chunk_statements(team_id, config.send_invites)
-        self.invited: list[str] = []  # the members whose invite the written chunks made
+        # With send_invites on, each new member's InviteRequested goes into the outbox with its chunk, made while
+        # the database writes the chunk before.
+        self.send_invites = config.send_invites
+        self.invites: list[tuple[str, str, bytes]] = []
 
     async def open(self) -> None:
         for name, columns in TABLES.items():
@@ -83,8 +89,10 @@ class ActionWriter:
                 *(action.fields.get(f) for f in CARD_COLUMNS), _json(action.custom), action.status,
                 role[0], role[1], action.bind, action.invite, "login_email" in action.changes,
             ))
-        if action.invite and action.kind == "create":
-            self.invited.append(action.member_id)
+        if action.invite and action.kind == "create" and self.send_invites:
+            message = InviteRequested(message_id=time_ordered_uuid(), team_id=self.team_id,
+                                      member_id=action.member_id, run_id=self.run_id)
+            self.invites.append((message.routing_key, message.message_id, message.to_bytes()))
         if action.kind == "remove":
             return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
@@ -104,6 +112,9 @@ class ActionWriter:
             if rows:
                 await self.conn.copy_records_to_table(name, records=rows)
                 rows.clear()
+        if self.invites:
+            await self.conn.copy_records_to_table("outbox", columns=_OUTBOX, records=self.invites)
+            self.invites.clear()
         if self.dry_run:
             return None
         running = asyncio.ensure_future(self.conn.execute(self.statements))

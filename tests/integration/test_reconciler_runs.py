@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 
+from services.reconciler.apply import SUMMARY_PEOPLE
 from services.reconciler.approve import approve_held
 from shared.messages import PhotoFetched, SnapshotFailed
 from tests.fixtures.reconciler import GROUP, user
@@ -144,8 +145,22 @@ async def test_r10_guard_holds_removals_and_approve_applies_them(team):
     assert await team.pool.fetchval(places, team.team_id) == 30  # a held removal keeps its subteam place too
     after = await _approved(team, run["id"])
     assert after["status"] == "succeeded" and after["counts"]["removed"] == 20
+    assert len(after["summary"]["removed"]) == 20 and after["summary"]["totals"]["removed"] == 20
     assert await _removed(team) == 20
     assert await team.pool.fetchval(places, team.team_id) == 10
+
+
+async def test_r16_the_summary_keeps_the_first_people_by_name_and_counts_them_all(team):
+    users = [user(n) for n in range(SUMMARY_PEOPLE + 20, 0, -1)]
+    run = await team.sync(users)
+    added = run["summary"]["added"]
+    assert added == sorted(added, key=lambda p: p["name"]) and len(added) == SUMMARY_PEOPLE
+    assert added[0] == {"name": "User 00001", "email": "user00001@contoso.com"}
+    assert run["summary"]["totals"] == {"added": SUMMARY_PEOPLE + 20, "removed": 0, "held": 0}
+    run = await team.sync(users[1:])
+    assert run["summary"]["removed"] == [{"name": f"User {SUMMARY_PEOPLE + 20:05d}",
+                                          "email": f"user{SUMMARY_PEOPLE + 20:05d}@contoso.com"}]
+    assert run["summary"]["added"] == [] and run["summary"]["totals"]["removed"] == 1
 
 
 async def test_r10_a_later_run_supersedes_the_removals_an_earlier_run_held(team):
@@ -163,7 +178,7 @@ async def _approved(team, run_id) -> dict:
     """The held run approved (as the API does, in one transaction), then read back."""
     async with team.pool.acquire() as conn, conn.transaction():
         await approve_held(conn, str(run_id))
-    return dict(await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id))
+    return dict(await team.pool.fetchrow("SELECT status, counts, summary FROM sync_runs WHERE id = $1", run_id))
 
 
 async def _removed(team) -> int:

@@ -86,6 +86,21 @@ def test_long_lists_end_with_and_n_more():
     assert r.subject.startswith("120 people joined")
 
 
+def test_a_summary_that_keeps_the_first_of_a_long_list_counts_them_all():
+    summary = {"added": persons(100, "a"), "removed": persons(1, "r"), "totals": {"added": 97029, "removed": 1}}
+    r = render_digest("summary", "Contoso", RUN_URL, summary, {}, limit=50)
+    assert r.subject == "97029 people joined and 1 left Contoso on CardSync"
+    for part in (r.text, r.html):
+        assert "a49@contoso.com" in part and "a50@contoso.com" not in part
+        assert "and 96979 more" in part and "r0@contoso.com" in part
+
+
+@pytest.mark.parametrize("totals", ["many", {"added": "lots"}, {"added": True}, {"added": 2}])
+def test_totals_never_count_fewer_than_the_people_listed(totals):
+    r = render_digest("summary", "Contoso", RUN_URL, {"added": persons(3, "a"), "totals": totals}, {})
+    assert r.subject == "3 people joined Contoso on CardSync" and "more" not in r.text
+
+
 def test_held_digest_says_what_is_held_and_how_to_approve():
     summary = {"added": persons(2, "a"), "held": persons(25, "h")}
     r = render_digest("held", "Contoso", RUN_URL, summary, {"created": 2})
