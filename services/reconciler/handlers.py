@@ -133,7 +133,6 @@ class Reconciler:
 
     async def _reconcile(self, conn: asyncpg.Connection, run_id: str) -> None:
         self.mapped.forget(run_id)
-        await statistics.before(conn, run_id)
         async with conn.transaction():
             await runs.lock(conn, "run", run_id)
             run = await runs.load(conn, run_id)

@@ -18,6 +18,7 @@ import asyncpg
 
 from services.reconciler.fields import Overwritten, fingerprint, overwritten
 from services.reconciler.mapping import SkipUser, map_user
+from services.reconciler.statistics import LARGE
 from shared.config import SyncConfig
 from shared.messages import DirectoryUser, MembersFetched, SnapshotCompleted
 
@@ -126,12 +127,14 @@ async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     return None if row is None else Completion(**dict(row))
 
 
-# Each user once: the groups of all its listings, aggregated narrow (a user's card is wide, and a whole snapshot
-# of them would not fit an aggregate's memory); then its card, fingerprint and keys from one of its rows with a
-# card (any one: one attempt reads one user the same way on every page), else its reason to be skipped.
+# Each user once: the groups of all its listings, aggregated narrow; then its fingerprint and keys from one of its
+# rows with a card (any one: one attempt reads one user the same way on every page) and where that row is, else
+# its reason to be skipped. The card itself, wide, stays where it is: only the users the rules see read it
+# (``state``), by the row's ctid, which holds while the run's transaction reads the table (no one updates staged
+# rows, and the lock the transaction keeps on the table until it ends keeps VACUUM FULL and CLUSTER out).
 _GATHER = """
 INSERT INTO rc_seen
-SELECT g.directory_id, g.groups, u.card, u.want, u.email_key, u.login_key, CASE WHEN u.card IS NULL THEN g.skip END
+SELECT g.directory_id, g.groups, u.ctid, u.want, u.email_key, u.login_key, CASE WHEN u.ctid IS NULL THEN g.skip END
   FROM (SELECT directory_id, coalesce(array_agg(group_id) FILTER (WHERE group_id IS NOT NULL), '{}') AS groups,
                min(skip) AS skip
           FROM (SELECT directory_id, group_id, skip FROM snapshot_users WHERE run_id = $1 AND attempt = $2
@@ -152,10 +155,15 @@ DELETE FROM rc_seen WHERE ctid IN (
 async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
     """``rc_seen``: the staged snapshot with one row per user, for the rest of the run's transaction."""
     await conn.execute(
-        "CREATE TEMP TABLE rc_seen (directory_id text, groups text[], card jsonb, want text[], email_key text,"
+        "CREATE TEMP TABLE rc_seen (directory_id text, groups text[], card_row tid, want text[], email_key text,"
         " login_key text, skip text) ON COMMIT DROP"
     )
-    await conn.execute(_GATHER, run_id, attempt)
+    # The staging tables have no statistics of a snapshot staged a moment ago: planned from a guess, the join of
+    # the groups with the cards would probe an index once per user. Hash joins are right for any size here, and
+    # spare an ANALYZE of a table that every replica stages into.
+    await conn.execute("SET LOCAL enable_nestloop = off")
+    status = await conn.execute(_GATHER, run_id, attempt)
+    await conn.execute("RESET enable_nestloop")
     try:
         async with conn.transaction():
             await conn.execute("CREATE UNIQUE INDEX rc_seen_once ON rc_seen (directory_id)")
@@ -163,3 +171,7 @@ async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
         await conn.execute(_ONCE)
         await conn.execute("CREATE UNIQUE INDEX rc_seen_once ON rc_seen (directory_id)")
     await conn.execute("CREATE INDEX ON rc_seen (email_key)")
+    if int(status.rsplit(" ", 1)[1]) >= LARGE:
+        # A narrow table, quickly sampled: the users' match with the team's members and accounts is then planned
+        # as joins, not as an index probe per user.
+        await conn.execute("ANALYZE rc_seen (directory_id, email_key, login_key, skip)")

@@ -33,7 +33,8 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
 """
 
 _PAIRS = f"""
-SELECT p.seen_id, s.card, s.groups, r.left_groups, s.skip, b.skip AS bind_skip, b.account_id::text AS claim_account,
+SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row) AS card, s.groups, r.left_groups,
+       s.skip, b.skip AS bind_skip, b.account_id::text AS claim_account,
        m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
        {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}, m.card_fields, i.status AS invite_status,
        CASE WHEN a.created_by_team = $4 THEN a.email END AS sync_login,

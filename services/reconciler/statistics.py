@@ -1,22 +1,13 @@
-"""Planner statistics around a large run. The gathering joins a whole snapshot with a whole team; planned from
-stale statistics (a snapshot staged a moment ago, a team that a run just filled) those joins become row-by-row
-index probes, many times slower. Each ANALYZE runs in a transaction of its own: inside the apply's, its lock
-would serialise every team's applies."""
+"""Planner statistics after a large run. The next run joins its snapshot with the whole team; planned from stale
+statistics (a team that a run just filled) those joins become row-by-row index probes, many times slower. The
+ANALYZE runs in a transaction of its own: inside the apply's, its lock would serialise every team's applies. (The
+snapshot's own tables are never analyzed: ``staging.gather`` plans without them.)"""
 
 from __future__ import annotations
 
 import asyncpg
 
 LARGE = 5000  # staged users, or members written: below this, any plan is fast
-PAGE_USERS = 999
-
-
-async def before(conn: asyncpg.Connection, run_id: str) -> None:
-    pages = await conn.fetchval(
-        "SELECT max(pages) FROM snapshot_completions WHERE run_id = $1", run_id
-    )
-    if (pages or 0) * PAGE_USERS >= LARGE:
-        await conn.execute("ANALYZE snapshot_users (run_id, attempt, directory_id)")
 
 
 async def after(conn: asyncpg.Connection, written: int) -> None:
