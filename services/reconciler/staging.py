@@ -170,7 +170,6 @@ async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
     except asyncpg.UniqueViolationError:
         await conn.execute(_ONCE)
         await conn.execute("CREATE UNIQUE INDEX rc_seen_once ON rc_seen (directory_id)")
-    await conn.execute("CREATE INDEX ON rc_seen (email_key)")
     if int(status.rsplit(" ", 1)[1]) >= LARGE:
         # A narrow table, quickly sampled: the users' match with the team's members and accounts is then planned
         # as joins, not as an index probe per user.

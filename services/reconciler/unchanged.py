@@ -41,10 +41,6 @@ WITH claimed AS (
            CASE WHEN a.created_by_team = $3 THEN a.email_key END AS sync_login
       FROM members m JOIN accounts a ON a.id = m.account_id
      WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM claimed))
-), links AS (
-    SELECT l.member_id{link_columns}
-      FROM links l JOIN members m ON m.id = l.member_id AND m.team_id = $3
-     WHERE {link_filter} GROUP BY l.member_id
 ), subs AS (
     SELECT sm.member_id, array_agg(s.directory_group_id) AS groups,
            bool_or(sm.role = 'admin' AND sm.role_from_sync) AS sync_admin
@@ -57,8 +53,7 @@ WITH claimed AS (
            AND subs.groups IS NOT NULL AND seen.groups <@ subs.groups {same_groups}
            AND {no_roles} AND (cur.sync_login IS NULL OR cur.sync_login = seen.login_key)
            AND seen.want = ARRAY[{have}]::text[], false) AS unchanged
-      FROM seen {join} cur ON cur.directory_id = seen.directory_id
-      LEFT JOIN links ON links.member_id = cur.id
+      FROM seen {join} cur ON cur.directory_id = seen.directory_id{link_joins}
       LEFT JOIN subs ON subs.member_id = cur.id
      WHERE seen.directory_id IS NOT NULL OR cur.id NOT IN (SELECT member_id FROM claimed)
 ), kept AS (
@@ -82,13 +77,12 @@ def query(ctx: Context) -> tuple[str, list]:
     if custom:
         names = param(custom)
         have += [_CUSTOM.format(v=f"cur.card_fields -> ({names})[{i}]") for i in range(1, len(custom) + 1)]
-    link_columns, link_filter = "", "false"
-    if links:
+    link_joins = ""
+    if links:  # a member has at most one link of a source (links_member_source)
         sources = param(links)
-        link_columns = "".join(f", max(nullif(l.value, '')) FILTER (WHERE l.source = ({sources})[{i}]) AS l{i}"
-                               for i in range(1, len(links) + 1))
-        link_filter = f"l.source = ANY({sources})"
-        have += [f"links.l{i}" for i in range(1, len(links) + 1)]
+        link_joins = "".join(f"\n      LEFT JOIN links l{i} ON l{i}.member_id = cur.id AND l{i}.source = ({sources})[{i}]"
+                             for i in range(1, len(links) + 1))
+        have += [f"nullif(l{i}.value, '')" for i in range(1, len(links) + 1)]
     no_roles = "true"
     if ctx.config.use_admin_roles:
         holders = param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()) | ctx.roles.get(GROUPS_ADMIN, frozenset())))
@@ -96,7 +90,7 @@ def query(ctx: Context) -> tuple[str, list]:
                     " OR subs.sync_admin)")
     full = ctx.mode == "full"
     sql = _QUERY.format(
-        seen=SEEN, member_columns=member_columns, link_columns=link_columns, link_filter=link_filter, no_roles=no_roles, have=", ".join(have),
+        seen=SEEN, member_columns=member_columns, link_joins=link_joins, no_roles=no_roles, have=", ".join(have),
         same_groups="AND seen.groups @> subs.groups" if full else "", join="FULL JOIN" if full else "LEFT JOIN",
     )
     return sql, args
