@@ -15,6 +15,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 
 from services.reconciler.fields import Overwritten, fingerprint, overwritten
 from services.reconciler.mapping import SkipUser, map_user
@@ -35,18 +36,19 @@ class Completion:
     skipped: list[dict[str, str]]
 
 
-StagedUser = tuple[str, dict | None, list[str | None] | None, str | None, str | None, str | None]
+StagedUser = tuple[str, bytes | None, list[str | None] | None, str | None, str | None, str | None]
 _COLUMNS = ("run_id", "attempt", "seq", "group_id", "directory_id", "card", "want", "email_key", "login_key", "skip")
 
 
 def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | None = None) -> StagedUser:
-    """(directory id, card, fingerprint, email key, login key, skip reason) of one listed user; ``spec`` as for
-    ``fingerprint``."""
+    """(directory id, card as JSON, fingerprint, email key, login key, skip reason) of one listed user; ``spec`` as
+    for ``fingerprint``."""
     try:
         card = map_user(user.properties, config, user.id)
     except SkipUser as exc:
         return user.id, None, None, None, None, str(exc)
-    return user.id, card.to_json(), fingerprint(card, config, spec), card.email_key, card.login_key, None
+    want = fingerprint(card, config, spec)
+    return user.id, orjson.dumps(card.to_json()), want, card.email_key, card.login_key, None
 
 
 class Mapped:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from asyncpg.cursor import Cursor
 
 from services.reconciler.identity import Candidate
@@ -89,7 +90,7 @@ def _seen(r: asyncpg.Record) -> Observed | None:
         return None
     left = frozenset(r["left_groups"] or ())
     return Observed(
-        directory_id=r["seen_id"], card=MappedCard.from_json(r["card"]) if r["card"] else None,
+        directory_id=r["seen_id"], card=MappedCard.from_json(orjson.loads(r["card"])) if r["card"] else None,
         groups=frozenset(r["groups"] or ()), left=left - {GONE}, gone=GONE in left,
     )
 
