@@ -100,16 +100,18 @@ def chunk_statements(team_id: str, send_invites: bool) -> str:
     return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in _CHUNK)
 
 
-# A run's summary (R16): who was added, removed, or held, as lists of people by name, at most SUMMARY_PEOPLE each (a
-# digest shows 50, then "and N more"), and the totals of every list. A first sync adds the whole team: keeping
-# 100,000 names in the run would only make every digest read them.
+# A run's summary (R16): who was added, removed, or held, as lists of people by name, at most SUMMARY_PEOPLE
+# each (a digest shows 50, then "and N more"), and the totals of every list. A first sync adds the whole team:
+# keeping 100,000 names in the run would only make every digest read them.
 SUMMARY_PEOPLE = 100
 _LISTS = {
     "added": "op = 'create' OR (op = 'update' AND status IS NOT NULL)",
     "removed": "op IN ('remove', 'delete')",
     "held": "op = 'hold'",
 }
-_SUMMARY = "SELECT jsonb_build_object({lists}, 'totals', (SELECT jsonb_build_object({totals}) FROM rc_done))".format(
+_SUMMARY = (
+    "SELECT jsonb_build_object({lists}, 'totals', (SELECT jsonb_build_object({totals}) FROM rc_done))"
+).format(
     lists=", ".join(
         f"""'{name}', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', card_name, 'email', card_email)
                                     ORDER BY card_name, card_email), '[]')

@@ -80,8 +80,9 @@ def query(ctx: Context) -> tuple[str, list]:
     link_joins = ""
     if links:  # a member has at most one link of a source (links_member_source)
         sources = param(links)
-        link_joins = "".join(f"\n      LEFT JOIN links l{i} ON l{i}.member_id = cur.id AND l{i}.source = ({sources})[{i}]"
-                             for i in range(1, len(links) + 1))
+        link_joins = "".join(
+            f"\n      LEFT JOIN links l{i} ON l{i}.member_id = cur.id AND l{i}.source = ({sources})[{i}]"
+            for i in range(1, len(links) + 1))
         have += [f"nullif(l{i}.value, '')" for i in range(1, len(links) + 1)]
     no_roles = "true"
     if ctx.config.use_admin_roles:
