@@ -85,10 +85,14 @@ def people(raw: object) -> list[Person]:
     return found
 
 
+def _count(value: object) -> int:
+    """A stored count, read defensively: anything but a whole number is 0."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def counts_of(raw: object) -> list[tuple[str, int]]:
     source = raw if isinstance(raw, Mapping) else {}
-    return [(key, v if isinstance(v := source.get(key), int) and not isinstance(v, bool) else 0)
-            for key in COUNT_KEYS]
+    return [(key, _count(source.get(key))) for key in COUNT_KEYS]
 
 
 def _persons(n: int) -> str:
@@ -122,8 +126,7 @@ def render_digest(kind: str, team: str, run_url: str, summary: object, counts: o
     totals = source.get("totals")
     totals = totals if isinstance(totals, Mapping) else {}
     lists = {name: people(source.get(name)) for name in ("added", "removed", "held")}
-    sizes = {name: max(len(items), n if isinstance(n := totals.get(name), int) and not isinstance(n, bool) else 0)
-             for name, items in lists.items()}
+    sizes = {name: max(len(items), _count(totals.get(name))) for name, items in lists.items()}
     subject = digest_subject(kind, team, *sizes.values())
     return _both(
         "digest", subject, kind=kind, team=team, run_url=run_url, approve_url=f"{run_url}/approve",

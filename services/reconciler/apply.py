@@ -82,7 +82,8 @@ _CHUNK: tuple[str, ...] = (
 )
 DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 
-# The removals, once the whole plan is known and the guard has spoken; each with the team's id as $1, or none.
+# The removals, once the whole plan is known and the guard has spoken; each with whether it takes the run's id
+# as $1.
 _FINAL: tuple[tuple[str, bool], ...] = (
     ("""UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
          FROM rc_done t WHERE t.op = 'remove' AND m.id = t.member_id""", False),
