@@ -4,8 +4,9 @@
 
 Makes a throwaway database, feeds the reconciler's handlers the snapshot pages and the completion directly (no
 broker), and prints a table: the time to stage the pages, the time of the apply (the handler of the
-completion), members per second over both, and the peak resident memory of this process. Needs the local
-PostgreSQL.
+completion), members per second over both, the CPU seconds the apply took in this process and in PostgreSQL
+(less noisy than the wall time on a shared machine), and the peak resident memory of this process. Needs the
+local PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import uuid
 
 import asyncpg
 
+from bench._common import postgres_cpu
 from services.reconciler.handlers import Reconciler
 from shared import db
 from shared.messages import DirectoryUser, GroupInfo, MembersFetched, SnapshotCompleted
@@ -35,6 +37,11 @@ def directory_user(n: int) -> DirectoryUser:
         "mobilePhone": f"+1 425 555 {n % 10000:04d}", "businessPhones": [], "streetAddress": "1 Main St",
         "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US", "accountEnabled": True,
     })
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -55,13 +62,13 @@ async def one_run(pool: asyncpg.Pool, reconciler: Reconciler, team_id: str, user
             await reconciler.on_members_fetched(MembersFetched(team_id=team_id, run_id=run_id, seq=seq,
                                                                group_id=group, users=batch))
             seq += 1
-    staged = time.perf_counter()
+    staged, cpu = time.perf_counter(), (own_cpu(), postgres_cpu())
     await reconciler.on_snapshot_completed(SnapshotCompleted(
         team_id=team_id, run_id=run_id, pages=seq, groups=[GroupInfo(id=g, display_name="G") for g in GROUPS]))
-    applied = time.perf_counter()
+    applied, cpu = time.perf_counter(), (own_cpu() - cpu[0], postgres_cpu() - cpu[1])
     run = await pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
     assert run["status"] == "succeeded", run
-    return staged - started, applied - staged, run["counts"]
+    return staged - started, applied - staged, cpu, run["counts"]
 
 
 async def main(users: int, page: int) -> None:
@@ -74,11 +81,11 @@ async def main(users: int, page: int) -> None:
                                           uuid.uuid4().hex))
         reconciler = Reconciler(pool, Settings(database_url=url, _env_file=None))
         print(f"{'run':<12}{'members':>9}{'stage s':>9}{'apply s':>9}{'apply m/s':>11}{'total m/s':>11}"
-              f"{'peak RSS MB':>13}  counts")
+              f"{'apply CPU s (own, pg)':>23}{'peak RSS MB':>13}  counts")
         for label in ("empty team", "unchanged"):
-            stage, apply, counts = await one_run(pool, reconciler, team_id, users, page)
+            stage, apply, (own, pg), counts = await one_run(pool, reconciler, team_id, users, page)
             print(f"{label:<12}{users:>9}{stage:>9.2f}{apply:>9.2f}{users / apply:>11.0f}"
-                  f"{users / (stage + apply):>11.0f}{peak_rss_mb():>13.0f}  {counts}")
+                  f"{users / (stage + apply):>11.0f}{own:>15.2f}{pg:>8.2f}{peak_rss_mb():>13.0f}  {counts}")
     finally:
         await pool.close()
         admin = await asyncpg.connect(f"{SERVER}/postgres")

@@ -11,34 +11,44 @@ import os
 import random
 import threading
 import time
+from collections.abc import Iterator
 
-_MS = (1 << 48) - 1
+_VERSION = 0x7 << 76
 _VARIANT = 1 << 63
 _lock = threading.Lock()
 # The random bits need to be unique, not secret: a seeded generator, seeded afresh in each forked child.
 _random = random.Random()
 os.register_at_fork(after_in_child=_random.seed)
-_last = (0, 0)  # (milliseconds, sequence) of the last id
+_last = 0  # the last stamp given out: milliseconds << 12 | sequence
 
 
-def _tick() -> tuple[int, int]:
+def _stamps(n: int) -> int:
+    """The first of ``n`` consecutive stamps (milliseconds << 12 | sequence), each after every stamp given out
+    before: a sequence that runs past 4,095 borrows the next millisecond."""
     global _last
     with _lock:
-        ms, seq = _last
-        now = time.time_ns() // 1_000_000
-        if now > ms:
-            ms, seq = now, 0
-        elif seq < 0xFFF:
-            seq += 1
-        else:  # 4,096 ids in one millisecond: borrow the next one
-            ms, seq = ms + 1, 0
-        _last = (ms, seq)
-        return ms, seq
+        first = max((time.time_ns() // 1_000_000) << 12, _last + 1)
+        _last = first + n - 1
+        return first
+
+
+def time_ordered_uuids(n: int) -> list[str]:
+    """``n`` ids at once, increasing: a bulk writer's (a sixth of the cost of one at a time)."""
+    first, bits = _stamps(n), _random.getrandbits
+    ids = []
+    for stamp in range(first, first + n):
+        # 48 bits of milliseconds, the version, 12 of sequence, the variant (0b10) over 62 random bits.
+        h = "%032x" % ((stamp >> 12) << 80 | _VERSION | (stamp & 0xFFF) << 64 | _VARIANT | bits(62))
+        ids.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return ids
 
 
 def time_ordered_uuid() -> str:
-    ms, seq = _tick()
-    # 48 bits of milliseconds, the version (7), the sequence, then the variant (0b10) over 62 random bits.
-    tail = _random.getrandbits(62) | _VARIANT
-    h = f"{ms & _MS:012x}7{seq:03x}{tail:016x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return time_ordered_uuids(1)[0]
+
+
+def time_ordered_stream(batch: int = 1024) -> Iterator[str]:
+    """Endless ids, made ``batch`` at a time: for one run's writer (a stream kept for long would hand out ids
+    whose time lags the clock)."""
+    while True:
+        yield from time_ordered_uuids(batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from services.reconciler.mapping import link_value
@@ -13,15 +14,26 @@ LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
 Overwritten = tuple[list[str], list[str], list[str]]
 
 
-def desired_links(card: MappedCard, config: SyncConfig) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
-    """Every link a sync owns, as (source, wanted value or None, the toggles that govern it)."""
-    for source, (kind, label) in LINK_FIELDS.items():
-        value = card.fields.get(source)
-        yield source, LinkValue(kind, label, link_value(kind, value)) if value else None, config.toggles(source)
+def _link_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
+    for source in LINK_FIELDS:
+        yield source, config.toggles(source)
     for mapping in config.custom_mappings:
         if not isinstance(mapping.target, FieldTarget):
-            source = f"mapping:{mapping.target.label}"
-            yield source, card.links.get(source), FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
+            yield f"mapping:{mapping.target.label}", FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
+
+
+def _link(card: MappedCard, source: str) -> LinkValue | None:
+    if source in LINK_FIELDS:
+        kind, label = LINK_FIELDS[source]
+        value = card.fields.get(source)
+        return LinkValue(kind, label, link_value(kind, value)) if value else None
+    return card.links.get(source)
+
+
+def desired_links(card: MappedCard, config: SyncConfig) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
+    """Every link a sync owns, as (source, wanted value or None, the toggles that govern it)."""
+    for source, rule in _link_toggles(config):
+        yield source, _link(card, source), rule
 
 
 def _custom_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
@@ -60,15 +72,33 @@ def fingerprint(card: MappedCard, config: SyncConfig, spec: Overwritten | None =
     return values
 
 
-def created(card: MappedCard, config: SyncConfig) -> tuple[dict, dict, dict[str, LinkValue | None]]:
-    """Fields, custom fields and links of a member a sync creates: what the sync toggles let through."""
-    fields = {f: card.fields.get(f) if config.toggles(f).sync else None for f in CARD_COLUMNS}
-    custom = {
-        name: card.custom[name]
-        for name, rule in _custom_toggles(config)
-        if rule.sync and card.custom.get(name) is not None
-    }
-    links = {source: link for source, link, rule in desired_links(card, config) if rule.sync and link}
+@dataclass(frozen=True, slots=True)
+class Synced:
+    """The card columns, custom fields and link sources whose sync toggle is on: what a created member gets."""
+
+    columns: tuple[str, ...]
+    custom: tuple[str, ...]
+    links: tuple[str, ...]
+
+
+def synced(config: SyncConfig) -> Synced:
+    return Synced(
+        tuple(f for f in CARD_COLUMNS if config.toggles(f).sync),
+        tuple(name for name, rule in _custom_toggles(config) if rule.sync),
+        tuple(source for source, rule in _link_toggles(config) if rule.sync),
+    )
+
+
+def created(card: MappedCard, config: SyncConfig,
+            spec: Synced | None = None) -> tuple[dict, dict, dict[str, LinkValue | None]]:
+    """Fields, custom fields and links of a member a sync creates: what the sync toggles let through. ``spec``:
+    ``synced(config)``, when the caller creates many members under one config."""
+    spec = spec or synced(config)
+    fields = dict.fromkeys(CARD_COLUMNS)
+    for name in spec.columns:
+        fields[name] = card.fields.get(name)
+    custom = {name: value for name in spec.custom if (value := card.custom.get(name)) is not None}
+    links = {source: link for source in spec.links if (link := _link(card, source))}
     return fields, custom, links
 
 

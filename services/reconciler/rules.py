@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from services.reconciler import fields as card_fields
 from services.reconciler.model import (
@@ -23,9 +24,13 @@ class Context:
     mode: str = "full"
     roles: dict[str, frozenset[str]] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def driven(self) -> frozenset[str]:
         return frozenset(g.id for g in self.config.groups)
+
+    @cached_property
+    def synced(self) -> card_fields.Synced:
+        return card_fields.synced(self.config)
 
     def has_role(self, template: str, directory_id: str) -> bool:
         return directory_id in self.roles.get(template, ())
@@ -85,7 +90,7 @@ def decide(seen: Observed | None, current: CurrentMember | None, ctx: Context,
 def _create(seen: Observed, groups: frozenset[str], ctx: Context, account_id: str | None) -> MemberAction:
     card = seen.card
     assert card is not None
-    fields, custom, links = card_fields.created(card, ctx.config)
+    fields, custom, links = card_fields.created(card, ctx.config, ctx.synced)
     role = _team_role(card.directory_id, ("member", False), ctx)
     return MemberAction(
         "create", card.directory_id, account_id=account_id, card=card, fields=fields, custom=custom,

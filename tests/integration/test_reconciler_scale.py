@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.reconciler.templates import apply_template
+from shared.messages import InviteRequested
 from tests.fixtures.reconciler import user
 
 
@@ -18,6 +19,13 @@ async def test_20000_member_snapshot_applies(team):
         " (SELECT count(*) FROM links) AS links, (SELECT count(*) FROM subteam_members) AS places,"
         " (SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite') AS invites")
     assert dict(totals) == {"members": 20_000, "ids": 20_000, "links": 40_000, "places": 20_000, "invites": 20_000}
+    # Each invite is a whole message for its own member, under its own id.
+    outbox = await team.pool.fetch("SELECT message_id, body FROM outbox WHERE routing_key = 'notify.invite'")
+    invites = [InviteRequested.from_bytes(r["body"]) for r in outbox]
+    assert [i.message_id for i in invites] == [r["message_id"] for r in outbox]
+    assert {i.member_id for i in invites} == {str(r["id"]) for r in await team.pool.fetch("SELECT id FROM members")}
+    assert len({i.message_id for i in invites}) == 20_000
+    assert {(i.team_id, i.run_id) for i in invites} == {(str(team.team_id), str(run["id"]))}
 
 
 async def test_r13_template_takes_synced_email_and_phone_without_duplicates(team):
