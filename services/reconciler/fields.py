@@ -22,11 +22,18 @@ def _link_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
             yield f"mapping:{mapping.target.label}", FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
 
 
+def _link_value(card: MappedCard, source: str) -> str | None:
+    if source in LINK_FIELDS:
+        value = card.fields.get(source)
+        return link_value(LINK_FIELDS[source][0], value) if value else None
+    link = card.links.get(source)
+    return link.value if link else None
+
+
 def _link(card: MappedCard, source: str) -> LinkValue | None:
     if source in LINK_FIELDS:
-        kind, label = LINK_FIELDS[source]
-        value = card.fields.get(source)
-        return LinkValue(kind, label, link_value(kind, value)) if value else None
+        value = _link_value(card, source)
+        return LinkValue(*LINK_FIELDS[source], value) if value else None
     return card.links.get(source)
 
 
@@ -46,10 +53,7 @@ def overwritten(config: SyncConfig) -> Overwritten:
     """The card columns, custom fields and link sources whose overwrite toggle is on."""
     columns = [f for f in CARD_COLUMNS if config.toggles(f).overwrite]
     custom = [name for name, rule in _custom_toggles(config) if rule.overwrite]
-    links = [s for s in LINK_FIELDS if config.toggles(s).overwrite] + [
-        f"mapping:{m.target.label}" for m in config.custom_mappings
-        if not isinstance(m.target, FieldTarget) and m.overwrite
-    ]
+    links = [source for source, rule in _link_toggles(config) if rule.overwrite]
     return columns, custom, links
 
 
@@ -61,15 +65,8 @@ def fingerprint(card: MappedCard, config: SyncConfig, spec: Overwritten | None =
     if not card.enabled and config.remove_disabled_users:
         return None
     columns, custom, links = spec or overwritten(config)
-    values = [card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
-    for source in links:
-        if source in LINK_FIELDS:
-            value = card.fields.get(source)
-            values.append(link_value(LINK_FIELDS[source][0], value) if value else None)
-        else:
-            link = card.links.get(source)
-            values.append(link.value if link else None)
-    return values
+    return ([card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
+            + [_link_value(card, source) for source in links])
 
 
 @dataclass(frozen=True, slots=True)

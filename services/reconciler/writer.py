@@ -59,13 +59,14 @@ class ActionWriter:
         self.invites: list[tuple[str, str, bytes]] = []
         self.invite: tuple[bytes, ...] | None = None
 
-    def _new_invite(self) -> tuple[bytes, ...]:
+    def _invite_parts(self) -> tuple[bytes, ...]:
         """The chunk's InviteRequested as its model writes it, cut where each member's two ids go (a model for
-        each member costs 20 times as much)."""
-        body = InviteRequested(message_id="<message>", team_id=str(self.team_id), member_id="<member>",
-                               run_id=str(self.run_id)).to_bytes()
-        head, rest = body.split(b"<message>")
-        self.invite = (head, *rest.split(b"<member>"))
+        each member costs 20 times as much); made at the chunk's first invite."""
+        if self.invite is None:
+            body = InviteRequested(message_id="<message>", team_id=str(self.team_id), member_id="<member>",
+                                   run_id=str(self.run_id)).to_bytes()
+            head, rest = body.split(b"<message>")
+            self.invite = (head, *rest.split(b"<member>"))
         return self.invite
 
     async def open(self) -> None:
@@ -102,7 +103,7 @@ class ActionWriter:
             ))
         if action.invite and action.kind == "create" and self.send_invites:
             message_id = next(self.ids)
-            head, middle, tail = self.invite or self._new_invite()
+            head, middle, tail = self._invite_parts()
             body = b"".join((head, message_id.encode(), middle, action.member_id.encode(), tail))
             self.invites.append((InviteRequested.routing_key, message_id, body))
         if action.kind == "remove":
