@@ -66,3 +66,27 @@ async def test_a_user_two_replicas_mapped_is_gathered_once(team):
     run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
     assert (run["status"], run["counts"]["created"]) == ("succeeded", 4)
     assert await team.pool.fetchval("SELECT count(*) FROM subteam_members") == 8
+
+
+async def test_r4_a_user_two_replicas_read_differently_keeps_the_keys_of_the_card_it_takes(team):
+    # The user's mail changed between the two groups' pages: each replica staged the read it had. Whichever card
+    # the run takes, the email it matches accounts by is that card's: the outside account of the other read's
+    # email is claimed only with the card that carries that email.
+    outside = await team.pool.fetchval(
+        "INSERT INTO accounts (email, name) VALUES ('amy@contoso.com', 'Amy') RETURNING id")
+    other = Reconciler(team.pool, team.reconciler.settings)
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": OTHER_GROUP, "display_name": "EMEA"}]}
+    run_id = await team.new_run(config=config)
+    first = user(1, mail="zed@contoso.com", userPrincipalName="zed@contoso.com", jobTitle="Engineer")
+    second = user(1, mail="amy@contoso.com", userPrincipalName="amy@contoso.com", jobTitle="Manager")
+    pages, done = team.messages(run_id, {GROUP: [first], OTHER_GROUP: [second]})
+    await team.reconciler.on_members_fetched(pages[0])
+    await other.on_members_fetched(pages[1])
+    await team.reconciler.on_snapshot_completed(done)
+    run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
+    assert (run["status"], run["counts"]["created"]) == ("succeeded", 1)
+    member = (await team.members())["00000000-0000-4000-8000-000000000001"]
+    took_second = member["card_email"] == "amy@contoso.com"
+    assert member["card_job_title"] == ("Manager" if took_second else "Engineer")
+    assert (member["account_id"] == outside) is took_second
+    assert member["login_email"] == member["card_email"]
