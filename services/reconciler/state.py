@@ -14,23 +14,21 @@ from services.reconciler.model import CARD_COLUMNS, CurrentMember, MappedCard, O
 from services.reconciler.staging import GONE
 
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
+# rc_seen is read where it is each time (a CTE read three times would be written out first).
 _CANDIDATES = """
-WITH staged AS (
-    SELECT directory_id, email_key, login_key FROM rc_seen WHERE skip IS NULL
-), shared_email AS (
-    SELECT email_key FROM staged GROUP BY email_key HAVING count(*) > 1
-)
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        acc.id::text AS account,
-       u.email_key IN (SELECT s.email_key FROM staged s JOIN members m ON m.team_id = $1
-                         AND m.directory_id = s.directory_id) AS taken
-  FROM staged u
+       u.email_key IN (SELECT s.email_key FROM rc_seen s JOIN members m ON m.team_id = $1
+                         AND m.directory_id = s.directory_id WHERE s.skip IS NULL) AS taken
+  FROM rc_seen u
   LEFT JOIN accounts ae ON ae.email_key = u.email_key
   LEFT JOIN accounts al ON al.email_key = u.login_key
   CROSS JOIN LATERAL (SELECT coalesce(ae.id, al.id) AS id) acc
   LEFT JOIN members tm ON tm.team_id = $1 AND tm.account_id = acc.id
- WHERE NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $1 AND bm.directory_id = u.directory_id)
-   AND (acc.id IS NOT NULL OR u.email_key IN (SELECT email_key FROM shared_email))
+ WHERE u.skip IS NULL
+   AND NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $1 AND bm.directory_id = u.directory_id)
+   AND (acc.id IS NOT NULL OR u.email_key IN (SELECT email_key FROM rc_seen WHERE skip IS NULL
+                                               GROUP BY email_key HAVING count(*) > 1))
 """
 
 _PAIRS = f"""
