@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "photo")
 Cadence = Literal["off", "daily", "weekly", "monthly", "quarterly"]
@@ -84,7 +84,8 @@ class CustomMapping(Strict):
     def _fallbacks(cls, v: list[str]) -> list[str]:
         bad = [s for s in v if not is_valid_source(s)]
         if bad:
-            raise ValueError(f"unknown directory property {bad[0]!r}")
+            raise ValueError("unknown directory propert" + ("y " if len(bad) == 1 else "ies ")
+                             + ", ".join(repr(s) for s in bad))
         return v
 
     @property
@@ -95,6 +96,19 @@ class CustomMapping(Strict):
 class RemovalGuard(Strict):
     max_percent: float = Field(default=20, ge=0, le=100)
     min_count: int = Field(default=10, ge=0)
+
+
+def _once(keys: list[Any], message: str) -> None:
+    """ValueError naming every repeated entry (by index) and the entry it repeats."""
+    first: dict[Any, int] = {}
+    repeats = []
+    for i, key in enumerate(keys):
+        if key in first:
+            repeats.append(message.format(i=i, first=first[key]))
+        else:
+            first[key] = i
+    if repeats:
+        raise ValueError("; ".join(repeats))
 
 
 def _default_fields() -> dict[str, FieldToggles]:
@@ -117,21 +131,24 @@ class SyncConfig(Strict):
     def _fields(cls, v: dict[str, FieldToggles]) -> dict[str, FieldToggles]:
         unknown = sorted(set(v) - set(CARD_FIELDS))
         if unknown:
-            raise ValueError(f"unknown card field {unknown[0]!r}; fields are {', '.join(CARD_FIELDS)}")
+            raise ValueError("unknown card field" + ("s " if len(unknown) > 1 else " ")
+                             + ", ".join(repr(f) for f in unknown) + f"; fields are {', '.join(CARD_FIELDS)}")
         return {name: v.get(name, FieldToggles()) for name in CARD_FIELDS}
 
-    @model_validator(mode="after")
-    def _unique(self) -> "SyncConfig":
-        ids = [g.id for g in self.groups]
-        if len(ids) != len(set(ids)):
-            raise ValueError("a group is listed twice")
-        targets = [
-            (m.target.kind, m.target.name if isinstance(m.target, FieldTarget) else m.target.label)
-            for m in self.custom_mappings
-        ]
-        if len(targets) != len(set(targets)):
-            raise ValueError("two custom mappings write the same target")
-        return self
+    # Checked as fields, not once the whole configuration is valid, so that a 422 lists them with every other bad
+    # field.
+    @field_validator("groups")
+    @classmethod
+    def _groups_once(cls, v: list[SyncedGroup]) -> list[SyncedGroup]:
+        _once([g.id for g in v], "group {i} lists the group of group {first} again")
+        return v
+
+    @field_validator("custom_mappings")
+    @classmethod
+    def _targets_once(cls, v: list[CustomMapping]) -> list[CustomMapping]:
+        _once([(m.target.kind, m.target.name if isinstance(m.target, FieldTarget) else m.target.label) for m in v],
+              "custom mapping {i} writes the target of custom mapping {first} again")
+        return v
 
     def toggles(self, field: str) -> FieldToggles:
         # Validation fills in every card field: a default is built only for a name that is not one.

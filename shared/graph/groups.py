@@ -13,15 +13,19 @@ GROUP_FIELDS = "id,displayName,description,mail"
 
 
 def search_clause(term: str) -> str:
-    """``"displayName:<term>"`` with backslashes and double quotes escaped, control characters dropped."""
-    clean = "".join(ch for ch in term if ch.isprintable()).strip()
-    escaped = clean.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"displayName:{escaped}"'
+    """``"displayName:<term>"``. Double quotes and backslashes, which would end or escape the clause, become
+    spaces (the search matches the words of a name, so it finds what it found with them); control characters
+    go."""
+    return f'"displayName:{_words(term)}"'
+
+
+def _words(term: str) -> str:
+    return " ".join("".join(" " if ch in '"\\' else ch for ch in term if ch.isprintable()).split())
 
 
 def search_params(search: str, limit: int) -> dict[str, str]:
     params = {"$select": GROUP_FIELDS, "$top": str(max(1, min(limit, 999)))}
-    if search.strip():
+    if _words(search):
         params["$search"] = search_clause(search)
     return params
 

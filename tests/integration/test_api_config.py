@@ -76,13 +76,17 @@ async def test_invalid_config_lists_every_bad_field(api, operator):
             {"source": "favouriteColour", "target": {"kind": "link", "type": "fax", "label": "X"}}
         ],
         removal_guard={"max_percent": 120, "min_count": -1},
+        groups=[{"id": "g1", "display_name": "One"}, {"id": "g2", "display_name": "Two"},
+                {"id": "g1", "display_name": "One again"}],
     )
     resp = await api.put(f"/api/v1/teams/{team['id']}/sync/config", json=bad, headers=team["headers"])
     assert resp.status == 422
     body = await resp.json()
     assert body["status"] == 422 and body["title"] and body["type"]
     locs = {tuple(map(str, e["loc"])) for e in body["errors"]}
+    assert any("group 2 lists the group of group 0 again" in e["msg"] for e in body["errors"] if e["loc"] == ["groups"])
     for expected in [
+        ("groups",),
         ("cadence",),
         ("fields", "name", "sync"),
         ("custom_mappings", "0", "source"),

@@ -93,3 +93,43 @@ async def test_an_unanswering_directory_is_502(graph_api, operator, sim_tenant, 
         assert resp.status == 502, await resp.text()
         detail = (await resp.json())["detail"]
     assert detail.startswith("the groups could not be checked against the directory")
+
+
+async def test_a_stale_save_is_412_before_its_groups_are_checked(graph_api, operator, sim_tenant):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    first = await _save(graph_api, team, _real(sim_tenant)[:1])
+    assert first.status == 200
+    etag = first.headers["ETag"]
+    assert (await _save(graph_api, team, _real(sim_tenant)[:2])).status == 200  # someone else saved meanwhile
+    config = {**SyncConfig().model_dump(mode="json"),
+              "groups": [{"id": str(uuid.uuid4()), "display_name": "ghost"}]}
+    resp = await graph_api.put(f"/api/v1/teams/{team['id']}/sync/config", json=config,
+                               headers={**team["headers"], "If-Match": etag})
+    assert resp.status == 412, await resp.text()
+
+
+async def test_only_newly_chosen_groups_are_checked(graph_api, operator, sim_tenant):
+    # A group saved before and deleted in the directory since does not stop an edit of something else (its runs
+    # fail naming it); a group added in the same save is checked.
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    real = _real(sim_tenant)
+    assert (await _save(graph_api, team, real[:2])).status == 200
+    sim_tenant.delete_group(real[0]["id"], permanent=True)
+    config = {**SyncConfig().model_dump(mode="json"), "groups": real[:2], "cadence": "weekly"}
+    resp = await graph_api.put(f"/api/v1/teams/{team['id']}/sync/config", json=config, headers=team["headers"])
+    assert resp.status == 200, await resp.text()
+    ghost = {"id": str(uuid.uuid4()), "display_name": "ghost"}
+    resp = await _save(graph_api, team, [*real[:2], ghost])
+    assert resp.status == 422
+    assert (await resp.json())["errors"] == [{"loc": ["groups", 2, "id"],
+                                              "msg": "the directory has no group with this id"}]
+
+
+async def test_a_group_search_with_quotes_finds_the_words_it_quotes(graph_api, operator, sim_tenant):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    group = _real(sim_tenant)[0]
+    word = group["display_name"].split()[0]
+    resp = await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups",
+                               params={"search": f'"{word}\\'}, headers=team["headers"])
+    assert resp.status == 200, await resp.text()
+    assert group["id"] in [g["id"] for g in (await resp.json())["groups"]]

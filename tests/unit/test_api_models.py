@@ -32,6 +32,22 @@ def test_config_in_ignores_next_run_at_and_forbids_unknown_fields():
         ConfigIn.model_validate({"cadance": "weekly"})
 
 
+def test_config_in_names_every_repeated_group_and_target_with_the_other_bad_fields():
+    mapping = {"source": "department", "target": {"kind": "field", "name": "team"}}
+    with pytest.raises(ValidationError) as info:
+        ConfigIn.model_validate({
+            "cadence": "hourly",
+            "groups": [{"id": g, "display_name": g} for g in ("a", "b", "a", "b")],
+            "custom_mappings": [mapping, {**mapping, "source": "city"}],
+            "fields": {"shoe_size": {}, "hat_size": {}},
+        })
+    errors = {e["loc"]: e["msg"] for e in info.value.errors()}
+    assert set(errors) == {("cadence",), ("groups",), ("custom_mappings",), ("fields",)}
+    assert "group 2 lists the group of group 0 again; group 3 lists the group of group 1 again" in errors[("groups",)]
+    assert "custom mapping 1 writes the target of custom mapping 0 again" in errors[("custom_mappings",)]
+    assert "'hat_size', 'shoe_size'" in errors[("fields",)]
+
+
 def test_directory_secret_is_required_and_bounded():
     with pytest.raises(ValidationError) as info:
         DirectoryIn.model_validate(

@@ -59,28 +59,34 @@ def _stale(version: int) -> Problem:
     )
 
 
-async def _check_groups(call: Call, config: SyncConfig) -> None:
-    """Every synced group must exist in the team's directory (422 naming each one that does not)."""
-    if not config.groups:
+async def _check_groups(call: Call, config: SyncConfig, saved: set[str]) -> None:
+    """Every group newly chosen must exist in the team's directory (422 naming each one that does not). The
+    groups already saved were checked when they were chosen: an edit of anything else neither waits for the
+    directory nor fails while it cannot be reached (a group deleted since fails its run, naming it)."""
+    fresh = [i for i, g in enumerate(config.groups) if g.id not in saved]
+    if not fresh:
         return
     connection = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
     if connection is None:
         raise Problem(409, "connect a directory before choosing groups: PUT /api/v1/teams/{team_id}/directory")
     try:
-        unknown = await unknown_groups(call.settings, connection, [g.id for g in config.groups])
+        unknown = await unknown_groups(call.settings, connection, [config.groups[i].id for i in fresh])
     except GraphError as exc:
         log.warning("checking the groups of team %s failed: %s", call.team, exc.reason)
         raise Problem(502, f"the groups could not be checked against the directory: {exc.reason}") from None
     if unknown:
         raise invalid(
-            [{"loc": ["groups", i, "id"], "msg": "the directory has no group with this id"} for i in unknown]
+            [{"loc": ["groups", fresh[i], "id"], "msg": "the directory has no group with this id"} for i in unknown]
         )
 
 
 async def put_config(call: Call) -> web.Response:
     config = call.body.config()
-    await _check_groups(call, config)
     accepted = if_match_versions(call.request.headers.get("If-Match"))
+    saved = await call.pool.fetchrow("SELECT version, config FROM sync_configs WHERE team_id = $1", call.team)
+    if accepted is not None and (saved["version"] if saved else 0) not in accepted:
+        raise _stale(saved["version"] if saved else 0)  # a stale save is refused before anything is checked
+    await _check_groups(call, config, {g["id"] for g in saved["config"].get("groups", [])} if saved else set())
     data = config.model_dump(mode="json")
     async with call.pool.acquire() as conn, conn.transaction():
         current = await conn.fetchrow(
