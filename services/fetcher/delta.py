@@ -122,26 +122,22 @@ async def send_diff(
     properties: Sequence[str],
     sink: PageSink,
 ) -> list[str]:
-    """Joined users whole, each read once, on the pages of the groups they joined (left users by id beside
-    them); then changed users; then deleted users (and users who vanished before their record was read).
+    """Joined and changed users whole, each read once, on the page of every synced group they are in (left
+    users by id beside them); then deleted users (and users who vanished before their record was read).
     Returns the ids sent as gone."""
     gone_all: list[str] = list(diff.gone)
-    joiners = sorted(diff.joiners)
+    whole = sorted(diff.member_of)
     left = {g: list(diff.left.get(g, [])) for g in group_ids}
-    for start in range(0, max(len(joiners), 1), PAGE_USERS):
-        users, gone = await fetch_users(graph, joiners[start : start + PAGE_USERS], select, properties)
+    for start in range(0, max(len(whole), 1), PAGE_USERS):
+        users, gone = await fetch_users(graph, whole[start : start + PAGE_USERS], select, properties)
         gone_all.extend(gone)
         for group_id in group_ids:
-            wanted = set(diff.joined.get(group_id, ()))
-            await sink.send(group_id, [u for u in users if u.id in wanted], left[group_id][:PAGE_USERS])
+            listed = [u for u in users if group_id in diff.member_of[u.id]]
+            await sink.send(group_id, listed, left[group_id][:PAGE_USERS])
             del left[group_id][:PAGE_USERS]
     for group_id in group_ids:
         for start in range(0, len(left[group_id]), PAGE_USERS):
             await sink.send(group_id, [], left[group_id][start : start + PAGE_USERS])
-    for start in range(0, len(diff.changed), PAGE_USERS):
-        users, gone = await fetch_users(graph, diff.changed[start : start + PAGE_USERS], select, properties)
-        gone_all.extend(gone)
-        await sink.send(None, users)
     gone_all = list(dict.fromkeys(gone_all))
     for start in range(0, len(gone_all), PAGE_USERS):
         await sink.send(None, [], gone_all[start : start + PAGE_USERS])

@@ -125,8 +125,11 @@ class Diff:
     joined: dict[str, list[str]] = field(default_factory=dict)  # synced group -> users who entered it
     left: dict[str, list[str]] = field(default_factory=dict)
     gone: list[str] = field(default_factory=list)  # deleted users who were in a synced group
-    changed: list[str] = field(default_factory=list)  # changed users in a synced group, joined nowhere
     edges: list[tuple[str, str, bool]] = field(default_factory=list)  # (user, group, present) to store
+    # Every user sent whole (joiners and changed users): all the synced groups it is in after the changes, so
+    # that a member the last run removed or never made (disabled then, or without an email) comes back with its
+    # groups when its record changes, not only with the groups it has just joined.
+    member_of: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def joiners(self) -> set[str]:
@@ -164,8 +167,8 @@ def diff(
             out.joined.setdefault(group_id, []).append(user_id)
         for group_id in sorted(was_in - is_in):
             out.left.setdefault(group_id, []).append(user_id)
-        if user_id in users.changed and is_in and not is_in - was_in:
-            out.changed.append(user_id)
+        if is_in - was_in or (user_id in users.changed and is_in):
+            out.member_of[user_id] = sorted(is_in)
     return out
 
 

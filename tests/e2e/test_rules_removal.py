@@ -108,3 +108,27 @@ async def test_removal_guard_holds_removals_until_approved(simulator, stack, sta
     assert {uid for uid, m in members.items() if m["status"] == "removed"} == set(leavers)
     assert all(not members[uid]["subteams"] and not members[uid]["subscription_active"] for uid in leavers)
     await team.call("POST", f"/sync/runs/{run['id']}/approve", expect=409)
+
+
+async def test_a_disabled_user_enabled_again_comes_back_with_all_its_groups_on_a_delta_run(
+    simulator, stack, stack_api
+):
+    # R2 and R9 on the delta path: disabling removes the member; enabling the account again changes only the
+    # user's record (no group changes), and the member comes back, in every subteam it belongs in.
+    tenant = small_tenant(simulator, 20, groups=("Staff", "Sales"))
+    team = await connect_team(stack_api, tenant, groups=("Staff", "Sales"))
+    await team.sync()
+    user = user_ids(tenant)[1]  # in Staff and Sales
+    before = (await team.by_directory())[user]
+
+    tenant.update_user(user, accountEnabled=False)
+    run = await team.sync()
+    assert run["counts"]["removed"] == 1
+    assert (await team.member(before["id"]))["status"] == "removed"
+
+    tenant.update_user(user, accountEnabled=True)
+    run = await team.sync()
+    assert run["counts"]["created"] == 0 and run["counts"]["updated"] == 1
+    back = await team.member(before["id"])
+    assert back["status"] == before["status"] and back["subscription_active"] is True
+    assert sorted(s["name"] for s in back["subteams"]) == ["Sales", "Staff"]

@@ -62,7 +62,8 @@ def test_deleted_changed_and_outside_users():
     direct = {"edit": {"mid"}, "gone": {"top", "mid"}}
     out = diff(["top"], nesting, nesting, direct, groups, users)
     assert out.gone == ["gone"]  # "far" was in no synced group
-    assert out.changed == ["edit"]  # the joiner is sent whole on its group's page; the outsider is ignored
+    # Sent whole, each on the page of every synced group it is in; the outsider is ignored.
+    assert out.member_of == {"edit": ["top"], "joiner": ["top"]}
     assert out.joined == {"top": ["joiner"]} and out.left == {}
     assert sorted(out.edges) == [("gone", "mid", False), ("gone", "top", False), ("joiner", "mid", True)]
 
