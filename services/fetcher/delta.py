@@ -26,7 +26,9 @@ from services.fetcher.graph_model import (
 )
 from services.fetcher.pages import PageSink
 from services.fetcher.records import fetch_users
+from services.fetcher.select import select_param
 from services.fetcher.tree import Tree
+from shared.config import SyncConfig
 from shared.graph.client import TenantGraph
 from shared.graph.errors import DeltaExpired, GraphError
 
@@ -42,8 +44,16 @@ class Changes:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def scope_of(group_ids: Sequence[str], select: str) -> str:
-    return hashlib.sha256(orjson.dumps([sorted(group_ids), select])).hexdigest()[:32]
+def scope_of(config: SyncConfig) -> str:
+    """What a delta round is good for: the synced groups, the selected properties, and every setting that
+    decides what a user's member should look like (mapping, sync and overwrite toggles, roles, disabled users).
+    A delta round brings only the users whose records changed: after any of these changed, every member must be
+    looked at again, and the next run reads everyone."""
+    return hashlib.sha256(orjson.dumps([
+        sorted(g.id for g in config.groups), select_param(config),
+        config.model_dump(mode="json", include={"fields", "custom_mappings", "use_admin_roles",
+                                                "remove_disabled_users"}),
+    ])).hexdigest()[:32]
 
 
 def id_filter(ids: Sequence[str]) -> str:

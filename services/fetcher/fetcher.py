@@ -111,9 +111,9 @@ class Fetcher:
         group_ids = [g.id for g in run.config.groups]
         reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
         if self.use_delta:
-            stored = await delta_store.load(self.pool, run.team_id, delta.scope_of(group_ids, reading.select))
+            stored = await delta_store.load(self.pool, run.team_id, delta.scope_of(run.config))
             if stored is None:
-                log.info("full read: no delta state for these groups and properties")
+                log.info("full read: no delta state for this configuration (groups, properties, mapping, toggles)")
             else:
                 try:
                     return await snapshot.incremental(reading, self.pool, run.team_id, stored)
@@ -122,7 +122,7 @@ class Fetcher:
         return await snapshot.full(reading, self.group_window, track=self.use_delta)
 
     async def _remember(self, msg: SyncRequested, run: runs.Run, graph: TenantGraph, snap: Snapshot) -> None:
-        scope = delta.scope_of([g.id for g in run.config.groups], select_param(run.config))
+        scope = delta.scope_of(run.config)
         if snap.mode == "delta":
             await delta_store.save_delta(
                 self.pool,

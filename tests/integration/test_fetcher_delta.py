@@ -148,3 +148,26 @@ async def test_a_dry_run_moves_neither_delta_state_nor_photo_records(fetch_bench
     assert b.published.messages[-1].mode == "full"
     for table in ("fetcher_delta_links", "fetcher_photos", "fetcher_graphs", "fetcher_graph_members"):
         assert await b.pool.fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+async def test_a_setting_that_changes_what_members_look_like_reads_everyone_again(fetch_bench):
+    # R15: a saved configuration applies from the next run, to every member, not only to users whose records
+    # change: an overwrite toggle turned on (nothing new to select) makes the next run a full read; a change of
+    # cadence or of the invite setting does not.
+    b = fetch_bench
+    top, _, bottom = nested(b.tenant)
+    add_users(b.tenant, bottom, 2, "u")
+    team = await b.team()
+
+    async def mode(**settings) -> str:
+        b.published.messages.clear()
+        request = await b.run(team, config(top, **settings))
+        await b.fetcher(photos=False).on_sync_requested(request)
+        await b.finish(request)
+        return b.published.messages[-1].mode
+
+    assert await mode() == "full"
+    assert await mode(cadence="weekly", send_invites=False) == "delta"
+    assert await mode(fields={"job_title": {"sync": True, "overwrite": False}}) == "full"
+    assert await mode(fields={"job_title": {"sync": True, "overwrite": False}}) == "delta"
+    assert await mode(remove_disabled_users=False) == "full"
