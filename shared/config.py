@@ -11,14 +11,15 @@ CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "ph
 Cadence = Literal["off", "daily", "weekly", "monthly", "quarterly"]
 
 # Graph user properties a custom mapping may read: plain ones, the 15 on-premises extension attributes, and
-# schema extensions (extension_<appid without dashes>_<name>).
+# schema extensions (extension_<appid without dashes>_<name>). Not the profile properties Graph returns only for
+# one user at a time (aboutMe, preferredName, skills, ...): a list of members selecting them is refused.
 PLAIN_SOURCES = frozenset(
     {
-        "aboutMe", "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
+        "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
         "createdDateTime", "department", "displayName", "employeeHireDate", "employeeId", "employeeType",
         "faxNumber", "givenName", "id", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation",
         "onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesSamAccountName",
-        "onPremisesUserPrincipalName", "otherMails", "postalCode", "preferredLanguage", "preferredName",
+        "onPremisesUserPrincipalName", "otherMails", "postalCode", "preferredLanguage",
         "proxyAddresses", "state", "streetAddress", "surname", "usageLocation", "userPrincipalName", "userType",
         "employeeOrgData.division", "employeeOrgData.costCenter",
     }

@@ -105,3 +105,11 @@ def test_openapi_document_covers_every_endpoint_from_the_models():
             for media in answer.get("content", {}).values():
                 ref = media["schema"].get("$ref")
                 assert ref is None or ref.rsplit("/", 1)[1] in schemas
+
+
+@pytest.mark.parametrize("source", ["aboutMe", "preferredName", "skills"])
+def test_profile_properties_graph_lists_no_users_with_are_refused_as_mapping_sources(source):
+    mapping = {"source": source, "target": {"kind": "field", "name": "about"}}
+    with pytest.raises(ValidationError) as info:
+        ConfigIn.model_validate({"custom_mappings": [mapping]})
+    assert [e["loc"] for e in info.value.errors()] == [("custom_mappings", 0, "source")]
