@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from simulator.errors import bad_request
+
 USER_DEFAULT = (
     "businessPhones",
     "displayName",
@@ -20,18 +22,25 @@ USER_DEFAULT = (
 )
 USER_PROPERTIES = frozenset(USER_DEFAULT) | {
     "accountEnabled",
+    "ageGroup",
     "city",
     "companyName",
     "country",
     "createdDateTime",
     "department",
+    "employeeHireDate",
     "employeeId",
+    "employeeOrgData",
     "employeeType",
     "faxNumber",
     "mailNickname",
+    "onPremisesDistinguishedName",
+    "onPremisesDomainName",
     "onPremisesExtensionAttributes",
     "onPremisesImmutableId",
+    "onPremisesSamAccountName",
     "onPremisesSyncEnabled",
+    "onPremisesUserPrincipalName",
     "otherMails",
     "postalCode",
     "proxyAddresses",
@@ -80,9 +89,6 @@ KNOWN: dict[str, frozenset[str]] = {
 }
 
 
-class UnknownProperty(ValueError):
-    def __init__(self, name: str, object_type: str) -> None:
-        super().__init__(f"Could not find a property named '{name}' on type 'microsoft.graph.{object_type}'.")
 
 
 def parse_select(raw: str | None) -> tuple[str, ...] | None:
@@ -96,7 +102,7 @@ def check_select(
 ) -> None:
     for name in select or ():
         if name not in KNOWN[object_type] and name not in extra and not name.startswith("extension_"):
-            raise UnknownProperty(name, object_type)
+            raise bad_request(f"Could not find a property named '{name}' on type 'microsoft.graph.{object_type}'.")
 
 
 def shaper(

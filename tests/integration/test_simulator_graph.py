@@ -61,6 +61,11 @@ async def test_default_properties_and_unknown_objects(simulator, sim_tenant, htt
     assert (status, body["error"]["code"]) == (404, "Request_ResourceNotFound")
     status, body = await get(http, f"{simulator.graph_url}/users?$top=1000", headers)
     assert status == 400
+    status, body = await get(http, f"{simulator.graph_url}/users?$select=id,shoeSize", headers)
+    assert (status, body["error"]["code"]) == (400, "Request_BadRequest")
+    assert "shoeSize" in body["error"]["message"]
+    status, body = await get(http, f"{simulator.graph_url}/users?$select=id,employeeOrgData", headers)
+    assert status == 200
 
 
 async def test_group_search_needs_consistency_level_and_filter_escapes_quotes(simulator, sim_tenant, http):
