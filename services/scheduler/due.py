@@ -8,7 +8,8 @@ catch-up run per team, not one per missed period.
 A team is on the schedule once it has saved a configuration whose cadence is not ``off``: until then the API
 shows no next run time, and this loop never sees the team. When its time comes, a run is queued only if there
 is something to sync (a connected directory and at least one group); otherwise the schedule just moves on,
-instead of collecting a failed run each period.
+instead of collecting a failed run each period. A team whose active run is a preview (a dry run) stays due: the
+period's run starts once the preview has ended.
 """
 
 from __future__ import annotations
@@ -44,8 +45,10 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
     queued = 0
     for team in due:
         if team["connected"] and team["has_groups"]:
-            _, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
+            run, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
             queued += new
+            if not new and run["dry_run"]:
+                continue  # a preview changes nothing: the team stays due until the period's run can start
         await conn.execute(
             "UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1",
             team["team_id"],

@@ -90,6 +90,22 @@ async def test_active_run_or_nothing_to_sync_queue_nothing_but_the_schedule_move
     assert await pool.fetchval("SELECT count(*) FROM sync_configs WHERE next_run_at <= $1", NOW) == 0
 
 
+async def test_a_running_preview_keeps_the_team_due_until_the_periods_run_can_start(pool):
+    (team,) = await seed_teams(pool, 1, NOW - timedelta(hours=1))
+    preview = await pool.fetchval(
+        "INSERT INTO sync_runs (team_id, trigger, dry_run, status) VALUES ($1, 'manual', true, 'fetching')"
+        " RETURNING id", team)
+    assert await publish_due_runs(pool, NOW) == 0
+    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) <= NOW
+
+    await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", preview)
+    assert await publish_due_runs(pool, NOW) == 1
+    run = await pool.fetchrow("SELECT trigger, dry_run FROM sync_runs WHERE team_id = $1 AND id <> $2", team,
+                              preview)
+    assert (run["trigger"], run["dry_run"]) == ("schedule", False)
+    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) > NOW
+
+
 async def test_concurrent_schedulers_publish_each_run_exactly_once(pool, db_url):
     teams = await seed_teams(pool, 450, NOW - timedelta(minutes=5))
     other = await db.create_pool(db_url, size=3)
