@@ -4,7 +4,11 @@ Members pair with users by object id, else by the email binding. A pair is uncha
 bound to the user, not removed, in exactly the synced groups the snapshot lists it in, holds no role a sync may
 change, holds the staged fingerprint (``fields.fingerprint``: the overwritten columns, custom fields and link
 values), and, when this team's sync made its account, has the user's userPrincipalName as its login. The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair it
-drops never needs a change. Every other pair goes to ``rc_pair`` for the rules."""
+drops never needs a change. Every other pair goes to ``rc_pair`` for the rules.
+
+A delta snapshot lists only the users whose records or groups changed; the directory roles, though, are read
+whole every run. With admin roles on, a delta run also hands the rules every member it did not list whose team or
+subteam role the roles read now would change (R12): a role lost or gained needs no change of the user's record."""
 
 from __future__ import annotations
 
@@ -43,7 +47,7 @@ WITH claimed AS (
      WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM claimed))
 ), subs AS (
     SELECT sm.member_id, array_agg(s.directory_group_id) AS groups,
-           bool_or(sm.role = 'admin' AND sm.role_from_sync) AS sync_admin
+           bool_or(sm.role = 'admin' AND sm.role_from_sync) AS sync_admin, bool_or(sm.role <> 'admin') AS not_admin
       FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id
      WHERE s.team_id = $3 AND s.directory_group_id = ANY($4) GROUP BY sm.member_id
 ), pair AS (
@@ -56,11 +60,24 @@ WITH claimed AS (
       FROM seen {join} cur ON cur.directory_id = seen.directory_id{link_joins}
       LEFT JOIN subs ON subs.member_id = cur.id
      WHERE seen.directory_id IS NOT NULL OR cur.id NOT IN (SELECT member_id FROM claimed)
-), kept AS (
-    INSERT INTO rc_pair SELECT seen_id, member_id FROM pair WHERE NOT unchanged
+){roles}, kept AS (
+    INSERT INTO rc_pair SELECT seen_id, member_id FROM pair WHERE NOT unchanged{role_pairs}
 )
 SELECT count(*) FROM pair WHERE unchanged
 """
+
+# Delta, admin roles on: the unlisted members whose roles change ($ga: Global Administrators, $gra: Groups
+# Administrators), as the rules would decide them (``rules._team_role``, ``rules._subteam_role``).
+_ROLES = """, roles AS (
+    SELECT cur.id FROM cur LEFT JOIN subs ON subs.member_id = cur.id
+     WHERE cur.managed AND cur.status <> 'removed' AND cur.directory_id IS NOT NULL
+       AND cur.id NOT IN (SELECT member_id FROM claimed)
+       AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.directory_id = cur.directory_id)
+       AND (CASE WHEN cur.directory_id = ANY({ga}) THEN cur.role <> 'admin'
+                 ELSE cur.role = 'admin' AND cur.role_from_sync END
+            OR CASE WHEN cur.directory_id = ANY({gra}) THEN coalesce(subs.not_admin, false)
+                    ELSE coalesce(subs.sync_admin, false) END)
+)"""
 
 
 def query(ctx: Context) -> tuple[str, list]:
@@ -84,15 +101,20 @@ def query(ctx: Context) -> tuple[str, list]:
             f"\n      LEFT JOIN links l{i} ON l{i}.member_id = cur.id AND l{i}.source = ({sources})[{i}]"
             for i in range(1, len(links) + 1))
         have += [f"nullif(l{i}.value, '')" for i in range(1, len(links) + 1)]
-    no_roles = "true"
+    no_roles, roles, role_pairs = "true", "", ""
+    full = ctx.mode == "full"
     if ctx.config.use_admin_roles:
         holders = param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()) | ctx.roles.get(GROUPS_ADMIN, frozenset())))
         no_roles = (f"NOT (cur.directory_id = ANY({holders}) OR (cur.role = 'admin' AND cur.role_from_sync)"
                     " OR subs.sync_admin)")
-    full = ctx.mode == "full"
+        if not full:
+            roles = _ROLES.format(ga=param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()))),
+                                  gra=param(sorted(ctx.roles.get(GROUPS_ADMIN, frozenset()))))
+            role_pairs = "\n        UNION ALL SELECT NULL, id FROM roles"
     sql = _QUERY.format(
         seen=SEEN, member_columns=member_columns, link_joins=link_joins, no_roles=no_roles, have=", ".join(have),
         same_groups="AND seen.groups @> subs.groups" if full else "", join="FULL JOIN" if full else "LEFT JOIN",
+        roles=roles, role_pairs=role_pairs,
     )
     return sql, args
 

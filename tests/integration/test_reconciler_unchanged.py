@@ -4,7 +4,7 @@ edits) and nothing else is written."""
 
 from __future__ import annotations
 
-from services.reconciler.model import GLOBAL_ADMIN
+from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN
 from tests.fixtures.reconciler import GROUP, user
 
 CONFIG = {
@@ -51,6 +51,30 @@ async def test_r12_roles_given_once_and_taken_back(team):
     run = await team.sync(USERS, config=config)
     assert (run["counts"]["unchanged"], run["counts"]["updated"]) == (4, 1)
     assert {m["role"] for m in (await team.members()).values()} == {"member"}
+
+
+async def test_r12_a_delta_run_changes_the_roles_of_members_it_does_not_list(team):
+    # The directory roles are read whole every run, the users only when their records change: a role given or
+    # taken in the directory reaches the member on the next delta run, and no other member is written.
+    config = {**CONFIG, "use_admin_roles": True}
+    ids = [u.id for u in USERS]
+    await team.sync(USERS, config=config, roles={GLOBAL_ADMIN: [ids[0]], GROUPS_ADMIN: [ids[1]]})
+    before = await _xmins(team)
+    place = "SELECT sm.role FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.directory_id = $1"
+    assert await team.pool.fetchval(place, ids[1]) == "admin"
+
+    run = await team.sync({}, config=config, mode="delta", roles={GLOBAL_ADMIN: [ids[2]], GROUPS_ADMIN: []})
+    assert run["status"] == "succeeded" and run["counts"]["updated"] == 3
+    members = await team.members()
+    assert {d: members[d]["role"] for d in ids[:3]} == {ids[0]: "member", ids[1]: "member", ids[2]: "admin"}
+    places = dict(await team.pool.fetch(
+        "SELECT m.directory_id, sm.role FROM subteam_members sm JOIN members m ON m.id = sm.member_id"))
+    assert set(places.values()) == {"member"}
+    after = await _xmins(team)
+    assert {d for d, m in members.items() if after[m["id"]] != before[m["id"]]} == set(ids[:3]) - {ids[1]}
+
+    run = await team.sync({}, config=config, mode="delta", roles={GLOBAL_ADMIN: [ids[2]], GROUPS_ADMIN: []})
+    assert run["counts"]["updated"] == 0 and await _xmins(team) == after
 
 
 async def test_disabled_user_and_group_change_are_not_unchanged(team):
