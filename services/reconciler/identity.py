@@ -17,6 +17,10 @@ class Candidate:
     team_member_directory_id: str | None = None
     account: str | None = None  # an account anywhere on the platform with the email
     taken: bool = False  # a user of the snapshot already bound to a member has the same email
+    # The member is bound to another directory user that has left: a run removed the member, or a full snapshot
+    # does not list that user. A user with the member's email then takes the member over (a rehire under a new
+    # object id gets its card back) instead of being skipped on every run.
+    team_member_free: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +52,7 @@ def resolve(candidates: Iterable[Candidate]) -> Iterator[Binding]:
 
 def _bind(user: Candidate, claimed: set[str]) -> Binding:
     if user.team_member is not None:
-        if user.team_member_directory_id not in (None, user.directory_id):
+        if user.team_member_directory_id not in (None, user.directory_id) and not user.team_member_free:
             return Binding(user.directory_id, skip=f"{user.email_key} belongs to a member bound to another "
                                                    f"directory user ({user.team_member_directory_id})")
         target = user.team_member

@@ -39,8 +39,10 @@ class Plan:
         return all(a.kind in ("unchanged", "none", "skip") for a in self.actions)
 
 
-def candidates(observed: Iterable[Observed], state: TeamState) -> Iterator[Candidate]:
+def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True) -> Iterator[Candidate]:
+    observed = list(observed)
     bound = {m.directory_id for m in state.members if m.directory_id}
+    listed = {o.directory_id for o in observed}
     cards = [o.card for o in observed if o.card]
     taken = {c.email_key for c in cards if c.directory_id in bound}
     in_team = {state.emails.get(m.account_id): m for m in state.members}
@@ -49,12 +51,14 @@ def candidates(observed: Iterable[Observed], state: TeamState) -> Iterator[Candi
             continue
         member = in_team.get(card.email_key) or in_team.get(card.login_key)
         account = state.accounts.get(card.email_key) or state.accounts.get(card.login_key)
+        free = member is not None and (member.status == "removed" or (full and member.directory_id not in listed))
         yield Candidate(card.directory_id, card.email_key, member and member.member_id,
-                        member and member.directory_id, account, card.email_key in taken)
+                        member and member.directory_id, account, card.email_key in taken, free)
 
 
 def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
-    bindings: dict[str, Binding] = {b.directory_id: b for b in resolve(candidates(observed, state))}
+    bindings: dict[str, Binding] = {
+        b.directory_id: b for b in resolve(candidates(observed, state, ctx.mode == "full"))}
     by_directory = {m.directory_id: m for m in state.members if m.directory_id}
     by_id = {m.member_id: m for m in state.members}
     seen_members: set[str] = set()

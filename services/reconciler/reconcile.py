@@ -80,7 +80,7 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await writer.open()
     started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
-    await writer.bind(list(resolve(await state.candidates(conn, run.team_id))))
+    await writer.bind(list(resolve(await state.candidates(conn, run.team_id, completion.mode == "full"))))
     tallies: Counter[str] = Counter()
     errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
     tallies["skipped"] += len(errors)

@@ -18,6 +18,9 @@ from services.reconciler.staging import GONE
 _CANDIDATES = """
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        acc.id::text AS account,
+       coalesce(tm.status = 'removed' OR ($2 AND NOT EXISTS (SELECT 1 FROM rc_seen x
+                                                            WHERE x.directory_id = tm.directory_id)), false)
+         AS team_member_free,
        u.email_key IN (SELECT s.email_key FROM rc_seen s JOIN members m ON m.team_id = $1
                          AND m.directory_id = s.directory_id WHERE s.skip IS NULL) AS taken
   FROM rc_seen u
@@ -57,8 +60,9 @@ SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row
 """
 
 
-async def candidates(conn: asyncpg.Connection, team_id: str) -> list[Candidate]:
-    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id)]
+async def candidates(conn: asyncpg.Connection, team_id: str, full: bool) -> list[Candidate]:
+    """``full``: the snapshot lists every user of the synced groups (a user it does not list has left)."""
+    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id, full)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,3 +246,40 @@ async def test_r3_a_user_two_groups_list_is_one_member_in_both_subteams(team):
     assert {m["card_email"] for m in members.values()} == {f"user{n:05d}@contoso.com" for n in range(1, 6)}
     again = await team.sync({GROUP: USERS, parent: USERS[:3]}, config=config, page_size=2)
     assert again["counts"]["unchanged"] == 5
+
+
+REHIRED = "00000000-0000-4000-8000-000000000099"
+
+
+async def test_r4_a_rehire_under_a_new_object_id_takes_over_the_member_of_its_email(team):
+    # The old object id is gone from the full snapshot: the new one with the same email is matched by email to
+    # the member, which is bound to it in place (no new member, no skip, no removal).
+    await team.sync(USERS)
+    old = (await team.members())[USERS[4].id]
+    run = await team.sync([*USERS[:4], user(5, id=REHIRED, jobTitle="Returning")])
+    assert run["member_errors"] == []
+    assert (run["counts"]["created"], run["counts"]["updated"], run["counts"]["removed"]) == (0, 1, 0)
+    members = await team.members()
+    assert USERS[4].id not in members and members[REHIRED]["id"] == old["id"]
+    assert members[REHIRED]["card_job_title"] == "Returning"
+
+
+async def test_r4_a_rehire_on_a_delta_run_takes_back_the_removed_member_of_its_email(team):
+    await team.sync(USERS)
+    old = (await team.members())[USERS[4].id]
+    await team.sync(USERS[:4])
+    run = await team.sync([user(5, id=REHIRED)], mode="delta")
+    assert run["member_errors"] == [] and run["counts"]["created"] == 0
+    back = (await team.members())[REHIRED]
+    assert back["id"] == old["id"] and back["status"] == "invited" and back["subscription_active"]
+
+
+async def test_r4_a_new_object_id_with_the_email_of_a_listed_member_is_skipped(team):
+    # The old object id is still in the directory (listed, with another login now): the member stays its own.
+    await team.sync(USERS)
+    moved = "moved@contoso.onmicrosoft.com"
+    run = await team.sync([*USERS[:4], user(5, userPrincipalName=moved),
+                           user(6, id=REHIRED, userPrincipalName="u00005@contoso.onmicrosoft.com")])
+    assert run["counts"]["created"] == 0 and run["counts"]["skipped"] == 1
+    assert run["member_errors"][0]["directory_id"] == REHIRED
+    assert (await team.members())[USERS[4].id]["login_email"] == moved

@@ -128,6 +128,21 @@ def test_r4_duplicate_email_lowest_object_id_wins_else_the_bound_one():
     assert [x.kind for x in bound.actions] == ["update", "skip"] and len(bound.errors) == 1
 
 
+def test_r4_a_new_object_id_takes_over_the_member_of_its_email_only_once_the_old_one_has_left():
+    rehired = seen(9, mail="user1@contoso.com", userPrincipalName="u1@contoso.com")
+    state = TeamState([member(1)], emails={"a-1": "u1@contoso.com"})
+    full = make_plan([rehired], state, Context(config()))  # the old object id is not listed: it has left
+    assert [(a.kind, a.member_id, a.directory_id, a.bind) for a in full.actions] == [("update", "m-1", "id-9", True)]
+    delta = make_plan([rehired], state, Context(config(), mode="delta"))  # not listed says nothing in a delta
+    assert [a.kind for a in delta.actions] == ["skip"]
+    removed = TeamState([member(1, status="removed", subteams={})], emails={"a-1": "u1@contoso.com"})
+    back = make_plan([rehired], removed, Context(config(), mode="delta"))
+    assert [(a.kind, a.member_id, a.status) for a in back.actions] == [("update", "m-1", "invited")]
+    moved = seen(1, mail="moved@contoso.com", userPrincipalName="moved@contoso.com")
+    listed = make_plan([rehired, moved], state, Context(config()))  # the old one is still there
+    assert [a.kind for a in listed.actions if a.directory_id == "id-9"] == ["skip"]
+
+
 def test_delta_unlisted_member_is_unchanged_and_explicit_leave_removes():
     ctx = Context(config(), mode="delta")
     plan = make_plan([], TeamState([member(1)]), ctx)

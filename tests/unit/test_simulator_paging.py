@@ -58,8 +58,9 @@ def test_shape_uses_defaults_selection_and_nulls():
         "jobTitle": None,
         "id": "u1",
     }
-    with pytest.raises(props.UnknownProperty):
+    with pytest.raises(GraphError) as info:
         props.check_select(("nickname",), "user")
+    assert info.value.status == 400 and "nickname" in str(info.value.body("x"))
 
 
 def test_filter_doubles_quotes_and_refuses_unsupported_forms():
