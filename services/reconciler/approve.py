@@ -10,6 +10,8 @@ from services.reconciler import apply, runs
 from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import tally
 from services.reconciler.writer import ActionWriter
+from shared import db
+from shared.messages import AdminDigestRequested
 
 # Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A held
 # member keeps its subteam places until the removal is applied.
@@ -49,3 +51,5 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
         """,
         run_id, counter["removed"], counter["deleted"], summary["removed"], summary["totals"]["removed"],
     )
+    if summary["removed"]:  # R16: the admins learn who left once the removals are applied
+        await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run_id, kind="summary"))

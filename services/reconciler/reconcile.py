@@ -121,12 +121,11 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
     await _finish(conn, run, "held" if held else "succeeded", counts, errors, summary=summary)
-    messages = []
+    # R16: one email a run to each admin; a held run's lists who joined and left as well as the held removals.
     if held:
-        messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
-    if summary["added"] or summary["removed"]:
-        messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
-    await db.enqueue(conn, *messages)
+        await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
+    elif summary["added"] or summary["removed"]:
+        await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
     log.info("run %s of team %s: %s%s; decided and written in %.1f s, finished in %.1f s", run.id, run.team_id,
              counts, " (removals held)" if held else "", decided - started, time.perf_counter() - decided)
     return counts["created"] + counts["updated"] + counts["removed"] + counts["deleted"]

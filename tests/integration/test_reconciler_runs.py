@@ -7,7 +7,7 @@ import base64
 
 from services.reconciler.apply import SUMMARY_PEOPLE
 from services.reconciler.approve import approve_held
-from shared.messages import PhotoFetched, SnapshotFailed
+from shared.messages import AdminDigestRequested, PhotoFetched, SnapshotFailed
 from tests.fixtures.reconciler import GROUP, user
 
 USERS = [user(n) for n in range(1, 6)]
@@ -283,3 +283,18 @@ async def test_r4_a_new_object_id_with_the_email_of_a_listed_member_is_skipped(t
     assert run["counts"]["created"] == 0 and run["counts"]["skipped"] == 1
     assert run["member_errors"][0]["directory_id"] == REHIRED
     assert (await team.members())[USERS[4].id]["login_email"] == moved
+
+
+async def _digests(team, run_id) -> list[str]:
+    rows = await team.pool.fetch("SELECT body FROM outbox WHERE routing_key = 'notify.digest' ORDER BY id")
+    return [m.kind for m in (AdminDigestRequested.from_bytes(r[0]) for r in rows) if m.run_id == str(run_id)]
+
+
+async def test_r16_a_held_run_that_also_added_members_asks_for_one_email_and_its_approval_for_another(team):
+    users = [user(n) for n in range(1, 31)]
+    await team.sync(users)
+    run = await team.sync([*users[:10], user(40)])
+    assert run["status"] == "held" and run["counts"]["created"] == 1
+    assert await _digests(team, run["id"]) == ["held"]  # it lists who joined as well as the held removals
+    await _approved(team, run["id"])
+    assert await _digests(team, run["id"]) == ["held", "summary"]
