@@ -122,12 +122,15 @@ _SUMMARY = (
     totals=", ".join(f"'{name}', count(*) FILTER (WHERE {where})" for name, where in _LISTS.items()),
 )
 
+# As the run would go: no invite is emailed while invites are off (R11), and removals the guard would hold say so
+# (R10), as the counts do.
 _PREVIEW = """
 SELECT jsonb_build_object(
   'create', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'create'), '[]'),
   'update', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'update'), '[]'),
-  'remove', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'remove'), '[]'),
-  'invite', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'invite'), '[]'),
+  'remove', coalesce(jsonb_agg(entry::jsonb || jsonb_build_object('held', $2::boolean))
+                       FILTER (WHERE list = 'remove'), '[]'),
+  'invite', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'invite' AND $1), '[]'),
   'roles', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'roles'), '[]'))
 FROM rc_plan
 """
@@ -166,5 +169,5 @@ async def summary(conn: asyncpg.Connection) -> dict[str, Any]:
     return await conn.fetchval(_SUMMARY)
 
 
-async def preview(conn: asyncpg.Connection) -> dict[str, Any]:
-    return await conn.fetchval(_PREVIEW)
+async def preview(conn: asyncpg.Connection, send_invites: bool, held: bool) -> dict[str, Any]:
+    return await conn.fetchval(_PREVIEW, send_invites, held)

@@ -51,7 +51,7 @@ def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True
             continue
         member = in_team.get(card.email_key) or in_team.get(card.login_key)
         account = state.accounts.get(card.email_key) or state.accounts.get(card.login_key)
-        free = member is not None and (member.status == "removed" or (full and member.directory_id not in listed))
+        free = member is not None and member.directory_id not in listed and (full or member.status == "removed")
         yield Candidate(card.directory_id, card.email_key, member and member.member_id,
                         member and member.directory_id, account, card.email_key in taken, free)
 

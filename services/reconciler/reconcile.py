@@ -112,7 +112,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         tallies["removed"] = tallies["deleted"] = 0
     counts = {k: tallies[k] for k in COUNT_KEYS}
     if run.dry_run:
-        await _finish(conn, run, "succeeded", counts, errors, plan=await apply.preview(conn))
+        await _finish(conn, run, "succeeded", counts, errors,
+                      plan=await apply.preview(conn, config.send_invites, held))
         return 0
     await apply.release_holds(conn, run.team_id, run.id)
     if held:

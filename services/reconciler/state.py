@@ -18,8 +18,8 @@ from services.reconciler.staging import GONE
 _CANDIDATES = """
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        acc.id::text AS account,
-       coalesce(tm.status = 'removed' OR ($2 AND NOT EXISTS (SELECT 1 FROM rc_seen x
-                                                            WHERE x.directory_id = tm.directory_id)), false)
+       coalesce(($2 OR tm.status = 'removed')
+                AND NOT EXISTS (SELECT 1 FROM rc_seen x WHERE x.directory_id = tm.directory_id), false)
          AS team_member_free,
        u.email_key IN (SELECT s.email_key FROM rc_seen s JOIN members m ON m.team_id = $1
                          AND m.directory_id = s.directory_id WHERE s.skip IS NULL) AS taken

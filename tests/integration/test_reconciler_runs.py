@@ -197,6 +197,19 @@ async def test_r18_dry_run_records_the_plan_and_changes_nothing(team):
     assert len(await team.members()) == 3
 
 
+async def test_r18_a_dry_run_invites_nobody_while_invites_are_off_and_marks_removals_the_guard_would_hold(team):
+    users = [user(n) for n in range(1, 31)]
+    config = {**team.config, "send_invites": False}
+    await team.sync(users, config=config)
+    run = await team.sync([*users[:10], user(40)], dry_run=True, config=config)
+    plan = run["plan"]
+    assert run["counts"]["invited"] == 0 and plan["invite"] == [] and len(plan["create"]) == 1
+    assert run["counts"]["removed"] == 0 and len(plan["remove"]) == 20
+    assert {e["held"] for e in plan["remove"]} == {True}
+    run = await team.sync(users[:25], dry_run=True, config=config)
+    assert run["counts"]["removed"] == 5 and {e["held"] for e in run["plan"]["remove"]} == {False}
+
+
 async def test_r3_renamed_group_renames_its_subteam(team):
     await team.sync(USERS)
     await team.sync(USERS, names={GROUP: "Sales EMEA"})
