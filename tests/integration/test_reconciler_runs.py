@@ -177,7 +177,7 @@ async def test_r10_a_later_run_supersedes_the_removals_an_earlier_run_held(team)
 async def _approved(team, run_id) -> dict:
     """The held run approved (as the API does, in one transaction), then read back."""
     async with team.pool.acquire() as conn, conn.transaction():
-        await approve_held(conn, str(run_id))
+        await approve_held(conn, run_id)  # a UUID, as the API passes it
     return dict(await team.pool.fetchrow("SELECT status, counts, summary FROM sync_runs WHERE id = $1", run_id))
 
 
