@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -63,7 +64,7 @@ async def batch_get(graph: TenantGraph, urls: dict[str, str]) -> list[BatchItem]
         # An id the batch did not answer at all is sent again like a throttled one.
         pending = {rid: pending[rid] for rid in [*again, *sorted(missing)]}
         if pending:
-            wait = graph.budget.spend(retry.throttle_delay(after, attempt))
+            wait = graph.budget.spend(retry.throttle_delay(after, attempt), time.monotonic())
             await asyncio.sleep(wait)
             attempt += 1
     return finished

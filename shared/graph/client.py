@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -177,7 +178,7 @@ class TenantGraph:
                 wait = retry.throttle_delay(
                     retry.parse_retry_after(response.headers.get("Retry-After")), throttled
                 )
-                self.budget.spend(wait)
+                self.budget.spend(wait, time.monotonic())
                 log.info("Graph throttled (%s), waiting %.1f s", response.status, wait)
                 await asyncio.sleep(wait)
                 throttled += 1

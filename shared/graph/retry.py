@@ -42,24 +42,32 @@ def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
 def throttle_delay(
     retry_after: float | None, attempt: int, rand: Callable[[], float] = random.random
 ) -> float:
-    """Graph's own ``Retry-After`` when it gave one, else backoff with jitter."""
-    return retry_after if retry_after is not None else backoff(attempt, rand)
+    """Graph's own ``Retry-After`` when it gave one, else (or when it said 0, which would retry at once for as
+    long as Graph keeps refusing) backoff with jitter."""
+    return retry_after if retry_after else backoff(attempt, rand)
 
 
 class ThrottleBudget:
-    """The seconds of throttling one run tolerates in all (R17), shared by every request of the run."""
+    """The time one run tolerates being throttled in all (R17), shared by every request of the run. It is time
+    the run spends waiting, not the sum of its requests' waits: requests that wait side by side spend it once,
+    so a run that sends several at a time is not given up after a fraction of the limit."""
 
     def __init__(self, limit: float):
         self.limit = limit
         self.waited = 0.0
+        self._until: float | None = None  # when the latest wait under way ends
 
-    def spend(self, delay: float) -> float:
-        """Account for a wait about to happen; raise GraphThrottled when it would pass the limit."""
-        if self.waited + delay > self.limit:
+    def spend(self, delay: float, now: float) -> float:
+        """Account for a wait of ``delay`` starting at ``now`` (a monotonic clock); raise GraphThrottled when it
+        would take the run's waiting past the limit."""
+        end = now + delay
+        more = max(0.0, end - max(now, self._until if self._until is not None else now))
+        if self.waited + more > self.limit:
             raise GraphThrottled(
                 f"Microsoft Graph kept throttling this tenant: the run gave up after {self.waited:.0f} s of "
                 f"waiting (the limit is {self.limit:.0f} s); the next run will try again",
                 status=429,
             )
-        self.waited += delay
+        self.waited += more
+        self._until = end if self._until is None else max(self._until, end)
         return delay

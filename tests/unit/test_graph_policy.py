@@ -45,11 +45,25 @@ def test_graphs_retry_after_wins_over_backoff():
 
 def test_the_throttle_budget_is_shared_by_the_run_and_bounded():
     budget = retry.ThrottleBudget(10)
-    budget.spend(6)
-    budget.spend(4)
+    budget.spend(6, now=100)
+    budget.spend(4, now=106)
     with pytest.raises(GraphThrottled) as caught:
-        budget.spend(0.5)
+        budget.spend(0.5, now=110)
     assert "gave up after 10 s" in caught.value.reason
+
+
+def test_r17_requests_waiting_side_by_side_spend_the_budget_once():
+    budget = retry.ThrottleBudget(10)
+    for _ in range(8):  # eight requests throttled together
+        budget.spend(6, now=100)
+    budget.spend(3, now=105)  # overlaps the first wait by a second
+    assert budget.waited == 8
+    with pytest.raises(GraphThrottled):
+        budget.spend(3, now=200)
+
+
+def test_a_retry_after_of_zero_backs_off_instead_of_retrying_at_once():
+    assert retry.throttle_delay(0.0, attempt=3, rand=lambda: 1.0) == 8.0
 
 
 @pytest.mark.parametrize(
