@@ -107,7 +107,9 @@ class Notifier:
         card = Card(row["name"] or "", row["card_job_title"] or "", row["card_company"] or "",
                     row["card_email"] or "", row["card_phone"] or "")
         rendered = render_invite(row["team_name"], card, f"{self._base_url}/invites/{token}", row["expires_at"])
-        await self._send("invite", claimed, rendered, Person(card.name, row["login_email"]),
+        # To the card's email (the user's mail, else its login): a guest's login (…#EXT#@tenant.onmicrosoft.com)
+        # has no mailbox behind it.
+        await self._send("invite", claimed, rendered, Person(card.name, card.email),
                          member_id=msg.member_id, run_id=msg.run_id, directory_id=row["directory_id"])
 
     async def on_digest_requested(self, msg: AdminDigestRequested) -> None:

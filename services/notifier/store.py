@@ -37,7 +37,7 @@ reserved AS (
      WHERE i.member_id = l.member_id
     RETURNING i.member_id)
 SELECT k.member_id::text, m.team_id::text, k.key, k.missing, r.member_id IS NOT NULL AS claimed, s.state AS logged,
-       m.directory_id, acc.email AS login_email, t.name AS team_name,
+       m.directory_id, t.name AS team_name,
        coalesce(nullif(m.card_name, ''), acc.name) AS name, m.card_job_title, m.card_company,
        coalesce(nullif(m.card_email, ''), acc.email) AS card_email, m.card_phone
   FROM ask k JOIN members m ON m.id = k.member_id JOIN accounts acc ON acc.id = m.account_id

@@ -84,6 +84,14 @@ async def test_invite_is_sent_once_with_its_token_stored(pool, notifier, smtp_se
     assert await pool.fetchval("SELECT count(*) FROM sent_emails WHERE key = $1", f"invite:{member}") == 1
 
 
+async def test_r11_an_invite_goes_to_the_card_email_not_a_guests_login(pool, notifier, smtp_server):
+    team = await make_team(pool)
+    guest = await make_member(pool, team, "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com")
+    await pool.execute("UPDATE members SET card_email = 'jane@fabrikam.com' WHERE id = $1", guest)
+    await notifier.on_invite_requested(InviteRequested(team_id=team, member_id=guest))
+    assert [r.to for r in smtp_server.received] == ["jane@fabrikam.com"]
+
+
 async def test_an_invite_without_an_invite_row_is_made_and_sent(pool, notifier, smtp_server):
     team = await make_team(pool)
     member = await make_member(pool, team, "jane@contoso.com", invite=None)
