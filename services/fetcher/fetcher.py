@@ -146,11 +146,13 @@ class Fetcher:
         if snap.mode == "full":
             await photo_store.forget(self.pool, run.team_id, snap.member_ids)
         else:
-            await photo_store.forget_ids(self.pool, run.team_id, snap.gone_ids)
+            # A user who left a group may come back after its member (and photo) was deleted: checked afresh.
+            await photo_store.forget_ids(self.pool, run.team_id, [*snap.gone_ids, *snap.left_ids])
         if not await runs.wait_applied(self.pool, run.id, APPLY_WAIT):
             log.warning("run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT)
         candidates = await photo_candidates(
-            self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days
+            self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days,
+            catch_up=snap.mode == "delta", left={*snap.gone_ids, *snap.left_ids},
         )
         await sync_photos(graph, self.pool, msg, candidates, self.publish)
 

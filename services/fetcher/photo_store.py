@@ -65,6 +65,18 @@ async def new_ids(pool: asyncpg.Pool, team_id: str, member_ids: Collection[str])
     return [r["id"] for r in rows]
 
 
+async def unchecked(pool: asyncpg.Pool, team_id: str, limit: int) -> list[str]:
+    """Users of the team's group graph whose photo no check has recorded, ``limit`` at most."""
+    rows = await pool.fetch(
+        "SELECT DISTINCT g.user_id::text AS id FROM fetcher_graph_members g WHERE g.team_id = $1"
+        " AND NOT EXISTS (SELECT 1 FROM fetcher_photos p WHERE p.team_id = $1 AND p.directory_id = g.user_id::text)"
+        " ORDER BY 1 LIMIT $2",
+        team_id,
+        limit,
+    )
+    return [r["id"] for r in rows]
+
+
 async def record(pool: asyncpg.Pool, team_id: str, etags: dict[str, str | None]) -> None:
     await pool.executemany(
         "INSERT INTO fetcher_photos (team_id, directory_id, etag) VALUES ($1, $2, $3)"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -20,6 +20,7 @@ from shared.messages import PhotoFetched, SyncRequested
 
 log = logging.getLogger(__name__)
 PARALLEL_BATCHES = 4
+CATCH_UP = 2000  # users a delta run checks beyond its joiners and the rotation (a hundred $batch requests)
 
 
 @dataclass
@@ -118,9 +119,16 @@ async def photo_candidates(
     team_id: str,
     member_ids: Sequence[str],
     slice_days: int,
+    catch_up: bool = False,
+    left: Collection[str] = (),
 ) -> list[str]:
-    """New members first, then the rotating slice of members checked before (the cursor moves on)."""
+    """New members first, then the rotating slice of members checked before (the cursor moves on). With
+    ``catch_up`` (a delta run, which names only the users who joined), also users of the synced groups whose photo
+    no check has recorded yet (a check that failed or was cut short, photos turned on since), CATCH_UP at most,
+    but not those the run saw ``left`` (the group graph drops them only once the run has succeeded)."""
     fresh = await photo_store.new_ids(pool, team_id, member_ids)
+    if catch_up:
+        fresh += [u for u in await photo_store.unchecked(pool, team_id, CATCH_UP + len(left)) if u not in left]
     rotation = await photo_store.rotating_slice(pool, team_id, slice_days)
     if rotation:
         await photo_store.advance(pool, team_id, rotation[-1])

@@ -205,3 +205,30 @@ async def test_groups_holding_most_of_the_tenant_are_read_from_the_user_list(fet
     # Three groups' transitive lists would take 4 + 2 + 1 pages; the tenant's 3,000 users take four.
     requests = b.sim.requests[b.tenant.tenant_id]
     assert requests["users"] == 1 + 4 and requests["transitiveMembers"] == 0
+
+
+async def test_delta_runs_check_the_photos_no_check_recorded_and_of_users_back_in_a_group(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    pictured, leaver, _ = add_users(b.tenant, group, 3, "u")
+    for user in (pictured, leaver):
+        b.tenant.set_photo(user, jpeg((200, 30, 30)), "image/jpeg")
+    team = await b.team()
+    await fetched_then_applied(b.fetcher(), await b.run(team, config(group)), b)
+    assert {p.directory_id for p in b.published.of(PhotoFetched)} == {pictured, leaver}
+
+    async def delta_photos() -> set[str]:
+        b.published.messages.clear()
+        await fetched_then_applied(b.fetcher(), await b.run(team, config(group)), b)
+        assert b.published.of(SnapshotCompleted)[0].mode == "delta"
+        return {p.directory_id for p in b.published.of(PhotoFetched)}
+
+    # A check that never recorded its answer (it failed, or the run stopped short) is made by a later delta run.
+    await b.pool.execute("DELETE FROM fetcher_photos WHERE directory_id = $1", pictured)
+    assert await delta_photos() == {pictured}
+    # A user back in the group after leaving it (its member, photo and all, may have been deleted meanwhile)
+    # has its photo sent again.
+    b.tenant.remove_member(group, leaver)
+    assert await delta_photos() == set()
+    b.tenant.add_member(group, leaver)
+    assert await delta_photos() == {leaver}
