@@ -14,10 +14,12 @@ from services.reconciler.model import CARD_COLUMNS, CurrentMember, MappedCard, O
 from services.reconciler.staging import GONE
 
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
+# The team member is the one whose account has the user's email, else its login (a member of the team before any
+# outside account); the account, the one with its email, else its login (``plan.candidates`` on plain values).
 # rc_seen is read where it is each time (a CTE read three times would be written out first).
 _CANDIDATES = """
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
-       acc.id::text AS account,
+       coalesce(ae.id, al.id)::text AS account,
        coalesce(($2 OR tm.status = 'removed')
                 AND NOT EXISTS (SELECT 1 FROM rc_seen x WHERE x.directory_id = tm.directory_id), false)
          AS team_member_free,
@@ -26,12 +28,15 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
   FROM rc_seen u
   LEFT JOIN accounts ae ON ae.email_key = u.email_key
   LEFT JOIN accounts al ON al.email_key = u.login_key
-  CROSS JOIN LATERAL (SELECT coalesce(ae.id, al.id) AS id) acc
-  LEFT JOIN members tm ON tm.team_id = $1 AND tm.account_id = acc.id
+  LEFT JOIN members tme ON tme.team_id = $1 AND tme.account_id = ae.id
+  LEFT JOIN members tml ON tml.team_id = $1 AND tml.account_id = al.id
+  CROSS JOIN LATERAL (SELECT CASE WHEN tme.id IS NULL THEN tml.id ELSE tme.id END AS id,
+                             CASE WHEN tme.id IS NULL THEN tml.directory_id ELSE tme.directory_id END AS directory_id,
+                             CASE WHEN tme.id IS NULL THEN tml.status ELSE tme.status END AS status) tm
  WHERE u.skip IS NULL
    AND NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $1 AND bm.directory_id = u.directory_id)
-   AND (acc.id IS NOT NULL OR u.email_key IN (SELECT email_key FROM rc_seen WHERE skip IS NULL
-                                               GROUP BY email_key HAVING count(*) > 1))
+   AND (coalesce(ae.id, al.id) IS NOT NULL
+        OR u.email_key IN (SELECT email_key FROM rc_seen WHERE skip IS NULL GROUP BY email_key HAVING count(*) > 1))
 """
 
 _PAIRS = f"""

@@ -311,3 +311,18 @@ async def test_r16_a_held_run_that_also_added_members_asks_for_one_email_and_its
     assert await _digests(team, run["id"]) == ["held"]  # it lists who joined as well as the held removals
     await _approved(team, run["id"])
     assert await _digests(team, run["id"]) == ["held", "summary"]
+
+
+async def test_r4_a_team_member_with_the_users_login_comes_before_an_outside_account_with_its_mail(team):
+    # The mail matches an account outside the team, the login a hand-made member's account: the user binds the
+    # team's member (no second member for one person), as the plain-value model decides.
+    await team.pool.execute("INSERT INTO accounts (email, name) VALUES ('user00001@contoso.com', 'Outside')")
+    own = await team.pool.fetchval(
+        "INSERT INTO accounts (email, name) VALUES ('u00001@contoso.onmicrosoft.com', 'Own') RETURNING id")
+    hand = await team.pool.fetchval(
+        "INSERT INTO members (team_id, account_id, status) VALUES ($1, $2, 'active') RETURNING id",
+        team.team_id, own)
+    run = await team.sync(USERS[:1])
+    assert run["counts"]["created"] == 0 and run["counts"]["updated"] == 1
+    members = await team.members()
+    assert len(members) == 1 and members[USERS[0].id]["id"] == hand
