@@ -80,9 +80,10 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await writer.open()
     started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
+    await staging.add_unreadable(conn, {s["id"]: s.get("reason", "") for s in completion.skipped if s.get("id")})
     await writer.bind(list(resolve(await state.candidates(conn, run.team_id, completion.mode == "full"))))
     tallies: Counter[str] = Counter()
-    errors = [{"directory_id": s.get("id", ""), "message": s.get("reason", "")} for s in completion.skipped]
+    errors = [{"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")]
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
     managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it

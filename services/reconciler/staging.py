@@ -129,6 +129,18 @@ async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     return None if row is None else Completion(**dict(row))
 
 
+async def add_unreadable(conn: asyncpg.Connection, unreadable: dict[str, str]) -> None:
+    """Users the fetch listed but could not read (directory id -> why), gathered as skipped unless a page did
+    stage them: present in the directory, their members stay (R9 removes nobody on a record it could not read),
+    and each is reported on the run once."""
+    if unreadable:
+        await conn.execute(
+            "INSERT INTO rc_seen (directory_id, groups, skip) SELECT id, '{}', why"
+            " FROM unnest($1::text[], $2::text[]) AS u(id, why) ON CONFLICT (directory_id) DO NOTHING",
+            list(unreadable), list(unreadable.values()),
+        )
+
+
 # Each user once, in one pass over its rows (sorted by id, bytewise: the order does not matter, only the grouping):
 # the groups of all its listings; where one of its rows with a card is (the card itself, wide, stays where it is:
 # only the users the rules see read it, in ``state``, by the row's ctid, which holds while the run's transaction

@@ -326,3 +326,20 @@ async def test_r4_a_team_member_with_the_users_login_comes_before_an_outside_acc
     assert run["counts"]["created"] == 0 and run["counts"]["updated"] == 1
     members = await team.members()
     assert len(members) == 1 and members[USERS[0].id]["id"] == hand
+
+
+async def test_r9_a_listed_user_the_fetch_could_not_read_is_reported_and_keeps_its_member(team):
+    await team.sync(USERS)
+    run_id = await team.new_run()
+    pages, done = team.messages(run_id, {GROUP: USERS[:4]})
+    why = "the directory returned no properties"
+    done = done.model_copy(update={"skipped": [{"id": USERS[4].id, "reason": why}, {"id": "", "reason": "no id"}]})
+    for page in pages:
+        await team.reconciler.on_members_fetched(page)
+    await team.reconciler.on_snapshot_completed(done)
+    run = await team.pool.fetchrow("SELECT status, counts, member_errors FROM sync_runs WHERE id = $1", run_id)
+    assert run["status"] == "succeeded"
+    assert (run["counts"]["removed"], run["counts"]["skipped"], run["counts"]["unchanged"]) == (0, 2, 4)
+    assert sorted((e["directory_id"], e["message"]) for e in run["member_errors"]) == [
+        ("", "no id"), (USERS[4].id, why)]
+    assert (await team.members())[USERS[4].id]["status"] == "invited"
