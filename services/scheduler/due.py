@@ -8,15 +8,15 @@ catch-up run per team, not one per missed period.
 A team is on the schedule once it has saved a configuration whose cadence is not ``off``: until then the API
 shows no next run time, and this loop never sees the team. When its time comes, a run is queued only if there
 is something to sync (a connected directory and at least one group); otherwise the schedule just moves on,
-instead of collecting a failed run each period. A team whose active run is a preview (a dry run) stays due: the
-period's run starts once the preview has ended.
+instead of collecting a failed run each period. A team whose active run is a preview (a dry run) is due again a
+minute later: the period's run starts once the preview has ended.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
@@ -27,6 +27,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 BATCH = 200
+PREVIEW_RETRY = timedelta(minutes=1)
 SCHEDULER = "scheduler"
 
 
@@ -48,7 +49,10 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
             run, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
             queued += new
             if not new and run["dry_run"]:
-                continue  # a preview changes nothing: the team stays due until the period's run can start
+                # A preview changes nothing: the period's run is tried again shortly, once the preview has ended.
+                await conn.execute("UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1",
+                                   team["team_id"], now + PREVIEW_RETRY)
+                continue
         await conn.execute(
             "UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1",
             team["team_id"],

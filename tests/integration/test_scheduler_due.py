@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from services.scheduler.cadence import next_run_at
-from services.scheduler.due import publish_due_runs
+from services.scheduler.due import PREVIEW_RETRY, publish_due_runs
 from shared import db
 from shared.config import SyncConfig
 from shared.messages import SyncRequested
@@ -96,14 +96,23 @@ async def test_a_running_preview_keeps_the_team_due_until_the_periods_run_can_st
         "INSERT INTO sync_runs (team_id, trigger, dry_run, status) VALUES ($1, 'manual', true, 'fetching')"
         " RETURNING id", team)
     assert await publish_due_runs(pool, NOW) == 0
-    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) <= NOW
+    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) == NOW + PREVIEW_RETRY
 
     await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", preview)
-    assert await publish_due_runs(pool, NOW) == 1
+    assert await publish_due_runs(pool, NOW) == 0  # not due again yet
+    assert await publish_due_runs(pool, NOW + PREVIEW_RETRY) == 1
     run = await pool.fetchrow("SELECT trigger, dry_run FROM sync_runs WHERE team_id = $1 AND id <> $2", team,
                               preview)
     assert (run["trigger"], run["dry_run"]) == ("schedule", False)
-    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) > NOW
+    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) > NOW + PREVIEW_RETRY
+
+
+async def test_a_full_batch_of_teams_with_previews_running_does_not_hold_the_loop(pool):
+    teams = await seed_teams(pool, 250, NOW - timedelta(hours=1))
+    await pool.execute(
+        "INSERT INTO sync_runs (team_id, trigger, dry_run, status) SELECT t, 'manual', true, 'fetching'"
+        " FROM unnest($1::uuid[]) t", teams)
+    assert await asyncio.wait_for(publish_due_runs(pool, NOW), timeout=30) == 0
 
 
 async def test_concurrent_schedulers_publish_each_run_exactly_once(pool, db_url):
