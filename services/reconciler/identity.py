@@ -18,9 +18,10 @@ class Candidate:
     account: str | None = None  # an account anywhere on the platform with the email
     taken: bool = False  # a user of the snapshot already bound to a member has the same email
     # The member is bound to another directory user that has left: the snapshot does not list that user, and it
-    # is a full one (it lists everyone), or a run removed the member. A user with the member's email then takes
-    # the member over (a rehire under a new object id gets its card back) instead of being skipped on every run.
-    # A listed one keeps its member: object id first.
+    # is a full one (it lists everyone), or a delta one that names it gone, or a run removed the member. A user
+    # with the member's email then takes the member over (a rehire, or a user deleted and made again, under a new
+    # object id keeps its card) instead of being skipped on every run. A listed one keeps its member: object id
+    # first.
     team_member_free: bool = False
 
 

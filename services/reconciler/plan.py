@@ -42,7 +42,8 @@ class Plan:
 def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True) -> Iterator[Candidate]:
     observed = list(observed)
     bound = {m.directory_id for m in state.members if m.directory_id}
-    listed = {o.directory_id for o in observed}
+    listed = {o.directory_id for o in observed if not o.gone}
+    gone = {o.directory_id for o in observed if o.gone}
     cards = [o.card for o in observed if o.card]
     taken = {c.email_key for c in cards if c.directory_id in bound}
     in_team = {state.emails.get(m.account_id): m for m in state.members}
@@ -51,7 +52,8 @@ def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True
             continue
         member = in_team.get(card.email_key) or in_team.get(card.login_key)
         account = state.accounts.get(card.email_key) or state.accounts.get(card.login_key)
-        free = member is not None and member.directory_id not in listed and (full or member.status == "removed")
+        free = member is not None and member.directory_id not in listed and (
+            full or member.status == "removed" or member.directory_id in gone)
         yield Candidate(card.directory_id, card.email_key, member and member.member_id,
                         member and member.directory_id, account, card.email_key in taken, free)
 
@@ -62,6 +64,7 @@ def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
     by_directory = {m.directory_id: m for m in state.members if m.directory_id}
     by_id = {m.member_id: m for m in state.members}
     seen_members: set[str] = set()
+    taken = {b.member_id for b in bindings.values() if b.member_id}  # members another user takes over
     actions, errors = [], []
     for seen in observed:
         binding = bindings.get(seen.directory_id)
@@ -69,6 +72,8 @@ def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
             actions.append(MemberAction("skip", seen.directory_id, reason=binding.skip))
             errors.append({"directory_id": seen.directory_id, "message": binding.skip})
             continue
+        if seen.directory_id in by_directory and by_directory[seen.directory_id].member_id in taken:
+            continue  # its user left, and the member goes to the one who took it over
         current = by_directory.get(seen.directory_id) or (by_id.get(binding.member_id) if binding else None)
         if current:
             seen_members.add(current.member_id)

@@ -81,7 +81,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
     await staging.add_unreadable(conn, {s["id"]: s.get("reason", "") for s in completion.skipped if s.get("id")})
-    await writer.bind(list(resolve(await state.candidates(conn, run.team_id, completion.mode == "full"))))
+    await writer.bind(list(resolve(await state.candidates(conn, run.team_id, completion.mode == "full", run.id,
+                                                          completion.attempt))))
     tallies: Counter[str] = Counter()
     errors = [{"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")]
     tallies["skipped"] += len(errors)

@@ -20,7 +20,9 @@ from services.reconciler.staging import GONE
 _CANDIDATES = """
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        coalesce(ae.id, al.id)::text AS account,
-       coalesce(($2 OR tm.status = 'removed')
+       coalesce(($2 OR tm.status = 'removed' OR tm.directory_id IN (SELECT g.directory_id FROM snapshot_removals g
+                                                                   WHERE g.run_id = $3 AND g.attempt = $4
+                                                                     AND g.group_id = '*'))
                 AND NOT EXISTS (SELECT 1 FROM rc_seen x WHERE x.directory_id = tm.directory_id), false)
          AS team_member_free,
        u.email_key IN (SELECT s.email_key FROM rc_seen s JOIN members m ON m.team_id = $1
@@ -65,9 +67,11 @@ SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row
 """
 
 
-async def candidates(conn: asyncpg.Connection, team_id: str, full: bool) -> list[Candidate]:
-    """``full``: the snapshot lists every user of the synced groups (a user it does not list has left)."""
-    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id, full)]
+async def candidates(conn: asyncpg.Connection, team_id: str, full: bool, run_id: str,
+                     attempt: str) -> list[Candidate]:
+    """``full``: the snapshot lists every user of the synced groups (a user it does not list has left); a delta
+    snapshot names the users gone from every group."""
+    return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id, full, run_id, attempt)]
 
 
 @dataclass(frozen=True, slots=True)

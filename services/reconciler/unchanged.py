@@ -59,7 +59,7 @@ WITH claimed AS (
            AND seen.want = ARRAY[{have}]::text[], false) AS unchanged
       FROM seen {join} cur ON cur.directory_id = seen.directory_id{link_joins}
       LEFT JOIN subs ON subs.member_id = cur.id
-     WHERE seen.directory_id IS NOT NULL OR cur.id NOT IN (SELECT member_id FROM claimed)
+     WHERE NOT coalesce(cur.id IN (SELECT member_id FROM claimed), false)  -- another user takes it over
 ){roles}, kept AS (
     INSERT INTO rc_pair SELECT seen_id, member_id FROM pair WHERE NOT unchanged{role_pairs}
 )

@@ -7,7 +7,7 @@ import base64
 
 from services.reconciler.apply import SUMMARY_PEOPLE
 from services.reconciler.approve import approve_held
-from shared.messages import AdminDigestRequested, PhotoFetched, SnapshotFailed
+from shared.messages import AdminDigestRequested, MembersFetched, PhotoFetched, SnapshotFailed
 from tests.fixtures.reconciler import GROUP, user
 
 USERS = [user(n) for n in range(1, 6)]
@@ -343,3 +343,23 @@ async def test_r9_a_listed_user_the_fetch_could_not_read_is_reported_and_keeps_i
     assert sorted((e["directory_id"], e["message"]) for e in run["member_errors"]) == [
         ("", "no id"), (USERS[4].id, why)]
     assert (await team.members())[USERS[4].id]["status"] == "invited"
+
+
+async def test_r4_a_user_deleted_and_made_again_in_one_delta_round_keeps_the_member(team):
+    # One delta names the old object id gone and brings the new one with the same login: the new one takes the
+    # member over in this run (no removal of it, no skip), as the plain-value model decides.
+    await team.sync(USERS)
+    old = (await team.members())[USERS[4].id]
+    run_id = await team.new_run()
+    pages, done = team.messages(run_id, {GROUP: [user(5, id=REHIRED)]}, mode="delta")
+    gone = MembersFetched(team_id=team.team_id, run_id=run_id, seq=len(pages), group_id=None, users=[],
+                          removed_ids=[USERS[4].id])
+    done = done.model_copy(update={"pages": len(pages) + 1})
+    for page in [*pages, gone]:
+        await team.reconciler.on_members_fetched(page)
+    await team.reconciler.on_snapshot_completed(done)
+    run = await team.pool.fetchrow("SELECT status, counts, member_errors FROM sync_runs WHERE id = $1", run_id)
+    assert run["status"] == "succeeded" and run["member_errors"] == []
+    assert (run["counts"]["created"], run["counts"]["removed"], run["counts"]["updated"]) == (0, 0, 1)
+    back = (await team.members())[REHIRED]
+    assert back["id"] == old["id"] and back["status"] == "invited"

@@ -140,6 +140,8 @@ def test_r4_a_new_object_id_takes_over_the_member_of_its_email_only_once_the_old
     assert [(a.kind, a.member_id, a.status) for a in back.actions] == [("update", "m-1", "invited")]
     moved = seen(1, mail="moved@contoso.com", userPrincipalName="moved@contoso.com")
     listed = make_plan([rehired, moved], state, Context(config()))  # the old one is still there
+    gone = make_plan([rehired, Observed("id-1", None, gone=True)], state, Context(config(), mode="delta"))
+    assert [(a.kind, a.member_id, a.directory_id) for a in gone.actions] == [("update", "m-1", "id-9")]
     assert [a.kind for a in listed.actions if a.directory_id == "id-9"] == ["skip"]
 
 
