@@ -11,19 +11,21 @@ CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "ph
 Cadence = Literal["off", "daily", "weekly", "monthly", "quarterly"]
 
 # Graph user properties a custom mapping may read: plain ones, the 15 on-premises extension attributes, and
-# schema extensions (extension_<appid without dashes>_<name>). Not the profile properties Graph returns only for
-# one user at a time (aboutMe, preferredName, skills, ...): a list of members selecting them is refused.
+# schema extensions (extension_<appid without dashes>_<name>).
 PLAIN_SOURCES = frozenset(
     {
-        "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
+        "aboutMe", "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
         "createdDateTime", "department", "displayName", "employeeHireDate", "employeeId", "employeeType",
         "faxNumber", "givenName", "id", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation",
         "onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesSamAccountName",
-        "onPremisesUserPrincipalName", "otherMails", "postalCode", "preferredLanguage",
+        "onPremisesUserPrincipalName", "otherMails", "postalCode", "preferredLanguage", "preferredName",
         "proxyAddresses", "state", "streetAddress", "surname", "usageLocation", "userPrincipalName", "userType",
         "employeeOrgData.division", "employeeOrgData.costCenter",
     }
 )
+# Profile properties Graph returns only for one user at a time: a list of members selecting them is refused, so a
+# configuration saved now may not map them (one saved before still reads, so that it can be corrected).
+SINGLE_USER_SOURCES = frozenset({"aboutMe", "preferredName"})
 _EXTENSION_ATTR = re.compile(r"^onPremisesExtensionAttributes\.extensionAttribute([1-9]|1[0-5])$")
 _SCHEMA_EXTENSION = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z][A-Za-z0-9_]{0,119}$")
 LINK_TYPES = frozenset({"email", "phone", "url", "linkedin", "twitter", "instagram", "facebook", "address", "text"})

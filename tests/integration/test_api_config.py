@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
+from services.scheduler.cadence import next_run_at
 from shared.config import SyncConfig
 from tests.fixtures.api import make_team
 
@@ -60,9 +61,17 @@ async def test_save_versions_and_refuses_stale_saves(api, operator, pool):
 async def test_cadence_change_reschedules_and_off_clears(api, operator):
     team = await make_team(api, operator)
     path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
-    daily = await (await api.put(path, json=_config(), headers=h)).json()
-    monthly = await (await api.put(path, json=_config(cadence="monthly"), headers=h)).json()
-    assert monthly["next_run_at"] != daily["next_run_at"]
+    async def saved(cadence: str) -> datetime:
+        before = datetime.now(timezone.utc)
+        body = await (await api.put(path, json=_config(cadence=cadence), headers=h)).json()
+        after = datetime.now(timezone.utc)
+        shown = datetime.fromisoformat(body["next_run_at"].replace("Z", "+00:00"))
+        # A monthly slot may fall on the daily one's day: compare with the cadence's own next slot, not the other.
+        assert shown in {next_run_at(cadence, before, team["id"]), next_run_at(cadence, after, team["id"])}
+        return shown
+
+    assert await saved("daily") <= datetime.now(timezone.utc) + timedelta(days=1)
+    assert await saved("monthly") > datetime.now(timezone.utc)
     off = await api.put(path, json=_config(cadence="off"), headers=h)
     assert (await off.json())["next_run_at"] is None
 

@@ -11,6 +11,7 @@ from services.scheduler.api.models.members import MemberPatch, MembersQuery
 from services.scheduler.api.models.teams import AccountIn
 from services.scheduler.api.openapi import openapi_document
 from services.scheduler.api.routes import ENDPOINTS
+from shared.config import SyncConfig
 
 
 @pytest.mark.parametrize("email", ["a@b.co", " Ann.Lee+x@sub.contoso.com "])
@@ -107,9 +108,11 @@ def test_openapi_document_covers_every_endpoint_from_the_models():
                 assert ref is None or ref.rsplit("/", 1)[1] in schemas
 
 
-@pytest.mark.parametrize("source", ["aboutMe", "preferredName", "skills"])
-def test_profile_properties_graph_lists_no_users_with_are_refused_as_mapping_sources(source):
-    mapping = {"source": source, "target": {"kind": "field", "name": "about"}}
+@pytest.mark.parametrize("source", ["aboutMe", "preferredName"])
+def test_profile_properties_graph_lists_no_users_with_are_refused_as_mapping_sources_on_save(source):
+    mapping = {"source": "department", "fallbacks": [source], "target": {"kind": "field", "name": "about"}}
     with pytest.raises(ValidationError) as info:
         ConfigIn.model_validate({"custom_mappings": [mapping]})
-    assert [e["loc"] for e in info.value.errors()] == [("custom_mappings", 0, "source")]
+    assert [e["loc"] for e in info.value.errors()] == [("custom_mappings",)]
+    assert f"custom mapping 0 reads {source}" in info.value.errors()[0]["msg"]
+    assert SyncConfig.model_validate({"custom_mappings": [mapping]})  # a configuration saved before still reads

@@ -2,15 +2,24 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field, field_serializer
+from pydantic import Field, field_serializer, field_validator
 
-from shared.config import RemovalGuard, SyncConfig
+from shared.config import SINGLE_USER_SOURCES, CustomMapping, RemovalGuard, SyncConfig
 
 _NEXT_RUN = "read-only: when the next scheduled run starts (UTC); null when the cadence is off"
 
 
 class ConfigIn(SyncConfig):
     next_run_at: datetime | None = Field(default=None, description=_NEXT_RUN + "; ignored on save")
+
+    @field_validator("custom_mappings")
+    @classmethod
+    def _listable_sources(cls, v: list[CustomMapping]) -> list[CustomMapping]:
+        bad = [f"custom mapping {i} reads {s}" for i, m in enumerate(v) for s in m.sources if s in SINGLE_USER_SOURCES]
+        if bad:
+            raise ValueError("; ".join(bad) + ": Microsoft Graph returns it only for one user at a time, never for a"
+                             " list of group members")
+        return v
 
     def config(self) -> SyncConfig:
         return SyncConfig.model_validate(self.model_dump(exclude={"next_run_at"}))
