@@ -151,7 +151,7 @@ class AdminDigestRequested(Message):
     routing_key: ClassVar[str] = "notify.digest"
     team_id: str
     run_id: str
-    kind: Literal["summary", "held"] = "summary"
+    kind: Literal["summary", "held", "approved"] = "summary"  # approved: the held removals, once applied
 
 
 ALL_MESSAGES: tuple[type[Message], ...] = (

@@ -152,7 +152,7 @@ class Fetcher:
             log.warning("run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT)
         candidates = await photo_candidates(
             self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days,
-            catch_up=snap.mode == "delta", left={*snap.gone_ids, *snap.left_ids},
+            catch_up=run.id if snap.mode == "delta" else None, left={*snap.gone_ids, *snap.left_ids},
         )
         await sync_photos(graph, self.pool, msg, candidates, self.publish)
 

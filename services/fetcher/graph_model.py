@@ -130,6 +130,7 @@ class Diff:
     # that a member the last run removed or never made (disabled then, or without an email) comes back with its
     # groups when its record changes, not only with the groups it has just joined.
     member_of: dict[str, list[str]] = field(default_factory=dict)
+    out: list[str] = field(default_factory=list)  # users who were in a synced group and are in none now
 
     @property
     def joiners(self) -> set[str]:
@@ -169,6 +170,8 @@ def diff(
             out.left.setdefault(group_id, []).append(user_id)
         if is_in - was_in or (user_id in users.changed and is_in):
             out.member_of[user_id] = sorted(is_in)
+        if was_in and not is_in:
+            out.out.append(user_id)
     return out
 
 

@@ -65,14 +65,17 @@ async def new_ids(pool: asyncpg.Pool, team_id: str, member_ids: Collection[str])
     return [r["id"] for r in rows]
 
 
-async def unchecked(pool: asyncpg.Pool, team_id: str, limit: int) -> list[str]:
-    """Users of the team's group graph whose photo no check has recorded, ``limit`` at most."""
+async def unchecked(pool: asyncpg.Pool, team_id: str, limit: int, run_id: str) -> list[str]:
+    """Users of the team's group graph whose photo no check has recorded, ``limit`` at most: a different choice
+    each run (ordered by a hash with the run's id), so that users whose check keeps failing never hold up the
+    others."""
     rows = await pool.fetch(
-        "SELECT DISTINCT g.user_id::text AS id FROM fetcher_graph_members g WHERE g.team_id = $1"
+        "SELECT g.user_id::text AS id FROM fetcher_graph_members g WHERE g.team_id = $1"
         " AND NOT EXISTS (SELECT 1 FROM fetcher_photos p WHERE p.team_id = $1 AND p.directory_id = g.user_id::text)"
-        " ORDER BY 1 LIMIT $2",
+        " GROUP BY g.user_id ORDER BY hashtext(g.user_id::text || $3) LIMIT $2",
         team_id,
         limit,
+        run_id,
     )
     return [r["id"] for r in rows]
 

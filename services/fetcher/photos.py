@@ -119,16 +119,17 @@ async def photo_candidates(
     team_id: str,
     member_ids: Sequence[str],
     slice_days: int,
-    catch_up: bool = False,
+    catch_up: str | None = None,
     left: Collection[str] = (),
 ) -> list[str]:
     """New members first, then the rotating slice of members checked before (the cursor moves on). With
-    ``catch_up`` (a delta run, which names only the users who joined), also users of the synced groups whose photo
-    no check has recorded yet (a check that failed or was cut short, photos turned on since), CATCH_UP at most,
-    but not those the run saw ``left`` (the group graph drops them only once the run has succeeded)."""
+    ``catch_up`` (the id of a delta run, which names only the users who joined), also users of the synced
+    groups whose photo no check has recorded yet (a check that failed or was cut short), CATCH_UP at most, but
+    not those the run saw ``left`` (the group graph drops them only once the run has succeeded)."""
     fresh = await photo_store.new_ids(pool, team_id, member_ids)
-    if catch_up:
-        fresh += [u for u in await photo_store.unchecked(pool, team_id, CATCH_UP + len(left)) if u not in left]
+    if catch_up is not None:
+        fresh += [u for u in await photo_store.unchecked(pool, team_id, CATCH_UP + len(left), catch_up)
+                  if u not in left]
     rotation = await photo_store.rotating_slice(pool, team_id, slice_days)
     if rotation:
         await photo_store.advance(pool, team_id, rotation[-1])

@@ -24,7 +24,7 @@ class Snapshot:
     skipped: list[dict[str, str]] = field(default_factory=list)
     member_ids: set[str] = field(default_factory=set)  # full: every member; delta: those who joined
     gone_ids: list[str] = field(default_factory=list)
-    left_ids: list[str] = field(default_factory=list)  # delta: those who left a synced group
+    left_ids: list[str] = field(default_factory=list)  # delta: those now in no synced group
     started_from: dict[str, str] = field(default_factory=dict)
     new_links: dict[str, str] = field(default_factory=dict)
     tree: Tree | None = None  # full: the graph as read
@@ -72,7 +72,7 @@ async def incremental(r: Reading, pool: asyncpg.Pool, team_id: str, stored: delt
         groups,
         member_ids=diff.joiners,
         gone_ids=gone,
-        left_ids=sorted({u for ids in diff.left.values() for u in ids}),
+        left_ids=diff.out,
         started_from=stored.links,
         new_links=changes.links,
         nesting=after,

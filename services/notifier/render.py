@@ -127,6 +127,8 @@ def render_digest(kind: str, team: str, run_url: str, summary: object, counts: o
     totals = totals if isinstance(totals, Mapping) else {}
     lists = {name: people(source.get(name)) for name in ("added", "removed", "held")}
     sizes = {name: max(len(items), _count(totals.get(name))) for name, items in lists.items()}
+    if kind == "approved":  # who joined was in the held run's own email
+        lists["added"], sizes["added"] = [], 0
     subject = digest_subject(kind, team, *sizes.values())
     return _both(
         "digest", subject, kind=kind, team=team, run_url=run_url, approve_url=f"{run_url}/approve",

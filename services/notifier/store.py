@@ -13,7 +13,8 @@ import asyncpg
 # or claimed does not come back.
 _CLAIM_INVITES = """
 WITH ask AS (
-    SELECT a.member_id, a.token_hash, m.account_id, i.member_id IS NULL AS missing,
+    SELECT a.member_id, a.token_hash, m.account_id, nullif(m.card_email, '') AS card_email,
+           i.member_id IS NULL AS missing,
            'invite:' || a.member_id || CASE WHEN i.round > 0 THEN ':' || i.round ELSE '' END AS key
       FROM unnest($1::uuid[], $2::uuid[], $3::text[]) AS a(member_id, team_id, token_hash)
       JOIN members m ON m.id = a.member_id AND m.team_id = a.team_id AND m.status <> 'removed'
@@ -21,7 +22,7 @@ WITH ask AS (
      WHERE i.member_id IS NULL OR i.status IN ('pending', 'queued')),
 claimed AS (
     INSERT INTO sent_emails AS s (key, recipient, state, holder, lease_until)
-    SELECT k.key, acc.email, 'sending', $4, now() + make_interval(secs => $5)
+    SELECT k.key, coalesce(k.card_email, acc.email), 'sending', $4, now() + make_interval(secs => $5)
       FROM ask k JOIN accounts acc ON acc.id = k.account_id
      WHERE NOT k.missing ORDER BY k.key
     ON CONFLICT (key) DO UPDATE

@@ -90,6 +90,8 @@ async def test_r11_an_invite_goes_to_the_card_email_not_a_guests_login(pool, not
     await pool.execute("UPDATE members SET card_email = 'jane@fabrikam.com' WHERE id = $1", guest)
     await notifier.on_invite_requested(InviteRequested(team_id=team, member_id=guest))
     assert [r.to for r in smtp_server.received] == ["jane@fabrikam.com"]
+    assert await pool.fetchval("SELECT recipient FROM sent_emails WHERE key = $1", f"invite:{guest}") == (
+        "jane@fabrikam.com")
 
 
 async def test_an_invite_without_an_invite_row_is_made_and_sent(pool, notifier, smtp_server):

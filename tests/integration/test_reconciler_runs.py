@@ -310,7 +310,7 @@ async def test_r16_a_held_run_that_also_added_members_asks_for_one_email_and_its
     assert run["status"] == "held" and run["counts"]["created"] == 1
     assert await _digests(team, run["id"]) == ["held"]  # it lists who joined as well as the held removals
     await _approved(team, run["id"])
-    assert await _digests(team, run["id"]) == ["held", "summary"]
+    assert await _digests(team, run["id"]) == ["held", "approved"]
 
 
 async def test_r4_a_team_member_with_the_users_login_comes_before_an_outside_account_with_its_mail(team):

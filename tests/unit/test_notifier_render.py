@@ -163,3 +163,11 @@ def test_compose_refuses_bad_addresses(address):
     r = render_invite("Contoso", Card("Jo"), "https://c/invites/t", NOW)
     with pytest.raises(BadAddress):
         compose(r, "cards@localhost", Person("Jo", address), NOW)
+
+
+def test_approved_digest_lists_who_left_not_who_joined_again():
+    summary = {"added": persons(3, "a"), "removed": persons(2, "r"), "totals": {"added": 3, "removed": 2}}
+    r = render_digest("approved", "Contoso", RUN_URL, summary, {"created": 3, "removed": 2})
+    assert r.subject == "2 people left Contoso on CardSync"
+    for part in (r.text, r.html):
+        assert "were approved and are applied" in part and "r1@contoso.com" in part and "a0" not in part

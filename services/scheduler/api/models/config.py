@@ -15,7 +15,8 @@ class ConfigIn(SyncConfig):
     @field_validator("custom_mappings")
     @classmethod
     def _listable_sources(cls, v: list[CustomMapping]) -> list[CustomMapping]:
-        bad = [f"custom mapping {i} reads {s}" for i, m in enumerate(v) for s in m.sources if s in SINGLE_USER_SOURCES]
+        bad = [f"custom mapping {i} reads {source}"
+               for i, m in enumerate(v) for source in m.sources if source in SINGLE_USER_SOURCES]
         if bad:
             raise ValueError("; ".join(bad) + ": Microsoft Graph returns it only for one user at a time, never for a"
                              " list of group members")
