@@ -67,10 +67,11 @@ SELECT count(*) FROM pair WHERE unchanged
 """
 
 # Delta, admin roles on: the unlisted members whose roles change ($ga: Global Administrators, $gra: Groups
-# Administrators), as the rules would decide them (``rules._team_role``, ``rules._subteam_role``).
+# Administrators), as the rules would decide them (``rules._team_role``, ``rules._subteam_role``). Only members in
+# a synced subteam: for the rules, an unlisted member in none has nowhere to be and would be removed.
 _ROLES = """, roles AS (
     SELECT cur.id FROM cur LEFT JOIN subs ON subs.member_id = cur.id
-     WHERE cur.managed AND cur.status <> 'removed' AND cur.directory_id IS NOT NULL
+     WHERE cur.managed AND cur.status <> 'removed' AND cur.directory_id IS NOT NULL AND subs.groups IS NOT NULL
        AND cur.id NOT IN (SELECT member_id FROM claimed)
        AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.directory_id = cur.directory_id)
        AND (CASE WHEN cur.directory_id = ANY({ga}) THEN cur.role <> 'admin'
