@@ -102,3 +102,22 @@ def test_applied_plan_replans_empty_and_never_duplicates(first, second, outside)
         assert len(state.accounts) == len(set(state.accounts.values()))
         in_team = [m.account_id for m in state.members]
         assert len(in_team) == len(set(in_team))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(users, max_size=10), st.lists(users, max_size=6), st.frozensets(st.integers(0, 12), max_size=4),
+       existing)
+def test_a_delta_plan_applied_replans_empty_and_never_duplicates(first, changed, gone, outside):
+    """Delta runs list only what changed, and name users gone from every group: the same properties hold."""
+    state = apply(hand_added(outside), make_plan(observed(first), hand_added(outside), Context(CONFIG)))
+    ctx = Context(CONFIG, mode="delta")
+    listed = observed(changed)
+    snapshot = listed + [Observed(f"id-{n:02d}", None, gone=True) for n in sorted(gone)
+                         if f"id-{n:02d}" not in {o.directory_id for o in listed}]
+    state = apply(state, make_plan(snapshot, state, ctx))
+    again = make_plan(snapshot, state, ctx)
+    assert again.empty, [a for a in again.actions if a.kind not in ("unchanged", "none", "skip")]
+    bound = [m.directory_id for m in state.members if m.directory_id]
+    assert len(bound) == len(set(bound))
+    in_team = [m.account_id for m in state.members]
+    assert len(in_team) == len(set(in_team))
