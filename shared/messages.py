@@ -151,7 +151,10 @@ class AdminDigestRequested(Message):
     routing_key: ClassVar[str] = "notify.digest"
     team_id: str
     run_id: str
-    kind: Literal["summary", "held", "approved"] = "summary"  # approved: the held removals, once applied
+    kind: Literal["summary", "held"] = "summary"
+    # A summary sent once a held run's removals are approved and applied: it lists who left, not who joined again
+    # (a notifier that predates the flag ignores it and sends the whole summary).
+    approved: bool = False
 
 
 ALL_MESSAGES: tuple[type[Message], ...] = (

@@ -20,6 +20,7 @@ from services.fetcher.photos import photo_candidates, sync_photos
 from services.fetcher.roles import read_roles
 from services.fetcher.select import select_param, user_properties
 from services.fetcher.snapshot import Reading, Snapshot
+from shared.config import SINGLE_USER_SOURCES
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
@@ -105,6 +106,10 @@ class Fetcher:
             raise RunFailed("the team has no directory connected; connect a Microsoft Entra tenant first")
         if not run.config.groups:
             raise RunFailed("no directory groups are selected for syncing; select groups first")
+        for i, mapping in enumerate(run.config.custom_mappings):
+            if unlistable := [s for s in mapping.sources if s in SINGLE_USER_SOURCES]:
+                raise RunFailed(f"custom mapping {i} reads {unlistable[0]}, which Microsoft Graph returns only for one"
+                                " user at a time, never for a list of group members; remove it from the configuration")
         return self.graph.for_tenant(credentials_for(self.settings, run.connection))
 
     async def _snapshot(self, run: runs.Run, graph: TenantGraph, sink: PageSink) -> Snapshot:

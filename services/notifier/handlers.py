@@ -119,7 +119,8 @@ class Notifier:
             log.warning("digest for run %s of team %s: no such run", msg.run_id, msg.team_id)
             return
         run_url = f"{self._base_url}/api/v1/teams/{msg.team_id}/sync/runs/{msg.run_id}"
-        rendered = render_digest(msg.kind, run["team_name"], run_url, run["summary"], run["counts"])
+        rendered = render_digest("approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"],
+                                 run["counts"])
         for admin in await store.team_admins(self.pool, msg.team_id):
             key = digest_key(msg.run_id, msg.kind, admin["member_id"])
             claimed = await settle(lambda key=key, admin=admin: self.sentlog.claim(key, admin["email"]))

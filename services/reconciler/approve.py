@@ -52,4 +52,4 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
         run_id, counter["removed"], counter["deleted"], summary["removed"], summary["totals"]["removed"],
     )
     if summary["removed"]:  # R16: the admins learn who left once the removals are applied
-        await db.enqueue(conn, AdminDigestRequested(team_id=str(run.team_id), run_id=str(run_id), kind="approved"))
+        await db.enqueue(conn, AdminDigestRequested(team_id=str(run.team_id), run_id=str(run_id), approved=True))

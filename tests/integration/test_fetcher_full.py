@@ -232,3 +232,14 @@ async def test_delta_runs_check_the_photos_no_check_recorded_and_of_users_back_i
     assert await delta_photos() == set()
     b.tenant.add_member(group, leaver)
     assert await delta_photos() == {leaver}
+
+
+async def test_a_saved_mapping_of_a_property_graph_lists_for_no_group_fails_the_run_saying_so(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 2, "u")
+    mapping = {"source": "aboutMe", "target": {"kind": "field", "name": "About"}}
+    await b.fetcher().on_sync_requested(await b.run(await b.team(), config(group, custom_mappings=[mapping])))
+    [failed] = b.published.messages
+    assert isinstance(failed, SnapshotFailed)
+    assert "custom mapping 0 reads aboutMe" in failed.reason and b.sim.requests[b.tenant.tenant_id] == {}

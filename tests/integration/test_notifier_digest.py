@@ -86,3 +86,15 @@ async def test_a_refused_admin_does_not_stop_the_others(pool, notifier, smtp_ser
 async def test_a_digest_for_an_unknown_run_sends_nothing(pool, notifier, smtp_server, team):
     await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=str(uuid.uuid4())))
     assert smtp_server.received == []
+
+
+async def test_an_approval_summary_lists_who_left_once(pool, notifier, smtp_server, team):
+    run = await make_run(pool, team)
+    msg = AdminDigestRequested(team_id=team, run_id=run, approved=True)
+    await notifier.on_digest_requested(msg)
+    await notifier.on_digest_requested(msg)
+    assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com"]
+    message = smtp_server.received[0].message
+    assert message["Subject"] == "1 person left Contoso on CardSync"
+    text = message.get_body(("plain",)).get_content()
+    assert "were approved and are applied" in text and "left@contoso.com" in text and "new0" not in text

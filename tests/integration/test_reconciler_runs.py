@@ -8,7 +8,7 @@ import base64
 from services.reconciler.apply import SUMMARY_PEOPLE
 from services.reconciler.approve import approve_held
 from shared.messages import AdminDigestRequested, MembersFetched, PhotoFetched, SnapshotFailed
-from tests.fixtures.reconciler import GROUP, user
+from tests.fixtures.reconciler import GROUP, OTHER_GROUP, user
 
 USERS = [user(n) for n in range(1, 6)]
 
@@ -300,7 +300,8 @@ async def test_r4_a_new_object_id_with_the_email_of_a_listed_member_is_skipped(t
 
 async def _digests(team, run_id) -> list[str]:
     rows = await team.pool.fetch("SELECT body FROM outbox WHERE routing_key = 'notify.digest' ORDER BY id")
-    return [m.kind for m in (AdminDigestRequested.from_bytes(r[0]) for r in rows) if m.run_id == str(run_id)]
+    return [m.kind + (" approved" if m.approved else "")
+            for m in (AdminDigestRequested.from_bytes(r[0]) for r in rows) if m.run_id == str(run_id)]
 
 
 async def test_r16_a_held_run_that_also_added_members_asks_for_one_email_and_its_approval_for_another(team):
@@ -310,7 +311,7 @@ async def test_r16_a_held_run_that_also_added_members_asks_for_one_email_and_its
     assert run["status"] == "held" and run["counts"]["created"] == 1
     assert await _digests(team, run["id"]) == ["held"]  # it lists who joined as well as the held removals
     await _approved(team, run["id"])
-    assert await _digests(team, run["id"]) == ["held", "approved"]
+    assert await _digests(team, run["id"]) == ["held", "summary approved"]
 
 
 async def test_r4_a_team_member_with_the_users_login_comes_before_an_outside_account_with_its_mail(team):
@@ -363,3 +364,20 @@ async def test_r4_a_user_deleted_and_made_again_in_one_delta_round_keeps_the_mem
     assert (run["counts"]["created"], run["counts"]["removed"], run["counts"]["updated"]) == (0, 0, 1)
     back = (await team.members())[REHIRED]
     assert back["id"] == old["id"] and back["status"] == "invited"
+
+
+async def test_r4_a_user_made_again_in_one_delta_round_takes_the_member_with_its_own_groups(team):
+    config = {"groups": [{"id": GROUP, "display_name": "Sales"}, {"id": OTHER_GROUP, "display_name": "EMEA"}]}
+    await team.sync({GROUP: USERS, OTHER_GROUP: USERS[4:]}, config=config, names={OTHER_GROUP: "EMEA"})
+    old = (await team.members())[USERS[4].id]
+    run_id = await team.new_run(config=config)
+    pages, done = team.messages(run_id, {GROUP: [user(5, id=REHIRED)]}, mode="delta")
+    gone = MembersFetched(team_id=team.team_id, run_id=run_id, seq=len(pages), group_id=None, users=[],
+                          removed_ids=[USERS[4].id])
+    for page in [*pages, gone]:
+        await team.reconciler.on_members_fetched(page)
+    await team.reconciler.on_snapshot_completed(done.model_copy(update={"pages": len(pages) + 1}))
+    places = await team.pool.fetch(
+        "SELECT s.directory_group_id FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id"
+        " WHERE sm.member_id = $1", old["id"])
+    assert [p[0] for p in places] == [GROUP]  # the new user is in Sales only; the old one's EMEA place goes
