@@ -48,11 +48,21 @@ class DeltaStore:
         self.links: dict[str, DeltaState] = {}
         self.cursors: dict[str, _Cursor] = {}
 
-    def expire_all(self) -> None:
+    def expire_all(self, answer: str = "syncStateNotFound") -> None:
+        """Every token lapses; the next use is answered as Graph answers a lapsed token (400 ``syncStateNotFound``
+        or ``resyncRequired``) or one made void by tenant maintenance (``gone``: 410 with a ``Location``)."""
+        self.expiry_code = answer
         self.links.clear()
         self.cursors.clear()
 
     def expired(self) -> GraphError:
+        if self.expiry_code == "gone":
+            return GraphError(
+                410,
+                "Gone",
+                "The delta token is no longer valid after maintenance of the tenant: start over.",
+                headers={"Location": "https://graph.microsoft.com/v1.0/users/delta"},
+            )
         return GraphError(
             400,
             self.expiry_code,

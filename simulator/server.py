@@ -118,8 +118,8 @@ class Simulator:
     def expire_tokens(self, tenant_id: str) -> None:
         self.tokens.expire_tenant(tenant_id)
 
-    def expire_delta_tokens(self, tenant_id: str) -> None:
-        self._delta[tenant_id].expire_all()
+    def expire_delta_tokens(self, tenant_id: str, answer: str = "syncStateNotFound") -> None:
+        self._delta[tenant_id].expire_all(answer)
 
     # Lifecycle
     async def start(self) -> None:

@@ -3,6 +3,8 @@ delta cannot answer."""
 
 from __future__ import annotations
 
+import pytest
+
 from shared.messages import MembersFetched, SnapshotCompleted
 from tests.fixtures.fetcher import add_users, config
 
@@ -118,6 +120,19 @@ async def test_a_run_that_did_not_succeed_is_read_again_next_time(fetch_bench):
     done = await run_once(b, team, [top])
     assert done.mode == "delta" and by_group(b) == {top: ([joined], [])}
     assert (await run_once(b, team, [top])).pages == 0  # that run succeeded: its changes are the graph's now
+
+
+@pytest.mark.parametrize("answer", ["syncStateNotFound", "resyncRequired", "gone"])
+async def test_each_answer_graph_gives_a_lapsed_delta_token_means_a_full_read(fetch_bench, answer):
+    b = fetch_bench
+    top, _, bottom = nested(b.tenant)
+    add_users(b.tenant, bottom, 2, "u")
+    team = await b.team()
+    await run_once(b, team, [top])
+    b.sim.expire_delta_tokens(b.tenant.tenant_id, answer)
+    done = await run_once(b, team, [top])
+    assert done.mode == "full" and len(by_group(b)[top][0]) == 2
+    assert (await run_once(b, team, [top])).mode == "delta"
 
 
 async def test_expired_tokens_changed_groups_or_properties_mean_a_full_read(fetch_bench):
