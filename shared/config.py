@@ -101,6 +101,15 @@ class RemovalGuard(Strict):
     min_count: int = Field(default=10, ge=0)
 
 
+def unlistable_sources(mappings: list[CustomMapping]) -> list[str]:
+    """Each source of ``mappings`` that Graph returns only for one user at a time, as "custom mapping N reads X"."""
+    return [f"custom mapping {i} reads {source}"
+            for i, m in enumerate(mappings) for source in m.sources if source in SINGLE_USER_SOURCES]
+
+
+UNLISTABLE = "Microsoft Graph returns it only for one user at a time, never for a list of group members"
+
+
 def _once(keys: list[Any], message: str) -> None:
     """ValueError naming every repeated entry (by index) and the entry it repeats."""
     first: dict[Any, int] = {}

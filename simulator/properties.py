@@ -89,8 +89,6 @@ KNOWN: dict[str, frozenset[str]] = {
 }
 
 
-
-
 def parse_select(raw: str | None) -> tuple[str, ...] | None:
     if not raw:
         return None

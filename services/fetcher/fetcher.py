@@ -20,7 +20,7 @@ from services.fetcher.photos import photo_candidates, sync_photos
 from services.fetcher.roles import read_roles
 from services.fetcher.select import select_param, user_properties
 from services.fetcher.snapshot import Reading, Snapshot
-from shared.config import SINGLE_USER_SOURCES
+from shared.config import UNLISTABLE, unlistable_sources
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
@@ -106,10 +106,8 @@ class Fetcher:
             raise RunFailed("the team has no directory connected; connect a Microsoft Entra tenant first")
         if not run.config.groups:
             raise RunFailed("no directory groups are selected for syncing; select groups first")
-        for i, mapping in enumerate(run.config.custom_mappings):
-            if unlistable := [s for s in mapping.sources if s in SINGLE_USER_SOURCES]:
-                raise RunFailed(f"custom mapping {i} reads {unlistable[0]}, which Microsoft Graph returns only for one"
-                                " user at a time, never for a list of group members; remove it from the configuration")
+        if bad := unlistable_sources(run.config.custom_mappings):
+            raise RunFailed(f"{bad[0]}: {UNLISTABLE}; remove it from the configuration")
         return self.graph.for_tenant(credentials_for(self.settings, run.connection))
 
     async def _snapshot(self, run: runs.Run, graph: TenantGraph, sink: PageSink) -> Snapshot:
@@ -148,16 +146,17 @@ class Fetcher:
         toggles = run.config.toggles("photo")
         if not self.photos or not (toggles.sync or toggles.overwrite):
             return
+        left = {*snap.gone_ids, *snap.left_ids}
         if snap.mode == "full":
             await photo_store.forget(self.pool, run.team_id, snap.member_ids)
         else:
-            # A user who left a group may come back after its member (and photo) was deleted: checked afresh.
-            await photo_store.forget_ids(self.pool, run.team_id, [*snap.gone_ids, *snap.left_ids])
+            # A user who left may come back after its member (and photo) was deleted: checked afresh.
+            await photo_store.forget_ids(self.pool, run.team_id, left)
         if not await runs.wait_applied(self.pool, run.id, APPLY_WAIT):
             log.warning("run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT)
         candidates = await photo_candidates(
             self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days,
-            catch_up=run.id if snap.mode == "delta" else None, left={*snap.gone_ids, *snap.left_ids},
+            catch_up=run.id if snap.mode == "delta" else None, left=left,
         )
         await sync_photos(graph, self.pool, msg, candidates, self.publish)
 

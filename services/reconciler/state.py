@@ -31,10 +31,7 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
   LEFT JOIN accounts ae ON ae.email_key = u.email_key
   LEFT JOIN accounts al ON al.email_key = u.login_key
   LEFT JOIN members tme ON tme.team_id = $1 AND tme.account_id = ae.id
-  LEFT JOIN members tml ON tml.team_id = $1 AND tml.account_id = al.id
-  CROSS JOIN LATERAL (SELECT CASE WHEN tme.id IS NULL THEN tml.id ELSE tme.id END AS id,
-                             CASE WHEN tme.id IS NULL THEN tml.directory_id ELSE tme.directory_id END AS directory_id,
-                             CASE WHEN tme.id IS NULL THEN tml.status ELSE tme.status END AS status) tm
+  LEFT JOIN members tm ON tm.team_id = $1 AND tm.account_id = coalesce(tme.account_id, al.id)
  WHERE u.skip IS NULL
    AND NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $1 AND bm.directory_id = u.directory_id)
    AND (coalesce(ae.id, al.id) IS NOT NULL

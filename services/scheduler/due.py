@@ -45,19 +45,14 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
     )
     queued = 0
     for team in due:
+        next_at = next_run_at(team["cadence"], now, team["team_id"])
         if team["connected"] and team["has_groups"]:
             run, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
             queued += new
             if not new and run["dry_run"]:
                 # A preview changes nothing: the period's run is tried again shortly, once the preview has ended.
-                await conn.execute("UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1",
-                                   team["team_id"], now + PREVIEW_RETRY)
-                continue
-        await conn.execute(
-            "UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1",
-            team["team_id"],
-            next_run_at(team["cadence"], now, team["team_id"]),
-        )
+                next_at = now + PREVIEW_RETRY
+        await conn.execute("UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1", team["team_id"], next_at)
     return len(due), queued
 
 

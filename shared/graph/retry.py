@@ -55,13 +55,13 @@ class ThrottleBudget:
     def __init__(self, limit: float):
         self.limit = limit
         self.waited = 0.0
-        self._until: float | None = None  # when the latest wait under way ends
+        self._until = float("-inf")  # when the latest wait under way ends
 
     def spend(self, delay: float, now: float) -> float:
         """Account for a wait of ``delay`` starting at ``now`` (a monotonic clock); raise GraphThrottled when it
         would take the run's waiting past the limit."""
         end = now + delay
-        more = max(0.0, end - max(now, self._until if self._until is not None else now))
+        more = max(0.0, end - max(now, self._until))
         if self.waited + more > self.limit:
             raise GraphThrottled(
                 f"Microsoft Graph kept throttling this tenant: the run gave up after {self.waited:.0f} s of "
@@ -69,5 +69,5 @@ class ThrottleBudget:
                 status=429,
             )
         self.waited += more
-        self._until = end if self._until is None else max(self._until, end)
+        self._until = max(self._until, end)
         return delay

@@ -49,13 +49,17 @@ async def make_run(pool, team: str, status: str = "succeeded") -> str:
     ))
 
 
-async def test_every_full_admin_gets_the_summary_once(pool, notifier, smtp_server, team):
-    run = await make_run(pool, team)
-    msg = AdminDigestRequested(team_id=team, run_id=run)
+async def sent_twice(notifier, smtp_server, msg: AdminDigestRequested):
+    """The digest asked for twice: each full admin gets it once; the first email."""
     await notifier.on_digest_requested(msg)
     await notifier.on_digest_requested(msg)
     assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com"]
-    message = smtp_server.received[0].message
+    return smtp_server.received[0].message
+
+
+async def test_every_full_admin_gets_the_summary_once(pool, notifier, smtp_server, team):
+    run = await make_run(pool, team)
+    message = await sent_twice(notifier, smtp_server, AdminDigestRequested(team_id=team, run_id=run))
     assert message["Subject"] == "60 people joined and 1 left Contoso on CardSync"
     text = message.get_body(("plain",)).get_content()
     assert "and 10 more" in text and "Left Bcc: x@evil.example <left@contoso.com>" in text
@@ -90,11 +94,7 @@ async def test_a_digest_for_an_unknown_run_sends_nothing(pool, notifier, smtp_se
 
 async def test_an_approval_summary_lists_who_left_once(pool, notifier, smtp_server, team):
     run = await make_run(pool, team)
-    msg = AdminDigestRequested(team_id=team, run_id=run, approved=True)
-    await notifier.on_digest_requested(msg)
-    await notifier.on_digest_requested(msg)
-    assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com"]
-    message = smtp_server.received[0].message
+    message = await sent_twice(notifier, smtp_server, AdminDigestRequested(team_id=team, run_id=run, approved=True))
     assert message["Subject"] == "1 person left Contoso on CardSync"
     text = message.get_body(("plain",)).get_content()
     assert "were approved and are applied" in text and "left@contoso.com" in text and "new0" not in text

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from pydantic import Field, field_serializer, field_validator
 
-from shared.config import SINGLE_USER_SOURCES, CustomMapping, RemovalGuard, SyncConfig
+from shared.config import UNLISTABLE, CustomMapping, RemovalGuard, SyncConfig, unlistable_sources
 
 _NEXT_RUN = "read-only: when the next scheduled run starts (UTC); null when the cadence is off"
 
@@ -15,11 +15,8 @@ class ConfigIn(SyncConfig):
     @field_validator("custom_mappings")
     @classmethod
     def _listable_sources(cls, v: list[CustomMapping]) -> list[CustomMapping]:
-        bad = [f"custom mapping {i} reads {source}"
-               for i, m in enumerate(v) for source in m.sources if source in SINGLE_USER_SOURCES]
-        if bad:
-            raise ValueError("; ".join(bad) + ": Microsoft Graph returns it only for one user at a time, never for a"
-                             " list of group members")
+        if bad := unlistable_sources(v):
+            raise ValueError("; ".join(bad) + f": {UNLISTABLE}")
         return v
 
     def config(self) -> SyncConfig:

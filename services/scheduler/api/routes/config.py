@@ -51,6 +51,11 @@ async def get_config(call: Call) -> web.Response:
     return _answer(row["config"], row["version"], row["next_run_at"])
 
 
+def _refuse_stale(accepted: set[int] | None, version: int) -> None:
+    if accepted is not None and version not in accepted:
+        raise _stale(version)
+
+
 def _stale(version: int) -> Problem:
     return Problem(
         412,
@@ -84,8 +89,7 @@ async def put_config(call: Call) -> web.Response:
     config = call.body.config()
     accepted = if_match_versions(call.request.headers.get("If-Match"))
     saved = await call.pool.fetchrow("SELECT version, config FROM sync_configs WHERE team_id = $1", call.team)
-    if accepted is not None and (saved["version"] if saved else 0) not in accepted:
-        raise _stale(saved["version"] if saved else 0)  # a stale save is refused before anything is checked
+    _refuse_stale(accepted, saved["version"] if saved else 0)  # before anything is checked
     await _check_groups(call, config, {g["id"] for g in saved["config"].get("groups", [])} if saved else set())
     data = config.model_dump(mode="json")
     async with call.pool.acquire() as conn, conn.transaction():
@@ -93,8 +97,7 @@ async def put_config(call: Call) -> web.Response:
             "SELECT version, cadence, next_run_at FROM sync_configs WHERE team_id = $1 FOR UPDATE", call.team
         )
         version = current["version"] if current else 0
-        if accepted is not None and version not in accepted:
-            raise _stale(version)
+        _refuse_stale(accepted, version)
         if current and current["cadence"] == config.cadence and current["next_run_at"] is not None:
             next_at = current["next_run_at"]  # same cadence: keep the team's schedule
         else:
