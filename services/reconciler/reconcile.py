@@ -102,6 +102,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
                 await writing
             rows = await pairs.fetch(CHUNK) if len(rows) == CHUNK else []
             writing = await writer.send()
+        if writing is not None:
+            await writing  # the last chunk's error, should it fail, is the run's
     finally:
         if writing is not None and not writing.done():
             await asyncio.wait([writing])  # the connection is free again (an error has been raised already)

@@ -29,6 +29,8 @@ TABLES = {
     "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool, new bool",
     "rc_plan": "list text, entry text",
     "rc_pair": "seen_id text, member_id uuid",
+    # New members whose account another transaction made first (``apply``).
+    "rc_taken": "member_id uuid",
     "rc_done": apply.DONE,
 }
 _CHUNK_TABLES = ("rc_member", "rc_link", "rc_sub", "rc_plan")
@@ -51,7 +53,7 @@ class ActionWriter:
         self.buffers: dict[str, list[tuple]] = {name: [] for name in _CHUNK_TABLES}
         mappings = [m.target.label for m in config.custom_mappings if m.target.kind == "link"]
         self.positions = {"email": 0, "phone": 1} | {f"mapping:{label}": 2 + i for i, label in enumerate(mappings)}
-        self.statements = apply.chunk_statements(team_id, config.send_invites)
+        self.statements = ""  # made by ``open``
         self.ids = time_ordered_stream()
         # With send_invites on, each new member's InviteRequested goes into the outbox with its chunk, made while
         # the database writes the chunk before.
@@ -72,6 +74,9 @@ class ActionWriter:
     async def open(self) -> None:
         for name, columns in TABLES.items():
             await self.conn.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
+        if not self.dry_run:
+            trusted = await apply.may_trust_new_rows(self.conn, self.team_id)
+            self.statements = apply.chunk_statements(self.team_id, self.send_invites, trusted)
 
     async def bind(self, bindings: list[Binding]) -> None:
         rows = [(b.directory_id, b.member_id, b.account_id, b.skip) for b in bindings]
