@@ -75,9 +75,9 @@ _CHUNK: tuple[str, ...] = (
     # The chunk's member rows are kept for the removals and the summary; the rest starts afresh.
     "INSERT INTO rc_done SELECT op, member_id, card_name, card_email, status FROM rc_member",
 )
-# The rows of the chunk's new members: their links, subteam places and invites. None can conflict, so they go in
-# with plain inserts, cheaper than ON CONFLICT's speculation; and each refers to a member this batch inserted, in
-# this transaction, where nothing else can see it, let alone delete it, before the commit.
+# The rows of the chunk's new members: their links, subteam places and invites. None can conflict, so they go
+# in with plain inserts, cheaper than ON CONFLICT's speculation; and each refers to a member this batch
+# inserted, in this transaction, where nothing else can see it, let alone delete it, before the commit.
 _NEW_ROWS: tuple[str, ...] = (
     """INSERT INTO links (id, member_id, type, label, value, source, position)
        SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
@@ -86,7 +86,8 @@ _NEW_ROWS: tuple[str, ...] = (
        SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
          JOIN subteams s ON s.team_id = :team AND s.directory_group_id = t.group_id
         WHERE t.op = 'join' AND t.new""",
-    "INSERT INTO invites (member_id, status) SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'",
+    "INSERT INTO invites (member_id, status)"
+    " SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'",
 )
 _RESET = "TRUNCATE rc_member, rc_link, rc_sub, rc_taken"
 DONE = "op text, member_id uuid, card_name text, card_email text, status text"
@@ -114,20 +115,22 @@ def chunk_statements(team_id: str, send_invites: bool, trusted_new_rows: bool) -
     if trusted_new_rows:
         new_rows = ("SET LOCAL session_replication_role = replica", *new_rows,
                     "SET LOCAL session_replication_role = DEFAULT")
-    return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in (*_CHUNK, *new_rows, _RESET))
+    statements = (*_CHUNK, *new_rows, _RESET)
+    return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in statements)
 
 
 async def may_trust_new_rows(conn: asyncpg.Connection, team_id: str) -> bool:
-    """Whether a run may write its new members' rows without PostgreSQL's row-by-row foreign key checks, and if so,
-    take the locks those checks would have taken.
+    """Whether a run may write its new members' rows without PostgreSQL's row-by-row foreign key checks, and
+    if so, take the locks those checks would have taken.
 
     A first sync writes some 400,000 such rows per 100,000 members (links, subteam places, invites), and each
-    row's check is a query of its own that locks the referenced row: over a quarter of the database's work in the
-    apply. Every member they refer to is one the same batch has just inserted; every subteam is one of the team's,
-    which the run locks here once, against a delete, as the checks would for each row. So the checks can only pass, and
-    ``session_replication_role = replica`` (which fires no ordinary trigger, foreign key checks included) is set
-    around those inserts alone. Setting it takes a superuser, or on PostgreSQL 15 and later a role granted
-    ``SET ON PARAMETER session_replication_role``; without that, every row is checked as usual."""
+    row's check is a query of its own that locks the referenced row: over a quarter of the database's work in
+    the apply. Every member they refer to is one the same batch has just inserted; every subteam is one of the
+    team's, which the run locks here once, against a delete, as the checks would for each row. So the checks
+    can only pass, and ``session_replication_role = replica`` (which fires no ordinary trigger, foreign key
+    checks included) is set around those inserts alone. Setting it takes a superuser, or on PostgreSQL 15 and
+    later a role granted ``SET ON PARAMETER session_replication_role``; without that, every row is checked as
+    usual."""
     if conn.get_server_version().major >= 15:
         allowed = await conn.fetchval("SELECT has_parameter_privilege('session_replication_role', 'SET')")
     else:
