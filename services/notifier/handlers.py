@@ -17,7 +17,8 @@ temporary failure is retried here, with capped exponential backoff, for ``retry_
 default, well below RabbitMQ's 30-minute consumer acknowledgement timeout even with a lease of waiting on top).
 The message stays unacked meanwhile; the handlers run concurrently up to the prefetch, so other messages go on
 being handled, and the invites of concurrent messages are claimed and recorded in batches. An invite still failing
-after the window goes back to ``pending`` with the error, for an admin to send again.
+after the window goes back to ``pending`` with the error, for an admin to send again. A digest has nothing to go
+back to: its message is delivered again, each delivery another window, until the bus's delivery limit.
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ from shared.messages import AdminDigestRequested, InviteRequested, Message
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+class DigestWaiting(Exception):
+    """A digest some admin has not had yet, for the mail server would not take it: a temporary failure, which
+    the bus retries."""
 
 
 def _checked_ids(*values: str | None) -> None:
@@ -109,8 +115,11 @@ class Notifier:
         rendered = render_invite(row["team_name"], card, f"{self._base_url}/invites/{token}", row["expires_at"])
         # To the card's email (the user's mail, else its login): a guest's login (…#EXT#@tenant.onmicrosoft.com)
         # has no mailbox behind it.
-        await self._send("invite", claimed, rendered, Person(card.name, card.email),
-                         member_id=msg.member_id, run_id=msg.run_id, directory_id=row["directory_id"])
+        try:
+            await self._send("invite", claimed, rendered, Person(card.name, card.email),
+                             member_id=msg.member_id, run_id=msg.run_id, directory_id=row["directory_id"])
+        except GaveUp as exc:  # the invite is pending again, with the error, for an admin to send again
+            raise PermanentError(f"invite {claimed.lease.key}: {exc}") from exc
 
     async def on_digest_requested(self, msg: AdminDigestRequested) -> None:
         _checked_ids(msg.team_id, msg.run_id)
@@ -121,19 +130,35 @@ class Notifier:
         run_url = f"{self._base_url}/api/v1/teams/{msg.team_id}/sync/runs/{msg.run_id}"
         rendered = render_digest("approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"],
                                  run["counts"])
+        # Nothing but this message keeps a digest: one the server would not take for the whole window leaves the
+        # message to be delivered again (the bus backs off between deliveries), and the admins who have theirs are
+        # not sent it twice. The admins after it get one attempt each meanwhile: a mailbox that refuses for now
+        # must not keep the others waiting, and a server that is down must not hold the message past the broker's
+        # acknowledgement timeout.
+        waiting: list[str] = []
         for admin in await store.team_admins(self.pool, msg.team_id):
             key = digest_key(msg.run_id, msg.kind, admin["member_id"])
             claimed = await settle(lambda key=key, admin=admin: self.sentlog.claim(key, admin["email"]))
-            if claimed is not None:
-                await self._send("digest", claimed, rendered, Person(admin["name"], admin["email"]))
+            if claimed is None:
+                continue
+            try:
+                await self._send("digest", claimed, rendered, Person(admin["name"], admin["email"]),
+                                 retry_for=0.0 if waiting else None)
+            except GaveUp as exc:
+                waiting.append(f"{admin['email']}: {exc}")
+        if waiting:
+            raise DigestWaiting(f"the digest of run {msg.run_id} waits for " + "; ".join(waiting))
 
     async def _send(self, kind: str, claimed: Claimed, rendered: Rendered, to: Person, *, member_id: str | None = None,
-                    run_id: str | None = None, directory_id: str | None = None) -> None:
+                    run_id: str | None = None, directory_id: str | None = None,
+                    retry_for: float | None = None) -> None:
+        """Send one claimed email and record how it went; GaveUp once the server stayed unavailable for
+        ``retry_for`` seconds (the notifier's window by default), the claim released."""
         key = claimed.lease.key
         try:
             email = compose(rendered, self.settings.mail_from, to, datetime.now(UTC))
-            await deliver(self.transport, email, retry_for=self.retry_for, max_backoff=self.max_backoff,
-                          ready=claimed.lease.keep)
+            await deliver(self.transport, email, retry_for=self.retry_for if retry_for is None else retry_for,
+                          max_backoff=self.max_backoff, ready=claimed.lease.keep)
         except (BadAddress, PermanentMailError) as exc:
             log.warning("%s email %s failed for good: %s", kind, key, exc)
             metrics.EMAILS.labels(kind, "failed").inc()
@@ -145,7 +170,7 @@ class Notifier:
             return
         except GaveUp as exc:
             await self.sentlog.release(key, f"the {kind} email was not sent: {exc}", member_id)
-            raise PermanentError(f"{kind} {key}: {exc}") from exc
+            raise
         # The server has the email now; until this mark commits, a crash means one duplicate (see above).
         await self.sentlog.sent(key, member_id)
         metrics.EMAILS.labels(kind, "sent").inc()

@@ -77,7 +77,9 @@ async def load_run(pool: asyncpg.Pool, team_id: str, run_id: str) -> asyncpg.Rec
 
 async def team_admins(pool: asyncpg.Pool, team_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
-        "SELECT m.id::text AS member_id, a.email, coalesce(nullif(m.card_name, ''), a.name) AS name"
+        # To the card's email, as an invite: a guest admin's login has no mailbox behind it.
+        "SELECT m.id::text AS member_id, coalesce(nullif(m.card_email, ''), a.email) AS email,"
+        "       coalesce(nullif(m.card_name, ''), a.name) AS name"
         "  FROM members m JOIN accounts a ON a.id = m.account_id"
         " WHERE m.team_id = $1 AND m.role = 'admin' AND m.status <> 'removed' ORDER BY a.email_key",
         team_id,

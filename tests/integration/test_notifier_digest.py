@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from services.notifier.handlers import Notifier
+from services.notifier.handlers import DigestWaiting, Notifier
 from services.notifier.smtp import SmtpTransport
 from shared.messages import AdminDigestRequested
 
@@ -98,3 +98,37 @@ async def test_an_approval_summary_lists_who_left_once(pool, notifier, smtp_serv
     assert message["Subject"] == "1 person left Contoso on CardSync"
     text = message.get_body(("plain",)).get_content()
     assert "were approved and are applied" in text and "left@contoso.com" in text and "new0" not in text
+
+
+async def test_r16_a_digest_goes_to_the_admins_card_email_not_a_guest_login(pool, notifier, smtp_server, team):
+    account = await pool.fetchval(
+        "INSERT INTO accounts (email, name) VALUES ('jane_fabrikam.com#EXT#@contoso.onmicrosoft.com', 'Jane')"
+        " RETURNING id")
+    await pool.execute("INSERT INTO members (team_id, account_id, status, role, card_email)"
+                       " VALUES ($1, $2, 'active', 'admin', 'jane@fabrikam.com')", team, account)
+    run = await make_run(pool, team)
+    await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run))
+    assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com",
+                                                          "jane@fabrikam.com"]
+
+
+async def test_r16_a_digest_the_server_would_not_take_is_delivered_again_and_reaches_every_admin_once(
+        pool, settings, smtp_server, team):
+    mail_settings = settings.model_copy(update={"smtp_port": smtp_server.port})
+    transport = SmtpTransport(mail_settings)
+    notifier = Notifier(pool, mail_settings, transport, retry_for=0.5, max_backoff=0.1)
+    try:
+        run = await make_run(pool, team)
+        message = AdminDigestRequested(team_id=team, run_id=run)
+        smtp_server.refuse(60)
+        with pytest.raises(DigestWaiting, match="boss@contoso.com.*deputy@contoso.com"):
+            await notifier.on_digest_requested(message)  # not a PermanentError: the bus delivers it again
+        assert smtp_server.received == []
+        assert await pool.fetchval("SELECT count(*) FROM sent_emails") == 0
+        smtp_server.refuse(0)
+        smtp_server.reject("deputy@contoso.com")
+        await notifier.on_digest_requested(message)
+        await notifier.on_digest_requested(message)
+        assert [r.to for r in smtp_server.received] == ["boss@contoso.com"]
+    finally:
+        await transport.close()
