@@ -186,3 +186,13 @@ async def test_if_match_compares_strongly(api, operator):
         assert resp.content_type == "application/problem+json" and resp.headers["ETag"] == '"0"'
     resp = await api.put(path, json=_config(), headers={**h, "If-Match": 'W/"0", "0"'})
     assert resp.status == 200 and resp.headers["ETag"] == '"1"'
+
+
+async def test_if_match_reads_only_the_digits_an_etag_is_written_with(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    # superscript two, Arabic-Indic zero, a number past any version: tags of no version, so stale, never a 500
+    for odd in ('"\u00b2"', '"\u0660"', '"' + "9" * 5000 + '"'):
+        resp = await api.put(path, json=_config(), headers={**h, "If-Match": odd.encode().decode("unicode_escape")})
+        assert resp.status == 412, odd[:10]
+        assert resp.content_type == "application/problem+json"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from tests.fixtures.api import bearer, make_team
@@ -63,6 +64,17 @@ async def test_missing_or_wrong_token_is_401_before_anything_else(api, operator)
         assert (await resp.json())["status"] == 401
     resp = await api.get(f"/api/v1/teams/{team['id']}", headers=bearer(team["token"] + "x"))
     assert resp.status == 401
+
+
+async def test_a_token_of_bytes_no_token_is_made_of_is_401(api, operator):
+    team = await make_team(api, operator)
+    url = api.make_url("/")
+    reader, writer = await asyncio.open_connection(url.host, url.port)
+    writer.write(f"GET /api/v1/teams/{team['id']} HTTP/1.1".encode() + b"\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xc3\r\n"
+                 b"Connection: close\r\n\r\n")
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"application/problem+json" in answer, answer[:300]
 
 
 async def test_operator_only_endpoints_refuse_team_tokens(api, operator):

@@ -49,7 +49,7 @@ def bearer_token(request: web.Request) -> str | None:
 
 async def authenticate(request: web.Request, pool: asyncpg.Pool, settings: Settings) -> Caller:
     token = bearer_token(request)
-    if token is None:
+    if token is None or not token.isascii():  # a token is ASCII (RFC 6750); bytes that are not match none
         raise _unauthorized()
     operator = settings.operator_token.get_secret_value() if settings.operator_token else None
     if operator and hmac.compare_digest(token.encode(), operator.encode()):

@@ -125,8 +125,9 @@ def _parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
 
 def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     """Query values are text, so they are converted; one that cannot be read as its type is a 400, one
-    that reads but is out of bounds a 422."""
-    data = {k: request.query.getone(k) for k in request.query.keys() if k in model.model_fields}
+    that reads but is out of bounds a 422. An empty value is no value (``?status=&limit=``: every status, the
+    default page), as a form or a URL template sends it."""
+    data = {k: v for k in request.query.keys() if k in model.model_fields and (v := request.query.getone(k)) != ""}
     errors: list[dict[str, Any]] = []
     _check_values(data, ["query"], errors)
     if errors:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +24,9 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
+_VERSION_TAG = re.compile(r'"([0-9]{1,18})"')  # ours: ASCII digits only, as ``etag`` writes them
+
+
 def if_match_versions(header: str | None) -> set[int] | None:
     """The versions an If-Match header accepts; None when it accepts any (absent, or ``*``).
 
@@ -31,9 +35,8 @@ def if_match_versions(header: str | None) -> set[int] | None:
         return None
     versions = set()
     for tag in header.split(","):
-        tag = tag.strip()
-        if len(tag) > 2 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit():
-            versions.add(int(tag[1:-1]))
+        if match := _VERSION_TAG.fullmatch(tag.strip()):
+            versions.add(int(match[1]))
     return versions
 
 
