@@ -62,6 +62,8 @@ class InviteClaims:
         missing = {r["member_id"] for r in found if r["missing"]}
         if missing and make_missing:
             await store.make_invites(conn, [row for row in rows if row[0] in missing])
+        if make_missing and (unasked := {a.member_id for a in asks} - {r["member_id"] for r in found}):
+            await store.unqueue_removed(conn, list(unasked))
         outcomes: dict[Pair, Outcome] = {}
         for r in found:
             pair = (r["member_id"], r["team_id"])

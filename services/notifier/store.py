@@ -67,6 +67,17 @@ async def make_invites(conn: asyncpg.Connection, asks: list[tuple[str, str, str]
     )
 
 
+async def unqueue_removed(conn: asyncpg.Connection, member_ids: list[str]) -> None:
+    """The queued invites of members removed before their email went: pending again, so that an admin's
+    "send pending invites" sends them should the member come back (it is never sent to a removed member)."""
+    await conn.execute(
+        "UPDATE invites i SET status = 'pending', updated_at = now() FROM members m"
+        " WHERE m.id = i.member_id AND i.member_id = ANY($1::uuid[]) AND m.status = 'removed'"
+        "   AND i.status = 'queued'",
+        member_ids,
+    )
+
+
 async def load_run(pool: asyncpg.Pool, team_id: str, run_id: str) -> asyncpg.Record | None:
     return await pool.fetchrow(
         "SELECT t.name AS team_name, r.summary, r.counts FROM sync_runs r JOIN teams t ON t.id = r.team_id"

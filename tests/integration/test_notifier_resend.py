@@ -71,3 +71,33 @@ async def test_send_resends_pending_failed_and_expired_invites_once(api, operato
     assert len(smtp_server.to("failed@contoso.com")) == 1
     last = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert await last.json() == {"queued": 0}  # sent with a live link, claimed, or gone
+
+
+async def test_r11_an_invite_its_member_left_before_it_went_waits_pending_for_a_return(api, operator, pool, bus,
+                                                                                      notifier, smtp_server):
+    team = await make_team(api, operator)
+    tid = team["id"]
+    jane = await make_member(pool, tid, "jane@contoso.com", status="removed")  # removed while the email waited
+    await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=jane))
+    assert smtp_server.received == [] and (await invite(pool, jane))["status"] == "pending"
+    await pool.execute("UPDATE members SET status = 'invited' WHERE id = $1", jane)  # she is back
+    resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
+    assert await resp.json() == {"queued": 1}
+    await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=jane))
+    assert [r.to for r in smtp_server.received] == ["jane@contoso.com"]
+
+
+async def test_r11_an_invite_queued_an_hour_ago_and_never_sent_is_queued_again_and_goes_once(
+        api, operator, pool, notifier, smtp_server):
+    team = await make_team(api, operator)
+    tid = team["id"]
+    lost = await make_member(pool, tid, "lost@contoso.com")  # queued; its message dead-lettered
+    waiting = await make_member(pool, tid, "waiting@contoso.com")  # queued a minute ago: its message is on its way
+    await pool.execute("UPDATE invites SET updated_at = now() - interval '61 minutes' WHERE member_id = $1", lost)
+    resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
+    assert await resp.json() == {"queued": 1}
+    assert (await invite(pool, lost))["round"] == 0
+    for _ in range(2):  # the new message, and the first one turning up after all
+        await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=lost))
+    assert [r.to for r in smtp_server.received] == ["lost@contoso.com"]
+    assert (await invite(pool, waiting))["status"] == "queued"
