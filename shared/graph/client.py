@@ -24,6 +24,8 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 # OData punctuation stays readable in the query; everything else is percent-encoded.
 _QUERY_SAFE = "$,()':*"
+# A 403 to a token older than this takes a new one: the permission may have been granted since it was issued.
+RENEW_REFUSED_AFTER = 60.0
 
 
 def build_url(base: str, path: str, params: Mapping[str, Any] | None = None) -> str:
@@ -73,6 +75,7 @@ class GraphClient:
         self.graph_url = graph_url.rstrip("/")
         self.concurrency = concurrency
         self.max_throttle_wait = max_throttle_wait
+        self.renew_refused_after = RENEW_REFUSED_AFTER
         self._semaphores: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
@@ -156,9 +159,10 @@ class TenantGraph:
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: Any = None
     ) -> Response:
         """Send with retries: 429/503 wait (within the run's budget), 5xx and network errors back off a few
-        times, a 401 takes a fresh token once. Any other answer is returned as it is."""
+        times, a 401 takes a fresh token once, and so does a 403 to a token that may predate a grant
+        (``TokenProvider.renew_refused``). Any other answer is returned as it is."""
         throttled = transient = 0
-        refreshed = False
+        refreshed = renewed = False
         while True:
             token = await self.client.tokens.token(self.creds)
             try:
@@ -173,6 +177,10 @@ class TenantGraph:
                 refreshed = True
                 await self.client.tokens.refresh(self.creds, token)
                 continue
+            if response.status == 403 and not renewed:
+                renewed = True
+                if await self.client.tokens.renew_refused(self.creds, token, self.client.renew_refused_after):
+                    continue
             if response.status in retry.THROTTLE_STATUSES:
                 metrics.GRAPH_THROTTLED.inc()
                 wait = retry.throttle_delay(

@@ -81,7 +81,7 @@ class TokenProvider:
         self.authority_url = authority_url.rstrip("/")
         self.ca_file = ca_file
         self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
-        self._tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
+        self._tokens: dict[tuple[str, str, str], tuple[str, float, float]] = {}  # token, stale at, issued at
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
 
     async def token(self, creds: Credentials) -> str:
@@ -109,6 +109,25 @@ class TokenProvider:
             result = await asyncio.to_thread(self._acquire, app, True)
             return self._remember(key, result, creds.tenant_id)
 
+    async def renew_refused(self, creds: Credentials, refused: str, older_than: float) -> bool:
+        """After Graph answered 403 to ``refused``: whether there is another token to try.
+
+        An app-only token carries the permissions the app had when it was issued, so a permission an admin
+        granted since (the usual fix for that 403) only comes with a new one. A token older than ``older_than``
+        seconds is replaced; a younger one was issued with the grants there are, and its 403 stands (so a run
+        that truly lacks a permission asks for a new token once in that time, however many requests fail)."""
+        key = creds.key
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            cached = self._tokens.get(key)
+            if cached and cached[0] != refused:
+                return True
+            if cached and time.monotonic() - cached[2] < older_than:
+                return False
+            self._tokens.pop(key, None)
+            app = await self._app(creds)
+            self._remember(key, await asyncio.to_thread(self._acquire, app, True), creds.tenant_id)
+            return True
+
     def _remember(self, key: tuple[str, str, str], result: dict[str, Any], tenant_id: str) -> str:
         if "access_token" not in result:
             reason = auth_reason(result, tenant_id)
@@ -116,7 +135,8 @@ class TokenProvider:
                 reason, code=result.get("error")
             )
         lifetime = float(result.get("expires_in") or 0)
-        self._tokens[key] = (result["access_token"], time.monotonic() + max(0.0, lifetime - EARLY_REFRESH))
+        now = time.monotonic()
+        self._tokens[key] = (result["access_token"], now + max(0.0, lifetime - EARLY_REFRESH), now)
         return result["access_token"]
 
     async def _app(self, creds: Credentials) -> msal.ConfidentialClientApplication:

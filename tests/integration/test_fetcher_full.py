@@ -129,6 +129,27 @@ async def test_a_deleted_group_and_a_missing_permission_are_named(fetch_bench):
     assert "GroupMember.Read.All" in b.published.messages[-1].reason
 
 
+async def test_a_permission_granted_after_a_refused_run_is_used_by_the_next_one(fetch_bench):
+    """An app-only token keeps the permissions it was issued with: after the admin's grant, the next run takes a
+    new one instead of failing with the old one until it expires."""
+    b = fetch_bench
+    team = await b.team()
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 3, "u")
+    b.tenant.revoke(b.client_id, "User.Read.All")
+    await b.fetcher(photos=False).on_sync_requested(await b.run(team, config(group)))
+    assert "User.Read.All" in b.published.messages[-1].reason
+    tokens = b.sim.requests[b.tenant.tenant_id]["token"]
+    assert tokens == 1  # refused with a token just issued: no new one asked for, however many requests failed
+
+    await b.pool.execute("UPDATE sync_runs SET status = 'failed'")
+    b.tenant.grant(b.client_id, "User.Read.All")  # the process still holds the token issued before the grant
+    b.graph.renew_refused_after = 0.0  # which now counts as older than the grant
+    await b.fetcher(photos=False).on_sync_requested(await b.run(team, config(group)))
+    assert isinstance(b.published.messages[-1], SnapshotCompleted), b.published.messages[-1]
+    assert b.sim.requests[b.tenant.tenant_id]["token"] == tokens + 1
+
+
 async def test_redelivered_requests_refetch_only_a_run_still_fetching(fetch_bench):
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
