@@ -10,7 +10,7 @@ from services.fetcher.pages import user_of
 from services.fetcher.tree import gather_all, group_path
 from shared.graph.batch import batch_get, chunks
 from shared.graph.client import TenantGraph
-from shared.graph.errors import GraphError, group_gone
+from shared.graph.errors import error_for, group_gone
 from shared.messages import DirectoryUser, GroupInfo
 
 
@@ -24,7 +24,7 @@ async def group_infos(graph: TenantGraph, group_ids: Sequence[str]) -> list[Grou
             if item.status == 404:
                 raise group_gone(group_id)
             if item.status != 200:
-                raise GraphError(f"Microsoft Graph refused to read group {group_id} ({item.status})")
+                raise error_for(item.status, item.body, urls[item.id])
             infos[group_id] = GroupInfo(id=group_id, display_name=item.body.get("displayName") or "")
     return [infos[g] for g in group_ids]
 
@@ -42,7 +42,7 @@ async def _batch(
         elif item.status == 404:
             gone.append(ids[position])
         else:
-            raise GraphError(f"Microsoft Graph refused to read user {ids[position]} ({item.status})")
+            raise error_for(item.status, item.body, urls[item.id])
     return [found[p] for p in sorted(found)], gone
 
 

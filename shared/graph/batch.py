@@ -1,9 +1,10 @@
-"""JSON batching: up to 20 GETs per ``$batch`` request, each throttled item retried on its own."""
+"""JSON batching: up to 20 GETs per ``$batch`` request, each throttled or failed item retried on its own."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,22 +52,30 @@ def split_throttled(responses: list[dict[str, Any]]) -> tuple[list[BatchItem], l
 
 
 async def batch_get(graph: TenantGraph, urls: dict[str, str]) -> list[BatchItem]:
-    """GET every url (id -> relative url, at most MAX_BATCH) in one batch, resending throttled items."""
+    """GET every url (id -> relative url, at most MAX_BATCH) in one batch. Each item stands alone, as a request
+    of its own would: a throttled one is sent again after its Retry-After, one that failed with a 500, 502 or
+    504 is sent again after a backoff, a few times, as ``TenantGraph.request`` does."""
     assert len(urls) <= MAX_BATCH, "split the requests with chunks() first"
     pending = dict(urls)
     finished: list[BatchItem] = []
     attempt = 0
+    failures: Counter[str] = Counter()
     while pending:
         answer = await graph.post_json("/$batch", batch_body(pending))
         done, again, after = split_throttled(list((answer or {}).get("responses") or []))
-        finished.extend(done)
+        failed = [i.id for i in done
+                  if i.status in retry.TRANSIENT_STATUSES and failures[i.id] < retry.MAX_TRANSIENT_ATTEMPTS]
+        finished.extend(i for i in done if i.id not in failed)
         missing = set(pending) - {item.id for item in done} - set(again)
         # An id the batch did not answer at all is sent again like a throttled one.
-        pending = {rid: pending[rid] for rid in [*again, *sorted(missing)]}
-        if pending:
-            wait = graph.budget.spend(retry.throttle_delay(after, attempt), time.monotonic())
-            await asyncio.sleep(wait)
+        throttled = [*again, *sorted(missing)]
+        pending = {rid: pending[rid] for rid in [*throttled, *failed]}
+        if throttled:
+            await asyncio.sleep(graph.budget.spend(retry.throttle_delay(after, attempt), time.monotonic()))
             attempt += 1
+        elif failed:
+            await asyncio.sleep(retry.backoff(max(failures[rid] for rid in failed)))
+        failures.update(failed)
     return finished
 
 

@@ -6,7 +6,11 @@ import asyncio
 import base64
 import contextlib
 
+import pytest
+
+from services.fetcher.records import fetch_users
 from shared.graph.batch import batch_get
+from shared.graph.errors import GraphForbidden
 from shared.graph.groups import search_groups
 from shared.graph.tokens import Credentials
 from simulator.images import jpeg
@@ -40,6 +44,30 @@ async def test_a_batch_resends_only_its_throttled_items(fetch_bench):
     assert statuses == {"0": 200, "1": 404, "2": 404, "3": 404, "4": 404}
     assert base64.b64decode(next(a.body for a in answers if a.id == "0")) == picture
     assert graph.requests == 2 and graph.budget.waited == 1
+
+
+async def test_a_batch_item_that_failed_for_now_is_sent_again_as_a_request_of_its_own_would_be(fetch_bench):
+    b = fetch_bench
+    users = [b.tenant.add_user(displayName=f"u{i}", userPrincipalName=f"u{i}@x") for i in range(5)]
+    graph = b.graph.for_tenant(Credentials(b.tenant.tenant_id, b.client_id, b.secret))
+    for status in (504, 500):
+        b.sim.throttle(b.tenant.tenant_id, times=1, retry_after=0, status=status)
+    answers = await batch_get(graph, {str(i): f"/users/{u}?$select=id" for i, u in enumerate(users)})
+    assert sorted((a.id, a.status) for a in answers) == [(str(i), 200) for i in range(5)]
+    assert graph.requests == 2 and graph.budget.waited == 0  # the two failed items again, after a backoff
+
+    b.sim.throttle(b.tenant.tenant_id, times=10, retry_after=0, status=502)  # more than a few: the answer stands
+    answers = await batch_get(graph, {"0": f"/users/{users[0]}?$select=id"})
+    assert [(a.id, a.status) for a in answers] == [("0", 502)]
+
+
+async def test_a_refused_batch_item_names_the_permission_it_needs(fetch_bench):
+    b = fetch_bench
+    user = b.tenant.add_user(displayName="u", userPrincipalName="u@x")
+    b.tenant.revoke(b.client_id, "User.Read.All")
+    graph = b.graph.for_tenant(Credentials(b.tenant.tenant_id, b.client_id, b.secret))
+    with pytest.raises(GraphForbidden, match="User.Read.All"):
+        await fetch_users(graph, [user], "id,displayName", ["displayName"])
 
 
 async def wait_for(predicate, timeout: float = 10.0) -> None:
