@@ -44,9 +44,19 @@ class FieldToggles(Strict):
     overwrite: bool = True
 
 
+# An Entra object id; Graph takes it in either case and always answers with it in lower case.
+OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
 class SyncedGroup(Strict):
     id: str = Field(min_length=1, max_length=64)
     display_name: str = Field(default="", max_length=256)
+
+    @field_validator("id")
+    @classmethod
+    def _as_graph_answers_it(cls, v: str) -> str:
+        """Lower case, as every id Graph sends (a delta round's members@delta among them) is compared with it."""
+        return v.lower() if OBJECT_ID.fullmatch(v) else v
 
 
 class FieldTarget(Strict):

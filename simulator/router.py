@@ -13,6 +13,7 @@ from simulator.limits import Limits, cost
 from simulator.request import GraphRequest, GraphResponse
 
 Handler = Callable[..., GraphResponse]
+_OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
 _ID = r"(?P<{}>[^/]+)"
 _CAST = r"(?:/microsoft\.graph\.(?P<cast>\w+))?"
 _DELTA = r"(?:microsoft\.graph\.)?delta(?:\(\))?"
@@ -47,7 +48,9 @@ def resolve(method: str, path: str) -> tuple[Handler, str, dict[str, str]]:
                 raise GraphError(
                     405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed here."
                 )
-            return handler, kind, {k: v for k, v in match.groupdict().items() if v is not None}
+            # Graph takes an object id in either case.
+            return handler, kind, {k: v.lower() if _OBJECT_ID.fullmatch(v) else v
+                                   for k, v in match.groupdict().items() if v is not None}
     segment = path.split("/")[0] or path
     raise bad_request(f"Resource not found for the segment '{segment}'.", code="BadRequest")
 

@@ -116,3 +116,8 @@ def test_profile_properties_graph_lists_no_users_with_are_refused_as_mapping_sou
     assert [e["loc"] for e in info.value.errors()] == [("custom_mappings",)]
     assert f"custom mapping 0 reads {source}" in info.value.errors()[0]["msg"]
     assert SyncConfig.model_validate({"custom_mappings": [mapping]})  # a configuration saved before still reads
+
+
+def test_a_group_id_in_upper_case_is_kept_as_graph_answers_it():
+    config = SyncConfig.model_validate({"groups": [{"id": "0C6D5E4F-0000-4000-8000-00000000000A"}, {"id": "Sales"}]})
+    assert [g.id for g in config.groups] == ["0c6d5e4f-0000-4000-8000-00000000000a", "Sales"]

@@ -9,6 +9,7 @@ from simulator.errors import GraphError
 from simulator.listing import take
 from simulator.odata import parse_filter, parse_search
 from simulator.paging import decode_skiptoken, encode_skiptoken, next_link, page_after, parse_top
+from simulator.router import resolve
 
 
 def test_skiptoken_round_trips_and_rejects_forgeries():
@@ -76,3 +77,9 @@ def test_search_needs_eventual_consistency():
         parse_search('"displayName:sales"', None)
     match = parse_search('"displayName:sal"', "eventual")
     assert match({"displayName": "EMEA Sales Team"}) and not match({"displayName": "Finance"})
+
+
+def test_graph_takes_an_object_id_in_either_case():
+    _, kind, params = resolve("GET", "groups/0C6D5E4F-0000-4000-8000-00000000000A/transitiveMembers")
+    assert kind == "transitiveMembers" and params == {"group_id": "0c6d5e4f-0000-4000-8000-00000000000a"}
+    assert resolve("GET", "users/Jane@Contoso.com")[2] == {"user_id": "Jane@Contoso.com"}
