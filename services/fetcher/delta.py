@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,12 +44,14 @@ class Changes:
     links: dict[str, str] = field(default_factory=dict)
 
 
-def scope_of(config: SyncConfig) -> str:
-    """What a delta round is good for: the synced groups, the selected properties, and every setting that
-    decides what a user's member should look like (mapping, sync and overwrite toggles, roles, disabled users).
-    A delta round brings only the users whose records changed: after any of these changed, every member must be
-    looked at again, and the next run reads everyone."""
+def scope_of(config: SyncConfig, connection: Mapping[str, Any]) -> str:
+    """What a delta round is good for: the tenant and app it was read with, the synced groups, the selected
+    properties, and every setting that decides what a user's member should look like (mapping, sync and
+    overwrite toggles, roles, disabled users). A delta round brings only the users whose records changed: after
+    any of these changed, every member must be looked at again, and the next run reads everyone (a team
+    connected to another tenant or app since could not use the old delta links anyway)."""
     return hashlib.sha256(orjson.dumps([
+        connection["tenant_id"], connection["client_id"],
         sorted(g.id for g in config.groups), select_param(config),
         config.model_dump(mode="json", include={"fields", "custom_mappings", "use_admin_roles",
                                                 "remove_disabled_users"}),

@@ -114,7 +114,7 @@ class Fetcher:
         group_ids = [g.id for g in run.config.groups]
         reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
         if self.use_delta:
-            stored = await delta_store.load(self.pool, run.team_id, delta.scope_of(run.config))
+            stored = await delta_store.load(self.pool, run.team_id, delta.scope_of(run.config, run.connection))
             if stored is None:
                 log.info("full read: no delta state for this configuration (groups, properties, mapping, toggles)")
             else:
@@ -125,7 +125,7 @@ class Fetcher:
         return await snapshot.full(reading, self.group_window, track=self.use_delta)
 
     async def _remember(self, msg: SyncRequested, run: runs.Run, graph: TenantGraph, snap: Snapshot) -> None:
-        scope = delta.scope_of(run.config)
+        scope = delta.scope_of(run.config, run.connection)
         if snap.mode == "delta":
             await delta_store.save_delta(
                 self.pool,

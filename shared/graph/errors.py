@@ -14,7 +14,9 @@ _PERMISSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/users\b"), "User.Read.All"),
 )
 _GROUP = re.compile(r"/groups/([^/?]+)")
-DELTA_EXPIRED_CODES = frozenset({"syncStateNotFound", "resyncRequired", "syncStateInvalid"})
+# Graph's codes for a delta token it will not take any more, compared without case (both spellings are seen).
+DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
+_DELTA_ROUND = re.compile(r"/delta\b")
 
 
 class GraphError(Exception):
@@ -81,7 +83,9 @@ def error_for(status: int, payload: Any, path: str) -> GraphError:
     """The typed error for a final (not retried) Graph answer to a request on ``path``."""
     code, message = error_code(payload)
     detail = f" ({status} {code}: {message})" if code or message else f" ({status})"
-    if status == 410 or (status == 400 and code in DELTA_EXPIRED_CODES):
+    # A delta link Graph refuses with a 400 of another code is no more use than an expired one: the run reads
+    # everyone instead (and a request that is wrong in itself fails that read, saying so).
+    if status == 410 or (status == 400 and (code.lower() in DELTA_EXPIRED_CODES or _DELTA_ROUND.search(path))):
         return DeltaExpired(f"the delta token expired{detail}", status=status, code=code)
     if status == 401:
         return GraphAuthError(

@@ -2,7 +2,7 @@
 
 import pytest
 
-from services.fetcher.delta import groups_params, id_filter
+from services.fetcher.delta import groups_params, id_filter, scope_of
 from services.fetcher.graph_model import (
     GroupChanges,
     NeedsFullRead,
@@ -12,6 +12,7 @@ from services.fetcher.graph_model import (
 )
 from services.fetcher.photo_store import slice_size
 from services.fetcher.photos import plan_photos
+from shared.config import SyncConfig
 from shared.graph.batch import BatchItem
 from shared.graph.errors import GraphNotFound
 
@@ -107,3 +108,11 @@ def test_photos_are_downloaded_only_when_new_or_changed():
 
 def test_every_photo_is_rechecked_within_the_slice_days():
     assert slice_size(0, 7) == 0 and slice_size(100, 7) == 15 and slice_size(5, 0) == 5
+
+
+def test_delta_state_is_good_only_for_the_tenant_and_app_it_was_read_with():
+    config = SyncConfig.model_validate({"groups": [{"id": "g1"}]})
+    first = {"tenant_id": "t1", "client_id": "c1", "secret_encrypted": "a"}
+    assert scope_of(config, first) == scope_of(config, {**first, "secret_encrypted": "rotated"})
+    assert scope_of(config, first) != scope_of(config, {**first, "tenant_id": "t2"})
+    assert scope_of(config, first) != scope_of(config, {**first, "client_id": "c2"})

@@ -91,9 +91,14 @@ def test_a_deleted_group_is_named():
     assert "abc no longer exists" in error.reason
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "syncStateNotFound"), (400, "resyncRequired"), (410, "")])
+@pytest.mark.parametrize(("status", "code"), [(400, "syncStateNotFound"), (400, "resyncRequired"), (410, ""),
+                                            (400, "SyncStateNotFound"), (400, "Request_UnsupportedQuery")])
 def test_expired_delta_tokens(status, code):
     assert isinstance(error_for(status, {"error": {"code": code}}, "/v1.0/users/delta"), DeltaExpired)
+
+
+def test_a_400_outside_a_delta_round_is_no_expired_token():
+    assert not isinstance(error_for(400, {"error": {"code": "Request_UnsupportedQuery"}}, "/v1.0/users"), DeltaExpired)
 
 
 def test_other_answers():
