@@ -47,9 +47,9 @@ class Changes:
 def scope_of(config: SyncConfig, connection: Mapping[str, Any]) -> str:
     """What a delta round is good for: the tenant and app it was read with, the synced groups, the selected
     properties, and every setting that decides what a user's member should look like (mapping, sync and
-    overwrite toggles, roles, disabled users). A delta round brings only the users whose records changed: after
-    any of these changed, every member must be looked at again, and the next run reads everyone (a team
-    connected to another tenant or app since could not use the old delta links anyway)."""
+    overwrite toggles, roles, disabled users). A delta round brings only the users whose records changed:
+    after any of these changed, every member must be looked at again, and the next run reads everyone (a
+    team connected to another tenant or app since could not use the old delta links anyway)."""
     return hashlib.sha256(orjson.dumps([
         connection["tenant_id"], connection["client_id"],
         sorted(g.id for g in config.groups), select_param(config),

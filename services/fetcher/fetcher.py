@@ -114,7 +114,8 @@ class Fetcher:
         group_ids = [g.id for g in run.config.groups]
         reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
         if self.use_delta:
-            stored = await delta_store.load(self.pool, run.team_id, delta.scope_of(run.config, run.connection))
+            scope = delta.scope_of(run.config, run.connection)
+            stored = await delta_store.load(self.pool, run.team_id, scope)
             if stored is None:
                 log.info("full read: no delta state for this configuration (groups, properties, mapping, toggles)")
             else:

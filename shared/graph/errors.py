@@ -85,7 +85,8 @@ def error_for(status: int, payload: Any, path: str) -> GraphError:
     detail = f" ({status} {code}: {message})" if code or message else f" ({status})"
     # A delta link Graph refuses with a 400 of another code is no more use than an expired one: the run reads
     # everyone instead (and a request that is wrong in itself fails that read, saying so).
-    if status == 410 or (status == 400 and (code.lower() in DELTA_EXPIRED_CODES or _DELTA_ROUND.search(path))):
+    expired = code.lower() in DELTA_EXPIRED_CODES or _DELTA_ROUND.search(path)
+    if status == 410 or (status == 400 and expired):
         return DeltaExpired(f"the delta token expired{detail}", status=status, code=code)
     if status == 401:
         return GraphAuthError(

@@ -98,7 +98,8 @@ def test_expired_delta_tokens(status, code):
 
 
 def test_a_400_outside_a_delta_round_is_no_expired_token():
-    assert not isinstance(error_for(400, {"error": {"code": "Request_UnsupportedQuery"}}, "/v1.0/users"), DeltaExpired)
+    error = error_for(400, {"error": {"code": "Request_UnsupportedQuery"}}, "/v1.0/users")
+    assert not isinstance(error, DeltaExpired)
 
 
 def test_other_answers():
