@@ -29,8 +29,8 @@ class PermanentError(Exception):
     """The message can never be handled: dead-letter it, do not retry."""
 
 
-class Unroutable(RuntimeError):
-    pass
+class Undelivered(RuntimeError):
+    """The broker did not take a message (no queue is bound to its key, or it refused it): a failure to retry."""
 
 
 @dataclass
@@ -67,7 +67,8 @@ class Bus:
 
     async def connect(self) -> None:
         self._connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": self.prefix})
-        self._publish_channel = await self._connection.channel(publisher_confirms=True)
+        # A message no queue takes comes back (mandatory) and fails its publish, instead of being dropped.
+        self._publish_channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._publish_channel.return_callbacks.add(self._on_return)
         self._exchange = await self._publish_channel.declare_exchange(
             self.prefix, aio_pika.ExchangeType.TOPIC, durable=True
@@ -78,12 +79,17 @@ class Bus:
         log.error("message %s with key %s was not routed to any queue", message.message_id, message.routing_key)
 
     async def publish(self, *messages: Message) -> None:
-        """Publish and wait for the broker's confirms."""
-        await self.publish_raw([(m.routing_key, m.message_id, m.to_bytes()) for m in messages])
+        """Publish and wait for the broker's confirms; Undelivered when the broker did not take one."""
+        undelivered = await self.publish_raw([(m.routing_key, m.message_id, m.to_bytes()) for m in messages])
+        if undelivered:
+            raise Undelivered(f"{len(undelivered)} of {len(messages)} messages reached no queue"
+                              f" ({messages[undelivered[0]].routing_key}): is every service's queue declared?")
 
-    async def publish_raw(self, items: list[tuple[str, str, bytes]]) -> None:
+    async def publish_raw(self, items: list[tuple[str, str, bytes]]) -> list[int]:
+        """Publish and wait for the broker's confirms; the positions of the messages the broker did not take
+        (it returned them, for no queue was bound to their key, or refused them), for the caller to send again."""
         assert self._exchange is not None, "connect() first"
-        await asyncio.gather(
+        outcomes = await asyncio.gather(
             *(
                 self._exchange.publish(
                     aio_pika.Message(
@@ -96,8 +102,13 @@ class Bus:
                     mandatory=True,
                 )
                 for key, message_id, body in items
-            )
+            ),
+            return_exceptions=True,
         )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, aio_pika.exceptions.DeliveryError):
+                raise outcome
+        return [i for i, outcome in enumerate(outcomes) if isinstance(outcome, aio_pika.exceptions.DeliveryError)]
 
     def subscribe(self, consumer: str, types: Iterable[type[Message]], handler: Handler) -> None:
         self._subscriptions.append(_Subscription(consumer, tuple(types), handler))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 
 import asyncpg
 
@@ -11,20 +12,29 @@ from shared.bus import Bus
 
 log = logging.getLogger(__name__)
 BATCH = 500
+RETRY_UNDELIVERED = timedelta(seconds=5)
 
 
 async def relay_once(pool: asyncpg.Pool, bus: Bus) -> int:
     """Publish one batch of pending outbox rows; several relays share the work through SKIP LOCKED."""
     async with pool.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            "SELECT id, routing_key, message_id, body FROM outbox WHERE published_at IS NULL"
+            "SELECT id, routing_key, message_id, body FROM outbox"
+            " WHERE published_at IS NULL AND (retry_at IS NULL OR retry_at <= now())"
             " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
             BATCH,
         )
         if not rows:
             return 0
-        await bus.publish_raw([(r["routing_key"], r["message_id"], bytes(r["body"])) for r in rows])
-        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        undelivered = set(await bus.publish_raw([(r["routing_key"], r["message_id"], bytes(r["body"])) for r in rows]))
+        published = [r["id"] for i, r in enumerate(rows) if i not in undelivered]
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published)
+        if undelivered:
+            keys = sorted({rows[i]["routing_key"] for i in undelivered})
+            log.warning("outbox relay: %d messages (%s) reached no queue; is every service running? Offered again"
+                        " in %.0f s", len(undelivered), ", ".join(keys), RETRY_UNDELIVERED.total_seconds())
+            await conn.execute("UPDATE outbox SET retry_at = now() + $2::interval WHERE id = ANY($1::bigint[])",
+                               [rows[i]["id"] for i in undelivered], RETRY_UNDELIVERED)
     return len(rows)
 
 

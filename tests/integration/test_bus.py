@@ -6,8 +6,9 @@ import aio_pika
 import pytest
 
 from shared import db
-from shared.bus import PermanentError
-from shared.messages import InviteRequested
+from shared.bus import PermanentError, Undelivered
+from shared.messages import InviteRequested, SyncRequested
+from shared.outbox import relay_once
 from tests.fixtures.infra import AMQP_URL
 
 
@@ -139,3 +140,36 @@ async def test_queue_depth_counts_waiting_messages(bus):
     await bus.declare("probe", [InviteRequested])
     await bus.publish(InviteRequested(team_id="t", member_id="m1"), InviteRequested(team_id="t", member_id="m2"))
     await wait_for_async(lambda: bus.queue_depth("probe"), 2)
+
+
+async def test_a_message_no_queue_takes_fails_its_publish_instead_of_vanishing(bus):
+    with pytest.raises(Undelivered, match="notify.invite"):
+        await bus.publish(InviteRequested(team_id="t", member_id="m1"))
+
+
+async def test_the_outbox_keeps_what_no_queue_took_and_offers_it_again_once_one_does(bus, pool):
+    """The scheduler queues a run before any fetcher ever started: the message waits in the outbox instead of
+    being dropped, the messages after it go on, and it goes out once its queue is there."""
+    got = []
+
+    async def handler(message):
+        got.append(message)
+
+    await bus.consume("test", [InviteRequested], handler)
+    early = SyncRequested(team_id="t", run_id="r")  # no queue takes it yet
+    later = InviteRequested(team_id="t", member_id="m1")
+    async with pool.acquire() as conn:
+        await db.enqueue(conn, early, later)
+    assert await relay_once(pool, bus) == 2
+    await wait_for(lambda: got)
+    assert got == [later]
+    pending = await pool.fetchrow("SELECT message_id, retry_at > now() AS later FROM outbox WHERE published_at IS NULL")
+    assert dict(pending) == {"message_id": early.message_id, "later": True}
+    assert await relay_once(pool, bus) == 0  # not offered again before its time
+
+    await bus.consume("fetcher", [SyncRequested], handler)
+    await pool.execute("UPDATE outbox SET retry_at = now()")  # its time came
+    assert await relay_once(pool, bus) == 1
+    await wait_for(lambda: len(got) == 2)
+    assert got[1] == early
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
