@@ -75,8 +75,10 @@ async def test_unknown_group_ids_are_422_each_named(graph_api, operator, sim_ten
 async def test_groups_need_a_connected_directory(graph_api, operator, sim_tenant):
     team = await make_team(graph_api, operator)
     resp = await _save(graph_api, team, _real(sim_tenant))
-    assert resp.status == 409 and resp.content_type == "application/problem+json"
-    assert "connect a directory" in (await resp.json())["detail"]
+    assert resp.status == 422 and resp.content_type == "application/problem+json"
+    errors = (await resp.json())["errors"]
+    assert [e["loc"] for e in errors] == [["groups", i, "id"] for i in range(len(errors))] and errors
+    assert all("no directory is connected" in e["msg"] for e in errors)
     assert (await _save(graph_api, team, [])).status == 200  # no groups, nothing to check
 
 

@@ -54,6 +54,20 @@ async def test_sync_now_queues_one_run_and_its_message(api, operator, pool):
     )
 
 
+async def test_r15_a_save_applies_to_the_run_no_fetcher_has_taken_yet(api, operator, pool):
+    team = await make_team(api, operator)
+    config, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    await api.put(config, json={"send_invites": True}, headers=h)
+    queued = await api.post(f"/api/v1/teams/{team['id']}/sync/runs", json={}, headers=h)
+    run = uuid.UUID((await queued.json())["id"])
+    invites = "SELECT (config ->> 'send_invites')::bool FROM sync_runs WHERE id = $1"
+    await api.put(config, json={"send_invites": False}, headers=h)
+    assert await pool.fetchval(invites, run) is False  # still queued: the save is its configuration
+    await pool.execute("UPDATE sync_runs SET status = 'fetching' WHERE id = $1", run)
+    await api.put(config, json={"send_invites": True}, headers=h)
+    assert await pool.fetchval(invites, run) is False  # being read: it keeps what it started with
+
+
 async def test_sync_now_while_a_run_is_active_returns_that_run(api, operator, pool):
     team = await make_team(api, operator)
     path = f"/api/v1/teams/{team['id']}/sync/runs"

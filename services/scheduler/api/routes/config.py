@@ -75,8 +75,9 @@ async def _check_groups(call: Call, config: SyncConfig, saved: set[str]) -> None
     if not fresh:
         return
     connection = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
-    if connection is None:
-        raise Problem(409, "connect a directory before choosing groups: PUT /api/v1/teams/{team_id}/directory")
+    if connection is None:  # no directory to find them in: as unknown as groups it does not have
+        raise invalid([{"loc": ["groups", i, "id"], "msg": "no directory is connected to find this group in:"
+                        " PUT /api/v1/teams/{team_id}/directory first"} for i in fresh])
     try:
         unknown = await unknown_groups(call.settings, connection, [config.groups[i].id for i in fresh])
     except GraphError as exc:
@@ -118,6 +119,10 @@ async def put_config(call: Call) -> web.Response:
         )
         if row is None:  # another first save committed between our read and our write
             raise _stale(version)
+        # R15: a save applies from the next run, and a run no fetcher has taken yet is the next one (Sync Now
+        # hands it back rather than queueing another).
+        await conn.execute("UPDATE sync_runs SET config = $2 WHERE team_id = $1 AND status = 'queued'",
+                           call.team, data)
     return _answer(data, row["version"], next_at)
 
 
