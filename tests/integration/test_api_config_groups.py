@@ -135,3 +135,15 @@ async def test_a_group_search_with_quotes_finds_the_words_it_quotes(graph_api, o
                                params={"search": f'"{word}\\'}, headers=team["headers"])
     assert resp.status == 200, await resp.text()
     assert group["id"] in [g["id"] for g in (await resp.json())["groups"]]
+
+
+async def test_the_api_keeps_its_token_across_searches_and_saves(graph_api, operator, sim_tenant, simulator):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    counted = simulator.requests[sim_tenant.tenant_id]
+    before = counted["token"]
+    for search in ("All", "Sales", "Eng"):
+        resp = await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups", params={"search": search},
+                                   headers=team["headers"])
+        assert resp.status == 200, await resp.text()
+    assert (await _save(graph_api, team, _real(sim_tenant)[:2])).status == 200
+    assert counted["token"] - before <= 1  # one token for all of them, not one each

@@ -9,11 +9,12 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from services.scheduler.api.endpoint import MAX_BODY, POOL, SETTINGS, aiohttp_handler, read_limited
+from services.scheduler.api.endpoint import GRAPH, MAX_BODY, POOL, SETTINGS, aiohttp_handler, read_limited
 from services.scheduler.api.metrics import metrics, metrics_middleware
 from services.scheduler.api.openapi import openapi_document
 from services.scheduler.api.problems import problem_middleware
 from services.scheduler.api.routes import ENDPOINTS
+from shared.graph.client import GraphClient
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,13 @@ def _healthz(health: HealthCheck) -> Callable[[web.Request], Awaitable[web.Respo
     return healthz
 
 
+async def _graph_client(app: web.Application):
+    """One Graph client for the API's searches and checks, made once the loop runs, closed at shutdown."""
+    app[GRAPH] = GraphClient.from_settings(app[SETTINGS])
+    yield
+    await app[GRAPH].close()
+
+
 def create_app(
     pool: asyncpg.Pool,
     settings: Settings,
@@ -61,6 +69,7 @@ def create_app(
     app = web.Application(middlewares=[metrics_middleware, problem_middleware], client_max_size=MAX_BODY)
     app[POOL] = pool
     app[SETTINGS] = settings
+    app.cleanup_ctx.append(_graph_client)
     for ep in ENDPOINTS:
         app.router.add_route(ep.method, ep.path, aiohttp_handler(ep))
     document = orjson.dumps(openapi_document(ENDPOINTS))

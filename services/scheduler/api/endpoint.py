@@ -19,10 +19,12 @@ from pydantic import BaseModel, ValidationError
 
 from services.scheduler.api.auth import Caller, authenticate
 from services.scheduler.api.problems import TOO_LARGE, Problem, invalid, validation_errors
+from shared.graph.client import GraphClient
 from shared.settings import Settings
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 SETTINGS = web.AppKey("settings", Settings)
+GRAPH = web.AppKey("graph", GraphClient)
 MAX_BODY = 1024 * 1024
 _MAX_INT = 2**63 - 1
 
@@ -44,6 +46,11 @@ class Call:
 
     def path_id(self, name: str) -> UUID:
         return parse_id(self.request.match_info[name])
+
+    @property
+    def graph(self) -> GraphClient:
+        """The API's one Graph client: its msal apps and their tokens serve every request, as a fetcher's do."""
+        return self.request.app[GRAPH]
 
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]

@@ -24,14 +24,15 @@ def _group_url(group_id: str) -> str:
 
 
 async def unknown_groups(
-    settings: Settings, connection_row: Mapping[str, Any], group_ids: Sequence[str]
+    settings: Settings, connection_row: Mapping[str, Any], group_ids: Sequence[str], graph: GraphClient | None = None
 ) -> list[int]:
     """The positions in ``group_ids`` of the ids the directory has no group for, twenty ids to a ``$batch``.
 
     Raises shared.graph.errors.GraphError subclasses, with an admin-readable ``reason``, when the directory
     cannot say (no token, a missing permission, unreachable or slower than PATIENCE)."""
     positions = [str(i) for i in range(len(group_ids))]
-    client = GraphClient.from_settings(settings)
+    own = graph is None
+    client = graph or GraphClient.from_settings(settings)
     try:
         async with asyncio.timeout(PATIENCE):
             tenant = client.for_tenant(credentials_for(settings, connection_row))
@@ -44,7 +45,8 @@ async def unknown_groups(
     except TimeoutError:
         raise GraphUnavailable(f"the directory did not answer within {PATIENCE:.0f} s; try again") from None
     finally:
-        await client.close()
+        if own:
+            await client.close()
     unknown = []
     for item in (item for answer in answers for item in answer):
         if item.status in _UNKNOWN:

@@ -62,7 +62,7 @@ async def search_directory_groups(call: Call) -> web.Response:
     if connection is None:
         raise Problem(409, "connect a directory first: PUT /api/v1/teams/{team_id}/directory")
     try:
-        groups = await search_groups(call.settings, connection, query.search, query.limit)
+        groups = await search_groups(call.settings, connection, query.search, query.limit, graph=call.graph)
     except GraphError as exc:
         log.warning("group search for team %s failed: %s", call.team, exc.reason)
         raise Problem(502, f"the group search failed: {exc.reason}") from None
