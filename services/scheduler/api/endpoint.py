@@ -49,7 +49,7 @@ class Call:
 
     @property
     def graph(self) -> GraphClient:
-        """The API's one Graph client: its msal apps and their tokens serve every request, as a fetcher's do."""
+        """The API's one Graph client: its msal apps and tokens serve every request, as a fetcher's do."""
         return self.request.app[GRAPH]
 
 

@@ -24,7 +24,10 @@ def _group_url(group_id: str) -> str:
 
 
 async def unknown_groups(
-    settings: Settings, connection_row: Mapping[str, Any], group_ids: Sequence[str], graph: GraphClient | None = None
+    settings: Settings,
+    connection_row: Mapping[str, Any],
+    group_ids: Sequence[str],
+    graph: GraphClient | None = None,
 ) -> list[int]:
     """The positions in ``group_ids`` of the ids the directory has no group for, twenty ids to a ``$batch``.
 

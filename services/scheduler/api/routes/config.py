@@ -79,7 +79,8 @@ async def _check_groups(call: Call, config: SyncConfig, saved: set[str]) -> None
         raise invalid([{"loc": ["groups", i, "id"], "msg": "no directory is connected to find this group in:"
                         " PUT /api/v1/teams/{team_id}/directory first"} for i in fresh])
     try:
-        unknown = await unknown_groups(call.settings, connection, [config.groups[i].id for i in fresh], call.graph)
+        ids = [config.groups[i].id for i in fresh]
+        unknown = await unknown_groups(call.settings, connection, ids, call.graph)
     except GraphError as exc:
         log.warning("checking the groups of team %s failed: %s", call.team, exc.reason)
         raise Problem(502, f"the groups could not be checked against the directory: {exc.reason}") from None
