@@ -9,7 +9,9 @@ from typing import Any
 _PERMISSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/photos?\b"), "ProfilePhoto.Read.All"),
     (re.compile(r"/(directoryRoles|roleManagement)\b"), "RoleManagement.Read.Directory"),
-    (re.compile(r"/groups/[^/?]+/(transitiveMembers|members)\b"), "GroupMember.Read.All"),
+    # A group whose membership is hidden lists its members only to an app that also has Member.Read.Hidden.
+    (re.compile(r"/groups/[^/?]+/(transitiveMembers|members)\b"),
+     "GroupMember.Read.All (and Member.Read.Hidden, should the group's membership be hidden)"),
     (re.compile(r"/groups\b"), "GroupMember.Read.All"),
     (re.compile(r"/users\b"), "User.Read.All"),
 )

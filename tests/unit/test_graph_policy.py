@@ -70,6 +70,7 @@ def test_a_retry_after_of_zero_backs_off_instead_of_retrying_at_once():
     ("path", "permission"),
     [
         ("/v1.0/groups/g1/transitiveMembers?$top=999", "GroupMember.Read.All"),
+        ("/v1.0/groups/g1/members", "Member.Read.Hidden, should the group's membership be hidden"),
         ("/v1.0/groups/g1", "GroupMember.Read.All"),
         ("/v1.0/users/u1/photo/$value", "ProfilePhoto.Read.All"),
         ("/v1.0/directoryRoles(roleTemplateId='x')/members", "RoleManagement.Read.Directory"),
