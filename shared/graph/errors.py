@@ -18,7 +18,8 @@ _PERMISSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
 _GROUP = re.compile(r"/groups/([^/?]+)")
 # Graph's codes for a delta token it will not take any more, compared without case (both spellings are seen).
 DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
-_DELTA_ROUND = re.compile(r"/delta\b")
+# A link a delta round handed out (its next page, or the next round): not the round's first request.
+_DELTA_LINK = re.compile(r"/delta\b.*[?&](?:\$|%24)(?:skiptoken|deltatoken)=(?!latest\b)", re.IGNORECASE)
 
 
 class GraphError(Exception):
@@ -86,8 +87,8 @@ def error_for(status: int, payload: Any, path: str) -> GraphError:
     code, message = error_code(payload)
     detail = f" ({status} {code}: {message})" if code or message else f" ({status})"
     # A delta link Graph refuses with a 400 of another code is no more use than an expired one: the run reads
-    # everyone instead (and a request that is wrong in itself fails that read, saying so).
-    expired = code.lower() in DELTA_EXPIRED_CODES or _DELTA_ROUND.search(path)
+    # everyone instead (a request that is wrong in itself fails that read, saying so).
+    expired = code.lower() in DELTA_EXPIRED_CODES or _DELTA_LINK.search(path)
     if status == 410 or (status == 400 and expired):
         return DeltaExpired(f"the delta token expired{detail}", status=status, code=code)
     if status == 401:

@@ -95,11 +95,15 @@ def test_a_deleted_group_is_named():
 @pytest.mark.parametrize(("status", "code"), [(400, "syncStateNotFound"), (400, "resyncRequired"), (410, ""),
                                             (400, "SyncStateNotFound"), (400, "Request_UnsupportedQuery")])
 def test_expired_delta_tokens(status, code):
-    assert isinstance(error_for(status, {"error": {"code": code}}, "/v1.0/users/delta"), DeltaExpired)
+    path = "/v1.0/users/delta?$deltatoken=abc"
+    assert isinstance(error_for(status, {"error": {"code": code}}, path), DeltaExpired)
 
 
-def test_a_400_outside_a_delta_round_is_no_expired_token():
-    error = error_for(400, {"error": {"code": "Request_UnsupportedQuery"}}, "/v1.0/users")
+@pytest.mark.parametrize(
+    "path", ["/v1.0/users", "/v1.0/users/delta?$select=id", "/v1.0/users/delta?$deltatoken=latest"]
+)
+def test_a_400_to_anything_but_a_delta_link_is_no_expired_token(path):
+    error = error_for(400, {"error": {"code": "Request_UnsupportedQuery"}}, path)
     assert not isinstance(error, DeltaExpired)
 
 
