@@ -54,17 +54,24 @@ def split_throttled(responses: list[dict[str, Any]]) -> tuple[list[BatchItem], l
 async def batch_get(graph: TenantGraph, urls: dict[str, str]) -> list[BatchItem]:
     """GET every url (id -> relative url, at most MAX_BATCH) in one batch. Each item stands alone, as a request
     of its own would: a throttled one is sent again after its Retry-After, one that failed with a 500, 502 or
-    504 is sent again after a backoff, a few times, as ``TenantGraph.request`` does."""
+    504 is sent again after a backoff, a few times, and a refused one once with a new token when the one it
+    went with may predate a grant, as ``TenantGraph.request`` does."""
     assert len(urls) <= MAX_BATCH, "split the requests with chunks() first"
     pending = dict(urls)
     finished: list[BatchItem] = []
     attempt = 0
     failures: Counter[str] = Counter()
+    renewed = False
     while pending:
         answer = await graph.post_json("/$batch", batch_body(pending))
         done, again, after = split_throttled(list((answer or {}).get("responses") or []))
         failed = [i.id for i in done
                   if i.status in retry.TRANSIENT_STATUSES and failures[i.id] < retry.MAX_TRANSIENT_ATTEMPTS]
+        # Refused items go again once with a new token, should the one they went with predate a grant.
+        if not renewed and any(i.status == 403 for i in done):
+            renewed = True
+            if await graph.renew_refused():
+                failed += [i.id for i in done if i.status == 403]
         finished.extend(i for i in done if i.id not in failed)
         missing = set(pending) - {item.id for item in done} - set(again)
         # An id the batch did not answer at all is sent again like a throttled one.

@@ -115,6 +115,13 @@ class TenantGraph:
         self.semaphore = semaphore
         self.budget = budget
         self.requests = 0
+        self.token = ""  # the token the last request went with
+
+    async def renew_refused(self, token: str | None = None) -> bool:
+        """After a 403 to ``token`` (by default the one the last request went with): whether there is another
+        to try (``TokenProvider.renew_refused``)."""
+        refused = self.token if token is None else token
+        return await self.client.tokens.renew_refused(self.creds, refused, self.client.renew_refused_after)
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return build_url(self.client.graph_url, path, params)
@@ -164,7 +171,7 @@ class TenantGraph:
         throttled = transient = 0
         refreshed = renewed = False
         while True:
-            token = await self.client.tokens.token(self.creds)
+            token = self.token = await self.client.tokens.token(self.creds)
             try:
                 response = await self._send(method, url, token, headers, body)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
@@ -179,7 +186,7 @@ class TenantGraph:
                 continue
             if response.status == 403 and not renewed:
                 renewed = True
-                if await self.client.tokens.renew_refused(self.creds, token, self.client.renew_refused_after):
+                if await self.renew_refused(token):
                     continue
             if response.status in retry.THROTTLE_STATUSES:
                 metrics.GRAPH_THROTTLED.inc()

@@ -8,6 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.scheduler.api import create_app
+from services.scheduler.api.endpoint import GRAPH
 from shared.config import SyncConfig
 from tests.fixtures.api import make_team
 from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
@@ -147,3 +148,16 @@ async def test_the_api_keeps_its_token_across_searches_and_saves(graph_api, oper
         assert resp.status == 200, await resp.text()
     assert (await _save(graph_api, team, _real(sim_tenant)[:2])).status == 200
     assert counted["token"] - before <= 1  # one token for all of them, not one each
+
+
+async def test_a_permission_granted_after_a_refused_save_is_used_by_the_next_save(
+        graph_api, operator, sim_tenant, simulator):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups", headers=team["headers"])  # a token
+    sim_tenant.revoke(SIM_CLIENT_ID, "GroupMember.Read.All")
+    simulator.expire_tokens(sim_tenant.tenant_id)  # the next token is issued without it
+    refused = await _save(graph_api, team, _real(sim_tenant)[:1])
+    assert refused.status == 502 and "GroupMember.Read.All" in (await refused.json())["detail"]
+    sim_tenant.grant(SIM_CLIENT_ID, "GroupMember.Read.All")  # the API still holds the token issued before it
+    graph_api.app[GRAPH].renew_refused_after = 0.0  # which now counts as older than the grant
+    assert (await _save(graph_api, team, _real(sim_tenant)[:1])).status == 200
