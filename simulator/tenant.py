@@ -205,10 +205,11 @@ class Tenant:
         return self._add_plain(self.contacts, props)
 
     # Roles and photos
-    def assign_role(self, role_template_id: str, user_id: str) -> None:
+    def assign_role(self, role_template_id: str, principal_id: str) -> None:
+        """An active assignment of the role to a user, or to a (role-assignable) group whose members hold it."""
         holders = self.roles.setdefault(role_template_id, [])
-        if user_id not in holders:
-            holders.append(user_id)
+        if principal_id not in holders:
+            holders.append(principal_id)
 
     def unassign_role(self, role_template_id: str, user_id: str) -> None:
         self.roles.get(role_template_id, []).remove(user_id)

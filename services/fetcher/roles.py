@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from services.fetcher.pages import USER_TYPE
+from services.fetcher.pages import GROUP_TYPE, USER_TYPE
+from services.fetcher.tree import gather_all, group_path
 from shared.graph.client import TenantGraph
 from shared.graph.errors import GraphNotFound
 
@@ -12,7 +13,8 @@ ROLE_TEMPLATES = (GLOBAL_ADMINISTRATOR, GROUPS_ADMINISTRATOR)
 
 
 async def role_holders(graph: TenantGraph, template_id: str) -> list[str]:
-    """Ids of the users holding a role; a role never activated in the tenant (404) has none."""
+    """Ids of the users holding a role, themselves or through a role-assignable group they are in; a role
+    never activated in the tenant (404) has none."""
     try:
         # Role members do not page (at most 1,000 come back at once).
         answer = await graph.get_json(
@@ -20,9 +22,20 @@ async def role_holders(graph: TenantGraph, template_id: str) -> list[str]:
         )
     except GraphNotFound:
         return []
-    return sorted(
-        item["id"] for item in answer.get("value", []) if item.get("@odata.type", USER_TYPE) == USER_TYPE
-    )
+    members = answer.get("value", [])
+    holders = {item["id"] for item in members if item.get("@odata.type", USER_TYPE) == USER_TYPE}
+    groups = sorted(item["id"] for item in members if item.get("@odata.type") == GROUP_TYPE)
+    for users in await gather_all(_users_in(graph, group) for group in groups):
+        holders.update(users)
+    return sorted(holders)
+
+
+async def _users_in(graph: TenantGraph, group_id: str) -> list[str]:
+    users: list[str] = []
+    async for page in graph.get_pages(group_path(group_id, "/transitiveMembers/microsoft.graph.user"),
+                                      {"$select": "id", "$top": 999}):
+        users.extend(item["id"] for item in page.get("value", []))
+    return users
 
 
 async def read_roles(graph: TenantGraph) -> dict[str, list[str]]:

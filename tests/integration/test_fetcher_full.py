@@ -180,6 +180,22 @@ async def fetched_then_applied(fetcher, request, b) -> None:
     await asyncio.wait_for(handling, timeout=30)
 
 
+async def test_r12_a_role_held_through_a_group_is_held_by_its_members(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    direct, nested, _ = add_users(b.tenant, group, 3, "u")
+    admins = b.tenant.add_group(displayName="Tenant admins", isAssignableToRole=True)
+    inner = b.tenant.add_group(displayName="On call")
+    b.tenant.add_member(admins, inner)
+    b.tenant.add_member(inner, nested)
+    b.tenant.assign_role(GA, admins)
+    b.tenant.assign_role(GA, direct)
+    request = await b.run(await b.team(), config(group, use_admin_roles=True))
+    await b.fetcher(photos=False).on_sync_requested(request)
+    done = next(m for m in b.published.messages if isinstance(m, SnapshotCompleted))
+    assert done.roles[GA] == sorted([direct, nested])
+
+
 async def test_roles_and_photos(fetch_bench):
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
