@@ -206,7 +206,7 @@ class Tenant:
 
     # Roles and photos
     def assign_role(self, role_template_id: str, principal_id: str) -> None:
-        """An active assignment of the role: to a user, or to a role-assignable group (its members hold it)."""
+        """An active role assignment: to a user, or to a role-assignable group, whose members hold it."""
         holders = self.roles.setdefault(role_template_id, [])
         if principal_id not in holders:
             holders.append(principal_id)
