@@ -31,10 +31,12 @@ async def role_holders(graph: TenantGraph, template_id: str) -> list[str]:
 
 
 async def _users_in(graph: TenantGraph, group_id: str) -> list[str]:
+    # The plain relationship, non-users dropped by type, as ``full`` reads a group: the cast to
+    # microsoft.graph.user is an advanced query for Graph (eventual consistency, $count).
     users: list[str] = []
-    async for page in graph.get_pages(group_path(group_id, "/transitiveMembers/microsoft.graph.user"),
-                                      {"$select": "id", "$top": 999}):
-        users.extend(item["id"] for item in page.get("value", []))
+    params = {"$select": "id", "$top": 999}
+    async for page in graph.get_pages(group_path(group_id, "/transitiveMembers"), params):
+        users.extend(item["id"] for item in page.get("value", []) if item.get("@odata.type") == USER_TYPE)
     return users
 
 

@@ -52,10 +52,10 @@ def split_throttled(responses: list[dict[str, Any]]) -> tuple[list[BatchItem], l
 
 
 async def batch_get(graph: TenantGraph, urls: dict[str, str]) -> list[BatchItem]:
-    """GET every url (id -> relative url, at most MAX_BATCH) in one batch. Each item stands alone, as a request
-    of its own would: a throttled one is sent again after its Retry-After, one that failed with a 500, 502 or
-    504 is sent again after a backoff, a few times, and a refused one once with a new token when the one it
-    went with may predate a grant, as ``TenantGraph.request`` does."""
+    """GET every url (id -> relative url, at most MAX_BATCH) in one batch. Each item stands alone, as a
+    request of its own would: a throttled one is sent again after its Retry-After, one that failed with a 500,
+    502 or 504 is sent again after a backoff, a few times, and a refused one once with a new token when the
+    one it went with may predate a grant, as ``TenantGraph.request`` does."""
     assert len(urls) <= MAX_BATCH, "split the requests with chunks() first"
     pending = dict(urls)
     finished: list[BatchItem] = []

@@ -115,13 +115,13 @@ class TenantGraph:
         self.semaphore = semaphore
         self.budget = budget
         self.requests = 0
-        self.token = ""  # the token the last request went with
 
     async def renew_refused(self, token: str | None = None) -> bool:
-        """After a 403 to ``token`` (by default the one the last request went with): whether there is another
-        to try (``TokenProvider.renew_refused``)."""
-        refused = self.token if token is None else token
-        return await self.client.tokens.renew_refused(self.creds, refused, self.client.renew_refused_after)
+        """After a 403 to ``token`` (by default the one requests go with now): whether there is another token
+        to try, the refused one perhaps predating a grant (``TokenProvider.refresh``)."""
+        refused = token or await self.client.tokens.token(self.creds)
+        renewed = await self.client.tokens.refresh(self.creds, refused, self.client.renew_refused_after)
+        return renewed is not None
 
     def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return build_url(self.client.graph_url, path, params)
@@ -167,11 +167,11 @@ class TenantGraph:
     ) -> Response:
         """Send with retries: 429/503 wait (within the run's budget), 5xx and network errors back off a few
         times, a 401 takes a fresh token once, and so does a 403 to a token that may predate a grant
-        (``TokenProvider.renew_refused``). Any other answer is returned as it is."""
+        (``renew_refused``). Any other answer is returned as it is."""
         throttled = transient = 0
         refreshed = renewed = False
         while True:
-            token = self.token = await self.client.tokens.token(self.creds)
+            token = await self.client.tokens.token(self.creds)
             try:
                 response = await self._send(method, url, token, headers, body)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:

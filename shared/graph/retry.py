@@ -58,8 +58,8 @@ class ThrottleBudget:
         self._until = float("-inf")  # when the latest wait under way ends
 
     def spend(self, delay: float, now: float) -> float:
-        """Account for a wait of ``delay`` starting at ``now`` (a monotonic clock); raise GraphThrottled when it
-        would take the run's waiting past the limit."""
+        """Account for a wait of ``delay`` starting at ``now`` (a monotonic clock); raise GraphThrottled when
+        it would take the run's waiting past the limit."""
         end = now + delay
         more = max(0.0, end - max(now, self._until))
         if self.waited + more > self.limit:

@@ -97,36 +97,25 @@ class TokenProvider:
             result = await asyncio.to_thread(self._acquire, app)
             return self._remember(key, result, creds.tenant_id)
 
-    async def refresh(self, creds: Credentials, stale: str) -> str:
-        """A new token after Graph refused ``stale`` (unless another request already replaced it)."""
+    async def refresh(self, creds: Credentials, stale: str, unless_younger_than: float = 0.0) -> str | None:
+        """A new token after Graph refused ``stale`` (unless another request already replaced it); None, and
+        ``stale`` stands, when it was issued less than ``unless_younger_than`` seconds ago.
+
+        The age matters for a 403: an app-only token carries the permissions the app had when it was issued,
+        so a permission an admin granted since (the usual fix for that 403) only comes with a new one, while a
+        token issued a moment ago already has the grants there are (a run that truly lacks a permission then
+        asks for a new token once in that time, however many of its requests are refused)."""
         key = creds.key
         async with self._locks.setdefault(key, asyncio.Lock()):
             cached = self._tokens.get(key)
             if cached and cached[0] != stale:
                 return cached[0]
+            if cached and time.monotonic() - cached[2] < unless_younger_than:
+                return None
             self._tokens.pop(key, None)
             app = await self._app(creds)
             result = await asyncio.to_thread(self._acquire, app, True)
             return self._remember(key, result, creds.tenant_id)
-
-    async def renew_refused(self, creds: Credentials, refused: str, older_than: float) -> bool:
-        """After Graph answered 403 to ``refused``: whether there is another token to try.
-
-        An app-only token carries the permissions the app had when it was issued, so a permission an admin
-        granted since (the usual fix for that 403) only comes with a new one. A token older than ``older_than``
-        seconds is replaced; a younger one was issued with the grants there are, and its 403 stands (so a run
-        that truly lacks a permission asks for a new token once in that time, however many requests fail)."""
-        key = creds.key
-        async with self._locks.setdefault(key, asyncio.Lock()):
-            cached = self._tokens.get(key)
-            if cached and cached[0] != refused:
-                return True
-            if cached and time.monotonic() - cached[2] < older_than:
-                return False
-            self._tokens.pop(key, None)
-            app = await self._app(creds)
-            self._remember(key, await asyncio.to_thread(self._acquire, app, True), creds.tenant_id)
-            return True
 
     def _remember(self, key: tuple[str, str, str], result: dict[str, Any], tenant_id: str) -> str:
         if "access_token" not in result:
