@@ -157,7 +157,7 @@ async def fetch_runs(tenant: Child, latency: float, users: int, rabbitmq: bool) 
             team,
             info["tenant_id"],
             info["client_id"],
-            encrypt(SECRET_KEY, info["client_secret"]),
+            encrypt([SECRET_KEY], info["client_secret"]),
         )
         config = {"groups": [{"id": g["id"]} for g in info["groups"]]}
         fetcher = Fetcher(pool, settings, graph, Tally(), photos=False)

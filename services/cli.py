@@ -1,4 +1,4 @@
-"""The `cardsync` command: one service per process, all four in one, migrations, and the demo."""
+"""The `cardsync` command: one service per process, all four in one, migrations, key rotation, and the demo."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_parser(name, help=f"run the {name} service")
     sub.add_parser("all", help="run the four services in one process")
     sub.add_parser("migrate", help="create the database if needed and apply the migrations")
+    sub.add_parser("rotate-secrets", help="re-encrypt the stored client secrets under the newest secret key")
     demo = sub.add_parser("demo", help="a simulated tenant, all services, one real sync")
     demo.add_argument("--once", action="store_true", help="exit after the summary instead of serving the API")
     demo.add_argument("--users", type=int, default=300, help="users in the simulated tenant")
@@ -71,6 +72,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         applied = await db.migrate(settings.database_url)
         print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
         return 0
+    if args.command == "rotate-secrets":
+        from services import rotate_secrets
+
+        return await rotate_secrets.run(settings)
     if args.command == "demo":
         from services import demo
         from shared import db

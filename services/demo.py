@@ -22,11 +22,13 @@ DEMO_AMQP_PREFIX = "cardsync-demo"
 def demo_overrides(settings: Settings) -> dict[str, object]:
     """What the demo decides unless the environment did: the tokens it makes up, and a bus prefix of its own so
     that it never consumes the queues of an installation on the same broker."""
-    return {
+    made: dict[str, object] = {
         "operator_token": settings.operator_token or SecretStr(secrets.token_urlsafe(24)),
-        "secret_key": settings.secret_key or SecretStr(secrets.token_urlsafe(24)),
         "amqp_prefix": settings.amqp_prefix if "amqp_prefix" in settings.model_fields_set else DEMO_AMQP_PREFIX,
     }
+    if not settings.secret_keys():
+        made["secret_key"] = SecretStr(secrets.token_urlsafe(24))
+    return made
 
 
 async def run(settings: Settings, *, once: bool, users: int) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HEALTH_PORTS = {"fetcher": 8081, "reconciler": 8082, "notifier": 8083}
@@ -36,7 +36,12 @@ class Settings(BaseSettings):
     health_port: int | None = Field(default=None, description="worker /healthz and /metrics port")
     public_url: str = "http://127.0.0.1:8080"
     operator_token: SecretStr | None = None
-    secret_key: SecretStr | None = None
+    secret_key: SecretStr | None = Field(default=None, description="CARDSYNC_SECRET_KEYS with one key")
+    secret_key_ring: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CARDSYNC_SECRET_KEYS", "secret_key_ring"),
+        description="CARDSYNC_SECRET_KEYS: comma-separated keys, newest first (read with secret_keys())",
+    )
     ca_file: str | None = None
 
     # Tuning; the defaults suit one machine.
@@ -60,6 +65,39 @@ class Settings(BaseSettings):
             return self.api_port
         return self.health_port or DEFAULT_HEALTH_PORTS[service]
 
+    def secret_keys(self) -> list[str]:
+        """The keys of the stored client secrets, newest first: CARDSYNC_SECRET_KEYS, else CARDSYNC_SECRET_KEY."""
+        ring = _value(self.secret_key_ring)
+        if ring:
+            return [key.strip() for key in ring.split(",") if key.strip()]
+        key = _value(self.secret_key)
+        return [key] if key else []
+
+    def secret_key_problems(self) -> list[str]:
+        """Why the keys cannot protect the stored client secrets; empty when they can."""
+        if _value(self.secret_key_ring) and _value(self.secret_key):
+            # Either could be meant: refuse rather than silently ignore one, and lose the secrets under it.
+            both = (
+                "CARDSYNC_SECRET_KEY and CARDSYNC_SECRET_KEYS are both set: keep only CARDSYNC_SECRET_KEYS,"
+                " listing the newest key first and every older key still in use after it"
+            )
+            return [both]
+        keys = self.secret_keys()
+        if not keys:
+            unset = (
+                "CARDSYNC_SECRET_KEYS is not set (nor CARDSYNC_SECRET_KEY, its one-key form): it encrypts the"
+                " stored client secrets (make one with `openssl rand -hex 32`, and keep it: secrets stored under"
+                " a key need that key)"
+            )
+            return [unset]
+        name = "CARDSYNC_SECRET_KEYS" if _value(self.secret_key_ring) else "CARDSYNC_SECRET_KEY"
+        return [
+            f"{_nth(i, len(keys))}{name} has {len(key)} characters, too few to protect the stored client"
+            f" secrets: use at least {MIN_SECRET_KEY_LENGTH} (e.g. `openssl rand -hex 32`)"
+            for i, key in enumerate(keys)
+            if len(key) < MIN_SECRET_KEY_LENGTH
+        ]
+
     def startup_problems(self, services: Iterable[str]) -> list[str]:
         """Why the named services cannot start with these settings, one sentence each; empty when they can."""
         names = set(services)
@@ -70,18 +108,13 @@ class Settings(BaseSettings):
                 " (make one with `openssl rand -hex 32`)"
             )
         if names & NEEDS_SECRET_KEY:
-            key = _value(self.secret_key)
-            if not key:
-                problems.append(
-                    "CARDSYNC_SECRET_KEY is not set: it encrypts the stored client secrets"
-                    " (make one with `openssl rand -hex 32`, and keep it: secrets stored under a key need that key)"
-                )
-            elif len(key) < MIN_SECRET_KEY_LENGTH:
-                problems.append(
-                    f"CARDSYNC_SECRET_KEY has {len(key)} characters, too few to protect the stored client secrets:"
-                    f" use at least {MIN_SECRET_KEY_LENGTH} (e.g. `openssl rand -hex 32`)"
-                )
+            problems += self.secret_key_problems()
         return problems
+
+
+def _nth(index: int, count: int) -> str:
+    """Which key of a list is meant ("key 2 of 3 in "), without showing it; '' for a lone key."""
+    return f"key {index + 1} of {count} in " if count > 1 else ""
 
 
 def _value(secret: SecretStr | None) -> str:

@@ -1,4 +1,5 @@
-"""The ``state`` of the admin-consent round trip: signed with the secret key, bound to a team, expiring."""
+"""The ``state`` of the admin-consent round trip: signed with a key derived from the secret key, bound to a team,
+expiring."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import hmac
 from datetime import datetime, timedelta
 from uuid import UUID
 
+from shared.crypto import signing_key
+
 STATE_TTL = timedelta(hours=1)
 
 
 def _sign(secret_key: str, payload: str) -> str:
-    mac = hmac.new(secret_key.encode(), payload.encode(), hashlib.sha256).digest()
+    mac = hmac.new(signing_key([secret_key]), payload.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
 

@@ -14,11 +14,12 @@ from shared.settings import Settings
 def credentials_for(settings: Settings, row: Mapping[str, Any]) -> Credentials:
     """An own app's secret is stored encrypted; an admin-consent connection uses the platform's app."""
     if row["kind"] == "own_app":
-        if row["secret_encrypted"] is None or settings.secret_key is None:
+        keys = settings.secret_keys()
+        if row["secret_encrypted"] is None or not keys:
             raise GraphAuthError(
                 "the directory connection has no usable client secret; connect the directory again"
             )
-        secret = decrypt(settings.secret_key.get_secret_value(), row["secret_encrypted"])
+        secret = decrypt(keys, row["secret_encrypted"])
         return Credentials(row["tenant_id"], row["client_id"], secret)
     if settings.app_client_secret is None:
         raise GraphAuthError(

@@ -29,14 +29,14 @@ async def test_put_get_delete_directory(api, operator, pool, settings):
     row = await pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", uuid.UUID(team["id"]))
     assert row["kind"] == "own_app"
     assert b"s3cr3t~1" not in bytes(row["secret_encrypted"])
-    assert decrypt(settings.secret_key.get_secret_value(), row["secret_encrypted"]) == "s3cr3t~1"
+    assert decrypt(settings.secret_keys(), row["secret_encrypted"]) == "s3cr3t~1"
 
     rotated = await api.put(
         path, json={"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "new"}, headers=team["headers"]
     )
     assert rotated.status == 200
     row = await pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", uuid.UUID(team["id"]))
-    assert decrypt(settings.secret_key.get_secret_value(), row["secret_encrypted"]) == "new"
+    assert decrypt(settings.secret_keys(), row["secret_encrypted"]) == "new"
 
     got = await api.get(path, headers=team["headers"])
     assert got.status == 200 and "client_secret" not in await got.json()

@@ -45,22 +45,26 @@ def refused(result: subprocess.CompletedProcess) -> str:
 @pytest.mark.parametrize("service", ["scheduler", "all"])
 def test_the_api_needs_an_operator_token_and_a_secret_key(tmp_path, service):
     said = refused(cardsync(tmp_path, service, **NOWHERE))
-    assert "CARDSYNC_OPERATOR_TOKEN is not set" in said and "CARDSYNC_SECRET_KEY is not set" in said
+    assert "CARDSYNC_OPERATOR_TOKEN is not set" in said and "CARDSYNC_SECRET_KEYS is not set" in said
     assert "PostgreSQL" not in said  # refused before connecting anywhere
 
     blank = refused(cardsync(tmp_path, service, **NOWHERE, CARDSYNC_OPERATOR_TOKEN=" ", CARDSYNC_SECRET_KEY=""))
-    assert "CARDSYNC_OPERATOR_TOKEN is not set" in blank and "CARDSYNC_SECRET_KEY is not set" in blank
+    assert "CARDSYNC_OPERATOR_TOKEN is not set" in blank and "CARDSYNC_SECRET_KEYS is not set" in blank
 
 
 def test_the_fetcher_needs_a_usable_secret_key_but_no_operator_token(tmp_path):
     missing = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_OPERATOR_TOKEN="operator-token"))
-    assert "CARDSYNC_SECRET_KEY is not set" in missing and "OPERATOR_TOKEN" not in missing
+    assert "CARDSYNC_SECRET_KEYS is not set" in missing and "OPERATOR_TOKEN" not in missing
 
     short = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY="hunter2"))
     assert "CARDSYNC_SECRET_KEY has 7 characters" in short and "hunter2" not in short
 
     enough = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY=GOOD["CARDSYNC_SECRET_KEY"]))
     assert "cannot reach PostgreSQL" in enough
+
+    key = GOOD["CARDSYNC_SECRET_KEY"]
+    listed = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEYS=f"{key}-new,{key}"))
+    assert "cannot reach PostgreSQL" in listed
 
 
 @pytest.mark.parametrize("service", ["reconciler", "notifier"])

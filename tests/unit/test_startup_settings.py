@@ -25,7 +25,7 @@ def no_cardsync_environment(monkeypatch):
 
 def test_the_scheduler_needs_the_token_and_the_key():
     problems = settings().startup_problems(["scheduler"])
-    assert [p.split(" ", 1)[0] for p in problems] == ["CARDSYNC_OPERATOR_TOKEN", "CARDSYNC_SECRET_KEY"]
+    assert [p.split(" ", 1)[0] for p in problems] == ["CARDSYNC_OPERATOR_TOKEN", "CARDSYNC_SECRET_KEYS"]
     assert settings(operator_token="t", secret_key=KEY).startup_problems(["scheduler"]) == []
 
 
@@ -35,6 +35,26 @@ def test_blank_values_count_as_unset_and_a_short_key_is_refused():
     (short,) = settings(secret_key="x" * 15).startup_problems(["fetcher"])
     assert "15 characters" in short and "at least 16" in short
     assert settings(secret_key="x" * 16).startup_problems(["fetcher"]) == []
+
+
+def test_the_key_list_is_read_newest_first_and_the_single_key_is_a_list_of_one(monkeypatch):
+    assert settings().secret_keys() == []
+    assert settings(secret_key=f" {KEY} ").secret_keys() == [KEY]
+    monkeypatch.setenv("CARDSYNC_SECRET_KEYS", f" {KEY}-new , ,{KEY}-old,")
+    assert settings().secret_keys() == [f"{KEY}-new", f"{KEY}-old"]
+    assert settings().startup_problems(["fetcher"]) == []
+
+
+def test_both_key_settings_at_once_are_refused(monkeypatch):
+    monkeypatch.setenv("CARDSYNC_SECRET_KEYS", f"{KEY}-new,{KEY}")
+    monkeypatch.setenv("CARDSYNC_SECRET_KEY", KEY)
+    (both,) = settings().startup_problems(["scheduler", "fetcher"])[1:]
+    assert "both set" in both and "keep only CARDSYNC_SECRET_KEYS" in both and KEY not in both
+
+
+def test_a_short_key_in_the_list_is_named_by_its_place_not_its_value():
+    (short,) = settings(secret_key_ring=f"{KEY},hunter2,{KEY}").startup_problems(["fetcher"])
+    assert short.startswith("key 2 of 3 in CARDSYNC_SECRET_KEYS has 7 characters") and "hunter2" not in short
 
 
 def test_each_service_is_held_to_its_own_needs():
@@ -66,4 +86,6 @@ def test_the_demo_makes_the_secrets_it_is_not_given_and_they_pass_the_checks():
     assert made.startup_problems(["scheduler", "fetcher"]) == []
     given = demo_overrides(settings(operator_token="mine", secret_key=KEY))
     assert given["operator_token"].get_secret_value() == "mine"
-    assert given["secret_key"].get_secret_value() == KEY
+    assert "secret_key" not in given
+    listed = settings(secret_key_ring=f"{KEY},{KEY}")
+    assert listed.model_copy(update=demo_overrides(listed)).startup_problems(["fetcher"]) == []

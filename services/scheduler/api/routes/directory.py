@@ -25,9 +25,10 @@ _COLUMNS = "tenant_id, client_id, connected_at, kind"
 
 async def put_directory(call: Call) -> web.Response:
     body: DirectoryIn = call.body
-    if call.settings.secret_key is None:
-        raise Problem(503, "CARDSYNC_SECRET_KEY is not set, so client secrets cannot be stored")
-    secret = encrypt(call.settings.secret_key.get_secret_value(), body.client_secret)
+    keys = call.settings.secret_keys()
+    if not keys:
+        raise Problem(503, "CARDSYNC_SECRET_KEYS is not set, so client secrets cannot be stored")
+    secret = encrypt(keys, body.client_secret)
     row = await call.pool.fetchrow(
         "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id, secret_encrypted)"
         " VALUES ($1, 'own_app', $2, $3, $4) ON CONFLICT (team_id) DO UPDATE SET kind = 'own_app',"
