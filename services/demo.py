@@ -11,6 +11,7 @@ from pydantic import SecretStr
 
 from services import launcher
 from services.cli import SERVICES
+from services.scheduler.api.routes.consent import CALLBACK_PATH
 from shared.mailsink import MailSink
 from shared.settings import Settings
 from simulator import Simulator, generate_tenant
@@ -35,6 +36,10 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
     sim = Simulator()
     await sim.start()
     tenant = sim.add_tenant(generate_tenant(users, 6, seed=42, client_id=DEMO_CLIENT_ID))
+    try:  # the API's own admin-consent callback, so that the consent URL it hands out works in the demo
+        tenant.add_redirect_uri(DEMO_CLIENT_ID, settings.public_url.rstrip("/") + CALLBACK_PATH)
+    except ValueError as exc:
+        print(f"demo: admin consent will not return to the API: {exc}", file=sys.stderr)
     sink = MailSink().start()
     settings = settings.model_copy(
         update={

@@ -1,4 +1,7 @@
-"""Run the simulated tenant on its own: ``python -m simulator --users 1000 --groups 20 --port 8443``."""
+"""Run the simulated tenant on its own: ``python -m simulator --users 1000 --groups 20 --port 8443``.
+
+``--redirect-uri`` (repeatable) registers a reply URL of the app, which admin consent and sign-in send the browser
+back to, e.g. ``--redirect-uri http://127.0.0.1:8080/api/v1/directory/consent-callback``."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--tenant-id")
     parser.add_argument("--client-id")
     parser.add_argument("--client-secret")
+    parser.add_argument("--redirect-uri", action="append", default=[], help="a reply URL of the app")
     return parser.parse_args()
 
 
@@ -34,14 +38,22 @@ async def _serve(args: argparse.Namespace) -> None:
         args.client_id,
         args.client_secret,
     )
+    client_id, secret = next(iter(tenant.apps.items()))
+    try:
+        for uri in args.redirect_uri:
+            tenant.add_redirect_uri(client_id, uri)
+    except ValueError as exc:
+        raise SystemExit(f"--redirect-uri: {exc}") from None
     async with Simulator(port=args.port) as sim:
         sim.add_tenant(tenant)
-        client_id, secret = next(iter(tenant.apps.items()))
         print(f"graph url:     {sim.graph_url}")
         print(f"authority url: {sim.authority_url}")
         print(f"tenant id:     {tenant.tenant_id}")
         print(f"client id:     {client_id}")
         print(f"client secret: {secret}")
+        print(
+            f"reply URLs:    {', '.join(tenant.redirect_uris[client_id]) or 'none (--redirect-uri adds one)'}"
+        )
         print(f"CA file:       {sim.ca_file}")
         print(f"{len(tenant.users)} users, {len(tenant.groups)} groups. Ctrl-C stops.", flush=True)
         await asyncio.Event().wait()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -69,3 +70,15 @@ def identity_error(error: str, aadsts: int, description: str) -> dict[str, Any]:
         "correlation_id": correlation_id,
         "error_uri": f"https://login.microsoftonline.com/error?code={aadsts}",
     }
+
+
+def error_page(aadsts: int, message: str) -> str:
+    """The sign-in page's error, which stays in the browser: the app never hears of it."""
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return (
+        "<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>"
+        "<h1>Sorry, but we're having trouble signing you in.</h1>"
+        f"<p>AADSTS{aadsts}: {html.escape(message)}</p>"
+        f"<p>Request Id: {uuid.uuid4()}<br>Correlation Id: {uuid.uuid4()}<br>Timestamp: {now}</p>"
+        "</body></html>"
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 from typing import TYPE_CHECKING
-from urllib.parse import unquote, urlencode
+from urllib.parse import unquote
 
 import orjson
 from aiohttp import web
 
-from simulator.errors import identity_error
+from simulator.errors import error_page, identity_error
+from simulator.reply_urls import reply_url_error, response_url
 
 if TYPE_CHECKING:
     from simulator.server import Simulator
@@ -36,6 +37,18 @@ def _no_tenant(tenant: str, error: str = "invalid_request") -> web.Response:
             "subscriptions for the tenant.",
         ),
         400,
+    )
+
+
+def page(aadsts: int, message: str) -> web.Response:
+    return web.Response(status=400, content_type="text/html", text=error_page(aadsts, message))
+
+
+def _app_not_found(client_id: str, tenant: str) -> str:
+    return (
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen "
+        "if the application has not been installed by the administrator of the tenant or consented to by any "
+        "user in the tenant. You may have sent your authentication request to the wrong tenant."
     )
 
 
@@ -123,13 +136,11 @@ class IdentityRoutes:
         if tenant is None:
             return _no_tenant(name)
         home = self.sim.app_home(client_id)
-        if home is None or not redirect_uri:
-            what = "redirect_uri" if home else f"Application with identifier '{client_id}'"
-            return web.Response(
-                status=400,
-                content_type="text/html",
-                text=f"<html><body>AADSTS700016: {what} was not found or not valid.</body></html>",
-            )
+        if home is None:
+            return page(700016, _app_not_found(client_id, name))
+        problem = reply_url_error(home.redirect_uris[client_id], client_id, redirect_uri)
+        if problem is not None:
+            return page(*problem)
         params: dict[str, str] = {}
         if self.sim.consent_denied:
             params = {
@@ -138,11 +149,16 @@ class IdentityRoutes:
             }
         else:
             if client_id not in tenant.apps:
-                tenant.register_app(client_id, home.apps[client_id], home.permissions[client_id])
+                tenant.register_app(
+                    client_id,
+                    home.apps[client_id],
+                    home.permissions[client_id],
+                    home.redirect_uris[client_id],
+                )
             params = {"admin_consent": "True", "tenant": tenant.tenant_id, "scope": query.get("scope", "")}
         if "state" in query:
             params["state"] = query["state"]
-        raise web.HTTPFound(f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(params)}")
+        raise web.HTTPFound(response_url(str(redirect_uri), params))
 
 
 def _check_token_request(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 from simulator.changelog import ChangeLog
 from simulator.membership import flatten
@@ -41,6 +43,7 @@ class Tenant:
         self.photo_etags: dict[str, str] = {}
         self.apps: dict[str, str] = {}
         self.permissions: dict[str, set[str]] = {}
+        self.redirect_uris: dict[str, list[str]] = {}
         self.changes = ChangeLog()
         self.membership_version = 0
         self.object_version = 0
@@ -229,11 +232,34 @@ class Tenant:
         client_id: str | None = None,
         secret: str | None = None,
         permissions: set[str] | frozenset[str] = GRAPH_PERMISSIONS,
+        redirect_uris: Iterable[str] = (),
     ) -> tuple[str, str]:
         client_id = client_id or new_id()
         self.apps[client_id] = secret or secrets.token_urlsafe(30)
         self.permissions[client_id] = set(permissions)
+        self.redirect_uris[client_id] = []
+        for uri in redirect_uris:
+            self.add_redirect_uri(client_id, uri)
         return client_id, self.apps[client_id]
+
+    def add_redirect_uri(self, client_id: str, uri: str) -> None:
+        """A reply URL of the app, refused as app registrations refuse it: https only (http for loopback
+        hosts), at most 256 characters, no wildcard or fragment."""
+        parts = urlsplit(uri)
+        loopback = parts.hostname in ("localhost", "127.0.0.1")
+        if (
+            not (parts.scheme == "https" or (parts.scheme == "http" and loopback))
+            or not parts.hostname
+            or len(uri) > 256
+            or "*" in uri
+            or parts.fragment
+        ):
+            raise ValueError(
+                f"not a valid redirect URI for an app registration: {uri!r} (https, or http on localhost or "
+                "127.0.0.1; at most 256 characters; no wildcard or fragment)"
+            )
+        if uri not in self.redirect_uris[client_id]:
+            self.redirect_uris[client_id].append(uri)
 
     def rotate_secret(self, client_id: str) -> str:
         self.apps[client_id] = secrets.token_urlsafe(30)

@@ -49,6 +49,7 @@ async def _consent(simulator, url: str) -> dict[str, str]:
 
 async def test_admin_consent_binds_the_tenant_to_the_team(sim_api, operator, simulator, pool):
     other = simulator.add_tenant(generate_tenant(5, 1, seed=11))  # the customer's tenant, without the app
+    simulator.app_home(SIM_CLIENT_ID).add_redirect_uri(SIM_CLIENT_ID, "https://dash.example/cb")
     team = await make_team(sim_api, operator)
     resp = await sim_api.get(
         f"/api/v1/teams/{team['id']}/directory/consent-url?redirect_uri=https://dash.example/cb",

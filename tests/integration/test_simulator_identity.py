@@ -87,6 +87,7 @@ async def test_graph_refuses_missing_and_expired_tokens(simulator, sim_tenant, h
 
 
 async def test_admin_consent_redirects_back_with_the_tenant(simulator, sim_tenant, http):
+    sim_tenant.add_redirect_uri(SIM_CLIENT_ID, "https://app.example/callback")
     query = {
         "client_id": SIM_CLIENT_ID,
         "scope": SCOPE[0],
@@ -103,3 +104,22 @@ async def test_admin_consent_redirects_back_with_the_tenant(simulator, sim_tenan
     simulator.consent_denied = True
     async with http.get(url, params=query, allow_redirects=False) as resp:
         assert "error=access_denied" in resp.headers["Location"]
+
+
+async def test_admin_consent_only_returns_to_a_registered_reply_url(simulator, sim_tenant, http):
+    url = f"{simulator.authority_url}/organizations/v2.0/adminconsent"
+    query = {"client_id": SIM_CLIENT_ID, "scope": SCOPE[0], "redirect_uri": "https://app.example/callback"}
+    async with http.get(url, params=query, allow_redirects=False) as resp:
+        assert (resp.status, resp.content_type) == (400, "text/html")
+        assert "AADSTS500113" in await resp.text()  # the app has no reply URL at all
+    sim_tenant.add_redirect_uri(SIM_CLIENT_ID, "https://app.example/callback")
+    for other in (
+        "https://evil.example/callback",
+        "https://app.example/Callback",
+        "https://app.example/callback/",
+    ):
+        async with http.get(url, params={**query, "redirect_uri": other}, allow_redirects=False) as resp:
+            assert resp.status == 400 and "Location" not in resp.headers
+            assert "AADSTS50011" in await resp.text()
+    async with http.get(url, params={**query, "redirect_uri": ""}, allow_redirects=False) as resp:
+        assert resp.status == 400 and "AADSTS900971" in await resp.text()

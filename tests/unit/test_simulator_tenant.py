@@ -11,6 +11,7 @@ from simulator.errors import GraphError
 from simulator.images import dimensions, jpeg, png
 from simulator.limits import Limits, budget_for, cost
 from simulator.membership import flatten
+from simulator.reply_urls import reply_url_error, reply_url_matches, response_url
 
 
 def test_flatten_includes_nested_groups_and_survives_cycles():
@@ -45,6 +46,36 @@ def test_photo_etag_changes_and_app_secrets_rotate():
     assert tenant.photo_etags[uid] != first
     client_id, secret = tenant.register_app()
     assert tenant.rotate_secret(client_id) != secret and "User.Read.All" in tenant.permissions[client_id]
+
+
+def test_reply_urls_are_checked_on_registration_and_matched_exactly():
+    tenant = Tenant()
+    client_id, _ = tenant.register_app(redirect_uris=["https://app.example/cb"])
+    for bad in ("http://app.example/cb", "https://*.example/cb", "https://app.example/cb#x", "cb", "x" * 257):
+        with pytest.raises(ValueError):
+            tenant.add_redirect_uri(client_id, bad)
+    tenant.add_redirect_uri(client_id, "http://localhost:5000/signin")
+    tenant.add_redirect_uri(client_id, "https://app.example/cb")
+    registered = tenant.redirect_uris[client_id]
+    assert registered == ["https://app.example/cb", "http://localhost:5000/signin"]
+    assert reply_url_matches(registered, "http://localhost:61234/signin")  # a loopback port does not count
+    for other in (
+        "https://app.example/CB",
+        "https://app.example/cb/",
+        "https://app.example:444/cb",
+        "http://127.0.0.1:5000/signin",
+        "http://localhost:5000/signin/x",
+    ):
+        assert not reply_url_matches(registered, other)
+    assert reply_url_error([], client_id, "https://app.example/cb")[0] == 500113
+    assert reply_url_error(registered, client_id, None)[0] == 900971
+    assert reply_url_error(registered, client_id, "https://app.example/cb2")[0] == 50011
+    assert reply_url_error(registered, client_id, "https://app.example/cb") is None
+    assert response_url("https://app.example", {"code": "a b"}) == "https://app.example/?code=a+b"
+    assert response_url("https://app.example/cb?x=1", {"state": "s"}) == "https://app.example/cb?x=1&state=s"
+    assert (
+        response_url("https://app.example/cb", {"code": "c"}, "fragment") == "https://app.example/cb#code=c"
+    )
 
 
 def test_generated_tenant_is_deterministic_and_shaped():
