@@ -96,7 +96,12 @@ class IdentityRoutes:
         )
 
     async def keys(self, request: web.Request) -> web.Response:
-        return _json({"keys": []})
+        name = request.match_info["tenant"]
+        tenant = self.sim.find_tenant(name)
+        if tenant is None and name not in _ANY_TENANT:
+            return _no_tenant(name, "invalid_tenant")
+        issuer = f"{self.sim.authority_url}/{tenant.tenant_id if tenant else '{tenantid}'}/v2.0"
+        return _json({"keys": [self.sim.signing_key.jwk(issuer)]})
 
     async def token(self, request: web.Request) -> web.Response:
         name = request.match_info["tenant"]

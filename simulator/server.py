@@ -21,6 +21,7 @@ from simulator.errors import GraphError
 from simulator.identity_routes import IdentityRoutes
 from simulator.limits import Limits, ThrottleEvent, budget_for
 from simulator.request import GraphRequest, GraphResponse, split_url
+from simulator.signing import SigningKey
 from simulator.tenant import Tenant
 from simulator.tokens import TokenStore
 
@@ -44,6 +45,7 @@ class Simulator:
         self.host, self.port = host, port
         self.tenants: dict[str, Tenant] = {}
         self.tokens = TokenStore()
+        self.signing_key = SigningKey()
         self.limits = Limits()
         self.requests = self.limits.requests
         self.throttle_events: dict[str, list[ThrottleEvent]] = self.limits.events
