@@ -1,5 +1,6 @@
-"""The identity platform endpoints an app needs: OpenID discovery, the client-credentials token endpoint and
-the admin-consent redirect, with Entra's error answers."""
+"""The identity platform endpoints an app needs: OpenID discovery and keys, the authorize endpoint, the token
+endpoint (client credentials and authorization codes) and the admin-consent redirect, with Entra's error
+answers."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
-from simulator.errors import error_page, identity_error
+from simulator.authorize import authorize, page
+from simulator.code_grant import redeem
+from simulator.errors import app_not_found, identity_error, tenant_not_found
+from simulator.oidc import ANY_TENANT
 from simulator.reply_urls import reply_url_error, response_url
 
 if TYPE_CHECKING:
@@ -19,7 +23,6 @@ if TYPE_CHECKING:
 
 GRAPH_SCOPES = {"https://graph.microsoft.com/.default", "00000003-0000-0000-c000-000000000000/.default"}
 _IGNORED_SCOPES = {"openid", "profile", "offline_access"}
-_ANY_TENANT = {"organizations", "common"}
 
 
 def _json(body: dict, status: int = 200) -> web.Response:
@@ -27,29 +30,7 @@ def _json(body: dict, status: int = 200) -> web.Response:
 
 
 def _no_tenant(tenant: str, error: str = "invalid_request") -> web.Response:
-    return _json(
-        identity_error(
-            error,
-            90002,
-            f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are "
-            "signing into the correct cloud. Check with your subscription administrator, this may happen "
-            "if there are no active "
-            "subscriptions for the tenant.",
-        ),
-        400,
-    )
-
-
-def page(aadsts: int, message: str) -> web.Response:
-    return web.Response(status=400, content_type="text/html", text=error_page(aadsts, message))
-
-
-def _app_not_found(client_id: str, tenant: str) -> str:
-    return (
-        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen "
-        "if the application has not been installed by the administrator of the tenant or consented to by any "
-        "user in the tenant. You may have sent your authentication request to the wrong tenant."
-    )
+    return _json(identity_error(error, 90002, tenant_not_found(tenant)), 400)
 
 
 class IdentityRoutes:
@@ -59,13 +40,14 @@ class IdentityRoutes:
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self.openid_configuration)
         app.router.add_get("/{tenant}/discovery/v2.0/keys", self.keys)
+        app.router.add_get("/{tenant}/oauth2/v2.0/authorize", self.authorize)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self.token)
         app.router.add_get("/{tenant}/v2.0/adminconsent", self.admin_consent)
 
     async def openid_configuration(self, request: web.Request) -> web.Response:
         name = request.match_info["tenant"]
         tenant = self.sim.find_tenant(name)
-        if tenant is None and name not in _ANY_TENANT:
+        if tenant is None and name not in ANY_TENANT:
             return _no_tenant(name, "invalid_tenant")
         base = f"{self.sim.authority_url}/{name}"
         issuer_tenant = tenant.tenant_id if tenant else "{tenantid}"
@@ -98,10 +80,13 @@ class IdentityRoutes:
     async def keys(self, request: web.Request) -> web.Response:
         name = request.match_info["tenant"]
         tenant = self.sim.find_tenant(name)
-        if tenant is None and name not in _ANY_TENANT:
+        if tenant is None and name not in ANY_TENANT:
             return _no_tenant(name, "invalid_tenant")
         issuer = f"{self.sim.authority_url}/{tenant.tenant_id if tenant else '{tenantid}'}/v2.0"
         return _json({"keys": [self.sim.signing_key.jwk(issuer)]})
+
+    async def authorize(self, request: web.Request) -> web.Response:
+        return await authorize(self.sim, request)
 
     async def token(self, request: web.Request) -> web.Response:
         name = request.match_info["tenant"]
@@ -111,6 +96,9 @@ class IdentityRoutes:
         if basic.startswith("Basic "):
             client_id, _, raw_secret = base64.b64decode(basic[6:]).decode().partition(":")
             client_id, secret = unquote(client_id), unquote(raw_secret)
+        if form.get("grant_type") == "authorization_code":
+            status, body = redeem(self.sim, name, form, client_id, secret)
+            return _json(body, status)
         tenant = self.sim.find_tenant(name)
         if tenant is None:
             return _no_tenant(name)
@@ -142,7 +130,7 @@ class IdentityRoutes:
             return _no_tenant(name)
         home = self.sim.app_home(client_id)
         if home is None:
-            return page(700016, _app_not_found(client_id, name))
+            return page(700016, app_not_found(client_id, name))
         problem = reply_url_error(home.redirect_uris[client_id], client_id, redirect_uri)
         if problem is not None:
             return page(*problem)

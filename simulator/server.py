@@ -10,6 +10,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import orjson
 import trustme
@@ -20,6 +21,7 @@ from simulator.delta import DeltaStore
 from simulator.errors import GraphError
 from simulator.identity_routes import IdentityRoutes
 from simulator.limits import Limits, ThrottleEvent, budget_for
+from simulator.oidc import AuthorizationCode, CodeStore, id_token_claims
 from simulator.request import GraphRequest, GraphResponse, split_url
 from simulator.signing import SigningKey
 from simulator.tenant import Tenant
@@ -46,6 +48,9 @@ class Simulator:
         self.tenants: dict[str, Tenant] = {}
         self.tokens = TokenStore()
         self.signing_key = SigningKey()
+        self.codes = CodeStore()
+        self.signed_in: tuple[str, str] | None = None
+        self.deny_sign_in = False  # the person at the sign-in page cancels: authorize answers access_denied
         self.limits = Limits()
         self.requests = self.limits.requests
         self.throttle_events: dict[str, list[ThrottleEvent]] = self.limits.events
@@ -101,6 +106,34 @@ class Simulator:
 
     def app_home(self, client_id: str) -> Tenant | None:
         return next((t for t in self.tenants.values() if client_id in t.apps), None)
+
+    # Sign-in
+    def sign_in(self, tenant_id: str, object_id: str) -> None:
+        """The browser's signed-in user, whom the authorize endpoint signs in when no login_hint names another."""
+        if object_id not in self.tenants[tenant_id].users:
+            raise KeyError(f"no user {object_id} in tenant {tenant_id}")
+        self.signed_in = (tenant_id, object_id)
+
+    def find_user(self, upn_or_mail: str) -> tuple[Tenant, dict[str, Any]] | None:
+        """The account a login_hint names, in any tenant: by user principal name, else by mail."""
+        if "@" not in upn_or_mail:
+            return None
+        for tenant in self.tenants.values():
+            user = tenant.find_user(upn_or_mail)
+            if user is not None:
+                return tenant, user
+        wanted = upn_or_mail.lower()
+        for tenant in self.tenants.values():
+            user = next((u for u in tenant.users.values() if str(u.get("mail", "")).lower() == wanted), None)
+            if user is not None:
+                return tenant, user
+        return None
+
+    def id_token(self, grant: AuthorizationCode, user: dict[str, Any]) -> str:
+        """A signed v2.0 ID token for a redeemed code, issued by the user's tenant."""
+        return self.signing_key.sign(
+            id_token_claims(grant, user, f"{self.authority_url}/{grant.tenant_id}/v2.0")
+        )
 
     def delta_store(self, tenant_id: str) -> DeltaStore:
         return self._delta[tenant_id]
