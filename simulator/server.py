@@ -51,6 +51,7 @@ class Simulator:
         self.codes = CodeStore()
         self.signed_in: tuple[str, str] | None = None
         self.deny_sign_in = False  # the person at the sign-in page cancels: authorize answers access_denied
+        self._id_token_tamper: tuple[dict[str, Any], bool] | None = None
         self.limits = Limits()
         self.requests = self.limits.requests
         self.throttle_events: dict[str, list[ThrottleEvent]] = self.limits.events
@@ -129,11 +130,22 @@ class Simulator:
                 return tenant, user
         return None
 
+    def tamper_next_id_token(self, foreign_key: bool = False, **claims: Any) -> None:
+        """The next ID token only carries these claims instead (None drops one) and, with ``foreign_key``, is signed
+        by a key the keys URL does not publish, under the published kid: a token a verifier must refuse."""
+        self._id_token_tamper = (claims, foreign_key)
+
     def id_token(self, grant: AuthorizationCode, user: dict[str, Any]) -> str:
         """A signed v2.0 ID token for a redeemed code, issued by the user's tenant."""
-        return self.signing_key.sign(
-            id_token_claims(grant, user, f"{self.authority_url}/{grant.tenant_id}/v2.0")
-        )
+        claims = id_token_claims(grant, user, f"{self.authority_url}/{grant.tenant_id}/v2.0")
+        changes, foreign = self._id_token_tamper or ({}, False)
+        self._id_token_tamper = None
+        for name, value in changes.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        return self.signing_key.sign(claims, foreign)
 
     def delta_store(self, tenant_id: str) -> DeltaStore:
         return self._delta[tenant_id]

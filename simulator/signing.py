@@ -58,6 +58,7 @@ class SigningKey:
             "issuer": issuer,
         }
 
-    def sign(self, claims: dict[str, Any], key: rsa.RSAPrivateKey | None = None) -> str:
-        """An RS256 JWT with this key's kid; ``key`` signs in its place (a token no published key verifies)."""
-        return jwt.encode(claims, key or self.private_key, algorithm="RS256", headers={"kid": self.kid})
+    def sign(self, claims: dict[str, Any], foreign: bool = False) -> str:
+        """An RS256 JWT with this key's kid; ``foreign`` signs it with a new key instead, which nothing publishes."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if foreign else self.private_key
+        return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})

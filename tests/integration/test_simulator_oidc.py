@@ -9,6 +9,7 @@ import hashlib
 import html
 import json
 import re
+import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import aiohttp
@@ -316,3 +317,44 @@ async def test_form_post_returns_the_code_in_a_form_the_browser_submits(
     fields = {k: html.unescape(v) for k, v in re.findall(r"name='([^']+)' value='([^']*)'", page)}
     assert set(fields) == {"code", "state", "session_state", "client_info"}
     assert "id_token" in await _redeem(app, flow, fields)
+
+
+async def test_a_tampered_id_token_is_one_pyjwt_refuses(simulator, sim_tenant, reply_url, http):
+    simulator.sign_in(sim_tenant.tenant_id, _person(sim_tenant)["id"])
+    config = await _get_json(
+        http, f"{simulator.authority_url}/{sim_tenant.tenant_id}/v2.0/.well-known/openid-configuration"
+    )
+    key = jwt.PyJWKSet.from_dict(await _get_json(http, config["jwks_uri"])).keys[0].key
+
+    async def id_token(**tamper) -> str:
+        simulator.tamper_next_id_token(**tamper)
+        app, flow = await _start(simulator, sim_tenant.tenant_id)
+        return (await _redeem(app, flow, await _browse(http, flow["auth_uri"])))["id_token"]
+
+    def verify(token: str) -> dict:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            audience=SIM_CLIENT_ID,
+            issuer=config["issuer"],
+            options={"require": ["exp", "iat", "nbf", "aud", "iss"]},
+        )
+
+    cases = [
+        ({"aud": "00000000-0000-4000-8000-000000000000"}, jwt.InvalidAudienceError),
+        ({"iss": "https://login.example/evil/v2.0"}, jwt.InvalidIssuerError),
+        ({"exp": int(time.time()) - 60}, jwt.ExpiredSignatureError),
+        ({"exp": None}, jwt.MissingRequiredClaimError),
+        ({"foreign_key": True}, jwt.InvalidSignatureError),
+    ]
+    for tamper, refusal in cases:
+        with pytest.raises(refusal):
+            verify(await id_token(**tamper))
+    assert verify(await id_token())["tid"] == sim_tenant.tenant_id  # the hook spends itself on one token
+    assert verify(await id_token(tid="00000000-0000-4000-8000-000000000000"))["tid"] != sim_tenant.tenant_id
+
+    simulator.tamper_next_id_token(nonce="replayed")
+    app, flow = await _start(simulator, sim_tenant.tenant_id)
+    with pytest.raises(RuntimeError, match="nonce"):  # msal checks the nonce itself
+        await _redeem(app, flow, await _browse(http, flow["auth_uri"]))
