@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.infra",
     "tests.fixtures.sim",
     "tests.fixtures.api",
+    "tests.fixtures.signin",
     "tests.fixtures.smtp",
     "tests.fixtures.notifier",
     "tests.fixtures.reconciler",

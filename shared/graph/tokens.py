@@ -48,6 +48,11 @@ class _Session(requests.Session):
         return super().request(method, url, **kwargs)
 
 
+def msal_http(ca_file: str | None) -> requests.Session:
+    """The HTTP client msal should use: it trusts ``ca_file`` besides the system's CAs and times out."""
+    return _Session(ca_file)
+
+
 def auth_reason(result: dict[str, Any], tenant_id: str) -> str:
     """An admin-readable reason for msal's error result."""
     error = str(result.get("error") or "unknown_error")
@@ -142,7 +147,7 @@ class TokenProvider:
                 creds.client_id,
                 client_credential=creds.secret,
                 authority=authority,
-                http_client=_Session(self.ca_file),
+                http_client=msal_http(self.ca_file),
                 instance_discovery=None if public else False,
             )
         except ValueError as exc:  # msal could not read the tenant's OpenID configuration: an unknown tenant

@@ -34,7 +34,9 @@ async def test_create_team_makes_active_hand_added_admins(api, operator, pool):
 
 async def test_team_token_is_stored_hashed(api, operator, pool):
     team = await make_team(api, operator)
-    stored = await pool.fetchval("SELECT token_hash FROM teams WHERE id = $1", uuid.UUID(team["id"]))
+    stored = await pool.fetchval(
+        "SELECT token_hash FROM team_tokens WHERE team_id = $1", uuid.UUID(team["id"])
+    )
     assert stored != team["token"] and team["token"] not in stored
 
 
@@ -70,8 +72,11 @@ async def test_a_token_of_bytes_no_token_is_made_of_is_401(api, operator):
     team = await make_team(api, operator)
     url = api.make_url("/")
     reader, writer = await asyncio.open_connection(url.host, url.port)
-    writer.write(f"GET /api/v1/teams/{team['id']} HTTP/1.1".encode() + b"\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xc3\r\n"
-                 b"Connection: close\r\n\r\n")
+    writer.write(
+        f"GET /api/v1/teams/{team['id']} HTTP/1.1".encode()
+        + b"\r\nHost: x\r\nAuthorization: Bearer \xff\xfe\xc3\r\n"
+        b"Connection: close\r\n\r\n"
+    )
     answer = await reader.read()
     writer.close()
     assert answer.startswith(b"HTTP/1.1 401 ") and b"application/problem+json" in answer, answer[:300]

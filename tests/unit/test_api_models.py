@@ -36,15 +36,20 @@ def test_config_in_ignores_next_run_at_and_forbids_unknown_fields():
 def test_config_in_names_every_repeated_group_and_target_with_the_other_bad_fields():
     mapping = {"source": "department", "target": {"kind": "field", "name": "team"}}
     with pytest.raises(ValidationError) as info:
-        ConfigIn.model_validate({
-            "cadence": "hourly",
-            "groups": [{"id": g, "display_name": g} for g in ("a", "b", "a", "b")],
-            "custom_mappings": [mapping, {**mapping, "source": "city"}],
-            "fields": {"shoe_size": {}, "hat_size": {}},
-        })
+        ConfigIn.model_validate(
+            {
+                "cadence": "hourly",
+                "groups": [{"id": g, "display_name": g} for g in ("a", "b", "a", "b")],
+                "custom_mappings": [mapping, {**mapping, "source": "city"}],
+                "fields": {"shoe_size": {}, "hat_size": {}},
+            }
+        )
     errors = {e["loc"]: e["msg"] for e in info.value.errors()}
     assert set(errors) == {("cadence",), ("groups",), ("custom_mappings",), ("fields",)}
-    assert "group 2 lists the group of group 0 again; group 3 lists the group of group 1 again" in errors[("groups",)]
+    assert (
+        "group 2 lists the group of group 0 again; group 3 lists the group of group 1 again"
+        in errors[("groups",)]
+    )
     assert "custom mapping 1 writes the target of custom mapping 0 again" in errors[("custom_mappings",)]
     assert "'hat_size', 'shoe_size'" in errors[("fields",)]
 
@@ -93,7 +98,7 @@ def test_openapi_document_covers_every_endpoint_from_the_models():
     }
     assert doc["components"]["schemas"]["ConfigOut"]["properties"]["next_run_at"]["readOnly"] is True
     callback = doc["paths"]["/api/v1/directory/consent-callback"]["get"]
-    assert callback["security"] == []
+    assert callback["security"] == [{"session": []}]
     assert {p["name"] for p in doc["paths"]["/api/v1/teams/{team_id}/members"]["get"]["parameters"]} == {
         "team_id",
         "status",
@@ -115,9 +120,13 @@ def test_profile_properties_graph_lists_no_users_with_are_refused_as_mapping_sou
         ConfigIn.model_validate({"custom_mappings": [mapping]})
     assert [e["loc"] for e in info.value.errors()] == [("custom_mappings",)]
     assert f"custom mapping 0 reads {source}" in info.value.errors()[0]["msg"]
-    assert SyncConfig.model_validate({"custom_mappings": [mapping]})  # a configuration saved before still reads
+    assert SyncConfig.model_validate(
+        {"custom_mappings": [mapping]}
+    )  # a configuration saved before still reads
 
 
 def test_a_group_id_in_upper_case_is_kept_as_graph_answers_it():
-    config = SyncConfig.model_validate({"groups": [{"id": "0C6D5E4F-0000-4000-8000-00000000000A"}, {"id": "Sales"}]})
+    config = SyncConfig.model_validate(
+        {"groups": [{"id": "0C6D5E4F-0000-4000-8000-00000000000A"}, {"id": "Sales"}]}
+    )
     assert [g.id for g in config.groups] == ["0c6d5e4f-0000-4000-8000-00000000000a", "Sales"]

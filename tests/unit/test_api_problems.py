@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from services.scheduler.api.cursor import decode_cursor, encode_cursor
 from services.scheduler.api.models.teams import TeamIn
 from services.scheduler.api.problems import invalid, problem_body, validation_errors
 from services.scheduler.api.routes.config import if_match_versions
 from services.scheduler.api.routes.members import photo_etag
-from services.scheduler.consent_state import make_state, read_state
+from services.scheduler.api.sessions import sign, unsign
+from shared.settings import Settings
 
-NOW = datetime(2026, 6, 1, 12, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 
 def test_problem_body_has_the_rfc_members():
@@ -75,16 +76,15 @@ def test_if_match(header, versions):
     assert if_match_versions(header) == versions
 
 
-def test_consent_state_is_bound_signed_and_expiring():
-    team = uuid.uuid4()
-    state = make_state("key", team, NOW)
-    assert read_state("key", state, NOW + timedelta(minutes=59)) == team
-    assert read_state("key", state, NOW + timedelta(hours=2)) is None
-    assert read_state("other-key", state, NOW) is None
-    forged = state.replace(team.hex, uuid.uuid4().hex)
-    assert read_state("key", forged, NOW) is None
-    for junk in ("", "a.b", "a.b.c", "é.1.x"):
-        assert read_state("key", junk, NOW) is None
+def test_signed_values_are_refused_when_forged_or_signed_elsewhere():
+    ours = Settings(secret_key=SecretStr("k" * 32))
+    theirs = Settings(secret_key=SecretStr("o" * 32))
+    signed = sign(ours, "state-value")
+    assert unsign(ours, signed) == "state-value"
+    assert unsign(theirs, signed) is None
+    assert unsign(ours, signed.replace("state", "other")) is None
+    for junk in ("", ".", "a.b", "state-value", "é.x", signed + "x"):
+        assert unsign(ours, junk) is None
 
 
 def test_photo_etag_is_one_valid_quoted_tag():

@@ -14,6 +14,8 @@ from services.scheduler.api.metrics import metrics, metrics_middleware
 from services.scheduler.api.openapi import openapi_document
 from services.scheduler.api.problems import problem_middleware
 from services.scheduler.api.routes import ENDPOINTS
+from services.scheduler.api.routes.signin import ROUTES as SIGNIN_ROUTES
+from services.scheduler.api.routes.signin import signin_ctx
 from shared.graph.client import GraphClient
 from shared.settings import Settings
 
@@ -70,6 +72,7 @@ def create_app(
     app[POOL] = pool
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_graph_client)
+    app.cleanup_ctx.append(signin_ctx)
     for ep in ENDPOINTS:
         app.router.add_route(ep.method, ep.path, aiohttp_handler(ep))
     document = orjson.dumps(openapi_document(ENDPOINTS))
@@ -80,5 +83,6 @@ def create_app(
     app.router.add_get("/api/v1/openapi.json", _bounded(openapi))
     app.router.add_get("/healthz", _bounded(_healthz(health or _database_health(pool))))
     app.router.add_get("/metrics", _bounded(metrics))
+    app.router.add_routes(SIGNIN_ROUTES)
     app.router.add_routes(extra_routes)
     return app

@@ -17,6 +17,7 @@ import pydantic_core
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from services.scheduler.api import audit
 from services.scheduler.api.auth import Caller, authenticate
 from services.scheduler.api.problems import TOO_LARGE, Problem, invalid, validation_errors
 from shared.graph.client import GraphClient
@@ -47,6 +48,10 @@ class Call:
     def path_id(self, name: str) -> UUID:
         return parse_id(self.request.match_info[name])
 
+    async def audit(self, action: str, details: dict[str, Any] | None = None, db: Any = None) -> None:
+        """An audit entry for this call's team, by its caller; ``db`` a connection to write it in a transaction."""
+        await audit.record(db or self.pool, self.request, self.caller, action, self.team_id, details)
+
     @property
     def graph(self) -> GraphClient:
         """The API's one Graph client: its msal apps and tokens serve every request, as a fetcher's do."""
@@ -65,7 +70,9 @@ class Endpoint:
     responses: dict[int, type[BaseModel] | None]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    access: Literal["team", "operator", "public"] = "team"
+    access: Literal["team", "operator", "public", "session"] = (
+        "team"  # session: a cookie, checked by the handler
+    )
     raw_responses: dict[int, str] = field(default_factory=dict)  # status -> media type of a non-JSON answer
 
 
@@ -134,7 +141,7 @@ def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     """Query values are text, so they are converted; one that cannot be read as its type is a 400, one
     that reads but is out of bounds a 422. An empty value is no value (``?status=&limit=``: every status, the
     default page), as a form or a URL template sends it."""
-    data = {k: v for k in request.query.keys() if k in model.model_fields and (v := request.query.getone(k)) != ""}
+    data = {k: v for k in request.query if k in model.model_fields and (v := request.query.getone(k)) != ""}
     errors: list[dict[str, Any]] = []
     _check_values(data, ["query"], errors)
     if errors:
@@ -148,7 +155,9 @@ def _read_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
 
 async def _team(request: web.Request, pool: asyncpg.Pool, caller: Caller) -> UUID:
     team_id = parse_id(request.match_info["team_id"])
-    if not caller.may_see(team_id) or not await pool.fetchval("SELECT 1 FROM teams WHERE id = $1", team_id):
+    if not await caller.may_act_for(pool, team_id) or not await pool.fetchval(
+        "SELECT 1 FROM teams WHERE id = $1", team_id
+    ):
         raise Problem(404, "no such team")
     return team_id
 
@@ -157,7 +166,7 @@ def aiohttp_handler(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.Strea
     async def handle(request: web.Request) -> web.StreamResponse:
         pool, settings = request.app[POOL], request.app[SETTINGS]
         caller = None
-        if ep.access != "public":
+        if ep.access not in ("public", "session"):
             caller = await authenticate(request, pool, settings)
             if ep.access == "operator" and not caller.is_operator:
                 raise Problem(403, "this needs the operator token")

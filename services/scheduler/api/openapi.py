@@ -74,6 +74,8 @@ def _operation(ep: Endpoint, refs: dict, schemas: dict[str, Any]) -> dict[str, A
         }
     if ep.access == "public":
         op["security"] = []
+    elif ep.access == "session":
+        op["security"] = [{"session": []}]
     return op
 
 
@@ -93,7 +95,10 @@ def openapi_document(
         "paths": paths,
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "cardsync_session"},
+            },
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}],
     }

@@ -1,14 +1,28 @@
 """Every endpoint of the control API, one module per resource."""
 
 from services.scheduler.api.endpoint import Endpoint
-from services.scheduler.api.routes import config, consent, directory, members, runs, teams, templates
+from services.scheduler.api.routes import (
+    audit,
+    config,
+    consent,
+    directory,
+    members,
+    runs,
+    signin,
+    teams,
+    templates,
+    tokens,
+)
 
 ENDPOINTS: tuple[Endpoint, ...] = (
+    *signin.ENDPOINTS,
     *teams.ENDPOINTS,
+    *tokens.ENDPOINTS,
     *directory.ENDPOINTS,
     *consent.ENDPOINTS,
     *config.ENDPOINTS,
     *runs.ENDPOINTS,
     *members.ENDPOINTS,
     *templates.ENDPOINTS,
+    *audit.ENDPOINTS,
 )

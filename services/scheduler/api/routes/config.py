@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
@@ -76,8 +76,16 @@ async def _check_groups(call: Call, config: SyncConfig, saved: set[str]) -> None
         return
     connection = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
     if connection is None:  # no directory to find them in: as unknown as groups it does not have
-        raise invalid([{"loc": ["groups", i, "id"], "msg": "no directory is connected to find this group in:"
-                        " PUT /api/v1/teams/{team_id}/directory first"} for i in fresh])
+        raise invalid(
+            [
+                {
+                    "loc": ["groups", i, "id"],
+                    "msg": "no directory is connected to find this group in:"
+                    " PUT /api/v1/teams/{team_id}/directory first",
+                }
+                for i in fresh
+            ]
+        )
     try:
         ids = [config.groups[i].id for i in fresh]
         unknown = await unknown_groups(call.settings, connection, ids, call.graph)
@@ -86,7 +94,10 @@ async def _check_groups(call: Call, config: SyncConfig, saved: set[str]) -> None
         raise Problem(502, f"the groups could not be checked against the directory: {exc.reason}") from None
     if unknown:
         raise invalid(
-            [{"loc": ["groups", fresh[i], "id"], "msg": "the directory has no group with this id"} for i in unknown]
+            [
+                {"loc": ["groups", fresh[i], "id"], "msg": "the directory has no group with this id"}
+                for i in unknown
+            ]
         )
 
 
@@ -95,7 +106,9 @@ async def put_config(call: Call) -> web.Response:
     accepted = if_match_versions(call.request.headers.get("If-Match"))
     saved = await call.pool.fetchrow("SELECT version, config FROM sync_configs WHERE team_id = $1", call.team)
     _refuse_stale(accepted, saved["version"] if saved else 0)  # before anything is checked
-    await _check_groups(call, config, {g["id"] for g in saved["config"].get("groups", [])} if saved else set())
+    await _check_groups(
+        call, config, {g["id"] for g in saved["config"].get("groups", [])} if saved else set()
+    )
     data = config.model_dump(mode="json")
     async with call.pool.acquire() as conn, conn.transaction():
         current = await conn.fetchrow(
@@ -106,7 +119,7 @@ async def put_config(call: Call) -> web.Response:
         if current and current["cadence"] == config.cadence and current["next_run_at"] is not None:
             next_at = current["next_run_at"]  # same cadence: keep the team's schedule
         else:
-            next_at = next_run_at(config.cadence, datetime.now(timezone.utc), call.team)
+            next_at = next_run_at(config.cadence, datetime.now(UTC), call.team)
         row = await conn.fetchrow(
             "INSERT INTO sync_configs (team_id, config, cadence, next_run_at) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (team_id) DO UPDATE SET config = EXCLUDED.config, cadence = EXCLUDED.cadence,"
@@ -122,8 +135,12 @@ async def put_config(call: Call) -> web.Response:
             raise _stale(version)
         # R15: a save applies from the next run, and a run no fetcher has taken yet is the next one (Sync Now
         # hands it back rather than queueing another).
-        await conn.execute("UPDATE sync_runs SET config = $2 WHERE team_id = $1 AND status = 'queued'",
-                           call.team, data)
+        await conn.execute(
+            "UPDATE sync_runs SET config = $2 WHERE team_id = $1 AND status = 'queued'", call.team, data
+        )
+        before = saved["config"] if saved else {}
+        changed = sorted(k for k in data if k != "next_run_at" and before.get(k) != data[k])
+        await call.audit("config.save", {"version": row["version"], "changed": changed}, conn)
     return _answer(data, row["version"], next_at)
 
 

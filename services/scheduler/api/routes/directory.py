@@ -39,6 +39,8 @@ async def put_directory(call: Call) -> web.Response:
         body.client_id,
         secret,
     )
+    details = {"kind": "own_app", "tenant_id": body.tenant_id, "client_id": body.client_id}
+    await call.audit("directory.connect", details)
     log.info("team %s connected tenant %s with its own app %s", call.team, body.tenant_id, body.client_id)
     return json_response(DirectoryOut(**dict(row)))
 
@@ -53,7 +55,12 @@ async def get_directory(call: Call) -> web.Response:
 
 
 async def delete_directory(call: Call) -> web.Response:
-    await call.pool.execute("DELETE FROM directory_connections WHERE team_id = $1", call.team)
+    async with call.pool.acquire() as conn, conn.transaction():
+        tenant = await conn.fetchval(
+            "DELETE FROM directory_connections WHERE team_id = $1 RETURNING tenant_id", call.team
+        )
+        if tenant is not None:
+            await call.audit("directory.disconnect", {"tenant_id": tenant}, conn)
     return web.Response(status=204)
 
 

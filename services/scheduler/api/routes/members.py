@@ -64,6 +64,8 @@ async def patch_member(call: Call) -> web.Response:
         )
         if status == "UPDATE 0":
             raise _no_member()
+        edited = sorted(card.model_fields_set)
+        await call.audit("member.edit", {"member_id": str(member_id), "fields": edited}, conn)
         member = await member_store.load_member(conn, call.team, member_id)
     return json_response(member)
 
@@ -111,6 +113,8 @@ async def put_template(call: Call) -> web.Response:
         from services.reconciler.templates import apply_template  # the reconciler owns link placement
 
         await apply_template(conn, member_id, body.template_id)
+        details = {"member_id": str(member_id), "template_id": str(body.template_id)}
+        await call.audit("member.template", details, conn)
         member = await member_store.load_member(conn, call.team, member_id)
     return json_response(member)
 

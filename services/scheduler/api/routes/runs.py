@@ -20,6 +20,8 @@ async def create_run(call: Call) -> web.Response:
             requested_by=body.requested_by or call.caller.name,
             dry_run=body.dry_run,
         )
+        if new:
+            await call.audit("run.request", {"run_id": str(run["id"]), "dry_run": body.dry_run}, conn)
     return json_response(RunOut(**dict(run)), 202 if new else 200)
 
 
@@ -57,6 +59,7 @@ async def approve_run(call: Call) -> web.Response:
         from services.reconciler.approve import approve_held  # the reconciler owns removals
 
         await approve_held(conn, run_id)
+        await call.audit("run.approve", {"run_id": str(run_id)}, conn)
         row = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1", run_id)
     return json_response(RunOut(**dict(row)))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
-from services.scheduler.api.models.teams import AccountIn, AccountOut, TeamCreated, TeamIn, TeamOut
+from services.scheduler.api.models.teams import AccountIn, AccountOut, TeamCreated, TeamIn, TeamOut, TeamsOut
 from services.scheduler.api.problems import Problem
 from shared.crypto import hash_token, new_token
 
@@ -15,9 +15,10 @@ async def create_team(call: Call) -> web.Response:
     token = new_token()
     admins = {a.email.lower(): a for a in body.admins}  # one membership per account
     async with call.pool.acquire() as conn, conn.transaction():
-        team = await conn.fetchrow(
-            "INSERT INTO teams (name, token_hash) VALUES ($1, $2) RETURNING id, name",
-            body.name,
+        team = await conn.fetchrow("INSERT INTO teams (name) VALUES ($1) RETURNING id, name", body.name)
+        await conn.execute(
+            "INSERT INTO team_tokens (team_id, token_hash, name) VALUES ($1, $2, 'first token')",
+            team["id"],
             hash_token(token),
         )
         for admin in admins.values():
@@ -37,6 +38,18 @@ async def create_team(call: Call) -> web.Response:
                 admin.email,
             )
     return json_response(TeamCreated(id=team["id"], name=team["name"], token=token), 201)
+
+
+async def list_teams(call: Call) -> web.Response:
+    assert call.caller is not None
+    if call.caller.is_operator:
+        rows = await call.pool.fetch("SELECT id, name, created_at FROM teams ORDER BY name, id")
+    else:
+        ids = await call.caller.teams(call.pool)
+        rows = await call.pool.fetch(
+            "SELECT id, name, created_at FROM teams WHERE id = ANY($1::uuid[]) ORDER BY name, id", ids
+        )
+    return json_response(TeamsOut(teams=[TeamOut(**dict(r)) for r in rows]))
 
 
 async def get_team(call: Call) -> web.Response:
@@ -67,6 +80,7 @@ ENDPOINTS = (
         body=TeamIn,
         access="operator",
     ),
+    Endpoint("GET", "/api/v1/teams", list_teams, "The teams the caller may act for", {200: TeamsOut}),
     Endpoint("GET", "/api/v1/teams/{team_id}", get_team, "Read a team", {200: TeamOut}),
     Endpoint(
         "POST",
