@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 # Which application permission a path needs; the first matching pattern wins.
 _PERMISSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -20,6 +21,26 @@ _GROUP = re.compile(r"/groups/([^/?]+)")
 DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 # A link a delta round handed out (its next page, or the next round): not the round's first request.
 _DELTA_LINK = re.compile(r"/delta\b.*[?&](?:\$|%24)(?:skiptoken|deltatoken)=(?!latest\b)", re.IGNORECASE)
+Credential = Literal["tenant_id", "client_id", "secret"]
+# Entra's AADSTS codes for a refused token, by the credential at fault: a tenant not found or not a tenant id
+# or domain at all; an app not in the tenant (never consented there) or disabled there; a secret wrong,
+# expired or missing. The OAuth error is the fallback, as the codes are more precise but not promised.
+_AADSTS_CREDENTIAL: dict[int, Credential] = {
+    90002: "tenant_id",
+    900023: "tenant_id",
+    700016: "client_id",
+    7000112: "client_id",
+    7000215: "secret",
+    7000222: "secret",
+    7000216: "secret",
+}
+_ERROR_CREDENTIAL: dict[str, Credential] = {
+    "invalid_tenant": "tenant_id",
+    "unauthorized_client": "client_id",
+    "invalid_client": "secret",
+}
+_TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+_AADSTS = re.compile(r"\bAADSTS(\d+)")
 
 
 class GraphError(Exception):
@@ -35,7 +56,19 @@ class GraphError(Exception):
 
 
 class GraphAuthError(GraphError):
-    """No token could be had, or Graph refused the one we had."""
+    """No token could be had, or Graph refused the one we had; ``credential`` names the part of the app's
+    credentials the identity platform blamed, when it said which."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        credential: Credential | None = None,
+    ):
+        super().__init__(reason, status=status, code=code)
+        self.credential = credential
 
 
 class GraphForbidden(GraphError):
@@ -119,6 +152,53 @@ def error_for(status: int, payload: Any, path: str) -> GraphError:
     return GraphError(
         f"Microsoft Graph refused a request for {_what(path)}{detail}", status=status, code=code
     )
+
+
+def token_error(result: Mapping[str, Any], tenant_id: str, client_id: str) -> GraphError:
+    """The typed error for the identity platform's refusal of a token (msal's error result), with a reason
+    that says what to do: transient for an identity platform out of order, else naming the credential."""
+    error = str(result.get("error") or "unknown_error")
+    # Entra appends trace and correlation ids and a timestamp: noise to an admin.
+    description = (
+        str(result.get("error_description") or "").split("\r\n", 1)[0].split(" Trace ID:", 1)[0].strip()
+    )
+    detail = f": {description.rstrip('. ')}" if description else f" ({error})"
+    if error in _TRANSIENT_ERRORS:
+        return GraphUnavailable(
+            f"the identity platform gave no token for tenant {tenant_id} for now{detail}; a later attempt may "
+            "work",
+            code=error,
+        )
+    credential = _AADSTS_CREDENTIAL.get(_aadsts_code(result, description)) or _ERROR_CREDENTIAL.get(error)
+    if credential == "tenant_id":
+        reason = (
+            f"the tenant {tenant_id} is unknown to Microsoft's identity platform{detail}; check the tenant id: "
+            "the Directory (tenant) ID on the app registration's overview page, or a verified domain of the tenant"
+        )
+    elif credential == "client_id":
+        reason = (
+            f"the app {client_id} is not registered in the tenant {tenant_id} or has no admin consent "
+            f"there{detail}; check the Application (client) ID and have an administrator of the tenant grant "
+            "the app admin consent"
+        )
+    elif credential == "secret":
+        reason = (
+            f"the client secret is wrong or expired{detail}; create a new client secret in the app "
+            "registration and give its Value, not its Secret ID"
+        )
+    elif error == "invalid_scope":
+        reason = f"the app cannot be granted Microsoft Graph access{detail}"
+    else:
+        reason = f"the identity platform refused a token for tenant {tenant_id}{detail}"
+    return GraphAuthError(reason, code=error, credential=credential)
+
+
+def _aadsts_code(result: Mapping[str, Any], description: str) -> int | None:
+    codes = result.get("error_codes")
+    if isinstance(codes, list) and codes and isinstance(codes[0], int):
+        return codes[0]
+    found = _AADSTS.search(description)
+    return int(found.group(1)) if found else None
 
 
 def _what(path: str) -> str:

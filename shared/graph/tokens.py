@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from shared.graph.errors import GraphAuthError, GraphUnavailable
+from shared.graph.errors import GraphUnavailable, token_error
 
 log = logging.getLogger(__name__)
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 PUBLIC_CLOUD_HOSTS = frozenset({"login.microsoftonline.com", "login.microsoft.com", "login.windows.net"})
 EARLY_REFRESH = 300.0  # seconds before expiry a token counts as stale
 HTTP_TIMEOUT = 30.0
+CHECK_TIMEOUT = 10.0  # per request of a credential check, which a person waits for
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,13 @@ class Credentials:
 class _Session(requests.Session):
     """requests for msal: our CA bundle on every request (REQUESTS_CA_BUNDLE beats a session's verify)."""
 
-    def __init__(self, ca_file: str | None):
+    def __init__(self, ca_file: str | None, timeout: float = HTTP_TIMEOUT):
         super().__init__()
         self._verify: str | bool = ca_file or True
+        self._timeout = timeout
 
     def request(self, method, url, **kwargs):  # type: ignore[override]
-        kwargs.setdefault("timeout", HTTP_TIMEOUT)
+        kwargs.setdefault("timeout", self._timeout)
         if self._verify is not True:
             kwargs["verify"] = self._verify
         return super().request(method, url, **kwargs)
@@ -51,31 +53,6 @@ class _Session(requests.Session):
 def msal_http(ca_file: str | None) -> requests.Session:
     """The HTTP client msal should use: it trusts ``ca_file`` besides the system's CAs and times out."""
     return _Session(ca_file)
-
-
-def auth_reason(result: dict[str, Any], tenant_id: str) -> str:
-    """An admin-readable reason for msal's error result."""
-    error = str(result.get("error") or "unknown_error")
-    # Entra appends trace and correlation ids and a timestamp: noise to an admin.
-    description = (
-        str(result.get("error_description") or "").split("\r\n", 1)[0].split(" Trace ID:", 1)[0].strip()
-    )
-    detail = f": {description}" if description else f" ({error})"
-    if error == "invalid_client":
-        return f"the client secret is wrong or expired{detail}"
-    if error == "unauthorized_client":
-        return f"the app is not registered in the tenant {tenant_id} or has no admin consent there{detail}"
-    if "AADSTS90002" in description or "AADSTS90023" in description or error == "invalid_tenant":
-        return (
-            f"the tenant {tenant_id} is unknown to Microsoft's identity platform; check the tenant id{detail}"
-        )
-    if error == "invalid_scope":
-        return f"the app cannot be granted Microsoft Graph access{detail}"
-    return f"the identity platform refused a token for tenant {tenant_id}{detail}"
-
-
-def is_transient(result: dict[str, Any]) -> bool:
-    return result.get("error") in {"temporarily_unavailable", "server_error"}
 
 
 class TokenProvider:
@@ -100,7 +77,19 @@ class TokenProvider:
                 return cached[0]
             app = await self._app(creds)
             result = await asyncio.to_thread(self._acquire, app)
-            return self._remember(key, result, creds.tenant_id)
+            return self._remember(creds, result)
+
+    async def check(self, creds: Credentials, timeout: float = CHECK_TIMEOUT) -> None:
+        """Take a token for ``creds`` from the identity platform now, whatever is cached, and raise the typed
+        error when none is given. Only a token given is kept, for the next Graph request: the msal app is
+        made for this one request, so credentials refused, however many, leave nothing behind."""
+        session = _Session(self.ca_file, timeout)
+        try:
+            app = await asyncio.to_thread(self._build, creds, session)
+            result = await asyncio.to_thread(self._acquire, app)
+        finally:
+            session.close()
+        self._remember(creds, result)
 
     async def refresh(self, creds: Credentials, stale: str, unless_younger_than: float = 0.0) -> str | None:
         """A new token after Graph refused ``stale`` (unless another request already replaced it); None, and
@@ -120,26 +109,23 @@ class TokenProvider:
             self._tokens.pop(key, None)
             app = await self._app(creds)
             result = await asyncio.to_thread(self._acquire, app, True)
-            return self._remember(key, result, creds.tenant_id)
+            return self._remember(creds, result)
 
-    def _remember(self, key: tuple[str, str, str], result: dict[str, Any], tenant_id: str) -> str:
+    def _remember(self, creds: Credentials, result: dict[str, Any]) -> str:
         if "access_token" not in result:
-            reason = auth_reason(result, tenant_id)
-            raise (GraphUnavailable if is_transient(result) else GraphAuthError)(
-                reason, code=result.get("error")
-            )
+            raise token_error(result, creds.tenant_id, creds.client_id)
         lifetime = float(result.get("expires_in") or 0)
         now = time.monotonic()
-        self._tokens[key] = (result["access_token"], now + max(0.0, lifetime - EARLY_REFRESH), now)
+        self._tokens[creds.key] = (result["access_token"], now + max(0.0, lifetime - EARLY_REFRESH), now)
         return result["access_token"]
 
     async def _app(self, creds: Credentials) -> msal.ConfidentialClientApplication:
         app = self._apps.get(creds.key)
         if app is None:
-            app = self._apps[creds.key] = await asyncio.to_thread(self._build, creds)
+            app = self._apps[creds.key] = await asyncio.to_thread(self._build, creds, _Session(self.ca_file))
         return app
 
-    def _build(self, creds: Credentials) -> msal.ConfidentialClientApplication:
+    def _build(self, creds: Credentials, session: requests.Session) -> msal.ConfidentialClientApplication:
         authority = f"{self.authority_url}/{creds.tenant_id}"
         public = urlsplit(self.authority_url).hostname in PUBLIC_CLOUD_HOSTS
         try:
@@ -147,14 +133,12 @@ class TokenProvider:
                 creds.client_id,
                 client_credential=creds.secret,
                 authority=authority,
-                http_client=msal_http(self.ca_file),
+                http_client=session,
                 instance_discovery=None if public else False,
             )
         except ValueError as exc:  # msal could not read the tenant's OpenID configuration: an unknown tenant
             log.warning("msal refused the authority %s: %s", authority, exc)
-            raise GraphAuthError(
-                f"the tenant {creds.tenant_id} is unknown to the identity platform: check the tenant id"
-            ) from exc
+            raise token_error({"error": "invalid_tenant"}, creds.tenant_id, creds.client_id) from exc
         except requests.RequestException as exc:
             raise GraphUnavailable(
                 f"the identity platform at {self.authority_url} could not be reached: {exc}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.scheduler.api import create_app
@@ -12,20 +11,6 @@ from services.scheduler.api.endpoint import GRAPH
 from shared.config import SyncConfig
 from tests.fixtures.api import make_team
 from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
-
-
-@pytest.fixture
-async def graph_api(pool, settings, simulator):
-    """The API with the simulator as its cloud."""
-    cloud = settings.model_copy(
-        update={
-            "authority_url": simulator.authority_url,
-            "graph_url": simulator.graph_url,
-            "ca_file": simulator.ca_file,
-        }
-    )
-    async with TestClient(TestServer(create_app(pool, cloud))) as client:
-        yield client
 
 
 async def _connected_team(api, operator, tenant, secret: str = SIM_CLIENT_SECRET) -> dict:
@@ -83,15 +68,17 @@ async def test_groups_need_a_connected_directory(graph_api, operator, sim_tenant
     assert (await _save(graph_api, team, [])).status == 200  # no groups, nothing to check
 
 
-async def test_an_unanswering_directory_is_502(graph_api, operator, sim_tenant, pool, settings):
-    team = await _connected_team(graph_api, operator, sim_tenant, secret="rotated-Xq7")
+async def test_an_unanswering_directory_is_502(graph_api, operator, simulator, sim_tenant, pool, settings):
+    team = await _connected_team(graph_api, operator, sim_tenant)
+    sim_tenant.rotate_secret(SIM_CLIENT_ID)  # in the tenant, after the connection was made
+    simulator.expire_tokens(sim_tenant.tenant_id)
     resp = await _save(graph_api, team, _real(sim_tenant))
     assert resp.status == 502 and resp.content_type == "application/problem+json"
-    assert "rotated-Xq7" not in await resp.text()
+    assert SIM_CLIENT_SECRET not in await resp.text()
 
+    team = await _connected_team(graph_api, operator, sim_tenant, secret=sim_tenant.apps[SIM_CLIENT_ID])
     closed = settings.model_copy(update={"authority_url": "https://127.0.0.1:1", "ca_file": None})
     async with TestClient(TestServer(create_app(pool, closed))) as offline:
-        team = await _connected_team(offline, operator, sim_tenant)
         resp = await _save(offline, team, _real(sim_tenant))
         assert resp.status == 502, await resp.text()
         detail = (await resp.json())["detail"]

@@ -161,9 +161,9 @@ async def test_the_consent_redirect_stays_on_this_site(browsers, operator, simul
     assert resp.status == 422
 
 
-async def test_group_search_through_graph(sim_api, operator, sim_tenant):
+async def test_group_search_through_graph(sim_api, operator, simulator, sim_tenant):
     team = await make_team(sim_api, operator)
-    await sim_api.put(
+    connected = await sim_api.put(
         f"/api/v1/teams/{team['id']}/directory",
         json={
             "tenant_id": sim_tenant.tenant_id,
@@ -172,6 +172,7 @@ async def test_group_search_through_graph(sim_api, operator, sim_tenant):
         },
         headers=team["headers"],
     )
+    assert connected.status == 200, await connected.text()
     resp = await sim_api.get(
         f"/api/v1/teams/{team['id']}/directory/groups", params={"search": "All"}, headers=team["headers"]
     )
@@ -180,11 +181,8 @@ async def test_group_search_through_graph(sim_api, operator, sim_tenant):
     assert [g["display_name"] for g in groups] == ["All Staff"]
     assert set(groups[0]) == {"id", "display_name", "description", "mail"}
 
-    await sim_api.put(
-        f"/api/v1/teams/{team['id']}/directory",
-        json={"tenant_id": sim_tenant.tenant_id, "client_id": SIM_CLIENT_ID, "client_secret": "rotated-Xq7"},
-        headers=team["headers"],
-    )
+    sim_tenant.rotate_secret(SIM_CLIENT_ID)  # in the tenant, after the connection was made
+    simulator.expire_tokens(sim_tenant.tenant_id)
     failed = await sim_api.get(f"/api/v1/teams/{team['id']}/directory/groups", headers=team["headers"])
     assert failed.status == 502
-    assert "rotated-Xq7" not in await failed.text()
+    assert SIM_CLIENT_SECRET not in await failed.text()

@@ -1,60 +1,147 @@
-"""The directory connection (R1): stored encrypted, never returned, replaced by a second PUT."""
+"""The directory connection (R1): saved only once a token is taken with it, stored encrypted, never returned,
+replaced by a second PUT."""
 
 from __future__ import annotations
 
+import socket
 import uuid
 
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.scheduler.api import create_app
+from services.scheduler.api.endpoint import GRAPH
 from shared.crypto import decrypt
 from tests.fixtures.api import make_team
+from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
-TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-CLIENT = "11111111-2222-3333-4444-555555555555"
+UNKNOWN = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
-async def test_put_get_delete_directory(api, operator, pool, settings):
-    team = await make_team(api, operator)
+def _connection(tenant, **wrong: str) -> dict[str, str]:
+    return {
+        "tenant_id": tenant.tenant_id,
+        "client_id": SIM_CLIENT_ID,
+        "client_secret": SIM_CLIENT_SECRET,
+        **wrong,
+    }
+
+
+async def _row(pool, team: dict):
+    return await pool.fetchrow(
+        "SELECT * FROM directory_connections WHERE team_id = $1", uuid.UUID(team["id"])
+    )
+
+
+async def test_put_get_delete_directory(graph_api, operator, pool, settings, simulator, sim_tenant):
+    team = await make_team(graph_api, operator)
     path = f"/api/v1/teams/{team['id']}/directory"
-    assert (await api.get(path, headers=team["headers"])).status == 404
+    assert (await graph_api.get(path, headers=team["headers"])).status == 404
 
-    resp = await api.put(
-        path,
-        json={"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "s3cr3t~1"},
-        headers=team["headers"],
+    resp = await graph_api.put(path, json=_connection(sim_tenant), headers=team["headers"])
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["tenant_id"] == sim_tenant.tenant_id and body["client_id"] == SIM_CLIENT_ID
+    assert body["connected_at"].endswith("Z") and SIM_CLIENT_SECRET not in await resp.text()
+    assert simulator.requests[sim_tenant.tenant_id]["token"] == 1
+
+    row = await _row(pool, team)
+    assert row["kind"] == "own_app"
+    assert SIM_CLIENT_SECRET.encode() not in bytes(row["secret_encrypted"])
+    assert decrypt(settings.secret_keys(), row["secret_encrypted"]) == SIM_CLIENT_SECRET
+
+    # The token the check took serves the next Graph request.
+    search = await graph_api.get(f"{path}/groups", params={"search": "All"}, headers=team["headers"])
+    assert search.status == 200 and simulator.requests[sim_tenant.tenant_id]["token"] == 1
+
+    rotated = sim_tenant.rotate_secret(SIM_CLIENT_ID)
+    resp = await graph_api.put(
+        path, json=_connection(sim_tenant, client_secret=rotated), headers=team["headers"]
     )
     assert resp.status == 200
-    body = await resp.json()
-    assert body["tenant_id"] == TENANT and body["client_id"] == CLIENT and body["connected_at"].endswith("Z")
-    assert "s3cr3t~1" not in await resp.text()
-
-    row = await pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", uuid.UUID(team["id"]))
-    assert row["kind"] == "own_app"
-    assert b"s3cr3t~1" not in bytes(row["secret_encrypted"])
-    assert decrypt(settings.secret_keys(), row["secret_encrypted"]) == "s3cr3t~1"
-
-    rotated = await api.put(
-        path, json={"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "new"}, headers=team["headers"]
+    assert (
+        decrypt(settings.secret_keys(), (await _row(pool, team))["secret_encrypted"])
+        == rotated
     )
-    assert rotated.status == 200
-    row = await pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", uuid.UUID(team["id"]))
-    assert decrypt(settings.secret_keys(), row["secret_encrypted"]) == "new"
 
-    got = await api.get(path, headers=team["headers"])
+    got = await graph_api.get(path, headers=team["headers"])
     assert got.status == 200 and "client_secret" not in await got.json()
 
-    assert (await api.delete(path, headers=team["headers"])).status == 204
-    assert (await api.get(path, headers=team["headers"])).status == 404
+    assert (await graph_api.delete(path, headers=team["headers"])).status == 204
+    assert (await graph_api.get(path, headers=team["headers"])).status == 404
 
 
-async def test_one_tenant_serves_several_teams(api, operator, pool):
-    for name in ("A", "B"):
-        team = await make_team(api, operator, name)
+@pytest.mark.parametrize(
+    ("field", "wrong", "says"),
+    [
+        ("tenant_id", UNKNOWN, "check the tenant id"),
+        ("client_id", "0c6f7a4e-1d2b-4c3a-9e8f-7a6b5c4d3e2f", "grant the app admin consent"),
+        ("client_secret", "not-the-secret", "create a new client secret"),
+    ],
+)
+async def test_refused_credentials_are_422_naming_the_field_and_save_nothing(
+    graph_api, operator, pool, sim_tenant, field, wrong, says
+):
+    team = await make_team(graph_api, operator)
+    path = f"/api/v1/teams/{team['id']}/directory"
+    for connected in (False, True):
+        if connected:
+            assert (
+                await graph_api.put(path, json=_connection(sim_tenant), headers=team["headers"])
+            ).status == 200
+        before = await _row(pool, team)
+
+        resp = await graph_api.put(
+            path, json=_connection(sim_tenant, **{field: wrong}), headers=team["headers"]
+        )
+        assert resp.status == 422 and resp.content_type == "application/problem+json"
+        problem = await resp.json()
+        assert [e["loc"] for e in problem["errors"]] == [[field]]
+        assert says in problem["errors"][0]["msg"] and "Trace ID" not in problem["errors"][0]["msg"]
+        assert "not-the-secret" not in await resp.text()
+
+        assert await _row(pool, team) == before  # an existing connection stays exactly as it was
+        got = await graph_api.get(path, headers=team["headers"])
+        assert got.status == (200 if connected else 404)
+        if connected:
+            assert (await got.json())["tenant_id"] == sim_tenant.tenant_id
+    assert not graph_api.app[GRAPH].tokens._apps  # no msal app is kept for a refused credential
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_an_identity_platform_that_does_not_answer_is_503(
+    graph_api, operator, pool, settings, sim_tenant
+):
+    team = await make_team(graph_api, operator)
+    path = f"/api/v1/teams/{team['id']}/directory"
+    assert (await graph_api.put(path, json=_connection(sim_tenant), headers=team["headers"])).status == 200
+    before = await _row(pool, team)
+
+    offline = settings.model_copy(update={"authority_url": f"https://127.0.0.1:{_closed_port()}"})
+    async with TestClient(TestServer(create_app(pool, offline))) as api:
         resp = await api.put(
-            f"/api/v1/teams/{team['id']}/directory",
-            headers=team["headers"],
-            json={"tenant_id": TENANT, "client_id": CLIENT, "client_secret": "x"},
+            path, json=_connection(sim_tenant, client_secret="a-new-secret"), headers=team["headers"]
+        )
+        assert resp.status == 503 and resp.content_type == "application/problem+json"
+        detail = (await resp.json())["detail"]
+    assert "could not be reached" in detail and "try again" in detail and "a-new-secret" not in detail
+    assert await _row(pool, team) == before
+
+
+async def test_one_tenant_serves_several_teams(graph_api, operator, pool, sim_tenant):
+    for name in ("A", "B"):
+        team = await make_team(graph_api, operator, name)
+        resp = await graph_api.put(
+            f"/api/v1/teams/{team['id']}/directory", headers=team["headers"], json=_connection(sim_tenant)
         )
         assert resp.status == 200
-    assert await pool.fetchval("SELECT count(*) FROM directory_connections WHERE tenant_id = $1", TENANT) == 2
+    count = "SELECT count(*) FROM directory_connections WHERE tenant_id = $1"
+    assert await pool.fetchval(count, sim_tenant.tenant_id) == 2
 
 
 async def test_directory_body_errors(api, operator):

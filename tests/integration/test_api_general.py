@@ -8,6 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.scheduler.api import create_app
 from tests.fixtures.api import make_team
+from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 
@@ -36,12 +37,17 @@ async def test_body_over_one_mebibyte_is_413(api, operator):
     )
 
 
-async def test_endpoints_without_a_body_still_refuse_one_over_one_mebibyte(api, operator, pool):
-    team = await make_team(api, operator)
+async def test_endpoints_without_a_body_still_refuse_one_over_one_mebibyte(
+    graph_api, operator, pool, sim_tenant
+):
+    team = await make_team(graph_api, operator)
     base, h = f"/api/v1/teams/{team['id']}", team["headers"]
-    await api.put(
-        base + "/directory", json={"tenant_id": "t", "client_id": "c", "client_secret": "s"}, headers=h
-    )
+    connection = {
+        "tenant_id": sim_tenant.tenant_id,
+        "client_id": SIM_CLIENT_ID,
+        "client_secret": SIM_CLIENT_SECRET,
+    }
+    assert (await graph_api.put(base + "/directory", json=connection, headers=h)).status == 200
     big = b"x" * (1024 * 1024 + 1)
     for method, path in [
         ("DELETE", base + "/directory"),
@@ -50,16 +56,16 @@ async def test_endpoints_without_a_body_still_refuse_one_over_one_mebibyte(api, 
         ("GET", "/api/v1/openapi.json"),
         ("GET", "/healthz"),
     ]:
-        await _problem(await api.request(method, path, data=big, headers=h), 413)
+        await _problem(await graph_api.request(method, path, data=big, headers=h), 413)
     assert await pool.fetchval("SELECT count(*) FROM directory_connections") == 1  # not deleted
 
     async def chunked():
         for _ in range(17):
             yield b"x" * 65536
 
-    await _problem(await api.delete(base + "/directory", data=chunked(), headers=h), 413)
-    await _problem(await api.delete(base + "/directory", data=big), 401)  # the token comes first
-    exactly = await api.get(base + "/members", data=b" " * (1024 * 1024), headers=h)
+    await _problem(await graph_api.delete(base + "/directory", data=chunked(), headers=h), 413)
+    await _problem(await graph_api.delete(base + "/directory", data=big), 401)  # the token comes first
+    exactly = await graph_api.get(base + "/members", data=b" " * (1024 * 1024), headers=h)
     assert exactly.status == 200
 
 

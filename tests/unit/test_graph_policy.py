@@ -16,9 +16,9 @@ from shared.graph.errors import (
     GraphThrottled,
     GraphUnavailable,
     error_for,
+    token_error,
 )
 from shared.graph.groups import search_clause, search_params
-from shared.graph.tokens import auth_reason, is_transient
 
 
 def test_retry_after_in_seconds_or_as_a_date():
@@ -115,16 +115,82 @@ def test_other_answers():
     ).reason.endswith("(400 Request_BadRequest: bad)")
 
 
-def test_token_errors_read_as_reasons():
-    bad_secret = {
-        "error": "invalid_client",
-        "error_description": "AADSTS7000215: Invalid client secret provided.",
+def _entra(error: str, code: int, description: str) -> dict:
+    """A token endpoint's error answer as msal hands it over, trace ids and all."""
+    return {
+        "error": error,
+        "error_description": f"AADSTS{code}: {description}\r\nTrace ID: 3427eb4d\r\nCorrelation ID: 0aa7c9ea",
+        "error_codes": [code],
     }
-    assert auth_reason(bad_secret, "t1").startswith("the client secret is wrong or expired: AADSTS7000215")
-    unknown = {"error": "invalid_request", "error_description": "AADSTS90002: Tenant 't1' not found."}
-    assert "tenant t1 is unknown" in auth_reason(unknown, "t1")
-    assert "not registered in the tenant" in auth_reason({"error": "unauthorized_client"}, "t1")
-    assert is_transient({"error": "temporarily_unavailable"}) and not is_transient(bad_secret)
+
+
+@pytest.mark.parametrize(
+    ("result", "credential", "start"),
+    [
+        (
+            _entra("invalid_client", 7000215, "Invalid client secret provided."),
+            "secret",
+            "the client secret is wrong or expired: AADSTS7000215: Invalid client secret provided; create",
+        ),
+        (
+            _entra("invalid_client", 7000222, "The provided client secret keys for app 'c1' are expired."),
+            "secret",
+            "the client secret is wrong or expired: AADSTS7000222",
+        ),
+        (
+            _entra("unauthorized_client", 700016, "Application with identifier 'c1' was not found."),
+            "client_id",
+            "the app c1 is not registered in the tenant t1 or has no admin consent there: AADSTS700016",
+        ),
+        (
+            _entra("invalid_tenant", 90002, "Tenant 't1' not found."),
+            "tenant_id",
+            "the tenant t1 is unknown to Microsoft's identity platform: AADSTS90002",
+        ),
+        # The token endpoint answers an unknown tenant with invalid_request: the code tells.
+        (_entra("invalid_request", 90002, "Tenant 't1' not found."), "tenant_id", "the tenant t1 is unknown"),
+        (
+            _entra(
+                "invalid_request", 900023, "Specified tenant identifier 't1' is neither a valid DNS name."
+            ),
+            "tenant_id",
+            "the tenant t1 is unknown",
+        ),
+        ({"error": "unauthorized_client"}, "client_id", "the app c1 is not registered in the tenant t1"),
+        ({"error": "invalid_client"}, "secret", "the client secret is wrong or expired (invalid_client)"),
+        (
+            _entra("invalid_scope", 1002012, "The provided value for scope x is not valid."),
+            None,
+            "the app cannot be granted Microsoft Graph access",
+        ),
+        (
+            _entra("invalid_request", 90014, "A required field is missing."),
+            None,
+            "the identity platform refused a token for tenant t1: AADSTS90014",
+        ),
+    ],
+)
+def test_token_refusals_name_the_credential_at_fault(result, credential, start):
+    error = token_error(result, "t1", "c1")
+    assert isinstance(error, GraphAuthError) and error.credential == credential
+    assert error.reason.startswith(start), error.reason
+    assert "Trace ID" not in error.reason and error.code == result["error"]
+
+
+def test_secret_and_tenant_reasons_say_what_to_do():
+    secret = token_error(_entra("invalid_client", 7000215, "Invalid client secret provided."), "t1", "c1")
+    assert "create a new client secret" in secret.reason
+    tenant = token_error(_entra("invalid_tenant", 90002, "Tenant 't1' not found."), "t1", "c1")
+    assert "check the tenant id" in tenant.reason
+
+
+@pytest.mark.parametrize("error", ["temporarily_unavailable", "server_error"])
+def test_an_identity_platform_out_of_order_is_transient(error):
+    failure = token_error(
+        {"error": error, "error_description": "AADSTS90033: A transient error."}, "t1", "c1"
+    )
+    assert isinstance(failure, GraphUnavailable) and failure.transient
+    assert failure.reason.startswith("the identity platform gave no token for tenant t1 for now: AADSTS90033")
 
 
 def test_urls_keep_odata_punctuation_and_encode_the_rest():

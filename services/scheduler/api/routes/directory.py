@@ -16,11 +16,13 @@ from services.scheduler.api.models.directory import (
 )
 from services.scheduler.api.problems import Problem
 from shared.crypto import encrypt
-from shared.graph.errors import GraphError
+from shared.graph.errors import GraphAuthError, GraphError, GraphUnavailable
 from shared.graph.groups import search_groups
+from shared.graph.tokens import Credentials
 
 log = logging.getLogger(__name__)
 _COLUMNS = "tenant_id, client_id, connected_at, kind"
+_FIELDS = {"tenant_id": "tenant_id", "client_id": "client_id", "secret": "client_secret"}
 
 
 async def put_directory(call: Call) -> web.Response:
@@ -28,6 +30,7 @@ async def put_directory(call: Call) -> web.Response:
     keys = call.settings.secret_keys()
     if not keys:
         raise Problem(503, "CARDSYNC_SECRET_KEYS is not set, so client secrets cannot be stored")
+    await _take_a_token(call, Credentials(body.tenant_id, body.client_id, body.client_secret))
     secret = encrypt(keys, body.client_secret)
     row = await call.pool.fetchrow(
         "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id, secret_encrypted)"
@@ -43,6 +46,25 @@ async def put_directory(call: Call) -> web.Response:
     await call.audit("directory.connect", details)
     log.info("team %s connected tenant %s with its own app %s", call.team, body.tenant_id, body.client_id)
     return json_response(DirectoryOut(**dict(row)))
+
+
+async def _take_a_token(call: Call, creds: Credentials) -> None:
+    """Credentials that cannot give a token are refused before anything is saved: a 422 naming the field the
+    identity platform blamed, or a 503 when it did not answer."""
+    try:
+        await call.graph.tokens.check(creds)
+    except GraphUnavailable as exc:
+        log.warning("no token for tenant %s to connect team %s: %s", creds.tenant_id, call.team, exc.reason)
+        raise Problem(
+            503, f"the credentials could not be checked, so nothing was saved: {exc.reason}; try again later"
+        ) from None
+    except GraphAuthError as exc:
+        field = _FIELDS.get(exc.credential or "")
+        raise Problem(
+            422,
+            f"no token could be taken with these credentials, so nothing was saved: {exc.reason}",
+            errors=[{"loc": [field] if field else [], "msg": exc.reason}],
+        ) from None
 
 
 async def get_directory(call: Call) -> web.Response:
