@@ -113,6 +113,16 @@ def test_openapi_document_covers_every_endpoint_from_the_models():
                 assert ref is None or ref.rsplit("/", 1)[1] in schemas
 
 
+def test_an_endpoint_lists_the_problems_it_declares():
+    responses = openapi_document(ENDPOINTS)["paths"]["/api/v1/teams/{team_id}/directory"]["put"]["responses"]
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}
+    assert responses["422"]["content"] == responses["503"]["content"] == problem
+    assert responses["503"]["description"].startswith("Service Unavailable")
+    assert responses["200"]["content"] == {
+        "application/json": {"schema": {"$ref": "#/components/schemas/DirectoryOut"}}
+    }
+
+
 @pytest.mark.parametrize("source", ["aboutMe", "preferredName"])
 def test_profile_properties_graph_lists_no_users_with_are_refused_as_mapping_sources_on_save(source):
     mapping = {"source": "department", "fallbacks": [source], "target": {"kind": "field", "name": "about"}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
@@ -41,7 +42,12 @@ def _responses(ep: Endpoint, refs: dict[tuple[type[BaseModel], JsonSchemaMode], 
     responses: dict[str, Any] = {}
     for status, model in ep.responses.items():
         answer: dict[str, Any] = {"description": ep.summary if model else "no content"}
-        if model:
+        if model is ProblemOut:  # an error the endpoint declares, beyond those every endpoint may answer
+            answer = {
+                "description": f"{HTTPStatus(status).phrase} (RFC 9457)",
+                "content": {"application/problem+json": {"schema": refs[(model, "serialization")]}},
+            }
+        elif model:
             answer["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
         if status in ep.raw_responses:
             answer["content"] = {ep.raw_responses[status]: {"schema": {"type": "string", "format": "binary"}}}

@@ -7,6 +7,7 @@ import logging
 from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
+from services.scheduler.api.models.common import ProblemOut
 from services.scheduler.api.models.directory import (
     DirectoryIn,
     DirectoryOut,
@@ -105,7 +106,8 @@ ENDPOINTS = (
         "/api/v1/teams/{team_id}/directory",
         put_directory,
         "Connect (or reconnect) the team's tenant with an app registration of its own",
-        {200: DirectoryOut},
+        # 422: no token with these credentials (the errors name the field); 503: no identity platform answer.
+        {200: DirectoryOut, 422: ProblemOut, 503: ProblemOut},
         body=DirectoryIn,
     ),
     Endpoint(
