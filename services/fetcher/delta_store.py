@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.fetcher.graph_model import Nesting
+from shared.graph.links import within_base
 
 log = logging.getLogger(__name__)
 LINK_KINDS = ("users", "groups")
@@ -27,8 +28,10 @@ class Stored:
     nesting: Nesting
 
 
-async def load(pool: asyncpg.Pool, team_id: str, scope: str) -> Stored | None:
-    """The state a delta round starts from; None when there is none usable for this scope."""
+async def load(pool: asyncpg.Pool, team_id: str, scope: str, graph_url: str) -> Stored | None:
+    """The state a delta round starts from; None when there is none usable for this scope, or when a stored
+    link leads outside ``graph_url`` (the Graph base moved, or the row was tampered with: a full read replaces
+    the links, and the token never goes there)."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "SELECT g.scope, g.nesting, g.pending_run, r.status FROM fetcher_graphs g"
@@ -47,6 +50,9 @@ async def load(pool: asyncpg.Pool, team_id: str, scope: str) -> Stored | None:
         )
     usable = {r["kind"]: r["delta_link"] for r in links if r["delta_link"]}
     if row["scope"] != scope or set(usable) != set(LINK_KINDS):
+        return None
+    if outside := sorted(kind for kind, link in usable.items() if not within_base(graph_url, link)):
+        log.warning("stored %s delta links lead outside the Graph base %s: read in full", outside, graph_url)
         return None
     return Stored(usable, {g: set(children) for g, children in row["nesting"].items()})
 

@@ -115,7 +115,7 @@ class Fetcher:
         reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
         if self.use_delta:
             scope = delta.scope_of(run.config, run.connection)
-            stored = await delta_store.load(self.pool, run.team_id, scope)
+            stored = await delta_store.load(self.pool, run.team_id, scope, self.graph.graph_url)
             if stored is None:
                 log.info("full read: no delta state for this configuration (groups, properties, mapping, toggles)")
             else:

@@ -16,7 +16,7 @@ import orjson
 from yarl import URL
 
 from shared import metrics
-from shared.graph import retry
+from shared.graph import links, retry
 from shared.graph.errors import GraphUnavailable, error_for
 from shared.graph.tokens import Credentials, TokenProvider
 from shared.settings import Settings
@@ -149,11 +149,13 @@ class TenantGraph:
 
         The next page is requested before this one is handed over, so that Graph works on it while the caller
         works on this one. At most one page is read ahead, and only by a nextLink Graph gave: no request is
-        sent that plain paging would not send too."""
+        sent that plain paging would not send too. A page whose next or delta link leads outside the Graph
+        base fails the read (GraphLinkRefused) before anything is sent there."""
         ahead = asyncio.ensure_future(self.get_json(self.url(path, params), headers=headers))
         try:
             while ahead is not None:
                 page = await ahead
+                self._check_links(page)
                 link = page.get("@odata.nextLink")
                 ahead = asyncio.ensure_future(self.get_json(link, headers=headers)) if link else None
                 yield page
@@ -162,12 +164,19 @@ class TenantGraph:
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
 
+    def _check_links(self, page: Mapping[str, Any]) -> None:
+        for key, what in (("@odata.nextLink", "a next link"), ("@odata.deltaLink", "a delta link")):
+            if (link := page.get(key)) is not None:
+                links.check(self.client.graph_url, str(link), f"Graph answered with {what}")
+
     async def request(
         self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: Any = None
     ) -> Response:
         """Send with retries: 429/503 wait (within the run's budget), 5xx and network errors back off a few
         times, a 401 takes a fresh token once, and so does a 403 to a token that may predate a grant
-        (``renew_refused``). Any other answer is returned as it is."""
+        (``renew_refused``). Any other answer is returned as it is. Nothing, and no token, goes to a URL
+        outside the Graph base (GraphLinkRefused)."""
+        links.check(self.client.graph_url, url, "a request was to go")
         throttled = transient = 0
         refreshed = renewed = False
         while True:

@@ -93,6 +93,10 @@ class DeltaExpired(GraphError):
     """A delta token is no longer accepted: the caller must read everything again."""
 
 
+class GraphLinkRefused(GraphError):
+    """A link to follow leads outside the configured Graph base: it is not followed, the token stays home."""
+
+
 def group_gone(group_id: str) -> GraphNotFound:
     return GraphNotFound(
         f"the synced group {group_id} no longer exists in the directory; take it off the synced groups",
