@@ -8,6 +8,7 @@ from typing import Any
 
 from services.reconciler.mapping import link_value
 from services.reconciler.model import CARD_COLUMNS, CurrentMember, LinkValue, MappedCard
+from shared.card_links import link_problem
 from shared.config import FieldTarget, FieldToggles, SyncConfig
 
 LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
@@ -60,9 +61,10 @@ def overwritten(config: SyncConfig) -> Overwritten:
 def fingerprint(card: MappedCard, config: SyncConfig, spec: Overwritten | None = None) -> list[str | None] | None:
     """The values a member holds when ``updated`` finds nothing to change, in ``overwritten`` order: columns,
     custom fields, link values. None when the user cannot leave its member unchanged (disabled, and disabled
-    users are removed). The gathering compares it with the member in SQL, so unchanged members never reach
-    Python. ``spec``: ``overwritten(config)``, when the caller fingerprints many cards under one config."""
-    if not card.enabled and config.remove_disabled_users:
+    users are removed), or when a link value was refused: the rules report it on every run that sees it. The
+    gathering compares it with the member in SQL, so unchanged members never reach Python. ``spec``:
+    ``overwritten(config)``, when the caller fingerprints many cards under one config."""
+    if (not card.enabled and config.remove_disabled_users) or card.refused:
         return None
     columns, custom, links = spec or overwritten(config)
     return ([card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
@@ -103,7 +105,7 @@ def updated(
     card: MappedCard, current: CurrentMember, config: SyncConfig
 ) -> tuple[dict, dict, dict[str, dict[str, Any]], dict[str, LinkValue | None]]:
     """New fields, custom fields, the changes (field -> old/new) and link writes (None deletes) of an existing
-    member: only fields whose overwrite toggle is on, only where the value differs."""
+    member: only fields whose overwrite toggle is on, only where the value differs; a refused link stays."""
     fields = dict(current.fields)
     changes: dict[str, dict[str, Any]] = {}
     for name in CARD_COLUMNS:
@@ -123,6 +125,10 @@ def updated(
     links: dict[str, LinkValue | None] = {}
     for source, link, rule in desired_links(card, config):
         old = current.links.get(source)
+        # A refused value leaves the member's link as it is, unless that one may not be a link either (it was
+        # synced before values were checked): then it goes, as an emptied value's would.
+        if source in card.refused and (old is None or link_problem(old) is None):
+            continue
         new_value = link.value if link else None
         if rule.overwrite and new_value != old:
             changes[f"links.{source}"] = {"old": old, "new": new_value}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.reconciler.model import LinkValue, MappedCard
+from shared.card_links import link_problem
 from shared.config import FieldTarget, SyncConfig
 
 ADDRESS_PARTS = ("streetAddress", "city", "state", "postalCode", "country")
@@ -41,6 +42,8 @@ def first(properties: dict[str, Any], *sources: str) -> str | None:
 
 
 def link_value(kind: str, value: str) -> str:
+    """The link a directory value makes: mailto: and tel: links for email and phone (so always safe ones), the
+    value itself for any other kind (``link_problem`` decides whether it may be one)."""
     if kind == "email":
         return f"mailto:{value}"
     if kind == "phone":
@@ -82,15 +85,22 @@ def map_user(properties: dict[str, Any], config: SyncConfig, directory_id: str |
         raise SkipUser(f"directory user {directory_id} has no usable email (mail or userPrincipalName)")
     custom: dict[str, str | None] = {}
     links: dict[str, LinkValue | None] = {}
+    refused: dict[str, str] = {}
     for mapping in config.custom_mappings:
         value = first(properties, *mapping.sources)
         target = mapping.target
         if isinstance(target, FieldTarget):
             custom[target.name] = value
-        else:
-            links[f"mapping:{target.label}"] = (
-                LinkValue(target.type, target.label, link_value(target.type, value)) if value else None
+            continue
+        source = f"mapping:{target.label}"
+        link = link_value(target.type, value) if value else None
+        if link is not None and (problem := link_problem(link)):
+            refused[source] = (
+                f"the card link {target.label} was not synced: the directory's value {problem};"
+                f" correct {' or '.join(mapping.sources)} in the directory"
             )
+            link = None
+        links[source] = LinkValue(target.type, target.label, link) if link else None
     return MappedCard(
         directory_id=directory_id,
         login_email=prop(properties, "userPrincipalName") or email,
@@ -98,4 +108,5 @@ def map_user(properties: dict[str, Any], config: SyncConfig, directory_id: str |
         custom=custom,
         links=links,
         enabled=properties.get("accountEnabled") is not False,
+        refused=refused,
     )

@@ -23,7 +23,8 @@ class LinkValue:
 
 @dataclass(frozen=True, slots=True)
 class MappedCard:
-    """A directory user as the card it should become (R5, R6): values trimmed, blanks as None."""
+    """A directory user as the card it should become (R5, R6): values trimmed, blanks as None. ``refused``:
+    the link sources whose directory value may not be a card link, with the member error that says why."""
 
     directory_id: str
     login_email: str
@@ -31,6 +32,7 @@ class MappedCard:
     custom: dict[str, str | None] = field(default_factory=dict)
     links: dict[str, LinkValue | None] = field(default_factory=dict)
     enabled: bool = True
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def email_key(self) -> str:
@@ -41,7 +43,7 @@ class MappedCard:
         return email_key(self.login_email)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "id": self.directory_id,
             "login": self.login_email,
             "f": self.fields,
@@ -49,6 +51,9 @@ class MappedCard:
             "l": {s: None if v is None else [v.type, v.label, v.value] for s, v in self.links.items()},
             "en": self.enabled,
         }
+        if self.refused:  # rare: most staged cards go without the key
+            data["x"] = self.refused
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MappedCard:
@@ -59,6 +64,7 @@ class MappedCard:
             custom=data["c"],
             links={s: None if v is None else LinkValue(*v) for s, v in data["l"].items()},
             enabled=data["en"],
+            refused=data.get("x", {}),
         )
 
 

@@ -46,6 +46,9 @@ def _decide(pair: state.Pair, ctx: Context, writer: ActionWriter, tallies: Count
         if pair.login_taken:
             errors.append({"directory_id": action.directory_id or "", "message": f"the login"
                            f" {pair.login_taken} belongs to another account; the member keeps its login"})
+        card = pair.seen.card if pair.seen else None
+        if card and card.refused and action.kind in ("create", "update", "unchanged"):
+            errors.extend({"directory_id": card.directory_id, "message": m} for m in card.refused.values())
     tally(action, tallies)
     current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
     writer.add(action, current_role)

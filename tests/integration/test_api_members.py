@@ -227,6 +227,52 @@ async def test_templates(api, team, pool):
     }
 
 
+async def test_template_links_may_only_be_https_http_mailto_or_tel_links(api, team, pool):
+    path = f"/api/v1/teams/{team['id']}/templates"
+    good = ["https://c.example", "mailto:sales@c.example", "tel:+14255550100", "www.c.example", ""]
+    bad = [
+        "javascript:alert(1)",
+        " JAVASCRIPT:alert(1)",
+        "\x01javascript:x",
+        "java\tscript:x",
+        "javascript%3Aalert(1)",
+        "data:text/html,<b>",
+        "vbscript:x",
+        "file:///etc/passwd",
+    ]
+    links = [{"type": "url", "label": f"L{i}", "value": v} for i, v in enumerate(good + bad)]
+    resp = await api.post(path, json={"name": "Sales", "links": links}, headers=team["headers"])
+    assert resp.status == 422 and resp.content_type == "application/problem+json"
+    errors = (await resp.json())["errors"]
+    assert [tuple(e["loc"]) for e in errors] == [("links", len(good) + i, "value") for i in range(len(bad))]
+    assert "the link is a javascript: link, and a card link may only be an https:" in errors[0]["msg"]
+    assert await pool.fetchval("SELECT count(*) FROM templates") == 0
+    made = await api.post(path, json={"name": "Sales", "links": links[: len(good)]}, headers=team["headers"])
+    assert made.status == 201
+    assert [k["value"] for k in (await made.json())["links"]] == good
+
+
+async def test_a_template_holding_an_unsafe_link_from_before_is_not_applied(api, team, pool):
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    template = await pool.fetchval(
+        "INSERT INTO templates (team_id, name) VALUES ($1, 'Old') RETURNING id", uuid.UUID(team["id"])
+    )
+    await pool.execute(
+        "INSERT INTO template_links (template_id, position, type, label, value)"
+        " VALUES ($1, 0, 'url', 'Site', 'javascript:alert(1)')",
+        template,
+    )
+    resp = await api.put(
+        f"/api/v1/teams/{team['id']}/members/{member_id}/template",
+        json={"template_id": str(template)},
+        headers=team["headers"],
+    )
+    assert resp.status == 422
+    [error] = (await resp.json())["errors"]
+    assert error["loc"] == ["template_id"] and "javascript: link" in error["msg"]
+    assert await pool.fetchval("SELECT count(*) FROM links WHERE member_id = $1", member_id) == 0
+
+
 async def test_template_of_another_team_is_refused(api, operator, team, pool):
     other = await make_team(api, operator, "Other")
     theirs = await (

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from services.reconciler.fields import created, fingerprint
 from services.reconciler.mapping import SkipUser, map_user
-from services.reconciler.model import LinkValue
+from services.reconciler.model import LinkValue, MappedCard
 from shared.config import SyncConfig
 
 CONFIG = SyncConfig()
@@ -92,6 +93,37 @@ def test_card_json_round_trip():
     c = card(SyncConfig(custom_mappings=[{"source": "department", "target": {"kind": "link", "type": "text",
                                                                              "label": "Dept"}}]),
              department="Sales")
-    from services.reconciler.model import MappedCard
-
     assert MappedCard.from_json(c.to_json()) == c
+
+
+def test_r6_a_link_value_with_another_scheme_is_refused_the_rest_of_the_card_maps():
+    config = SyncConfig(
+        custom_mappings=[
+            {"source": "department", "target": {"kind": "link", "type": "url", "label": "Site"}},
+            {
+                "source": "officeLocation",
+                "fallbacks": ["employeeId"],
+                "target": {"kind": "link", "type": "linkedin", "label": "LinkedIn"},
+            },
+        ]
+    )
+    c = card(config, department="JavaScript:alert(1)", officeLocation="linkedin.com/in/jsmith")
+    assert c.links == {
+        "mapping:Site": None,
+        "mapping:LinkedIn": LinkValue("linkedin", "LinkedIn", "linkedin.com/in/jsmith"),
+    }
+    assert list(c.refused) == ["mapping:Site"] and "javascript: link" in c.refused["mapping:Site"]
+    assert c.fields["job_title"] == "VP of Sales"
+    assert fingerprint(c, config) is None  # never counted unchanged unseen: the run reports it
+    assert MappedCard.from_json(c.to_json()) == c
+    fallback = card(config, officeLocation=None, employeeId="file:///c:/x")
+    assert fallback.refused["mapping:LinkedIn"].endswith(
+        "correct officeLocation or employeeId in the directory"
+    )
+    # The email and phone links are mailto: and tel: links whatever the directory holds.
+    hostile = card(mail="javascript:alert(1)@contoso.com", mobilePhone="javascript:alert(1)")
+    assert hostile.refused == {}
+    assert {s: link.value for s, link in created(hostile, CONFIG)[2].items()} == {
+        "email": "mailto:javascript:alert(1)@contoso.com",
+        "phone": "tel:javascript:alert(1)",
+    }

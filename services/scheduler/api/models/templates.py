@@ -6,7 +6,15 @@ from uuid import UUID
 from pydantic import Field, field_validator
 
 from services.scheduler.api.models.common import In, Name, Out
+from shared.card_links import link_problem
 from shared.config import known_link_type
+
+
+def _safe_link(value: str) -> str:
+    """A value a card link may hold (blank: a link the member's own email or phone fills, R13)."""
+    if value and (problem := link_problem(value)):
+        raise ValueError(f"the link {problem}")
+    return value
 
 
 class TemplateLinkIn(In):
@@ -15,6 +23,7 @@ class TemplateLinkIn(In):
     value: str = Field(default="", max_length=2048)
 
     _known_type = field_validator("type")(known_link_type)
+    _safe_value = field_validator("value")(_safe_link)
 
 
 class TemplateIn(In):

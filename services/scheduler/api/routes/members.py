@@ -18,6 +18,7 @@ from services.scheduler.api.models.members import (
     TemplateAssign,
 )
 from services.scheduler.api.problems import Problem
+from shared.card_links import link_problem
 
 _MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"
 _ETAG_CHARS = re.compile(r"[\x21\x23-\x7e]*")  # etagc of RFC 9110, ASCII only
@@ -102,14 +103,22 @@ async def put_template(call: Call) -> web.Response:
             "SELECT 1 FROM members WHERE team_id = $1 AND id = $2 FOR UPDATE", call.team, member_id
         ):
             raise _no_member()
-        if not await conn.fetchval(
-            "SELECT 1 FROM templates WHERE team_id = $1 AND id = $2", call.team, body.template_id
-        ):
+        values = await conn.fetchval(
+            "SELECT array(SELECT l.value FROM template_links l WHERE l.template_id = t.id)"
+            " FROM templates t WHERE t.team_id = $1 AND t.id = $2",
+            call.team,
+            body.template_id,
+        )
+        if values is None:
             raise Problem(
                 422,
                 "the team has no such template",
                 errors=[{"loc": ["template_id"], "msg": "the team has no such template"}],
             )
+        # A template made before link values were checked may hold one no card may have.
+        if bad := next((p for v in values if v and (p := link_problem(v))), None):
+            msg = f"a link of this template {bad}; make the template again without it"
+            raise Problem(422, msg, errors=[{"loc": ["template_id"], "msg": msg}])
         from services.reconciler.templates import apply_template  # the reconciler owns link placement
 
         await apply_template(conn, member_id, body.template_id)
