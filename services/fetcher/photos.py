@@ -1,9 +1,14 @@
 """Profile photos: Graph has no delta for them, so a run checks new members and a rotating slice of the
-others, by etag, twenty to a ``$batch``, and downloads only the photos whose etag changed."""
+others, by etag, twenty to a ``$batch``, and downloads only the photos whose etag changed, each on its own:
+streamed, so that no more of a photo is read than may be kept (inside a ``$batch`` answer, a photo would come
+whole, base64 in JSON, however large). A photo that is not kept (too large, or not a JPEG, PNG or GIF image
+whatever its header says) goes on the run's member errors, and its etag is recorded: it is not fetched again
+until it changes, and the member keeps the photo it had."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,11 +16,12 @@ from urllib.parse import quote
 
 import asyncpg
 
-from services.fetcher import photo_store
+from services.fetcher import photo_store, runs
 from services.fetcher.pages import Publish
 from shared.graph.batch import BatchItem, batch_get, chunks
 from shared.graph.client import TenantGraph
 from shared.graph.errors import GraphError
+from shared.image_types import MAX_PHOTO_BYTES, photo_problem, sniff
 from shared.messages import PhotoFetched, SyncRequested
 
 log = logging.getLogger(__name__)
@@ -57,6 +63,32 @@ def photo_path(user_id: str, value: bool = False) -> str:
     return f"/users/{quote(user_id, safe='')}/photo" + ("/$value" if value else "")
 
 
+async def _fetch(
+    graph: TenantGraph, msg: SyncRequested, user_id: str, etag: str, publish: Publish
+) -> tuple[bool, str | None]:
+    """Download one photo, reading MAX_PHOTO_BYTES and one byte at most, and send it on when it may be kept:
+    (whether Graph gave a photo to judge, the member error when it is not kept). Without one (the user's photo
+    went meanwhile, or Graph failed), a later run asks again."""
+    response = await graph.request(
+        "GET", graph.url(photo_path(user_id, value=True)), headers={"Accept": "*/*"}, max_body=MAX_PHOTO_BYTES
+    )
+    if response.status != 200:
+        return False, None
+    if problem := photo_problem(response.body, response.complete, response.headers.get("Content-Type")):
+        return True, f"the profile photo was not stored: it {problem}; the member keeps the photo it had"
+    await publish(
+        PhotoFetched(
+            team_id=msg.team_id,
+            run_id=msg.run_id,
+            directory_id=user_id,
+            etag=etag,
+            content_type=sniff(response.body),
+            data_b64=base64.b64encode(response.body).decode(),
+        )
+    )
+    return True, None
+
+
 async def _check(
     graph: TenantGraph,
     pool: asyncpg.Pool,
@@ -67,25 +99,20 @@ async def _check(
 ) -> None:
     answers = await batch_get(graph, {str(i): photo_path(u) for i, u in enumerate(ids)})
     plan = plan_photos(ids, known, {a.id: a for a in answers})
-    wanted = list(plan.download)
-    if wanted:
-        values = await batch_get(graph, {str(i): photo_path(u, value=True) for i, u in enumerate(wanted)})
-        for item in values:
-            user_id = wanted[int(item.id)]
-            if item.status != 200 or not isinstance(item.body, str):
-                continue
-            content_type = next((v for k, v in item.headers.items() if k.lower() == "content-type"), None)
-            await publish(
-                PhotoFetched(
-                    team_id=msg.team_id,
-                    run_id=msg.run_id,
-                    directory_id=user_id,
-                    etag=plan.download[user_id],
-                    content_type=content_type or "image/jpeg",
-                    data_b64=item.body,
-                )
-            )
-            plan.seen[user_id] = plan.download[user_id]
+    wanted = list(plan.download.items())
+    # Each is sent on as soon as it is read, so that a batch's photos are not all held at once.
+    outcomes = await asyncio.gather(
+        *(_fetch(graph, msg, u, etag, publish) for u, etag in wanted), return_exceptions=True
+    )
+    errors = []
+    for (user_id, etag), outcome in zip(wanted, outcomes, strict=True):
+        if isinstance(outcome, BaseException):
+            continue
+        judged, error = outcome
+        if judged:
+            plan.seen[user_id] = etag
+        if error is not None:
+            errors.append({"directory_id": user_id, "message": error})
     for user_id in plan.removed:
         await publish(
             PhotoFetched(
@@ -96,8 +123,11 @@ async def _check(
                 content_type=None,
             )
         )
-    # Recorded only after the messages left: a crash in between re-sends, never loses, a photo.
+    # Recorded only after the messages and errors: a crash in between re-sends, never loses, a photo.
+    await runs.add_member_errors(pool, msg.run_id, errors)
     await photo_store.record(pool, msg.team_id, plan.seen)
+    if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
+        raise failed
 
 
 async def sync_photos(

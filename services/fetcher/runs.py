@@ -53,6 +53,14 @@ async def claim(pool: asyncpg.Pool, run_id: str) -> Run | None:
     )
 
 
+async def add_member_errors(pool: asyncpg.Pool, run_id: str, errors: list[dict[str, str]]) -> None:
+    """Errors found after the run was applied (its photos), added to the ones it has."""
+    if errors:
+        await pool.execute(
+            "UPDATE sync_runs SET member_errors = member_errors || $2::jsonb WHERE id = $1", run_id, errors
+        )
+
+
 async def wait_applied(pool: asyncpg.Pool, run_id: str, limit: float, every: float = 0.5) -> bool:
     """Wait, at most ``limit`` seconds, until the reconciler has ended the run (whichever way); True if it has."""
     loop = asyncio.get_running_loop()

@@ -141,9 +141,10 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
 
 async def _finish(conn: asyncpg.Connection, run: Run, status: str, counts: dict[str, int],
                   errors: list[dict[str, str]], plan: dict | None = None, summary: dict | None = None) -> None:
+    # Appended: the fetcher adds its photos' errors, should it check them before the run is applied.
     await conn.execute(
-        "UPDATE sync_runs SET status = $2, counts = $3, member_errors = $4, plan = $5, summary = $6,"
-        " finished_at = now(), error = NULL WHERE id = $1",
+        "UPDATE sync_runs SET status = $2, counts = $3, member_errors = member_errors || $4::jsonb,"
+        " plan = $5, summary = $6, finished_at = now(), error = NULL WHERE id = $1",
         run.id, status, counts, errors, plan, summary,
     )
     await drop_staging(conn, run.id)

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 _QUERY_SAFE = "$,()':*"
 # A 403 to a token older than this takes a new one: the permission may have been granted since it was issued.
 RENEW_REFUSED_AFTER = 60.0
+READ_CHUNK = 64 * 1024
 
 
 def build_url(base: str, path: str, params: Mapping[str, Any] | None = None) -> str:
@@ -48,9 +49,12 @@ def ssl_context(ca_file: str | None) -> ssl.SSLContext:
 
 @dataclass
 class Response:
+    """``complete`` is False when the body was longer than the caller would read (``body`` is cut short)."""
+
     status: int
     headers: Mapping[str, str]
     body: bytes
+    complete: bool = True
 
     def json(self) -> Any:
         try:
@@ -170,19 +174,26 @@ class TenantGraph:
                 links.check(self.client.graph_url, str(link), f"Graph answered with {what}")
 
     async def request(
-        self, method: str, url: str, *, headers: Mapping[str, str] | None = None, body: Any = None
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        body: Any = None,
+        max_body: int | None = None,
     ) -> Response:
         """Send with retries: 429/503 wait (within the run's budget), 5xx and network errors back off a few
         times, a 401 takes a fresh token once, and so does a 403 to a token that may predate a grant
         (``renew_refused``). Any other answer is returned as it is. Nothing, and no token, goes to a URL
-        outside the Graph base (GraphLinkRefused)."""
+        outside the Graph base (GraphLinkRefused). With ``max_body``, no more than that many bytes and one are
+        read of the answer (``Response.complete`` says whether it ended within them)."""
         links.check(self.client.graph_url, url, "a request was to go")
         throttled = transient = 0
         refreshed = renewed = False
         while True:
             token = await self.client.tokens.token(self.creds)
             try:
-                response = await self._send(method, url, token, headers, body)
+                response = await self._send(method, url, token, headers, body, max_body)
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 if transient >= retry.MAX_TRANSIENT_ATTEMPTS:
                     raise GraphUnavailable(f"Microsoft Graph could not be reached: {exc!r}") from exc
@@ -214,7 +225,13 @@ class TenantGraph:
             return response
 
     async def _send(
-        self, method: str, url: str, token: str, headers: Mapping[str, str] | None, body: Any
+        self,
+        method: str,
+        url: str,
+        token: str,
+        headers: Mapping[str, str] | None,
+        body: Any,
+        max_body: int | None = None,
     ) -> Response:
         all_headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", **(headers or {})}
         data = None
@@ -227,7 +244,26 @@ class TenantGraph:
             async with self.client.session.request(
                 method, URL(url, encoded=True), headers=all_headers, data=data
             ) as resp:
-                return Response(resp.status, resp.headers, await resp.read())
+                if max_body is None:
+                    return Response(resp.status, resp.headers, await resp.read())
+                received, complete = await _read_at_most(resp, max_body)
+                return Response(resp.status, resp.headers, received, complete)
+
+
+async def _read_at_most(resp: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """The body if it is ``limit`` bytes or fewer, and True; else False and what was read (nothing when its
+    length was announced, ``limit`` + 1 bytes at most when it was not). A body is never read whole first."""
+    if resp.content_length is not None and resp.content_length > limit:
+        return b"", False
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await resp.content.read(min(READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks), False
 
 
 def _path_of(url: str) -> str:

@@ -70,7 +70,7 @@ async def test_member_json(api, team, pool):
     await pool.execute(
         "INSERT INTO member_photos (member_id, content_type, data) VALUES ($1, 'image/jpeg', $2)",
         member_id,
-        b"\xff\xd8jpeg",
+        b"\xff\xd8\xffjpeg",
     )
 
     resp = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}", headers=team["headers"])
@@ -102,7 +102,7 @@ async def test_member_json(api, team, pool):
 
     photo = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}/photo", headers=team["headers"])
     assert (
-        photo.status == 200 and photo.content_type == "image/jpeg" and await photo.read() == b"\xff\xd8jpeg"
+        photo.status == 200 and photo.content_type == "image/jpeg" and await photo.read() == b"\xff\xd8\xffjpeg"
     )
     subteams = await (await api.get(f"/api/v1/teams/{team['id']}/subteams", headers=team["headers"])).json()
     assert subteams == {
@@ -317,9 +317,36 @@ async def test_photo_etag_is_quoted_once(api, team, pool, stored, etag):
     await pool.execute(
         "INSERT INTO member_photos (member_id, content_type, data, etag) VALUES ($1, 'image/png', $2, $3)",
         member_id,
-        b"\x89PNG",
+        b"\x89PNG\r\n\x1a\n",
         stored,
     )
     photo = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}/photo", headers=team["headers"])
-    assert photo.status == 200 and await photo.read() == b"\x89PNG"
+    assert photo.status == 200 and await photo.read() == b"\x89PNG\r\n\x1a\n"
     assert photo.headers.get("ETag") == etag
+
+
+@pytest.mark.parametrize(
+    "data, stored_type, status, served_type",
+    [
+        (b"GIF89a\x01\x00", "image/jpeg", 200, "image/gif"),  # the type the bytes are
+        (b"\xff\xd8\xff\xe0", "text/html", 200, "image/jpeg"),
+        (b"<html><script>alert(1)</script>", "image/jpeg", 404, "application/problem+json"),
+    ],
+)
+async def test_a_photo_is_served_as_the_image_it_is_and_nothing_else(
+    api, team, pool, data, stored_type, status, served_type
+):
+    """Rows stored before photos were checked carry Graph's type, and may hold anything."""
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    await pool.execute(
+        "INSERT INTO member_photos (member_id, content_type, data) VALUES ($1, $2, $3)",
+        member_id,
+        stored_type,
+        data,
+    )
+    photo = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}/photo", headers=team["headers"])
+    assert (photo.status, photo.content_type) == (status, served_type)
+    if status == 200:
+        assert await photo.read() == data
+        assert photo.headers["X-Content-Type-Options"] == "nosniff"
+        assert photo.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"

@@ -6,13 +6,17 @@ import asyncio
 import base64
 import contextlib
 
+import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from services.fetcher.records import fetch_users
 from shared.graph.batch import batch_get
+from shared.graph.client import GraphClient
 from shared.graph.errors import GraphForbidden
 from shared.graph.groups import search_groups
-from shared.graph.tokens import Credentials
+from shared.graph.tokens import Credentials, TokenProvider
 from simulator.images import jpeg
 
 
@@ -96,3 +100,49 @@ async def test_the_next_page_is_on_its_way_while_the_caller_reads_this_one(fetch
 
     listed = [u["id"] async for page in graph.get_pages("/users", params) for u in page["value"]]
     assert sorted(listed) == sorted(b.tenant.users) and graph.requests == 2 + 3
+
+
+async def test_a_body_is_read_only_up_to_the_limit_and_one_byte(fetch_bench):
+    """A stand-in for Graph: one photo 64 MiB long whose length is not announced (chunked), one whose length
+    is announced, one small enough."""
+    limit = 4 * 1024 * 1024
+    written: list[int] = []
+    endless = 64 * 1024 * 1024
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        await response.prepare(request)
+        with contextlib.suppress(ConnectionError):  # the client hangs up once it has read enough
+            for _ in range(endless // (128 * 1024)):
+                await response.write(bytes(128 * 1024))
+                written.append(128 * 1024)
+        return response
+
+    async def announced(request: web.Request) -> web.Response:
+        return web.Response(body=bytes(limit + 1))
+
+    async def small(request: web.Request) -> web.Response:
+        return web.Response(body=bytes(limit))
+
+    app = web.Application()
+    for handler in (streamed, announced, small):
+        app.router.add_get(f"/v1.0/{handler.__name__}", handler)
+    async with TestServer(app) as server:
+        b = fetch_bench
+        client = GraphClient(
+            aiohttp.ClientSession(),
+            TokenProvider(b.sim.authority_url, b.sim.ca_file),
+            str(server.make_url("/v1.0")),
+        )
+        graph = client.for_tenant(Credentials(b.tenant.tenant_id, b.client_id, b.secret))
+        try:
+            cut = await graph.request("GET", graph.url("/streamed"), max_body=limit)
+            announced = await graph.request("GET", graph.url("/announced"), max_body=limit)
+            small = await graph.request("GET", graph.url("/small"), max_body=limit)
+        finally:
+            await client.close()
+    assert (cut.complete, len(cut.body)) == (False, limit + 1)
+    assert sum(written) < endless  # the rest was never asked for
+    # Too long by its own account: not read at all.
+    assert (announced.complete, announced.body) == (False, b"")
+    assert (small.complete, len(small.body)) == (True, limit)

@@ -1,0 +1,112 @@
+"""Photos through the fetcher and the reconciler: only JPEG, PNG and GIF images of 4 MiB at most are stored,
+with the type their bytes are; any other is reported on the run, not fetched again until it changes, and the
+member keeps the photo it had."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.reconciler.handlers import Reconciler
+from shared.messages import Message, PhotoFetched
+from simulator.images import jpeg, png
+from tests.fixtures.fetcher import add_users, config
+
+HTML = b"<!doctype html><script>fetch('/api/v1/teams').then(r => r.text()).then(alert)</script>"
+HUGE = b"\xff\xd8\xff\xe0" + bytes(5 * 1024 * 1024)  # a JPEG's first bytes, 5 MiB long
+
+
+class Applied:
+    """The fetcher's publish, handing each message to a real reconciler, as the broker would."""
+
+    def __init__(self, reconciler: Reconciler):
+        self.reconciler = reconciler
+        self.photos: list[PhotoFetched] = []
+
+    async def __call__(self, *messages: Message) -> None:
+        for message in messages:
+            if isinstance(message, PhotoFetched):
+                self.photos.append(message)
+            await self.reconciler.handle(message)
+
+
+async def sync(b, team: str, group: str, publish: Applied) -> dict:
+    """One run of the team syncing ``group``, photos included; the run row afterwards."""
+    publish.photos.clear()
+    request = await b.run(team, config(group))
+    fetcher = b.fetcher(use_delta=False)
+    fetcher.publish = publish
+    await asyncio.wait_for(fetcher.on_sync_requested(request), timeout=60)
+    return dict(await b.pool.fetchrow("SELECT * FROM sync_runs WHERE id = $1", request.run_id))
+
+
+async def stored_photos(b) -> dict[str, tuple[str, bytes]]:
+    rows = await b.pool.fetch(
+        "SELECT m.directory_id, p.content_type, p.data FROM member_photos p"
+        " JOIN members m ON m.id = p.member_id"
+    )
+    return {r["directory_id"]: (r["content_type"], bytes(r["data"])) for r in rows}
+
+
+async def test_html_labelled_jpeg_and_an_oversized_photo_are_skipped_with_member_errors(
+    fetch_bench, settings
+):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    good, mislabelled, html, huge = add_users(b.tenant, group, 4, "u")
+    b.tenant.set_photo(good, jpeg((200, 30, 30)), "image/jpeg")
+    b.tenant.set_photo(mislabelled, png((30, 30, 200)), "image/jpeg")  # stored as what it is
+    b.tenant.set_photo(html, HTML, "image/jpeg")
+    b.tenant.set_photo(huge, HUGE, "image/jpeg")
+    team = await b.team()
+    publish = Applied(Reconciler(b.pool, settings))
+
+    run = await sync(b, team, group, publish)
+    assert run["status"] == "succeeded", run["error"]
+    assert {(p.directory_id, p.content_type) for p in publish.photos} == {
+        (good, "image/jpeg"),
+        (mislabelled, "image/png"),
+    }
+    assert await stored_photos(b) == {
+        good: ("image/jpeg", jpeg((200, 30, 30))),
+        mislabelled: ("image/png", png((30, 30, 200))),
+    }
+    assert sorted(run["member_errors"], key=lambda e: e["directory_id"] != html) == [
+        {
+            "directory_id": html,
+            "message": "the profile photo was not stored: it is not a JPEG, PNG or GIF image (it was sent as"
+            " image/jpeg); the member keeps the photo it had",
+        },
+        {
+            "directory_id": huge,
+            "message": "the profile photo was not stored: it is larger than 4 MiB; the member keeps the photo"
+            " it had",
+        },
+    ]
+    # Their etags are recorded: the next check does not fetch them again while they stay as they are.
+    recorded = await b.pool.fetch("SELECT directory_id, etag FROM fetcher_photos WHERE team_id = $1", team)
+    assert {r["directory_id"]: r["etag"] for r in recorded} == {
+        u: b.tenant.photo_etags[u] for u in (good, mislabelled, html, huge)
+    }
+    b.settings = b.settings.model_copy(update={"photo_slice_days": 1})  # every photo checked each run
+    downloads = b.sim.requests[b.tenant.tenant_id]["photoValue"]
+    again = await sync(b, team, group, publish)
+    assert again["member_errors"] == [] and publish.photos == []
+    assert b.sim.requests[b.tenant.tenant_id]["photoValue"] == downloads
+
+
+async def test_a_photo_replaced_by_one_that_is_not_kept_leaves_the_previous_one(fetch_bench, settings):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    [user] = add_users(b.tenant, group, 1, "u")
+    b.tenant.set_photo(user, png((1, 2, 3)), "image/png")
+    team = await b.team()
+    publish = Applied(Reconciler(b.pool, settings))
+    await sync(b, team, group, publish)
+    assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}
+
+    b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
+    b.tenant.set_photo(user, b"GIF87" + HTML, "image/gif")  # one byte short of a GIF's signature
+    run = await sync(b, team, group, publish)
+    assert [e["directory_id"] for e in run["member_errors"]] == [user]
+    assert "(it was sent as image/gif)" in run["member_errors"][0]["message"]
+    assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}
