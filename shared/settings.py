@@ -12,6 +12,7 @@ DEFAULT_HEALTH_PORTS = {"fetcher": 8081, "reconciler": 8082, "notifier": 8083}
 NEEDS_OPERATOR_TOKEN = frozenset({"scheduler"})
 NEEDS_SECRET_KEY = frozenset({"scheduler", "fetcher"})
 MIN_SECRET_KEY_LENGTH = 16
+MIN_OPERATOR_TOKEN_LENGTH = 32  # it opens every team: at least 128 bits written as hex
 
 
 class Settings(BaseSettings):
@@ -102,10 +103,16 @@ class Settings(BaseSettings):
         """Why the named services cannot start with these settings, one sentence each; empty when they can."""
         names = set(services)
         problems = []
-        if names & NEEDS_OPERATOR_TOKEN and not _value(self.operator_token):
+        token = _value(self.operator_token)
+        if names & NEEDS_OPERATOR_TOKEN and not token:
             problems.append(
                 "CARDSYNC_OPERATOR_TOKEN is not set: the control API does not start without an operator token"
                 " (make one with `openssl rand -hex 32`)"
+            )
+        elif names & NEEDS_OPERATOR_TOKEN and len(token) < MIN_OPERATOR_TOKEN_LENGTH:
+            problems.append(
+                f"CARDSYNC_OPERATOR_TOKEN has {len(token)} characters, too few for the token that opens every"
+                f" team: use at least {MIN_OPERATOR_TOKEN_LENGTH} (e.g. `openssl rand -hex 32`)"
             )
         if names & NEEDS_SECRET_KEY:
             problems += self.secret_key_problems()

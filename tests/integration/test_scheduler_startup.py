@@ -18,7 +18,10 @@ NOWHERE = {  # nothing answers here: a check that passes goes on to fail on the 
     "CARDSYNC_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/cardsync",
     "CARDSYNC_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/",
 }
-GOOD = {"CARDSYNC_OPERATOR_TOKEN": "operator-token", "CARDSYNC_SECRET_KEY": "a-secret-key-of-32-characters-xx"}
+GOOD = {
+    "CARDSYNC_OPERATOR_TOKEN": "an-operator-token-of-40-characters-xxxxx",
+    "CARDSYNC_SECRET_KEY": "a-secret-key-of-32-characters-xx",
+}
 
 
 def cardsync(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -48,18 +51,30 @@ def test_the_api_needs_an_operator_token_and_a_secret_key(tmp_path, service):
     assert "CARDSYNC_OPERATOR_TOKEN is not set" in said and "CARDSYNC_SECRET_KEYS is not set" in said
     assert "PostgreSQL" not in said  # refused before connecting anywhere
 
-    blank = refused(cardsync(tmp_path, service, **NOWHERE, CARDSYNC_OPERATOR_TOKEN=" ", CARDSYNC_SECRET_KEY=""))
+    blank = refused(
+        cardsync(tmp_path, service, **NOWHERE, CARDSYNC_OPERATOR_TOKEN=" ", CARDSYNC_SECRET_KEY="")
+    )
     assert "CARDSYNC_OPERATOR_TOKEN is not set" in blank and "CARDSYNC_SECRET_KEYS is not set" in blank
 
 
+def test_the_api_refuses_a_short_operator_token(tmp_path):
+    key = GOOD["CARDSYNC_SECRET_KEY"]
+    said = refused(
+        cardsync(tmp_path, "scheduler", **NOWHERE, CARDSYNC_OPERATOR_TOKEN="hunter2", CARDSYNC_SECRET_KEY=key)
+    )
+    assert "CARDSYNC_OPERATOR_TOKEN has 7 characters" in said and "hunter2" not in said
+
+
 def test_the_fetcher_needs_a_usable_secret_key_but_no_operator_token(tmp_path):
-    missing = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_OPERATOR_TOKEN="operator-token"))
+    missing = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_OPERATOR_TOKEN="short"))
     assert "CARDSYNC_SECRET_KEYS is not set" in missing and "OPERATOR_TOKEN" not in missing
 
     short = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY="hunter2"))
     assert "CARDSYNC_SECRET_KEY has 7 characters" in short and "hunter2" not in short
 
-    enough = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY=GOOD["CARDSYNC_SECRET_KEY"]))
+    enough = refused(
+        cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY=GOOD["CARDSYNC_SECRET_KEY"])
+    )
     assert "cannot reach PostgreSQL" in enough
 
     key = GOOD["CARDSYNC_SECRET_KEY"]
@@ -73,8 +88,11 @@ def test_the_other_workers_need_neither(tmp_path, service):
 
 
 def test_a_setting_that_does_not_parse_is_named_without_its_value(tmp_path):
-    said = refused(cardsync(tmp_path, "scheduler", **NOWHERE, **GOOD, CARDSYNC_RUN_TIMEOUT="0",
-                            CARDSYNC_API_PORT="eighty"))
+    said = refused(
+        cardsync(
+            tmp_path, "scheduler", **NOWHERE, **GOOD, CARDSYNC_RUN_TIMEOUT="0", CARDSYNC_API_PORT="eighty"
+        )
+    )
     assert "CARDSYNC_RUN_TIMEOUT" in said and "CARDSYNC_API_PORT" in said and "eighty" not in said
 
 

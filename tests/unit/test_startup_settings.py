@@ -11,6 +11,7 @@ from services.demo import DEMO_AMQP_PREFIX, demo_overrides
 from shared.settings import Settings
 
 KEY = "k" * 32
+TOKEN = "t" * 32
 
 
 def settings(**values) -> Settings:
@@ -26,7 +27,7 @@ def no_cardsync_environment(monkeypatch):
 def test_the_scheduler_needs_the_token_and_the_key():
     problems = settings().startup_problems(["scheduler"])
     assert [p.split(" ", 1)[0] for p in problems] == ["CARDSYNC_OPERATOR_TOKEN", "CARDSYNC_SECRET_KEYS"]
-    assert settings(operator_token="t", secret_key=KEY).startup_problems(["scheduler"]) == []
+    assert settings(operator_token=TOKEN, secret_key=KEY).startup_problems(["scheduler"]) == []
 
 
 def test_blank_values_count_as_unset_and_a_short_key_is_refused():
@@ -57,6 +58,15 @@ def test_a_short_key_in_the_list_is_named_by_its_place_not_its_value():
     assert short.startswith("key 2 of 3 in CARDSYNC_SECRET_KEYS has 7 characters") and "hunter2" not in short
 
 
+def test_a_short_operator_token_is_refused_without_being_shown():
+    (short,) = settings(operator_token=" hunter2 ", secret_key=KEY).startup_problems(["scheduler"])
+    assert short.startswith("CARDSYNC_OPERATOR_TOKEN has 7 characters") and "at least 32" in short
+    assert "hunter2" not in short
+    assert settings(operator_token="t" * 31, secret_key=KEY).startup_problems(["scheduler"]) != []
+    (workers,) = settings(operator_token="t" * 31).startup_problems(["fetcher", "reconciler"])
+    assert "OPERATOR_TOKEN" not in workers
+
+
 def test_each_service_is_held_to_its_own_needs():
     bare = settings()
     assert len(bare.startup_problems(["fetcher"])) == 1
@@ -84,8 +94,9 @@ def test_the_demo_keeps_its_own_prefix_unless_one_is_set(monkeypatch):
 def test_the_demo_makes_the_secrets_it_is_not_given_and_they_pass_the_checks():
     made = settings().model_copy(update=demo_overrides(settings()))
     assert made.startup_problems(["scheduler", "fetcher"]) == []
-    given = demo_overrides(settings(operator_token="mine", secret_key=KEY))
-    assert given["operator_token"].get_secret_value() == "mine"
+    assert len(made.operator_token.get_secret_value()) >= 32
+    given = demo_overrides(settings(operator_token=TOKEN, secret_key=KEY))
+    assert given["operator_token"].get_secret_value() == TOKEN
     assert "secret_key" not in given
     listed = settings(secret_key_ring=f"{KEY},{KEY}")
     assert listed.model_copy(update=demo_overrides(listed)).startup_problems(["fetcher"]) == []
