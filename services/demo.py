@@ -48,6 +48,7 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
             "ca_file": sim.ca_file,
             "smtp_host": sink.host,
             "smtp_port": sink.port,
+            "smtp_tls": "none",
             "smtp_starttls": False,
             "smtp_username": None,
             **demo_overrides(settings),

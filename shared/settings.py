@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HEALTH_PORTS = {"fetcher": 8081, "reconciler": 8082, "notifier": 8083}
 # The scheduler serves the API (operator token) and encrypts client secrets; the fetcher decrypts them.
 NEEDS_OPERATOR_TOKEN = frozenset({"scheduler"})
 NEEDS_SECRET_KEY = frozenset({"scheduler", "fetcher"})
+NEEDS_SMTP = frozenset({"notifier"})
 MIN_SECRET_KEY_LENGTH = 16
 MIN_OPERATOR_TOKEN_LENGTH = 32  # it opens every team: at least 128 bits written as hex
 
@@ -29,7 +31,10 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    smtp_tls: Literal["starttls", "tls", "none"] | None = Field(
+        default=None, description="starttls, tls (implicit, usually port 465) or none; see smtp_security()"
+    )
+    smtp_starttls: bool = Field(default=False, description="true: starttls, unless CARDSYNC_SMTP_TLS is set")
     mail_from: str = "cards@localhost"
 
     api_host: str = "127.0.0.1"
@@ -65,6 +70,20 @@ class Settings(BaseSettings):
         if service == "scheduler":
             return self.api_port
         return self.health_port or DEFAULT_HEALTH_PORTS[service]
+
+    @field_validator("smtp_tls", mode="before")
+    @classmethod
+    def _smtp_tls_word(cls, value: object) -> object:
+        # An empty value (`CARDSYNC_SMTP_TLS=` in a compose file) is no value; the words in any case.
+        if isinstance(value, str):
+            return value.strip().lower() or None
+        return value
+
+    def smtp_security(self) -> Literal["starttls", "tls", "none"]:
+        """CARDSYNC_SMTP_TLS when set; else starttls when CARDSYNC_SMTP_STARTTLS is true or a username is set."""
+        if self.smtp_tls is not None:
+            return self.smtp_tls
+        return "starttls" if self.smtp_starttls or self.smtp_username else "none"
 
     def secret_keys(self) -> list[str]:
         """The keys of the stored client secrets, newest first: CARDSYNC_SECRET_KEYS, else CARDSYNC_SECRET_KEY."""
@@ -116,6 +135,12 @@ class Settings(BaseSettings):
             )
         if names & NEEDS_SECRET_KEY:
             problems += self.secret_key_problems()
+        if names & NEEDS_SMTP and self.smtp_username and self.smtp_security() == "none":
+            problems.append(
+                "CARDSYNC_SMTP_USERNAME is set but CARDSYNC_SMTP_TLS is none: the notifier does not send a password"
+                " over a plain connection; set CARDSYNC_SMTP_TLS=starttls (usually port 587) or tls (usually"
+                " port 465)"
+            )
         return problems
 
 

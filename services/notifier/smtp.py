@@ -10,6 +10,7 @@ import aiosmtplib
 
 from services.notifier.mime import Outgoing
 from shared.settings import Settings
+from shared.tls import ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,17 @@ class SmtpTransport:
         self._settings = settings
         self.attempt_timeout = attempt_timeout
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()
+        security = settings.smtp_security()
+        context = ssl_context(settings.ca_file)  # the system's CAs and CARDSYNC_CA_FILE, as for Graph
         for _ in range(connections):
             self._idle.put_nowait(
                 aiosmtplib.SMTP(
                     hostname=settings.smtp_host,
                     port=settings.smtp_port,
-                    start_tls=settings.smtp_starttls,
+                    use_tls=security == "tls",
+                    start_tls=security == "starttls",
                     timeout=timeout,
-                    cert_bundle=settings.ca_file,
+                    tls_context=context,
                 )
             )
 
@@ -122,6 +126,13 @@ class SmtpTransport:
             return False
         await client.connect()
         if self._settings.smtp_username:
+            if client.get_transport_info("sslcontext") is None:
+                # Start-up refuses these settings; this holds for any way the transport was made.
+                client.close()
+                raise TemporaryMailError(
+                    "not logging in to the mail server over a plain connection: set CARDSYNC_SMTP_TLS to starttls"
+                    " or tls"
+                )
             password = self._settings.smtp_password
             await client.login(self._settings.smtp_username, password.get_secret_value() if password else "")
         return True

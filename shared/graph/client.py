@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from shared.graph import links, retry
 from shared.graph.errors import GraphUnavailable, error_for
 from shared.graph.tokens import Credentials, TokenProvider
 from shared.settings import Settings
+from shared.tls import ssl_context
 
 log = logging.getLogger(__name__)
 # OData punctuation stays readable in the query; everything else is percent-encoded.
@@ -38,13 +38,6 @@ def build_url(base: str, path: str, params: Mapping[str, Any] | None = None) -> 
         )
         url += ("&" if "?" in url else "?") + query
     return url
-
-
-def ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if ca_file:
-        context.load_verify_locations(ca_file)
-    return context
 
 
 @dataclass

@@ -87,6 +87,13 @@ def test_the_other_workers_need_neither(tmp_path, service):
     assert "cannot reach PostgreSQL" in refused(cardsync(tmp_path, service, **NOWHERE))
 
 
+def test_the_notifier_refuses_to_log_in_without_tls(tmp_path):
+    said = refused(
+        cardsync(tmp_path, "notifier", **NOWHERE, CARDSYNC_SMTP_USERNAME="cards", CARDSYNC_SMTP_TLS="none")
+    )
+    assert "CARDSYNC_SMTP_TLS is none" in said and "PostgreSQL" not in said
+
+
 def test_a_setting_that_does_not_parse_is_named_without_its_value(tmp_path):
     said = refused(
         cardsync(

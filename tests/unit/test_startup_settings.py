@@ -67,6 +67,27 @@ def test_a_short_operator_token_is_refused_without_being_shown():
     assert "OPERATOR_TOKEN" not in workers
 
 
+def test_smtp_tls_is_chosen_explicitly_by_the_old_flag_or_by_a_username(monkeypatch):
+    assert settings().smtp_security() == "none"
+    assert settings(smtp_username="cards").smtp_security() == "starttls"
+    assert settings(smtp_starttls=True).smtp_security() == "starttls"
+    monkeypatch.setenv("CARDSYNC_SMTP_TLS", " TLS ")
+    assert settings(smtp_starttls=True).smtp_security() == "tls"  # CARDSYNC_SMTP_TLS wins over the old flag
+    monkeypatch.setenv("CARDSYNC_SMTP_TLS", "")
+    assert settings(smtp_username="cards").smtp_security() == "starttls"
+    monkeypatch.setenv("CARDSYNC_SMTP_TLS", "ssl")
+    with pytest.raises(ValidationError):
+        settings()
+
+
+def test_the_notifier_refuses_to_log_in_over_a_plain_connection():
+    (plain,) = settings(smtp_username="cards", smtp_tls="none").startup_problems(["notifier"])
+    assert "CARDSYNC_SMTP_TLS is none" in plain and "CARDSYNC_SMTP_TLS=starttls" in plain
+    assert settings(smtp_username="cards", smtp_tls="none").startup_problems(["reconciler"]) == []
+    assert settings(smtp_username="cards").startup_problems(["notifier"]) == []
+    assert settings(smtp_tls="none").startup_problems(["notifier"]) == []
+
+
 def test_each_service_is_held_to_its_own_needs():
     bare = settings()
     assert len(bare.startup_problems(["fetcher"])) == 1
