@@ -144,8 +144,8 @@ class Notifier:
             try:
                 await self._send("digest", claimed, rendered, Person(admin["name"], admin["email"]),
                                  retry_for=0.0 if waiting else None)
-            except GaveUp as exc:
-                waiting.append(f"{admin['email']}: {exc}")
+            except GaveUp as exc:  # named by id, not address: the bus logs what this raises
+                waiting.append(f"admin {admin['member_id']}: {exc}")
         if waiting:
             raise DigestWaiting(f"the digest of run {msg.run_id} waits for " + "; ".join(waiting))
 

@@ -148,6 +148,7 @@ async def test_sync_now_creates_every_member_with_card_subteams_and_invites(simu
     logs = stack.logs()
     assert SECRET not in logs
     assert OPERATOR_TOKEN not in logs
+    assert not [address for address in invited if address in logs.lower()]
 
 
 async def _count(sink):

@@ -6,11 +6,13 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 from pydantic import SecretStr, ValidationError
 
 from services.scheduler.api.cursor import decode_cursor, encode_cursor
 from services.scheduler.api.models.teams import TeamIn
-from services.scheduler.api.problems import invalid, problem_body, validation_errors
+from services.scheduler.api.problems import invalid, problem_body, problem_middleware, validation_errors
 from services.scheduler.api.routes.config import if_match_versions
 from services.scheduler.api.routes.members import photo_etag
 from services.scheduler.api.sessions import sign, unsign
@@ -91,3 +93,16 @@ def test_photo_etag_is_one_valid_quoted_tag():
     assert photo_etag('W/"abc"') == photo_etag('"abc"') == photo_etag("abc") == '"abc"'
     odd = photo_etag('"a"b\r\nX: é"')
     assert odd.count('"') == 2 and odd.isascii() and "\n" not in odd
+
+
+async def test_an_unhandled_error_is_logged_by_route_never_by_a_claim_links_token(caplog):
+    async def broken(_: web.Request) -> web.Response:
+        raise RuntimeError("a bug")
+
+    app = web.Application(middlewares=[problem_middleware])
+    app.router.add_get("/invites/{token}", broken)
+    async with TestClient(TestServer(app)) as client:
+        resp = await client.get("/invites/the-claim-token-0123456789")
+        assert resp.status == 500 and (await resp.json())["detail"].startswith("an internal error occurred")
+    assert "unhandled error on GET /invites/{token}" in caplog.text
+    assert "the-claim-token" not in caplog.text

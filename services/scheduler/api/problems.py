@@ -95,5 +95,7 @@ async def problem_middleware(
         detail = _AIOHTTP_DETAILS.get(exc.status, exc.reason)
         return problem_response(exc.status, detail, headers=headers)
     except Exception:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        # The route's template, not the path: a claim link's path is its token.
+        resource = request.match_info.route.resource
+        log.exception("unhandled error on %s %s", request.method, resource.canonical if resource else "?")
         return problem_response(500, "an internal error occurred; it has been logged")
