@@ -106,10 +106,17 @@ async def test_openapi_needs_no_token(api):
     assert doc["openapi"] == "3.1.0" and "/api/v1/teams/{team_id}/sync/runs" in doc["paths"]
 
 
-async def test_metrics_are_exposed(api, operator):
+async def test_metrics_are_for_the_operator_only(api, operator):
     await api.get("/api/v1/openapi.json")
-    resp = await api.get("/metrics")
-    assert resp.status == 200
+    missing = await _problem(await api.get("/metrics"), 401)
+    unauthorized = await api.get(f"/api/v1/teams/{uuid.uuid4()}")
+    assert missing == await unauthorized.json()  # the API's own answer
+    assert (await api.get("/metrics")).headers["WWW-Authenticate"] == 'Bearer realm="cardsync"'
+    await _problem(await api.get("/metrics", headers={"Authorization": "Bearer not-a-token"}), 401)
+    team = await make_team(api, operator)
+    await _problem(await api.get("/metrics", headers=team["headers"]), 403)
+    resp = await api.get("/metrics", headers=operator)
+    assert resp.status == 200 and resp.content_type == "text/plain"
     assert "cardsync_api_requests_total" in await resp.text()
 
 

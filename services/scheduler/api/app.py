@@ -9,10 +9,11 @@ import asyncpg
 import orjson
 from aiohttp import web
 
+from services.scheduler.api.auth import authenticate
 from services.scheduler.api.endpoint import GRAPH, MAX_BODY, POOL, SETTINGS, aiohttp_handler, read_limited
 from services.scheduler.api.metrics import metrics, metrics_middleware
 from services.scheduler.api.openapi import openapi_document
-from services.scheduler.api.problems import problem_middleware
+from services.scheduler.api.problems import Problem, problem_middleware
 from services.scheduler.api.routes import ENDPOINTS
 from services.scheduler.api.routes.signin import ROUTES as SIGNIN_ROUTES
 from services.scheduler.api.routes.signin import signin_ctx
@@ -29,6 +30,18 @@ def _bounded(handler: RequestHandler) -> RequestHandler:
 
     async def handle(request: web.Request) -> web.StreamResponse:
         await read_limited(request)
+        return await handler(request)
+
+    return handle
+
+
+def _operator_only(handler: RequestHandler) -> RequestHandler:
+    """A plain route answered to the operator token alone, refused as the operator's endpoints refuse."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        caller = await authenticate(request, request.app[POOL], request.app[SETTINGS])
+        if not caller.is_operator:
+            raise Problem(403, "this needs the operator token")
         return await handler(request)
 
     return handle
@@ -82,7 +95,9 @@ def create_app(
 
     app.router.add_get("/api/v1/openapi.json", _bounded(openapi))
     app.router.add_get("/healthz", _bounded(_healthz(health or _database_health(pool))))
-    app.router.add_get("/metrics", _bounded(metrics))
+    # The API's port may face the internet: what the metrics tell (teams' run counts, queue depths) is the
+    # operator's. A worker serves its own on its health port, which stays private.
+    app.router.add_get("/metrics", _bounded(_operator_only(metrics)))
     app.router.add_routes(SIGNIN_ROUTES)
     app.router.add_routes(extra_routes)
     return app
