@@ -530,8 +530,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for the whole bench")
     parser.add_argument("--quick", action="store_true", help="5,000 users, at most 600 s")
-    parser.add_argument("--first-sync-only", action="store_true", help="stop after (b)'s first sync: for profiling")
-    parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (their folder is printed)")
+    parser.add_argument(
+        "--first-sync-only", action="store_true", help="stop after (b)'s first sync: for profiling"
+    )
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the services' logs (their folder is printed)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.users, args.timeout = 5_000, min(args.timeout, 600)

@@ -71,7 +71,8 @@ async def seed(pool: asyncpg.Pool, count: int) -> tuple[str, list[str]]:
                    SELECT $1, a.id, true, 'invited', a.name, 'Engineer', 'Bench Inc' FROM a RETURNING id)
         INSERT INTO invites (member_id, status) SELECT id, 'queued' FROM m
         """,
-        team, count,
+        team,
+        count,
     )
     members = [str(r[0]) for r in await pool.fetch("SELECT member_id FROM invites")]
     return str(team), members
@@ -90,7 +91,9 @@ async def run(args: argparse.Namespace) -> int:
     pool = replicas[0].pool
     try:
         team, members = await seed(pool, args.count)
-        messages = [InviteRequested(team_id=team, member_id=m) for m in members for _ in range(args.duplicates)]
+        messages = [
+            InviteRequested(team_id=team, member_id=m) for m in members for _ in range(args.duplicates)
+        ]
         started, cpu = time.perf_counter(), time.process_time()
         if args.direct:
             await send_direct(replicas, messages, args.prefetch)
@@ -113,13 +116,15 @@ async def run(args: argparse.Namespace) -> int:
     twice = sum(1 for n in counts.values() if n > 1)
     missing = args.count - len(counts)
     path = "direct" if args.direct else "RabbitMQ"
-    print(f"{'invites':<22}{args.count:>10}\n{'path':<22}{path:>10}\n{'replicas':<22}{args.replicas:>10}"
-          f"\n{'copies of a message':<22}{args.duplicates:>10}\n{'SMTP connections':<22}{args.connections:>10}"
-          f"\n{'concurrency':<22}{args.prefetch:>10}\n{'seconds':<22}{elapsed:>10.2f}"
-          f"\n{'emails/s':<22}{sum(counts.values()) / elapsed:>10.0f}"
-          f"\n{'notifier CPU ms/email':<22}{cpu * 1000 / args.count:>10.2f}"
-          f"\n{'SMTP sink CPU ms/email':<22}{sink_cpu * 1000 / args.count:>10.2f}\n{'sent twice':<22}{twice:>10}"
-          f"\n{'not sent':<22}{missing:>10}\n{'marked sent':<22}{marked:>10}\n{'sent-log rows sent':<22}{logged:>10}")
+    print(
+        f"{'invites':<22}{args.count:>10}\n{'path':<22}{path:>10}\n{'replicas':<22}{args.replicas:>10}"
+        f"\n{'copies of a message':<22}{args.duplicates:>10}\n{'SMTP connections':<22}{args.connections:>10}"
+        f"\n{'concurrency':<22}{args.prefetch:>10}\n{'seconds':<22}{elapsed:>10.2f}"
+        f"\n{'emails/s':<22}{sum(counts.values()) / elapsed:>10.0f}"
+        f"\n{'notifier CPU ms/email':<22}{cpu * 1000 / args.count:>10.2f}"
+        f"\n{'SMTP sink CPU ms/email':<22}{sink_cpu * 1000 / args.count:>10.2f}\n{'sent twice':<22}{twice:>10}"
+        f"\n{'not sent':<22}{missing:>10}\n{'marked sent':<22}{marked:>10}\n{'sent-log rows sent':<22}{logged:>10}"
+    )
     return 0 if twice == 0 and missing == 0 and marked == logged == args.count else 1
 
 
@@ -165,7 +170,7 @@ async def send_through_bus(replicas: list[Replica], messages: list[InviteRequest
         replica.bus.subscribe(replica.notifier.consumer, replica.notifier.handles, replica.handle)
         await replica.bus.start()
     for i in range(0, len(messages), 1000):
-        await replicas[0].bus.publish(*messages[i: i + 1000])
+        await replicas[0].bus.publish(*messages[i : i + 1000])
     async with asyncio.timeout(600):
         while sum(r.handled for r in replicas) < len(messages):
             await asyncio.sleep(0.2)
@@ -182,12 +187,16 @@ async def delete_topology(settings: Settings) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=8, help="SMTP connections")
     parser.add_argument("--prefetch", type=int, default=128, help="messages handled at once")
     parser.add_argument("--pool", type=int, default=10, help="database connections")
-    parser.add_argument("--direct", action="store_true", help="call the handler instead of going through RabbitMQ")
+    parser.add_argument(
+        "--direct", action="store_true", help="call the handler instead of going through RabbitMQ"
+    )
     parser.add_argument("--replicas", type=int, default=1, help="notifiers sharing the work")
     parser.add_argument("--duplicates", type=int, default=1, help="copies of each message")
     args = parser.parse_args()

@@ -31,12 +31,26 @@ GROUPS = [f"00000000-0000-4000-9000-{g:012d}" for g in range(4)]
 
 
 def directory_user(n: int) -> DirectoryUser:
-    return DirectoryUser(id=f"00000000-0000-4000-8000-{n:012d}", properties={
-        "displayName": f"User {n}", "givenName": "User", "surname": str(n), "mail": f"user{n}@contoso.com",
-        "userPrincipalName": f"u{n}@contoso.onmicrosoft.com", "jobTitle": "Engineer", "companyName": "Contoso",
-        "mobilePhone": f"+1 425 555 {n % 10000:04d}", "businessPhones": [], "streetAddress": "1 Main St",
-        "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US", "accountEnabled": True,
-    })
+    return DirectoryUser(
+        id=f"00000000-0000-4000-8000-{n:012d}",
+        properties={
+            "displayName": f"User {n}",
+            "givenName": "User",
+            "surname": str(n),
+            "mail": f"user{n}@contoso.com",
+            "userPrincipalName": f"u{n}@contoso.onmicrosoft.com",
+            "jobTitle": "Engineer",
+            "companyName": "Contoso",
+            "mobilePhone": f"+1 425 555 {n % 10000:04d}",
+            "businessPhones": [],
+            "streetAddress": "1 Main St",
+            "city": "Redmond",
+            "state": "WA",
+            "postalCode": "98052",
+            "country": "US",
+            "accountEnabled": True,
+        },
+    )
 
 
 def own_cpu() -> float:
@@ -50,21 +64,33 @@ def peak_rss_mb() -> float:
 
 async def one_run(pool: asyncpg.Pool, reconciler: Reconciler, team_id: str, users: int, page: int) -> tuple:
     config = {"groups": [{"id": g, "display_name": f"Group {i}"} for i, g in enumerate(GROUPS)]}
-    run_id = str(await pool.fetchval(
-        "INSERT INTO sync_runs (team_id, trigger, status, config) VALUES ($1, 'manual', 'fetching', $2)"
-        " RETURNING id", team_id, config))
+    run_id = str(
+        await pool.fetchval(
+            "INSERT INTO sync_runs (team_id, trigger, status, config) VALUES ($1, 'manual', 'fetching', $2)"
+            " RETURNING id",
+            team_id,
+            config,
+        )
+    )
     seq = 0
     started = time.perf_counter()
     per_group = users // len(GROUPS)
     for g, group in enumerate(GROUPS):
         for start in range(g * per_group, (g + 1) * per_group, page):
             batch = [directory_user(n) for n in range(start, min(start + page, (g + 1) * per_group))]
-            await reconciler.on_members_fetched(MembersFetched(team_id=team_id, run_id=run_id, seq=seq,
-                                                               group_id=group, users=batch))
+            await reconciler.on_members_fetched(
+                MembersFetched(team_id=team_id, run_id=run_id, seq=seq, group_id=group, users=batch)
+            )
             seq += 1
     staged, cpu = time.perf_counter(), (own_cpu(), postgres_cpu())
-    await reconciler.on_snapshot_completed(SnapshotCompleted(
-        team_id=team_id, run_id=run_id, pages=seq, groups=[GroupInfo(id=g, display_name="G") for g in GROUPS]))
+    await reconciler.on_snapshot_completed(
+        SnapshotCompleted(
+            team_id=team_id,
+            run_id=run_id,
+            pages=seq,
+            groups=[GroupInfo(id=g, display_name="G") for g in GROUPS],
+        )
+    )
     applied, cpu = time.perf_counter(), (own_cpu() - cpu[0], postgres_cpu() - cpu[1])
     run = await pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
     assert run["status"] == "succeeded", run
@@ -77,15 +103,22 @@ async def main(users: int, page: int) -> None:
     await db.migrate(url)
     pool = await db.create_pool(url, size=4)
     try:
-        team_id = str(await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('Bench', $1) RETURNING id",
-                                          uuid.uuid4().hex))
+        team_id = str(
+            await pool.fetchval(
+                "INSERT INTO teams (name, token_hash) VALUES ('Bench', $1) RETURNING id", uuid.uuid4().hex
+            )
+        )
         reconciler = Reconciler(pool, Settings(database_url=url, _env_file=None))
-        print(f"{'run':<12}{'members':>9}{'stage s':>9}{'apply s':>9}{'apply m/s':>11}{'total m/s':>11}"
-              f"{'apply CPU s (own, pg)':>23}{'peak RSS MB':>13}  counts")
+        print(
+            f"{'run':<12}{'members':>9}{'stage s':>9}{'apply s':>9}{'apply m/s':>11}{'total m/s':>11}"
+            f"{'apply CPU s (own, pg)':>23}{'peak RSS MB':>13}  counts"
+        )
         for label in ("empty team", "unchanged"):
             stage, apply, (own, pg), counts = await one_run(pool, reconciler, team_id, users, page)
-            print(f"{label:<12}{users:>9}{stage:>9.2f}{apply:>9.2f}{users / apply:>11.0f}"
-                  f"{users / (stage + apply):>11.0f}{own:>15.2f}{pg:>8.2f}{peak_rss_mb():>13.0f}  {counts}")
+            print(
+                f"{label:<12}{users:>9}{stage:>9.2f}{apply:>9.2f}{users / apply:>11.0f}"
+                f"{users / (stage + apply):>11.0f}{own:>15.2f}{pg:>8.2f}{peak_rss_mb():>13.0f}  {counts}"
+            )
     finally:
         await pool.close()
         admin = await asyncpg.connect(f"{SERVER}/postgres")

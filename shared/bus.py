@@ -66,7 +66,9 @@ class Bus:
         return self._connection is not None and self._connection.connected.is_set()
 
     async def connect(self) -> None:
-        self._connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": self.prefix})
+        self._connection = await aio_pika.connect_robust(
+            self.url, client_properties={"connection_name": self.prefix}
+        )
         # A message no queue takes comes back (mandatory) and fails its publish, instead of being dropped.
         self._publish_channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
         self._publish_channel.return_callbacks.add(self._on_return)
@@ -76,14 +78,18 @@ class Bus:
 
     @staticmethod
     def _on_return(_channel, message) -> None:
-        log.error("message %s with key %s was not routed to any queue", message.message_id, message.routing_key)
+        log.error(
+            "message %s with key %s was not routed to any queue", message.message_id, message.routing_key
+        )
 
     async def publish(self, *messages: Message) -> None:
         """Publish and wait for the broker's confirms; Undelivered when the broker did not take one."""
         undelivered = await self.publish_raw([(m.routing_key, m.message_id, m.to_bytes()) for m in messages])
         if undelivered:
-            raise Undelivered(f"{len(undelivered)} of {len(messages)} messages reached no queue"
-                              f" ({messages[undelivered[0]].routing_key}): is every service's queue declared?")
+            raise Undelivered(
+                f"{len(undelivered)} of {len(messages)} messages reached no queue"
+                f" ({messages[undelivered[0]].routing_key}): is every service's queue declared?"
+            )
 
     async def publish_raw(self, items: list[tuple[str, str, bytes]]) -> list[int]:
         """Publish and wait for the broker's confirms; the positions of the messages the broker did not take
@@ -106,9 +112,13 @@ class Bus:
             return_exceptions=True,
         )
         for outcome in outcomes:
-            if isinstance(outcome, BaseException) and not isinstance(outcome, aio_pika.exceptions.DeliveryError):
+            if isinstance(outcome, BaseException) and not isinstance(
+                outcome, aio_pika.exceptions.DeliveryError
+            ):
                 raise outcome
-        return [i for i, outcome in enumerate(outcomes) if isinstance(outcome, aio_pika.exceptions.DeliveryError)]
+        return [
+            i for i, outcome in enumerate(outcomes) if isinstance(outcome, aio_pika.exceptions.DeliveryError)
+        ]
 
     def subscribe(self, consumer: str, types: Iterable[type[Message]], handler: Handler) -> None:
         self._subscriptions.append(_Subscription(consumer, tuple(types), handler))
@@ -123,7 +133,9 @@ class Bus:
         self._channels.append(channel)
         await channel.set_qos(prefetch_count=self.prefetch)
         exchange = await channel.declare_exchange(self.prefix, aio_pika.ExchangeType.TOPIC, durable=True)
-        dlx = await channel.declare_exchange(f"{self.prefix}.dead", aio_pika.ExchangeType.DIRECT, durable=True)
+        dlx = await channel.declare_exchange(
+            f"{self.prefix}.dead", aio_pika.ExchangeType.DIRECT, durable=True
+        )
         name = self.queue_name(consumer)
         dead = await channel.declare_queue(f"{name}.dead", durable=True, arguments={"x-queue-type": "quorum"})
         await dead.bind(dlx, routing_key=name)
@@ -179,7 +191,12 @@ class Bus:
                 delay = min(30.0, self.retry_base * 2**attempt) * random.uniform(0.5, 1.0)
                 log.warning(
                     "%s: message %s failed (attempt %d of %d), retrying in %.1fs: %r",
-                    sub.consumer, incoming.message_id, attempt, self.delivery_limit + 1, delay, exc,
+                    sub.consumer,
+                    incoming.message_id,
+                    attempt,
+                    self.delivery_limit + 1,
+                    delay,
+                    exc,
                     exc_info=attempt == 1,
                 )
                 await asyncio.sleep(delay)
@@ -213,5 +230,5 @@ class Bus:
 async def _quietly(aw: Awaitable) -> None:
     try:
         await aw
-    except Exception as exc:  # the connection may already be gone; the broker redelivers
+    except Exception as exc:  # noqa: BLE001 - the connection may already be gone; the broker redelivers
         log.debug("ignored while closing: %r", exc)

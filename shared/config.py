@@ -14,13 +14,44 @@ Cadence = Literal["off", "daily", "weekly", "monthly", "quarterly"]
 # schema extensions (extension_<appid without dashes>_<name>).
 PLAIN_SOURCES = frozenset(
     {
-        "aboutMe", "accountEnabled", "ageGroup", "businessPhones", "city", "companyName", "country",
-        "createdDateTime", "department", "displayName", "employeeHireDate", "employeeId", "employeeType",
-        "faxNumber", "givenName", "id", "jobTitle", "mail", "mailNickname", "mobilePhone", "officeLocation",
-        "onPremisesDistinguishedName", "onPremisesDomainName", "onPremisesSamAccountName",
-        "onPremisesUserPrincipalName", "otherMails", "postalCode", "preferredLanguage", "preferredName",
-        "proxyAddresses", "state", "streetAddress", "surname", "usageLocation", "userPrincipalName", "userType",
-        "employeeOrgData.division", "employeeOrgData.costCenter",
+        "aboutMe",
+        "accountEnabled",
+        "ageGroup",
+        "businessPhones",
+        "city",
+        "companyName",
+        "country",
+        "createdDateTime",
+        "department",
+        "displayName",
+        "employeeHireDate",
+        "employeeId",
+        "employeeType",
+        "faxNumber",
+        "givenName",
+        "id",
+        "jobTitle",
+        "mail",
+        "mailNickname",
+        "mobilePhone",
+        "officeLocation",
+        "onPremisesDistinguishedName",
+        "onPremisesDomainName",
+        "onPremisesSamAccountName",
+        "onPremisesUserPrincipalName",
+        "otherMails",
+        "postalCode",
+        "preferredLanguage",
+        "preferredName",
+        "proxyAddresses",
+        "state",
+        "streetAddress",
+        "surname",
+        "usageLocation",
+        "userPrincipalName",
+        "userType",
+        "employeeOrgData.division",
+        "employeeOrgData.costCenter",
     }
 )
 # Profile properties Graph returns only for one user at a time: a list of members selecting them is refused, so a
@@ -28,7 +59,9 @@ PLAIN_SOURCES = frozenset(
 SINGLE_USER_SOURCES = frozenset({"aboutMe", "preferredName"})
 _EXTENSION_ATTR = re.compile(r"^onPremisesExtensionAttributes\.extensionAttribute([1-9]|1[0-5])$")
 _SCHEMA_EXTENSION = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z][A-Za-z0-9_]{0,119}$")
-LINK_TYPES = frozenset({"email", "phone", "url", "linkedin", "twitter", "instagram", "facebook", "address", "text"})
+LINK_TYPES = frozenset(
+    {"email", "phone", "url", "linkedin", "twitter", "instagram", "facebook", "address", "text"}
+)
 
 
 def is_valid_source(source: str) -> bool:
@@ -97,8 +130,11 @@ class CustomMapping(Strict):
     def _fallbacks(cls, v: list[str]) -> list[str]:
         bad = [s for s in v if not is_valid_source(s)]
         if bad:
-            raise ValueError("unknown directory propert" + ("y " if len(bad) == 1 else "ies ")
-                             + ", ".join(repr(s) for s in bad))
+            raise ValueError(
+                "unknown directory propert"
+                + ("y " if len(bad) == 1 else "ies ")
+                + ", ".join(repr(s) for s in bad)
+            )
         return v
 
     @property
@@ -113,8 +149,12 @@ class RemovalGuard(Strict):
 
 def unlistable_sources(mappings: list[CustomMapping]) -> list[str]:
     """Each source of ``mappings`` that Graph returns only for one user at a time, as "custom mapping N reads X"."""
-    return [f"custom mapping {i} reads {source}"
-            for i, m in enumerate(mappings) for source in m.sources if source in SINGLE_USER_SOURCES]
+    return [
+        f"custom mapping {i} reads {source}"
+        for i, m in enumerate(mappings)
+        for source in m.sources
+        if source in SINGLE_USER_SOURCES
+    ]
 
 
 UNLISTABLE = "Microsoft Graph returns it only for one user at a time, never for a list of group members"
@@ -153,8 +193,12 @@ class SyncConfig(Strict):
     def _fields(cls, v: dict[str, FieldToggles]) -> dict[str, FieldToggles]:
         unknown = sorted(set(v) - set(CARD_FIELDS))
         if unknown:
-            raise ValueError("unknown card field" + ("s " if len(unknown) > 1 else " ")
-                             + ", ".join(repr(f) for f in unknown) + f"; fields are {', '.join(CARD_FIELDS)}")
+            raise ValueError(
+                "unknown card field"
+                + ("s " if len(unknown) > 1 else " ")
+                + ", ".join(repr(f) for f in unknown)
+                + f"; fields are {', '.join(CARD_FIELDS)}"
+            )
         return {name: v.get(name, FieldToggles()) for name in CARD_FIELDS}
 
     # Checked as fields, not once the whole configuration is valid, so that a 422 lists them with every other bad
@@ -168,8 +212,13 @@ class SyncConfig(Strict):
     @field_validator("custom_mappings")
     @classmethod
     def _targets_once(cls, v: list[CustomMapping]) -> list[CustomMapping]:
-        _once([(m.target.kind, m.target.name if isinstance(m.target, FieldTarget) else m.target.label) for m in v],
-              "custom mapping {i} writes the target of custom mapping {first} again")
+        _once(
+            [
+                (m.target.kind, m.target.name if isinstance(m.target, FieldTarget) else m.target.label)
+                for m in v
+            ],
+            "custom mapping {i} writes the target of custom mapping {first} again",
+        )
         return v
 
     def toggles(self, field: str) -> FieldToggles:

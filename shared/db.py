@@ -34,11 +34,15 @@ _JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON t
 async def _init_connection(conn: asyncpg.Connection) -> None:
     # Binary codecs: orjson on both sides, and COPY (which speaks only binary) can write JSON columns.
     await conn.set_type_codec(
-        "jsonb", encoder=lambda v: _JSONB_VERSION + orjson.dumps(v), decoder=lambda b: orjson.loads(b[1:]),
-        schema="pg_catalog", format="binary",
+        "jsonb",
+        encoder=lambda v: _JSONB_VERSION + orjson.dumps(v),
+        decoder=lambda b: orjson.loads(b[1:]),
+        schema="pg_catalog",
+        format="binary",
     )
-    await conn.set_type_codec("json", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog",
-                              format="binary")
+    await conn.set_type_codec(
+        "json", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog", format="binary"
+    )
 
 
 async def connect(url: str) -> asyncpg.Connection:
@@ -94,7 +98,9 @@ async def migrate(url: str) -> list[str]:
                 await conn.execute(sql)
                 await conn.execute(
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                    version, name, hashlib.sha256(sql.encode()).hexdigest(),
+                    version,
+                    name,
+                    hashlib.sha256(sql.encode()).hexdigest(),
                 )
             applied.append(name)
             log.info("applied migration %s", name)
@@ -129,6 +135,8 @@ async def enqueue(conn: asyncpg.Connection, *messages) -> None:
 async def seen(conn: asyncpg.Connection, consumer: str, message_id: str) -> bool:
     """Record a message in the consumer's inbox; True when it was handled before (same transaction)."""
     status = await conn.execute(
-        "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING", consumer, message_id
+        "INSERT INTO inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        consumer,
+        message_id,
     )
     return status.endswith(" 0")

@@ -19,7 +19,7 @@ def checker(pool: asyncpg.Pool, bus: Bus) -> HealthCheck:
             return False
         try:
             await pool.fetchval("SELECT 1", timeout=2)
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure is an unhealthy answer
             return False
         return True
 

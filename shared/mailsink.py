@@ -23,7 +23,7 @@ class MailSink:
         self.messages.append(message)  # type: ignore[arg-type]
         return "250 OK"
 
-    def start(self) -> "MailSink":
+    def start(self) -> MailSink:
         if self.port == 0:
             with socket.socket() as s:
                 s.bind((self.host, 0))

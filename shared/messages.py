@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Message(BaseModel):
@@ -31,7 +31,7 @@ class Message(BaseModel):
         return self.model_dump_json().encode()
 
     @classmethod
-    def from_bytes(cls, body: bytes) -> "Message":
+    def from_bytes(cls, body: bytes) -> Message:
         # pydantic's own JSON parser builds the model without an intermediate dict: faster on large pages.
         return cls.model_validate_json(body)
 
@@ -83,7 +83,7 @@ class MembersFetched(RunMessage):
         of pydantic's cost on a page of 999."""
         data = orjson.loads(body)
         if not isinstance(data, dict):
-            raise ValueError("a MembersFetched body is a JSON object")
+            raise ValueError("a MembersFetched body is a JSON object")  # noqa: TRY004 - read as malformed
         users = directory_users(data.pop("users", None))
         return cls.model_validate(data | {"users": []}).model_copy(update={"users": users})
 
@@ -92,12 +92,17 @@ def directory_users(raw: object) -> list[DirectoryUser]:
     """A page's users from their JSON; ValueError for anything that is not a list of {id: str, properties:
     object}."""
     if not isinstance(raw, list):
-        raise ValueError("users: a list is required")
+        raise ValueError("users: a list is required")  # noqa: TRY004 - read as malformed
     users = []
     for n, item in enumerate(raw):
-        if not (isinstance(item, dict) and isinstance(uid := item.get("id"), str)
-                and isinstance(properties := item.get("properties"), dict)):
-            raise ValueError(f"users[{n}]: an object with a string id and an object of properties is required")
+        if not (
+            isinstance(item, dict)
+            and isinstance(uid := item.get("id"), str)
+            and isinstance(properties := item.get("properties"), dict)
+        ):
+            raise ValueError(  # noqa: TRY004 - read as malformed
+                f"users[{n}]: an object with a string id and an object of properties is required"
+            )
         users.append(DirectoryUser(uid, properties))
     return users
 
@@ -121,7 +126,9 @@ class SnapshotCompleted(RunMessage):
         default_factory=dict, description="role template id -> directory ids of its members"
     )
     graph_requests: int = 0
-    skipped: list[dict[str, str]] = Field(default_factory=list, description="records the fetcher could not read")
+    skipped: list[dict[str, str]] = Field(
+        default_factory=list, description="records the fetcher could not read"
+    )
 
 
 class SnapshotFailed(RunMessage):

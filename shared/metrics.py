@@ -3,7 +3,9 @@
 from prometheus_client import Counter, Gauge
 
 RUNS = Gauge("cardsync_runs", "Sync runs in the database, by status", ["status"])
-MESSAGES = Counter("cardsync_messages_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"])
+MESSAGES = Counter(
+    "cardsync_messages_total", "Messages handled, by consumer and outcome", ["consumer", "outcome"]
+)
 GRAPH_REQUESTS = Counter("cardsync_graph_requests_total", "Requests sent to Microsoft Graph")
 GRAPH_THROTTLED = Counter("cardsync_graph_throttled_total", "Graph answers of 429 or 503")
 EMAILS = Counter("cardsync_emails_total", "Emails, by kind and outcome", ["kind", "outcome"])

@@ -26,15 +26,25 @@ async def relay_once(pool: asyncpg.Pool, bus: Bus) -> int:
         )
         if not rows:
             return 0
-        undelivered = set(await bus.publish_raw([(r["routing_key"], r["message_id"], bytes(r["body"])) for r in rows]))
+        undelivered = set(
+            await bus.publish_raw([(r["routing_key"], r["message_id"], bytes(r["body"])) for r in rows])
+        )
         published = [r["id"] for i, r in enumerate(rows) if i not in undelivered]
         await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", published)
         if undelivered:
             keys = sorted({rows[i]["routing_key"] for i in undelivered})
-            log.warning("outbox relay: %d messages (%s) reached no queue; is every service running? Offered again"
-                        " in %.0f s", len(undelivered), ", ".join(keys), RETRY_UNDELIVERED.total_seconds())
-            await conn.execute("UPDATE outbox SET retry_at = now() + $2::interval WHERE id = ANY($1::bigint[])",
-                               [rows[i]["id"] for i in undelivered], RETRY_UNDELIVERED)
+            log.warning(
+                "outbox relay: %d messages (%s) reached no queue; is every service running? Offered again"
+                " in %.0f s",
+                len(undelivered),
+                ", ".join(keys),
+                RETRY_UNDELIVERED.total_seconds(),
+            )
+            await conn.execute(
+                "UPDATE outbox SET retry_at = now() + $2::interval WHERE id = ANY($1::bigint[])",
+                [rows[i]["id"] for i in undelivered],
+                RETRY_UNDELIVERED,
+            )
     return len(rows)
 
 
@@ -52,13 +62,13 @@ async def run_relay(pool: asyncpg.Pool, bus: Bus, interval: float = 0.5) -> None
             try:
                 while await relay_once(pool, bus) == BATCH:
                     pass
-            except (OSError, asyncpg.PostgresConnectionError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, OSError, asyncpg.PostgresConnectionError) as exc:
                 log.warning("outbox relay: %r; retrying", exc)
             except Exception:
                 log.exception("outbox relay failed; retrying")
             try:
                 await asyncio.wait_for(wake.wait(), interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             wake.clear()
     finally:

@@ -77,7 +77,9 @@ async def open_infra(settings: Settings) -> Infra:
     try:
         pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
     except (OSError, TimeoutError) as exc:
-        raise Unreachable(f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?") from exc
+        raise Unreachable(
+            f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?"
+        ) from exc
     try:
         await db.require_migrated(pool)
         bus = Bus(settings.amqp_url, settings.amqp_prefix, settings.prefetch, settings.delivery_limit)
@@ -91,7 +93,9 @@ async def open_infra(settings: Settings) -> Infra:
     return Infra(settings, pool, bus)
 
 
-async def run_until_signalled(services: list[Service], on_started: Callable[[], Awaitable[None]] | None = None) -> None:
+async def run_until_signalled(
+    services: list[Service], on_started: Callable[[], Awaitable[None]] | None = None
+) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

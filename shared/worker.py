@@ -62,7 +62,9 @@ class Worker:
             self.infra.spawn(factory(), f"{self.name}-{task_name}")
         if self.standalone:
             healthy = checker(self.infra.pool, self.infra.bus)
-            self._runner = await serve(health_routes(healthy), settings.api_host, settings.health_port_for(self.name))
+            self._runner = await serve(
+                health_routes(healthy), settings.api_host, settings.health_port_for(self.name)
+            )
 
     async def stop(self) -> None:
         if self._runner is not None:

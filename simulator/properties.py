@@ -100,7 +100,9 @@ def check_select(
 ) -> None:
     for name in select or ():
         if name not in KNOWN[object_type] and name not in extra and not name.startswith("extension_"):
-            raise bad_request(f"Could not find a property named '{name}' on type 'microsoft.graph.{object_type}'.")
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'microsoft.graph.{object_type}'."
+            )
 
 
 def shaper(

@@ -59,8 +59,7 @@ def split_url(url: str) -> tuple[str, dict[str, str]]:
     """A relative or absolute Graph URL as (path below the version, query with lower-cased $options)."""
     parts = urlsplit(url)
     path = unquote(parts.path).lstrip("/")
-    if path.startswith("v1.0/"):
-        path = path[len("v1.0/") :]
+    path = path.removeprefix("v1.0/")
     query = {
         (k.lower() if k.startswith("$") else k): v for k, v in parse_qsl(parts.query, keep_blank_values=True)
     }

@@ -49,8 +49,15 @@ def resolve(method: str, path: str) -> tuple[Handler, str, dict[str, str]]:
                     405, "Request_BadRequest", f"The HTTP method '{method}' is not allowed here."
                 )
             # Graph takes an object id in either case.
-            return handler, kind, {k: v.lower() if _OBJECT_ID.fullmatch(v) else v
-                                   for k, v in match.groupdict().items() if v is not None}
+            return (
+                handler,
+                kind,
+                {
+                    k: v.lower() if _OBJECT_ID.fullmatch(v) else v
+                    for k, v in match.groupdict().items()
+                    if v is not None
+                },
+            )
     segment = path.split("/")[0] or path
     raise bad_request(f"Resource not found for the segment '{segment}'.", code="BadRequest")
 

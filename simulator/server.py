@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import orjson
 import trustme
@@ -193,7 +193,7 @@ class Simulator:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
 
-    async def __aenter__(self) -> Simulator:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

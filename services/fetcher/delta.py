@@ -50,12 +50,20 @@ def scope_of(config: SyncConfig, connection: Mapping[str, Any]) -> str:
     overwrite toggles, roles, disabled users). A delta round brings only the users whose records changed:
     after any of these changed, every member must be looked at again, and the next run reads everyone (a
     team connected to another tenant or app since could not use the old delta links anyway)."""
-    return hashlib.sha256(orjson.dumps([
-        connection["tenant_id"], connection["client_id"],
-        sorted(g.id for g in config.groups), select_param(config),
-        config.model_dump(mode="json", include={"fields", "custom_mappings", "use_admin_roles",
-                                                "remove_disabled_users"}),
-    ])).hexdigest()[:32]
+    return hashlib.sha256(
+        orjson.dumps(
+            [
+                connection["tenant_id"],
+                connection["client_id"],
+                sorted(g.id for g in config.groups),
+                select_param(config),
+                config.model_dump(
+                    mode="json",
+                    include={"fields", "custom_mappings", "use_admin_roles", "remove_disabled_users"},
+                ),
+            ]
+        )
+    ).hexdigest()[:32]
 
 
 def id_filter(ids: Sequence[str]) -> str:

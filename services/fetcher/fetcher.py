@@ -117,7 +117,9 @@ class Fetcher:
             scope = delta.scope_of(run.config, run.connection)
             stored = await delta_store.load(self.pool, run.team_id, scope, self.graph.graph_url)
             if stored is None:
-                log.info("full read: no delta state for this configuration (groups, properties, mapping, toggles)")
+                log.info(
+                    "full read: no delta state for this configuration (groups, properties, mapping, toggles)"
+                )
             else:
                 try:
                     return await snapshot.incremental(reading, self.pool, run.team_id, stored)
@@ -154,10 +156,16 @@ class Fetcher:
             # A user who left may come back after its member (and photo) was deleted: checked afresh.
             await photo_store.forget_ids(self.pool, run.team_id, left)
         if not await runs.wait_applied(self.pool, run.id, APPLY_WAIT):
-            log.warning("run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT)
+            log.warning(
+                "run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT
+            )
         candidates = await photo_candidates(
-            self.pool, run.team_id, sorted(snap.member_ids), self.settings.photo_slice_days,
-            catch_up=run.id if snap.mode == "delta" else None, left=left,
+            self.pool,
+            run.team_id,
+            sorted(snap.member_ids),
+            self.settings.photo_slice_days,
+            catch_up=run.id if snap.mode == "delta" else None,
+            left=left,
         )
         await sync_photos(graph, self.pool, msg, candidates, self.publish)
 

@@ -158,8 +158,11 @@ async def photo_candidates(
     not those the run saw ``left`` (the group graph drops them only once the run has succeeded)."""
     fresh = await photo_store.new_ids(pool, team_id, member_ids)
     if catch_up is not None:
-        fresh += [u for u in await photo_store.unchecked(pool, team_id, CATCH_UP + len(left), catch_up)
-                  if u not in left]
+        fresh += [
+            u
+            for u in await photo_store.unchecked(pool, team_id, CATCH_UP + len(left), catch_up)
+            if u not in left
+        ]
     rotation = await photo_store.rotating_slice(pool, team_id, slice_days)
     if rotation:
         await photo_store.advance(pool, team_id, rotation[-1])

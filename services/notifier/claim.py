@@ -17,12 +17,17 @@ MAX_TOKEN_LENGTH = 200
 
 # Status, title and detail of each way a link can be unusable.
 PROBLEMS: dict[State, tuple[int, str, str]] = {
-    "unknown": (404, "This invite link is not valid",
-                "Check that the whole link was copied, or ask your team admin to send a new invite."),
-    "used": (410, "This card has already been claimed",
-             "The invite link works once and was used. Sign in to see your card."),
-    "expired": (410, "This invite link has expired",
-                "Ask your team admin to send you a new invite."),
+    "unknown": (
+        404,
+        "This invite link is not valid",
+        "Check that the whole link was copied, or ask your team admin to send a new invite.",
+    ),
+    "used": (
+        410,
+        "This card has already been claimed",
+        "The invite link works once and was used. Sign in to see your card.",
+    ),
+    "expired": (410, "This invite link has expired", "Ask your team admin to send you a new invite."),
 }
 
 _HEADERS = {
@@ -64,8 +69,13 @@ def state_of(row: asyncpg.Record | None) -> State:
 
 
 def _card(row: asyncpg.Record) -> Card:
-    return Card(row["name"] or "", row["card_job_title"] or "", row["card_company"] or "",
-                row["card_email"] or "", row["card_phone"] or "")
+    return Card(
+        row["name"] or "",
+        row["card_job_title"] or "",
+        row["card_company"] or "",
+        row["card_email"] or "",
+        row["card_phone"] or "",
+    )
 
 
 def _wants_json(request: web.Request) -> bool:
@@ -77,7 +87,9 @@ def _problem(request: web.Request, state: State) -> web.Response:
     status, title, detail = PROBLEMS[state]
     if _wants_json(request):
         body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        return web.json_response(body, status=status, content_type="application/problem+json", headers=_HEADERS)
+        return web.json_response(
+            body, status=status, content_type="application/problem+json", headers=_HEADERS
+        )
     page = render_page("claim", subject=title, detail=detail, card=None, can_claim=False, link=None)
     return web.Response(text=page, status=status, content_type="text/html", headers=_HEADERS)
 
@@ -97,10 +109,15 @@ def claim_routes(pool: asyncpg.Pool, settings: Settings) -> list[web.RouteDef]:
             return _problem(request, state)
         card = _card(row)
         if _wants_json(request):
-            return web.json_response({"team": row["team_name"], "card": asdict(card), "claimable": True},
-                                     headers=_HEADERS)
+            return web.json_response(
+                {"team": row["team_name"], "card": asdict(card), "claimable": True}, headers=_HEADERS
+            )
         page = render_page(
-            "claim", subject=f"Your card at {row['team_name']}", card=card, can_claim=True, link=None,
+            "claim",
+            subject=f"Your card at {row['team_name']}",
+            card=card,
+            can_claim=True,
+            link=None,
             detail=f"Claim this card to join {row['team_name']} on {PRODUCT}. The link works once.",
         )
         return web.Response(text=page, content_type="text/html", headers=_HEADERS)
@@ -112,10 +129,17 @@ def claim_routes(pool: asyncpg.Pool, settings: Settings) -> list[web.RouteDef]:
         if claimed is None:
             return _problem(request, state_of(await lookup(token)))
         if _wants_json(request):
-            return web.json_response({"member_id": claimed[0], "team_id": claimed[1], "status": "active"},
-                                     headers=_HEADERS)
-        page = render_page("claim", subject="Your card is claimed", card=None, can_claim=False,
-                           detail=f"Welcome to {claimed[2]}: your card is active.", link=settings.public_url)
+            return web.json_response(
+                {"member_id": claimed[0], "team_id": claimed[1], "status": "active"}, headers=_HEADERS
+            )
+        page = render_page(
+            "claim",
+            subject="Your card is claimed",
+            card=None,
+            can_claim=False,
+            detail=f"Welcome to {claimed[2]}: your card is active.",
+            link=settings.public_url,
+        )
         return web.Response(text=page, content_type="text/html", headers=_HEADERS)
 
     return [web.get("/invites/{token}", show), web.post("/invites/{token}", claim)]

@@ -33,8 +33,14 @@ def backoff(attempt: int, cap: float, rand: Callable[[], float] = random.random)
     return min(cap, 0.5 * 2**attempt) * (0.5 + rand() / 2)
 
 
-async def deliver(transport: Transport, message: Outgoing, *, retry_for: float, max_backoff: float,
-                  ready: Ready | None = None) -> None:
+async def deliver(
+    transport: Transport,
+    message: Outgoing,
+    *,
+    retry_for: float,
+    max_backoff: float,
+    ready: Ready | None = None,
+) -> None:
     """Send, retrying temporary failures for up to ``retry_for`` seconds; PermanentMailError passes through, and
     so does whatever ``ready`` raises to stop an attempt."""
     deadline = time.monotonic() + retry_for

@@ -77,8 +77,10 @@ class Notifier:
         lease: float = 180.0,
     ):
         if transport.attempt_timeout >= lease / 2:
-            raise ValueError(f"a lease of {lease} s is too short for attempts of up to"
-                             f" {transport.attempt_timeout} s: an attempt must fit in half a lease")
+            raise ValueError(
+                f"a lease of {lease} s is too short for attempts of up to"
+                f" {transport.attempt_timeout} s: an attempt must fit in half a lease"
+            )
         self.pool = pool
         self.settings = settings
         self.transport = transport
@@ -110,14 +112,28 @@ class Notifier:
             return
         row = claimed.row
         assert row is not None
-        card = Card(row["name"] or "", row["card_job_title"] or "", row["card_company"] or "",
-                    row["card_email"] or "", row["card_phone"] or "")
-        rendered = render_invite(row["team_name"], card, f"{self._base_url}/invites/{token}", row["expires_at"])
+        card = Card(
+            row["name"] or "",
+            row["card_job_title"] or "",
+            row["card_company"] or "",
+            row["card_email"] or "",
+            row["card_phone"] or "",
+        )
+        rendered = render_invite(
+            row["team_name"], card, f"{self._base_url}/invites/{token}", row["expires_at"]
+        )
         # To the card's email (the user's mail, else its login): a guest's login (…#EXT#@tenant.onmicrosoft.com)
         # has no mailbox behind it.
         try:
-            await self._send("invite", claimed, rendered, Person(card.name, card.email),
-                             member_id=msg.member_id, run_id=msg.run_id, directory_id=row["directory_id"])
+            await self._send(
+                "invite",
+                claimed,
+                rendered,
+                Person(card.name, card.email),
+                member_id=msg.member_id,
+                run_id=msg.run_id,
+                directory_id=row["directory_id"],
+            )
         except GaveUp as exc:  # the invite is pending again, with the error, for an admin to send again
             raise PermanentError(f"invite {claimed.lease.key}: {exc}") from exc
 
@@ -128,8 +144,9 @@ class Notifier:
             log.warning("digest for run %s of team %s: no such run", msg.run_id, msg.team_id)
             return
         run_url = f"{self._base_url}/api/v1/teams/{msg.team_id}/sync/runs/{msg.run_id}"
-        rendered = render_digest("approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"],
-                                 run["counts"])
+        rendered = render_digest(
+            "approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"], run["counts"]
+        )
         # Nothing but this message keeps a digest: one the server would not take for the whole window leaves the
         # message to be delivered again (the bus backs off between deliveries), and the admins who have theirs are
         # not sent it twice. The admins after it get one attempt each meanwhile: a mailbox that refuses for now
@@ -142,28 +159,48 @@ class Notifier:
             if claimed is None:
                 continue
             try:
-                await self._send("digest", claimed, rendered, Person(admin["name"], admin["email"]),
-                                 retry_for=0.0 if waiting else None)
+                await self._send(
+                    "digest",
+                    claimed,
+                    rendered,
+                    Person(admin["name"], admin["email"]),
+                    retry_for=0.0 if waiting else None,
+                )
             except GaveUp as exc:  # named by id, not address: the bus logs what this raises
                 waiting.append(f"admin {admin['member_id']}: {exc}")
         if waiting:
             raise DigestWaiting(f"the digest of run {msg.run_id} waits for " + "; ".join(waiting))
 
-    async def _send(self, kind: str, claimed: Claimed, rendered: Rendered, to: Person, *, member_id: str | None = None,
-                    run_id: str | None = None, directory_id: str | None = None,
-                    retry_for: float | None = None) -> None:
+    async def _send(
+        self,
+        kind: str,
+        claimed: Claimed,
+        rendered: Rendered,
+        to: Person,
+        *,
+        member_id: str | None = None,
+        run_id: str | None = None,
+        directory_id: str | None = None,
+        retry_for: float | None = None,
+    ) -> None:
         """Send one claimed email and record how it went; GaveUp once the server stayed unavailable for
         ``retry_for`` seconds (the notifier's window by default), the claim released."""
         key = claimed.lease.key
         try:
             email = compose(rendered, self.settings.mail_from, to, datetime.now(UTC))
-            await deliver(self.transport, email, retry_for=self.retry_for if retry_for is None else retry_for,
-                          max_backoff=self.max_backoff, ready=claimed.lease.keep)
+            await deliver(
+                self.transport,
+                email,
+                retry_for=self.retry_for if retry_for is None else retry_for,
+                max_backoff=self.max_backoff,
+                ready=claimed.lease.keep,
+            )
         except (BadAddress, PermanentMailError) as exc:
             log.warning("%s email %s failed for good: %s", kind, key, exc)
             metrics.EMAILS.labels(kind, "failed").inc()
-            await self.sentlog.failed(key, f"the {kind} email could not be delivered: {exc}", member_id, run_id,
-                                      directory_id)
+            await self.sentlog.failed(
+                key, f"the {kind} email could not be delivered: {exc}", member_id, run_id, directory_id
+            )
             return
         except LostClaim as exc:
             log.warning("%s: %s", kind, exc)

@@ -52,8 +52,9 @@ class InviteClaims:
             answers.append(outcomes.get(pair, "done") if first[pair] is ask else "busy")
         return answers
 
-    async def _claim(self, conn: asyncpg.Connection, asks: list[InviteAsk], *,
-                     make_missing: bool) -> dict[Pair, Outcome]:
+    async def _claim(
+        self, conn: asyncpg.Connection, asks: list[InviteAsk], *, make_missing: bool
+    ) -> dict[Pair, Outcome]:
         expires_at = datetime.now(UTC) + self.ttl
         rows = [(a.member_id, a.team_id, a.token_hash) for a in asks]
         log = self.sentlog

@@ -83,16 +83,20 @@ def compose(rendered: Rendered, sender: str, to: Person, now: datetime) -> Outgo
     recipient = address(to)
     envelope_sender = _envelope_sender(sender)
     domain = envelope_sender.rpartition("@")[2] or "localhost"
-    head = b"".join((
-        _folded("Subject", rendered.subject),
-        _folded("From", sender),
-        _to(recipient),
-        _folded("Date", format_datetime(now.replace(microsecond=0))),
-        f"Message-ID: {make_msgid(domain=domain)}\r\n".encode("ascii"),
-        _folded("Auto-Submitted", "auto-generated"),
-        _folded("MIME-Version", "1.0"),
-        _folded("Content-Type", f'multipart/alternative; boundary="{BOUNDARY.decode()}"'),
-    ))
+    head = b"".join(
+        (
+            _folded("Subject", rendered.subject),
+            _folded("From", sender),
+            _to(recipient),
+            _folded("Date", format_datetime(now.replace(microsecond=0))),
+            f"Message-ID: {make_msgid(domain=domain)}\r\n".encode("ascii"),
+            _folded("Auto-Submitted", "auto-generated"),
+            _folded("MIME-Version", "1.0"),
+            _folded("Content-Type", f'multipart/alternative; boundary="{BOUNDARY.decode()}"'),
+        )
+    )
     parts = [_part("plain", rendered.text), _part("html", rendered.html)]
-    body = b"".join(b"\r\n--" + BOUNDARY + b"\r\n" + part for part in parts) + b"\r\n--" + BOUNDARY + b"--\r\n"
+    body = (
+        b"".join(b"\r\n--" + BOUNDARY + b"\r\n" + part for part in parts) + b"\r\n--" + BOUNDARY + b"--\r\n"
+    )
     return Outgoing(envelope_sender, recipient.addr_spec, rendered.subject, head + body)

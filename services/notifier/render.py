@@ -68,8 +68,9 @@ def _both(name: str, subject: str, **context: object) -> Rendered:
 
 def render_invite(team: str, card: Card, claim_url: str, expires_at: datetime) -> Rendered:
     subject = f"You're invited to join {one_line(team, 100)} on {PRODUCT}"
-    return _both("invite", subject, team=team, card=card, claim_url=claim_url, expires=expires_at,
-                 product=PRODUCT)
+    return _both(
+        "invite", subject, team=team, card=card, claim_url=claim_url, expires=expires_at, product=PRODUCT
+    )
 
 
 def people(raw: object) -> list[Person]:
@@ -118,8 +119,9 @@ def _shortened(items: list[Person], total: int, limit: int) -> dict[str, object]
     return {"shown": shown, "more": total - len(shown), "total": total}
 
 
-def render_digest(kind: str, team: str, run_url: str, summary: object, counts: object,
-                  limit: int = LIST_LIMIT) -> Rendered:
+def render_digest(
+    kind: str, team: str, run_url: str, summary: object, counts: object, limit: int = LIST_LIMIT
+) -> Rendered:
     """``summary``: lists of people (``added``, ``removed``, ``held``), each perhaps only the first of a longer
     list whose length ``totals`` gives."""
     source = summary if isinstance(summary, Mapping) else {}
@@ -131,8 +133,14 @@ def render_digest(kind: str, team: str, run_url: str, summary: object, counts: o
         lists["added"], sizes["added"] = [], 0
     subject = digest_subject(kind, team, *sizes.values())
     return _both(
-        "digest", subject, kind=kind, team=team, run_url=run_url, approve_url=f"{run_url}/approve",
-        counts=counts_of(counts), product=PRODUCT,
+        "digest",
+        subject,
+        kind=kind,
+        team=team,
+        run_url=run_url,
+        approve_url=f"{run_url}/approve",
+        counts=counts_of(counts),
+        product=PRODUCT,
         **{name: _shortened(items, sizes[name], limit) for name, items in lists.items()},
     )
 

@@ -131,11 +131,15 @@ class SentLog:
         return "busy" if state in ("sending", None) else "done"
 
     async def renew(self, key: str) -> bool:
-        return bool(await self.pool.fetchval(
-            "UPDATE sent_emails SET lease_until = now() + make_interval(secs => $3)"
-            " WHERE key = $1 AND holder = $2 AND state = 'sending' RETURNING true",
-            key, self.holder, self.lease,
-        ))
+        return bool(
+            await self.pool.fetchval(
+                "UPDATE sent_emails SET lease_until = now() + make_interval(secs => $3)"
+                " WHERE key = $1 AND holder = $2 AND state = 'sending' RETURNING true",
+                key,
+                self.holder,
+                self.lease,
+            )
+        )
 
     async def sent(self, key: str, member_id: str | None = None) -> None:
         """Record that the server took the email (and the invite, for an invite's key), in a batch with others.
@@ -159,8 +163,14 @@ class SentLog:
         await conn.execute(_MARK_SENT, [key for key, _ in items], members)
         return [None] * len(items)
 
-    async def failed(self, key: str, error: str, member_id: str | None = None, run_id: str | None = None,
-                     directory_id: str | None = None) -> None:
+    async def failed(
+        self,
+        key: str,
+        error: str,
+        member_id: str | None = None,
+        run_id: str | None = None,
+        directory_id: str | None = None,
+    ) -> None:
         await self.pool.execute(_MARK_FAILED, key, error, member_id, run_id, directory_id)
 
     async def release(self, key: str, error: str, member_id: str | None = None) -> None:

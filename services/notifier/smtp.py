@@ -32,15 +32,21 @@ def classify(exc: BaseException) -> TemporaryMailError | PermanentMailError | No
         return PermanentMailError(f"the mail server cannot take this address: {exc}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         said = f"{exc.code} {' '.join(exc.message.split())}"
-        if isinstance(exc, (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError)) and 500 <= exc.code < 600:
+        if (
+            isinstance(exc, (aiosmtplib.SMTPRecipientRefused, aiosmtplib.SMTPDataError))
+            and 500 <= exc.code < 600
+        ):
             target = getattr(exc, "recipient", "the email")
             return PermanentMailError(f"the mail server refused {target}: {said}")
         if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-            return TemporaryMailError(f"the mail server refused the login (check CARDSYNC_SMTP_USERNAME and"
-                                      f" CARDSYNC_SMTP_PASSWORD): {said}")
+            return TemporaryMailError(
+                f"the mail server refused the login (check CARDSYNC_SMTP_USERNAME and"
+                f" CARDSYNC_SMTP_PASSWORD): {said}"
+            )
         if isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.code >= 500:
-            return TemporaryMailError(f"the mail server refused the sender {exc.sender} (check CARDSYNC_MAIL_FROM):"
-                                      f" {said}")
+            return TemporaryMailError(
+                f"the mail server refused the sender {exc.sender} (check CARDSYNC_MAIL_FROM): {said}"
+            )
         return TemporaryMailError(f"the mail server answered {said}")
     if isinstance(exc, (aiosmtplib.SMTPException, OSError, TimeoutError)):
         return TemporaryMailError(f"the mail server is unreachable: {exc!r}")
@@ -63,8 +69,14 @@ class SmtpTransport:
     mail transaction), so a stalled server cannot hold an email longer than the sent-log's lease allows.
     """
 
-    def __init__(self, settings: Settings, *, connections: int = 1, timeout: float = 30.0,
-                 attempt_timeout: float = 60.0):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        connections: int = 1,
+        timeout: float = 30.0,
+        attempt_timeout: float = 60.0,
+    ):
         self._settings = settings
         self.attempt_timeout = attempt_timeout
         self._idle: asyncio.Queue[aiosmtplib.SMTP] = asyncio.Queue()

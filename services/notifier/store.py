@@ -49,7 +49,11 @@ SELECT k.member_id::text, m.team_id::text, k.key, k.missing, r.member_id IS NOT 
 
 
 async def claim_invites(
-    conn: asyncpg.Connection, asks: list[tuple[str, str, str]], holder: str, lease: float, expires_at: datetime
+    conn: asyncpg.Connection,
+    asks: list[tuple[str, str, str]],
+    holder: str,
+    lease: float,
+    expires_at: datetime,
 ) -> list[asyncpg.Record]:
     """Claim the invites of ``asks`` (member id, team id, token hash), in one statement (see ``_CLAIM_INVITES``)."""
     members, teams, hashes = (list(column) for column in zip(*asks, strict=True))
@@ -63,7 +67,8 @@ async def make_invites(conn: asyncpg.Connection, asks: list[tuple[str, str, str]
         " SELECT m.id, 'queued' FROM unnest($1::uuid[], $2::uuid[]) AS a(member_id, team_id)"
         " JOIN members m ON m.id = a.member_id AND m.team_id = a.team_id AND m.status <> 'removed'"
         " ON CONFLICT DO NOTHING",
-        [a[0] for a in asks], [a[1] for a in asks],
+        [a[0] for a in asks],
+        [a[1] for a in asks],
     )
 
 
@@ -82,7 +87,8 @@ async def load_run(pool: asyncpg.Pool, team_id: str, run_id: str) -> asyncpg.Rec
     return await pool.fetchrow(
         "SELECT t.name AS team_name, r.summary, r.counts FROM sync_runs r JOIN teams t ON t.id = r.team_id"
         " WHERE r.id = $1 AND r.team_id = $2",
-        run_id, team_id,
+        run_id,
+        team_id,
     )
 
 

@@ -86,8 +86,10 @@ _NEW_ROWS: tuple[str, ...] = (
        SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
          JOIN subteams s ON s.team_id = :team AND s.directory_group_id = t.group_id
         WHERE t.op = 'join' AND t.new""",
-    "INSERT INTO invites (member_id, status)"
-    " SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'",
+    (
+        "INSERT INTO invites (member_id, status)"
+        " SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'"
+    ),
 )
 _RESET = "TRUNCATE rc_member, rc_link, rc_sub, rc_taken"
 DONE = "op text, member_id uuid, card_name text, card_email text, status text"
@@ -95,11 +97,20 @@ DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 # The removals, once the whole plan is known and the guard has spoken; each with whether it takes the run's id
 # as $1.
 _FINAL: tuple[tuple[str, bool], ...] = (
-    ("""UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
-         FROM rc_done t WHERE t.op = 'remove' AND m.id = t.member_id""", False),
-    ("DELETE FROM subteam_members sm USING rc_done t WHERE t.op = 'remove' AND sm.member_id = t.member_id", False),
-    ("""INSERT INTO held_removals (run_id, member_id) SELECT $1::uuid, member_id FROM rc_done WHERE op = 'hold'
-       ON CONFLICT DO NOTHING""", True),
+    (
+        """UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
+         FROM rc_done t WHERE t.op = 'remove' AND m.id = t.member_id""",
+        False,
+    ),
+    (
+        "DELETE FROM subteam_members sm USING rc_done t WHERE t.op = 'remove' AND sm.member_id = t.member_id",
+        False,
+    ),
+    (
+        """INSERT INTO held_removals (run_id, member_id) SELECT $1::uuid, member_id FROM rc_done WHERE op = 'hold'
+       ON CONFLICT DO NOTHING""",
+        True,
+    ),
 )
 
 
@@ -113,8 +124,11 @@ def chunk_statements(team_id: str, send_invites: bool, trusted_new_rows: bool) -
     invite = "'queued'" if send_invites else "'pending'"
     new_rows = _NEW_ROWS
     if trusted_new_rows:
-        new_rows = ("SET LOCAL session_replication_role = replica", *new_rows,
-                    "SET LOCAL session_replication_role = DEFAULT")
+        new_rows = (
+            "SET LOCAL session_replication_role = replica",
+            *new_rows,
+            "SET LOCAL session_replication_role = DEFAULT",
+        )
     statements = (*_CHUNK, *new_rows, _RESET)
     return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in statements)
 
@@ -157,7 +171,8 @@ _SUMMARY = (
                                     ORDER BY card_name, card_email), '[]')
                   FROM (SELECT card_name, card_email FROM rc_done WHERE {where}
                          ORDER BY card_name, card_email LIMIT {SUMMARY_PEOPLE}) p)"""
-        for name, where in _LISTS.items()),
+        for name, where in _LISTS.items()
+    ),
     totals=", ".join(f"'{name}', count(*) FILTER (WHERE {where})" for name, where in _LISTS.items()),
 )
 
@@ -180,7 +195,8 @@ async def release_holds(conn: asyncpg.Connection, team_id: str, run_id: str) -> 
     approving an earlier held run then removes nobody."""
     await conn.execute(
         "DELETE FROM held_removals h USING sync_runs r WHERE h.run_id = r.id AND r.team_id = $1 AND r.id <> $2",
-        team_id, run_id,
+        team_id,
+        run_id,
     )
 
 
@@ -200,7 +216,8 @@ async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
         await conn.execute(
             "DELETE FROM accounts a WHERE a.id = ANY($2::uuid[]) AND a.created_by_team = $1"
             " AND NOT EXISTS (SELECT 1 FROM members x WHERE x.account_id = a.id)",
-            team_id, [r[0] for r in gone],
+            team_id,
+            [r[0] for r in gone],
         )
 
 

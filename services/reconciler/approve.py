@@ -33,8 +33,14 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
     await writer.open()
     counter: Counter[str] = Counter()
     for row in await conn.fetch(_STILL_VALID, run_id):
-        action = MemberAction("remove", row["directory_id"], row["id"], row["account_id"],
-                              fields={f: row[f"card_{f}"] for f in CARD_COLUMNS}, hard=run.config.delete_on_removal)
+        action = MemberAction(
+            "remove",
+            row["directory_id"],
+            row["id"],
+            row["account_id"],
+            fields={f: row[f"card_{f}"] for f in CARD_COLUMNS},
+            hard=run.config.delete_on_removal,
+        )
         tally(action, counter)
         writer.add(action)
     await writer.flush()
@@ -49,7 +55,13 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
                  'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $5::int))
          WHERE id = $1
         """,
-        run_id, counter["removed"], counter["deleted"], summary["removed"], summary["totals"]["removed"],
+        run_id,
+        counter["removed"],
+        counter["deleted"],
+        summary["removed"],
+        summary["totals"]["removed"],
     )
     if summary["removed"]:  # R16: the admins learn who left once the removals are applied
-        await db.enqueue(conn, AdminDigestRequested(team_id=str(run.team_id), run_id=str(run_id), approved=True))
+        await db.enqueue(
+            conn, AdminDigestRequested(team_id=str(run.team_id), run_id=str(run_id), approved=True)
+        )

@@ -20,7 +20,10 @@ def _link_toggles(config: SyncConfig) -> Iterator[tuple[str, FieldToggles]]:
         yield source, config.toggles(source)
     for mapping in config.custom_mappings:
         if not isinstance(mapping.target, FieldTarget):
-            yield f"mapping:{mapping.target.label}", FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite)
+            yield (
+                f"mapping:{mapping.target.label}",
+                FieldToggles(sync=mapping.sync, overwrite=mapping.overwrite),
+            )
 
 
 def _link_value(card: MappedCard, source: str) -> str | None:
@@ -38,7 +41,9 @@ def _link(card: MappedCard, source: str) -> LinkValue | None:
     return card.links.get(source)
 
 
-def desired_links(card: MappedCard, config: SyncConfig) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
+def desired_links(
+    card: MappedCard, config: SyncConfig
+) -> Iterator[tuple[str, LinkValue | None, FieldToggles]]:
     """Every link a sync owns, as (source, wanted value or None, the toggles that govern it)."""
     for source, rule in _link_toggles(config):
         yield source, _link(card, source), rule
@@ -58,7 +63,9 @@ def overwritten(config: SyncConfig) -> Overwritten:
     return columns, custom, links
 
 
-def fingerprint(card: MappedCard, config: SyncConfig, spec: Overwritten | None = None) -> list[str | None] | None:
+def fingerprint(
+    card: MappedCard, config: SyncConfig, spec: Overwritten | None = None
+) -> list[str | None] | None:
     """The values a member holds when ``updated`` finds nothing to change, in ``overwritten`` order: columns,
     custom fields, link values. None when the user cannot leave its member unchanged (disabled, and disabled
     users are removed), or when a link value was refused: the rules report it on every run that sees it. The
@@ -67,8 +74,11 @@ def fingerprint(card: MappedCard, config: SyncConfig, spec: Overwritten | None =
     if (not card.enabled and config.remove_disabled_users) or card.refused:
         return None
     columns, custom, links = spec or overwritten(config)
-    return ([card.fields.get(f) for f in columns] + [card.custom.get(name) for name in custom]
-            + [_link_value(card, source) for source in links])
+    return (
+        [card.fields.get(f) for f in columns]
+        + [card.custom.get(name) for name in custom]
+        + [_link_value(card, source) for source in links]
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +98,9 @@ def synced(config: SyncConfig) -> Synced:
     )
 
 
-def created(card: MappedCard, config: SyncConfig,
-            spec: Synced | None = None) -> tuple[dict, dict, dict[str, LinkValue | None]]:
+def created(
+    card: MappedCard, config: SyncConfig, spec: Synced | None = None
+) -> tuple[dict, dict, dict[str, LinkValue | None]]:
     """Fields, custom fields and links of a member a sync creates: what the sync toggles let through. ``spec``:
     ``synced(config)``, when the caller creates many members under one config."""
     spec = spec or synced(config)

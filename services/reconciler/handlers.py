@@ -65,7 +65,8 @@ class Reconciler:
                 return
             async with conn.transaction():
                 ready = await self._locked_run(conn, msg.run_id) is not None and await self._mark_ready(
-                    conn, msg.run_id)
+                    conn, msg.run_id
+                )
             if ready:
                 await self._reconcile(conn, msg.run_id)
 
@@ -91,7 +92,9 @@ class Reconciler:
             raise error
 
     @staticmethod
-    async def _store_photos(conn: asyncpg.Connection, batch: Sequence[photos.Photo]) -> list[Exception | None]:
+    async def _store_photos(
+        conn: asyncpg.Connection, batch: Sequence[photos.Photo]
+    ) -> list[Exception | None]:
         """One transaction for the batch; should it fail, one for each photo, so that a photo the database
         refuses fails its own message and no other."""
         try:
@@ -126,7 +129,8 @@ class Reconciler:
         if await staging.complete(conn, run_id) is None:
             return False
         status = await conn.execute(
-            "UPDATE sync_runs SET status = 'reconciling' WHERE id = $1 AND status <> 'reconciling'", run_id)
+            "UPDATE sync_runs SET status = 'reconciling' WHERE id = $1 AND status <> 'reconciling'", run_id
+        )
         if status.endswith(" 1"):
             log.info("run %s: the snapshot is whole; reconciling", run_id)
         return True

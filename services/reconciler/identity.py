@@ -46,8 +46,11 @@ def resolve(candidates: Iterable[Candidate]) -> Iterator[Binding]:
         winner = None if users[0].taken else users[0]
         for user in users:
             if user is not winner:
-                yield Binding(user.directory_id, skip=f"{email} is also the email of another directory user; "
-                                                       "each email can be one member only")
+                yield Binding(
+                    user.directory_id,
+                    skip=f"{email} is also the email of another directory user; "
+                    "each email can be one member only",
+                )
         if winner is not None:
             yield _bind(winner, claimed)
 
@@ -55,16 +58,21 @@ def resolve(candidates: Iterable[Candidate]) -> Iterator[Binding]:
 def _bind(user: Candidate, claimed: set[str]) -> Binding:
     if user.team_member is not None:
         if user.team_member_directory_id not in (None, user.directory_id) and not user.team_member_free:
-            return Binding(user.directory_id, skip=f"{user.email_key} belongs to a member bound to another "
-                                                   f"directory user ({user.team_member_directory_id})")
+            return Binding(
+                user.directory_id,
+                skip=f"{user.email_key} belongs to a member bound to another "
+                f"directory user ({user.team_member_directory_id})",
+            )
         target = user.team_member
     else:
         target = user.account
     if target is None:
         return Binding(user.directory_id)
     if target in claimed:
-        return Binding(user.directory_id, skip=f"{user.email_key} matches an account another directory user "
-                                               "of this run already claimed")
+        return Binding(
+            user.directory_id,
+            skip=f"{user.email_key} matches an account another directory user of this run already claimed",
+        )
     claimed.add(target)
     if user.team_member is not None:
         return Binding(user.directory_id, member_id=target)

@@ -29,21 +29,27 @@ _DECISION = """
 SELECT m.id AS member_id, p.content_type IS NULL AS removed, mp.member_id IS NOT NULL AS has_photo,
        coalesce(CASE WHEN p.etag IS NOT NULL THEN mp.etag = p.etag ELSE mp.data = p.data END, false) AS same
 """
-_READY = _DECISION + """
+_READY = (
+    _DECISION
+    + """
   FROM staged_photos p
   JOIN members m ON m.team_id = p.team_id AND m.directory_id = p.directory_id AND m.status <> 'removed'
   LEFT JOIN member_photos mp ON mp.member_id = m.id
  WHERE p.team_id = $1
 """
+)
 # Some photos, driven by their ids: look-ups by key. (members' (team, directory id) index is partial, and a join
 # clause does not prove its predicate: joined from staged_photos, the plan would read the whole team's members.)
-_READY_SOME = _DECISION + """
+_READY_SOME = (
+    _DECISION
+    + """
   FROM unnest($2::text[]) AS d(directory_id)
   JOIN staged_photos p ON p.team_id = $1 AND p.directory_id = d.directory_id
   JOIN members m ON m.team_id = $1 AND m.directory_id = d.directory_id AND m.status <> 'removed'
   LEFT JOIN member_photos mp ON mp.member_id = m.id
  ORDER BY m.id
 """
+)
 # A batch of photos, at most one per (team, user), staged in key order: concurrent batches lock rows alike.
 _STAGE = """
 INSERT INTO staged_photos (team_id, directory_id, etag, content_type, data, sent_at)
@@ -127,8 +133,16 @@ async def store_many(conn: asyncpg.Connection, batch: Sequence[Photo]) -> None:
     for team_id in sorted({team_id for team_id, _ in latest}):
         await runs.lock(conn, "photos", team_id, shared=True)
     staged = list(latest.values())
-    await conn.execute(_STAGE, *(list(column) for column in zip(
-        *((p.team_id, p.directory_id, p.etag, p.content_type, p.data, p.sent_at) for p in staged), strict=True)))
+    await conn.execute(
+        _STAGE,
+        *(
+            list(column)
+            for column in zip(
+                *((p.team_id, p.directory_id, p.etag, p.content_type, p.data, p.sent_at) for p in staged),
+                strict=True,
+            )
+        ),
+    )
     by_run: dict[tuple[str, str], list[str]] = defaultdict(list)
     for photo in staged:
         by_run[photo.run_id, photo.team_id].append(photo.directory_id)

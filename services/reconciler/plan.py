@@ -52,15 +52,26 @@ def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True
             continue
         member = in_team.get(card.email_key) or in_team.get(card.login_key)
         account = state.accounts.get(card.email_key) or state.accounts.get(card.login_key)
-        free = member is not None and member.directory_id not in listed and (
-            full or member.status == "removed" or member.directory_id in gone)
-        yield Candidate(card.directory_id, card.email_key, member and member.member_id,
-                        member and member.directory_id, account, card.email_key in taken, free)
+        free = (
+            member is not None
+            and member.directory_id not in listed
+            and (full or member.status == "removed" or member.directory_id in gone)
+        )
+        yield Candidate(
+            card.directory_id,
+            card.email_key,
+            member and member.member_id,
+            member and member.directory_id,
+            account,
+            card.email_key in taken,
+            free,
+        )
 
 
 def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
     bindings: dict[str, Binding] = {
-        b.directory_id: b for b in resolve(candidates(observed, state, ctx.mode == "full"))}
+        b.directory_id: b for b in resolve(candidates(observed, state, ctx.mode == "full"))
+    }
     by_directory = {m.directory_id: m for m in state.members if m.directory_id}
     by_id = {m.member_id: m for m in state.members}
     seen_members: set[str] = set()
@@ -79,7 +90,9 @@ def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
             seen_members.add(current.member_id)
         actions.append(decide(seen, current, ctx, binding.account_id if binding else None))
     if ctx.mode == "full":
-        actions += [decide(None, m, ctx) for m in state.members if m.managed and m.member_id not in seen_members]
+        actions += [
+            decide(None, m, ctx) for m in state.members if m.managed and m.member_id not in seen_members
+        ]
     managed = sum(1 for m in state.members if m.managed and m.status != "removed")
     held = guard_holds(sum(a.kind == "remove" for a in actions), managed, ctx.config.removal_guard)
     return Plan(actions, errors, held)
@@ -123,8 +136,13 @@ def preview(action: MemberAction) -> Iterator[tuple[str, dict[str, Any]]]:
         yield "invite", who
     if action.role:
         yield "roles", {**who, "member_id": action.member_id, "scope": "team", "role": action.role[0]}
-    for group, (role, _) in (action.subteam_roles | {g: r for g, r in action.join.items() if r[0] == "admin"}).items():
-        yield "roles", {**who, "member_id": action.member_id, "scope": "subteam", "group_id": group, "role": role}
+    for group, (role, _) in (
+        action.subteam_roles | {g: r for g, r in action.join.items() if r[0] == "admin"}
+    ).items():
+        yield (
+            "roles",
+            {**who, "member_id": action.member_id, "scope": "subteam", "group_id": group, "role": role},
+        )
 
 
 def _update_entry(action: MemberAction) -> dict[str, Any]:
@@ -137,7 +155,9 @@ def _update_entry(action: MemberAction) -> dict[str, Any]:
 
 
 def preview_plan(plan: Plan) -> dict[str, list[dict[str, Any]]]:
-    shaped: dict[str, list[dict[str, Any]]] = {k: [] for k in ("create", "update", "remove", "invite", "roles")}
+    shaped: dict[str, list[dict[str, Any]]] = {
+        k: [] for k in ("create", "update", "remove", "invite", "roles")
+    }
     for action in plan.actions:
         for name, entry in preview(action):
             shaped[name].append(entry)

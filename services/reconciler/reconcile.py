@@ -32,20 +32,28 @@ async def upsert_subteams(conn: asyncpg.Connection, team_id: str, groups: list[d
         ON CONFLICT (team_id, directory_group_id) WHERE directory_group_id IS NOT NULL
         DO UPDATE SET name = EXCLUDED.name WHERE subteams.name IS DISTINCT FROM EXCLUDED.name
         """,
-        team_id, [g["id"] for g in groups], [g["display_name"] for g in groups],
+        team_id,
+        [g["id"] for g in groups],
+        [g["display_name"] for g in groups],
     )
 
 
-def _decide(pair: state.Pair, ctx: Context, writer: ActionWriter, tallies: Counter[str],
-            errors: list[dict[str, str]]) -> None:
+def _decide(
+    pair: state.Pair, ctx: Context, writer: ActionWriter, tallies: Counter[str], errors: list[dict[str, str]]
+) -> None:
     if pair.skip:
         action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
         errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
     else:
         action = decide(pair.seen, pair.current, ctx, pair.claim_account)
         if pair.login_taken:
-            errors.append({"directory_id": action.directory_id or "", "message": f"the login"
-                           f" {pair.login_taken} belongs to another account; the member keeps its login"})
+            errors.append(
+                {
+                    "directory_id": action.directory_id or "",
+                    "message": f"the login"
+                    f" {pair.login_taken} belongs to another account; the member keeps its login",
+                }
+            )
         card = pair.seen.card if pair.seen else None
         if card and card.refused and action.kind in ("create", "update", "unchanged"):
             errors.extend({"directory_id": card.directory_id, "message": m} for m in card.refused.values())
@@ -67,14 +75,22 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         await fail(conn, run.id, run.config_error or "the run has no sync configuration")
         return 0
     if completion.mode == "full" and (missing := _missing_groups(run, completion)):
-        await fail(conn, run.id, "the directory snapshot is incomplete: it lacks the group(s) "
-                   + ", ".join(missing) + "; nobody was removed")
+        await fail(
+            conn,
+            run.id,
+            "the directory snapshot is incomplete: it lacks the group(s) "
+            + ", ".join(missing)
+            + "; nobody was removed",
+        )
         return 0
     ctx = Context(config, completion.mode, {k: frozenset(v) for k, v in completion.roles.items()})
     names = {g["id"]: g["display_name"] for g in completion.groups}
     if not run.dry_run:
-        await upsert_subteams(conn, run.team_id, [{"id": g.id, "display_name": names.get(g.id, g.display_name)}
-                                                  for g in config.groups])
+        await upsert_subteams(
+            conn,
+            run.team_id,
+            [{"id": g.id, "display_name": names.get(g.id, g.display_name)} for g in config.groups],
+        )
     # JIT compiling the large set-based statements costs more than it saves; the gathering's hash joins and
     # aggregates over a whole team spill to disk at the default work_mem.
     await conn.execute("SET LOCAL jit = off")
@@ -83,11 +99,22 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await writer.open()
     started = time.perf_counter()
     await staging.gather(conn, run.id, completion.attempt)
-    await staging.add_unreadable(conn, {s["id"]: s.get("reason", "") for s in completion.skipped if s.get("id")})
-    await writer.bind(list(resolve(await state.candidates(conn, run.team_id, completion.mode == "full", run.id,
-                                                          completion.attempt))))
+    await staging.add_unreadable(
+        conn, {s["id"]: s.get("reason", "") for s in completion.skipped if s.get("id")}
+    )
+    await writer.bind(
+        list(
+            resolve(
+                await state.candidates(
+                    conn, run.team_id, completion.mode == "full", run.id, completion.attempt
+                )
+            )
+        )
+    )
     tallies: Counter[str] = Counter()
-    errors = [{"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")]
+    errors = [
+        {"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")
+    ]
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
     managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it
@@ -119,8 +146,9 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         tallies["removed"] = tallies["deleted"] = 0
     counts = {k: tallies[k] for k in COUNT_KEYS}
     if run.dry_run:
-        await _finish(conn, run, "succeeded", counts, errors,
-                      plan=await apply.preview(conn, config.send_invites, held))
+        await _finish(
+            conn, run, "succeeded", counts, errors, plan=await apply.preview(conn, config.send_invites, held)
+        )
         return 0
     await apply.release_holds(conn, run.team_id, run.id)
     if held:
@@ -134,17 +162,36 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
     elif summary["added"] or summary["removed"]:
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
-    log.info("run %s of team %s: %s%s; decided and written in %.1f s, finished in %.1f s", run.id, run.team_id,
-             counts, " (removals held)" if held else "", decided - started, time.perf_counter() - decided)
+    log.info(
+        "run %s of team %s: %s%s; decided and written in %.1f s, finished in %.1f s",
+        run.id,
+        run.team_id,
+        counts,
+        " (removals held)" if held else "",
+        decided - started,
+        time.perf_counter() - decided,
+    )
     return counts["created"] + counts["updated"] + counts["removed"] + counts["deleted"]
 
 
-async def _finish(conn: asyncpg.Connection, run: Run, status: str, counts: dict[str, int],
-                  errors: list[dict[str, str]], plan: dict | None = None, summary: dict | None = None) -> None:
+async def _finish(
+    conn: asyncpg.Connection,
+    run: Run,
+    status: str,
+    counts: dict[str, int],
+    errors: list[dict[str, str]],
+    plan: dict | None = None,
+    summary: dict | None = None,
+) -> None:
     # Appended: the fetcher adds its photos' errors, should it check them before the run is applied.
     await conn.execute(
         "UPDATE sync_runs SET status = $2, counts = $3, member_errors = member_errors || $4::jsonb,"
         " plan = $5, summary = $6, finished_at = now(), error = NULL WHERE id = $1",
-        run.id, status, counts, errors, plan, summary,
+        run.id,
+        status,
+        counts,
+        errors,
+        plan,
+        summary,
     )
     await drop_staging(conn, run.id)

@@ -47,8 +47,11 @@ def target_groups(seen: Observed | None, current: CurrentMember | None, ctx: Con
         return seen.groups & ctx.driven
     # A member taken over by another directory user (R4) keeps none of the old user's groups: the new one comes
     # with all of its own (a user a delta brings whole is on the page of every synced group it is in).
-    had = (frozenset(current.subteams) if current and current.status != "removed"
-           and current.directory_id in (None, seen.directory_id) else frozenset())
+    had = (
+        frozenset(current.subteams)
+        if current and current.status != "removed" and current.directory_id in (None, seen.directory_id)
+        else frozenset()
+    )
     return ((had | seen.groups) - seen.left) & ctx.driven
 
 
@@ -70,8 +73,9 @@ def _subteam_role(directory_id: str, current: Role, ctx: Context) -> Role:
     return ("member", False) if role == "admin" and from_sync else current
 
 
-def decide(seen: Observed | None, current: CurrentMember | None, ctx: Context,
-           account_id: str | None = None) -> MemberAction:
+def decide(
+    seen: Observed | None, current: CurrentMember | None, ctx: Context, account_id: str | None = None
+) -> MemberAction:
     """What to do with one directory user and the member it is bound to (either may be missing).
     ``account_id``: an existing account outside the team that the user's email claims (R4)."""
     groups = target_groups(seen, current, ctx)
@@ -84,9 +88,19 @@ def decide(seen: Observed | None, current: CurrentMember | None, ctx: Context,
             return MemberAction("none", current.directory_id, current.member_id)
         return _remove(current, ctx)
     if seen is None or seen.card is None:
-        return _memberships(MemberAction("update", current.directory_id, current.member_id, current.account_id,
-                                         fields=dict(current.fields), custom=dict(current.custom)),
-                            current, groups, ctx)
+        return _memberships(
+            MemberAction(
+                "update",
+                current.directory_id,
+                current.member_id,
+                current.account_id,
+                fields=dict(current.fields),
+                custom=dict(current.custom),
+            ),
+            current,
+            groups,
+            ctx,
+        )
     return _update(seen, current, groups, ctx)
 
 
@@ -96,25 +110,49 @@ def _create(seen: Observed, groups: frozenset[str], ctx: Context, account_id: st
     fields, custom, links = card_fields.created(card, ctx.config, ctx.synced)
     role = _team_role(card.directory_id, ("member", False), ctx)
     return MemberAction(
-        "create", card.directory_id, account_id=account_id, card=card, fields=fields, custom=custom,
-        links=links, join={g: _subteam_role(card.directory_id, ("member", False), ctx) for g in sorted(groups)},
-        role=role, status="invited", bind=True, invite=True,
+        "create",
+        card.directory_id,
+        account_id=account_id,
+        card=card,
+        fields=fields,
+        custom=custom,
+        links=links,
+        join={g: _subteam_role(card.directory_id, ("member", False), ctx) for g in sorted(groups)},
+        role=role,
+        status="invited",
+        bind=True,
+        invite=True,
     )
 
 
 def _remove(current: CurrentMember, ctx: Context) -> MemberAction:
     if not current.managed or current.status == "removed":
         return MemberAction("none", current.directory_id, current.member_id)
-    return MemberAction("remove", current.directory_id, current.member_id, current.account_id,
-                        fields=dict(current.fields), leave=frozenset(current.subteams),
-                        hard=ctx.config.delete_on_removal)
+    return MemberAction(
+        "remove",
+        current.directory_id,
+        current.member_id,
+        current.account_id,
+        fields=dict(current.fields),
+        leave=frozenset(current.subteams),
+        hard=ctx.config.delete_on_removal,
+    )
 
 
 def _update(seen: Observed, current: CurrentMember, groups: frozenset[str], ctx: Context) -> MemberAction:
     assert seen.card is not None
     fields, custom, changes, links = card_fields.updated(seen.card, current, ctx.config)
-    action = MemberAction("update", seen.directory_id, current.member_id, current.account_id, card=seen.card,
-                          fields=fields, custom=custom, changes=changes, links=links)
+    action = MemberAction(
+        "update",
+        seen.directory_id,
+        current.member_id,
+        current.account_id,
+        card=seen.card,
+        fields=fields,
+        custom=custom,
+        changes=changes,
+        links=links,
+    )
     if current.status == "removed":
         action.status = "active" if current.invite_status == "claimed" else "invited"
         action.changes["status"] = {"old": "removed", "new": action.status}
@@ -126,10 +164,14 @@ def _update(seen: Observed, current: CurrentMember, groups: frozenset[str], ctx:
     return _memberships(action, current, groups, ctx)
 
 
-def _memberships(action: MemberAction, current: CurrentMember, groups: frozenset[str], ctx: Context) -> MemberAction:
+def _memberships(
+    action: MemberAction, current: CurrentMember, groups: frozenset[str], ctx: Context
+) -> MemberAction:
     directory_id = action.directory_id or ""
     had = {} if current.status == "removed" else current.subteams
-    action.join = {g: _subteam_role(directory_id, ("member", False), ctx) for g in sorted(groups - had.keys())}
+    action.join = {
+        g: _subteam_role(directory_id, ("member", False), ctx) for g in sorted(groups - had.keys())
+    }
     action.leave = frozenset(had.keys() - groups)
     for g in sorted(groups & had.keys()):
         if (role := _subteam_role(directory_id, had[g], ctx)) != had[g]:

@@ -35,7 +35,9 @@ async def lock(conn: asyncpg.Connection, scope: str, key: str, shared: bool = Fa
 
 async def try_lock(conn: asyncpg.Connection, scope: str, key: str) -> bool:
     """``lock``, exclusive, without waiting: False when another transaction holds it (shared or not)."""
-    return await conn.fetchval("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", _lock_name(scope, key))
+    return await conn.fetchval(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))", _lock_name(scope, key)
+    )
 
 
 def _lock_name(scope: str, key: str) -> str:
@@ -62,12 +64,20 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
     await conn.execute(
         "UPDATE sync_runs SET status = 'failed', error = $2, finished_at = now(),"
         " graph_requests = coalesce($3, graph_requests) WHERE id = $1 AND status = ANY($4::text[])",
-        run_id, reason, graph_requests, list(ACTIVE),
+        run_id,
+        reason,
+        graph_requests,
+        list(ACTIVE),
     )
     await drop_staging(conn, run_id)
 
 
 async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:
-    for table in ("snapshot_users", "snapshot_listings", "snapshot_removals", "snapshot_pages",
-                  "snapshot_completions"):
+    for table in (
+        "snapshot_users",
+        "snapshot_listings",
+        "snapshot_removals",
+        "snapshot_pages",
+        "snapshot_completions",
+    ):
         await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)

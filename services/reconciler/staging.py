@@ -37,7 +37,18 @@ class Completion:
 
 
 StagedUser = tuple[str, bytes | None, list[str | None] | None, str | None, str | None, str | None]
-_COLUMNS = ("run_id", "attempt", "seq", "group_id", "directory_id", "card", "want", "email_key", "login_key", "skip")
+_COLUMNS = (
+    "run_id",
+    "attempt",
+    "seq",
+    "group_id",
+    "directory_id",
+    "card",
+    "want",
+    "email_key",
+    "login_key",
+    "skip",
+)
 
 
 def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | None = None) -> StagedUser:
@@ -73,13 +84,16 @@ class Mapped:
             del self._by_attempt[key]
 
 
-async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: SyncConfig,
-                     mapped: AbstractSet[str] = frozenset()) -> list[str] | None:
+async def stage_page(
+    conn: asyncpg.Connection, msg: MembersFetched, config: SyncConfig, mapped: AbstractSet[str] = frozenset()
+) -> list[str] | None:
     """Stage one page, mapping only the users not in ``mapped``; the ids it mapped, or None when this page was
     staged before (a redelivery)."""
     status = await conn.execute(
         "INSERT INTO snapshot_pages (run_id, attempt, seq) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-        msg.run_id, msg.attempt, msg.seq,
+        msg.run_id,
+        msg.attempt,
+        msg.seq,
     )
     if status.endswith(" 0"):
         return None
@@ -89,16 +103,25 @@ async def stage_page(conn: asyncpg.Connection, msg: MembersFetched, config: Sync
     page = (uuid.UUID(msg.run_id), msg.attempt, msg.seq, msg.group_id)
     fresh = [user for user in users.values() if user.id not in mapped]
     if fresh:
-        await conn.copy_records_to_table("snapshot_users", columns=_COLUMNS,
-                                         records=[(*page, *staged_user(user, config, spec)) for user in fresh])
+        await conn.copy_records_to_table(
+            "snapshot_users",
+            columns=_COLUMNS,
+            records=[(*page, *staged_user(user, config, spec)) for user in fresh],
+        )
     if again := [i for i in users if i in mapped]:
-        await conn.execute("INSERT INTO snapshot_listings (run_id, attempt, seq, group_id, ids)"
-                           " VALUES ($1, $2, $3, $4, $5)", *page, again)
+        await conn.execute(
+            "INSERT INTO snapshot_listings (run_id, attempt, seq, group_id, ids) VALUES ($1, $2, $3, $4, $5)",
+            *page,
+            again,
+        )
     if msg.removed_ids:
         await conn.execute(
             "INSERT INTO snapshot_removals (run_id, attempt, directory_id, group_id)"
             " SELECT $1, $2, d, $3 FROM unnest($4::text[]) AS d ON CONFLICT DO NOTHING",
-            msg.run_id, msg.attempt, msg.group_id or GONE, list(dict.fromkeys(msg.removed_ids)),
+            msg.run_id,
+            msg.attempt,
+            msg.group_id or GONE,
+            list(dict.fromkeys(msg.removed_ids)),
         )
     return [user.id for user in fresh]
 
@@ -107,10 +130,17 @@ async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) ->
     await conn.execute(
         "INSERT INTO snapshot_completions (run_id, attempt, pages, mode, groups, roles, skipped)"
         " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-        msg.run_id, msg.attempt, msg.pages, msg.mode, [g.model_dump() for g in msg.groups], msg.roles,
+        msg.run_id,
+        msg.attempt,
+        msg.pages,
+        msg.mode,
+        [g.model_dump() for g in msg.groups],
+        msg.roles,
         msg.skipped,
     )
-    await conn.execute("UPDATE sync_runs SET graph_requests = $2 WHERE id = $1", msg.run_id, msg.graph_requests)
+    await conn.execute(
+        "UPDATE sync_runs SET graph_requests = $2 WHERE id = $1", msg.run_id, msg.graph_requests
+    )
 
 
 async def completion_recorded(conn: asyncpg.Connection, run_id: str) -> bool:
@@ -137,7 +167,8 @@ async def add_unreadable(conn: asyncpg.Connection, unreadable: dict[str, str]) -
         await conn.execute(
             "INSERT INTO rc_seen (directory_id, groups, skip) SELECT id, '{}', why"
             " FROM unnest($1::text[], $2::text[]) AS u(id, why) ON CONFLICT (directory_id) DO NOTHING",
-            list(unreadable), list(unreadable.values()),
+            list(unreadable),
+            list(unreadable.values()),
         )
 
 

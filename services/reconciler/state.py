@@ -64,8 +64,9 @@ SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row
 """
 
 
-async def candidates(conn: asyncpg.Connection, team_id: str, full: bool, run_id: str,
-                     attempt: str) -> list[Candidate]:
+async def candidates(
+    conn: asyncpg.Connection, team_id: str, full: bool, run_id: str, attempt: str
+) -> list[Candidate]:
     """``full``: the snapshot lists every user of the synced groups (a user it does not list has left); a delta
     snapshot names the users gone from every group."""
     return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id, full, run_id, attempt)]
@@ -84,11 +85,18 @@ def _current(r: asyncpg.Record) -> CurrentMember | None:
     if r["id"] is None:
         return None
     return CurrentMember(
-        member_id=str(r["id"]), account_id=str(r["account_id"]), directory_id=r["directory_id"],
-        managed=r["managed"], status=r["status"],
-        fields={f: r[f"card_{f}"] for f in CARD_COLUMNS}, custom=r["card_fields"], links=r["links"] or {},
+        member_id=str(r["id"]),
+        account_id=str(r["account_id"]),
+        directory_id=r["directory_id"],
+        managed=r["managed"],
+        status=r["status"],
+        fields={f: r[f"card_{f}"] for f in CARD_COLUMNS},
+        custom=r["card_fields"],
+        links=r["links"] or {},
         subteams={g: (v[0], v[1]) for g, v in (r["subteams"] or {}).items()},
-        role=r["role"], role_from_sync=r["role_from_sync"], invite_status=r["invite_status"],
+        role=r["role"],
+        role_from_sync=r["role_from_sync"],
+        invite_status=r["invite_status"],
         sync_login=r["sync_login"],
     )
 
@@ -98,13 +106,17 @@ def _seen(r: asyncpg.Record) -> Observed | None:
         return None
     left = frozenset(r["left_groups"] or ())
     return Observed(
-        directory_id=r["seen_id"], card=MappedCard.from_json(orjson.loads(r["card"])) if r["card"] else None,
-        groups=frozenset(r["groups"] or ()), left=left - {GONE}, gone=GONE in left,
+        directory_id=r["seen_id"],
+        card=MappedCard.from_json(orjson.loads(r["card"])) if r["card"] else None,
+        groups=frozenset(r["groups"] or ()),
+        left=left - {GONE},
+        gone=GONE in left,
     )
 
 
-async def open_pairs(conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str],
-                     team_id: str) -> Cursor:
+async def open_pairs(
+    conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str], team_id: str
+) -> Cursor:
     """A cursor over the pairs ``classify`` kept, with what the rules need of both sides; read its records in
     chunks (``Cursor.fetch``) and make each a ``pair``."""
     await conn.execute("ANALYZE rc_pair")

@@ -34,8 +34,10 @@ SELECT s.directory_id, s.want, s.groups, s.skip, s.login_key, b.skip AS bind_ski
 
 # A custom field as the text the mapping would have written; ' ' (never a mapped value: those are trimmed)
 # stands for a value that is not text, so that it never compares equal.
-_CUSTOM = ("CASE WHEN {v} IS NULL OR jsonb_typeof({v}) = 'null' THEN NULL"
-           " WHEN jsonb_typeof({v}) = 'string' THEN {v} #>> '{{}}' ELSE ' ' END")
+_CUSTOM = (
+    "CASE WHEN {v} IS NULL OR jsonb_typeof({v}) = 'null' THEN NULL"
+    " WHEN jsonb_typeof({v}) = 'string' THEN {v} #>> '{{}}' ELSE ' ' END"
+)
 
 _QUERY = """
 WITH claimed AS (
@@ -100,22 +102,35 @@ def query(ctx: Context) -> tuple[str, list]:
         sources = param(links)
         link_joins = "".join(
             f"\n      LEFT JOIN links l{i} ON l{i}.member_id = cur.id AND l{i}.source = ({sources})[{i}]"
-            for i in range(1, len(links) + 1))
+            for i in range(1, len(links) + 1)
+        )
         have += [f"nullif(l{i}.value, '')" for i in range(1, len(links) + 1)]
     no_roles, roles, role_pairs = "true", "", ""
     full = ctx.mode == "full"
     if ctx.config.use_admin_roles:
-        holders = param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()) | ctx.roles.get(GROUPS_ADMIN, frozenset())))
-        no_roles = (f"NOT (cur.directory_id = ANY({holders}) OR (cur.role = 'admin' AND cur.role_from_sync)"
-                    " OR subs.sync_admin)")
+        holders = param(
+            sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()) | ctx.roles.get(GROUPS_ADMIN, frozenset()))
+        )
+        no_roles = (
+            f"NOT (cur.directory_id = ANY({holders}) OR (cur.role = 'admin' AND cur.role_from_sync)"
+            " OR subs.sync_admin)"
+        )
         if not full:
-            roles = _ROLES.format(ga=param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()))),
-                                  gra=param(sorted(ctx.roles.get(GROUPS_ADMIN, frozenset()))))
+            roles = _ROLES.format(
+                ga=param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()))),
+                gra=param(sorted(ctx.roles.get(GROUPS_ADMIN, frozenset()))),
+            )
             role_pairs = "\n        UNION ALL SELECT NULL, id FROM roles"
     sql = _QUERY.format(
-        seen=SEEN, member_columns=member_columns, link_joins=link_joins, no_roles=no_roles, have=", ".join(have),
-        same_groups="AND seen.groups @> subs.groups" if full else "", join="FULL JOIN" if full else "LEFT JOIN",
-        roles=roles, role_pairs=role_pairs,
+        seen=SEEN,
+        member_columns=member_columns,
+        link_joins=link_joins,
+        no_roles=no_roles,
+        have=", ".join(have),
+        same_groups="AND seen.groups @> subs.groups" if full else "",
+        join="FULL JOIN" if full else "LEFT JOIN",
+        roles=roles,
+        role_pairs=role_pairs,
     )
     return sql, args
 

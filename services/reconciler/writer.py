@@ -21,8 +21,8 @@ from shared.messages import InviteRequested
 TABLES = {
     "rc_bind": "directory_id text, member_id uuid, account_id uuid, skip text",
     "rc_member": "op text, member_id uuid, account_id uuid, new_account bool, directory_id text, login_email text, "
-                 + ", ".join(f"card_{f} text" for f in CARD_COLUMNS)
-                 + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool, relogin bool",
+    + ", ".join(f"card_{f} text" for f in CARD_COLUMNS)
+    + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool, relogin bool",
     # ``new``: of a member this run creates, whose rows need no conflict handling.
     # ``id``: the link's, should it be inserted (made here: the database's default costs it more time).
     "rc_link": "id uuid, member_id uuid, source text, type text, label text, value text, position int, new bool",
@@ -46,13 +46,17 @@ def _json(value: Any) -> str:
 class ActionWriter:
     """Buffers actions (``add``) and writes them a chunk at a time (``send``, ``flush``)."""
 
-    def __init__(self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool, team_id: str, run_id: str):
+    def __init__(
+        self, conn: asyncpg.Connection, config: SyncConfig, dry_run: bool, team_id: str, run_id: str
+    ):
         self.conn = conn
         self.dry_run = dry_run
         self.team_id, self.run_id = team_id, run_id
         self.buffers: dict[str, list[tuple]] = {name: [] for name in _CHUNK_TABLES}
         mappings = [m.target.label for m in config.custom_mappings if m.target.kind == "link"]
-        self.positions = {"email": 0, "phone": 1} | {f"mapping:{label}": 2 + i for i, label in enumerate(mappings)}
+        self.positions = {"email": 0, "phone": 1} | {
+            f"mapping:{label}": 2 + i for i, label in enumerate(mappings)
+        }
         self.statements = ""  # made by ``open``
         self.ids = time_ordered_stream()
         # With send_invites on, each new member's InviteRequested goes into the outbox with its chunk, made while
@@ -65,8 +69,12 @@ class ActionWriter:
         """The chunk's InviteRequested as its model writes it, cut where each member's two ids go (a model for
         each member costs 20 times as much); made at the chunk's first invite."""
         if self.invite is None:
-            body = InviteRequested(message_id="<message>", team_id=str(self.team_id), member_id="<member>",
-                                   run_id=str(self.run_id)).to_bytes()
+            body = InviteRequested(
+                message_id="<message>",
+                team_id=str(self.team_id),
+                member_id="<member>",
+                run_id=str(self.run_id),
+            ).to_bytes()
             head, rest = body.split(b"<message>")
             self.invite = (head, *rest.split(b"<member>"))
         return self.invite
@@ -101,11 +109,24 @@ class ActionWriter:
         if row_changed:
             role = action.role or current_role
             login = action.card.login_email if action.card else None
-            self.buffers["rc_member"].append((
-                op, action.member_id, action.account_id, new_account, action.directory_id, login,
-                *(action.fields.get(f) for f in CARD_COLUMNS), _json(action.custom), action.status,
-                role[0], role[1], action.bind, action.invite, "login_email" in action.changes,
-            ))
+            self.buffers["rc_member"].append(
+                (
+                    op,
+                    action.member_id,
+                    action.account_id,
+                    new_account,
+                    action.directory_id,
+                    login,
+                    *(action.fields.get(f) for f in CARD_COLUMNS),
+                    _json(action.custom),
+                    action.status,
+                    role[0],
+                    role[1],
+                    action.bind,
+                    action.invite,
+                    "login_email" in action.changes,
+                )
+            )
         if action.invite and action.kind == "create" and self.send_invites:
             message_id = next(self.ids)
             head, middle, tail = self._invite_parts()
@@ -115,9 +136,18 @@ class ActionWriter:
             return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
         for source, link in action.links.items():
-            self.buffers["rc_link"].append((link and next(self.ids), member, source, link and link.type,
-                                            link and link.label, link and link.value, self.positions.get(source, 99),
-                                            new))
+            self.buffers["rc_link"].append(
+                (
+                    link and next(self.ids),
+                    member,
+                    source,
+                    link and link.type,
+                    link and link.label,
+                    link and link.value,
+                    self.positions.get(source, 99),
+                    new,
+                )
+            )
         subs = self.buffers["rc_sub"]
         subs.extend((member, g, "join", r[0], r[1], new) for g, r in action.join.items())
         subs.extend((member, g, "leave", None, None, new) for g in action.leave)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 SECONDS_PER_DAY = 86_400
@@ -44,7 +44,7 @@ def next_run_at(cadence: str, now: datetime, team_id: str | UUID) -> datetime | 
 def next_after(cadence: str, now: datetime, slot: Slot) -> datetime | None:
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
-    now = now.astimezone(timezone.utc)
+    now = now.astimezone(UTC)
     if cadence == "off":
         return None
     if cadence == "daily":
@@ -59,7 +59,7 @@ def next_after(cadence: str, now: datetime, slot: Slot) -> datetime | None:
 
 
 def _at(day: date, slot: Slot) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(seconds=slot.second_of_day)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=slot.second_of_day)
 
 
 def _next_daily(now: datetime, slot: Slot) -> datetime:

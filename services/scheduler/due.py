@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -52,7 +52,9 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
             if not new and run["dry_run"]:
                 # A preview changes nothing: the period's run is tried again shortly, once the preview has ended.
                 next_at = now + PREVIEW_RETRY
-        await conn.execute("UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1", team["team_id"], next_at)
+        await conn.execute(
+            "UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1", team["team_id"], next_at
+        )
     return len(due), queued
 
 
@@ -73,7 +75,7 @@ async def run_scheduler(pool: asyncpg.Pool, settings: Settings) -> None:
     while True:
         try:
             await fail_stalled_runs(pool, settings.run_timeout)
-            queued = await publish_due_runs(pool, datetime.now(timezone.utc))
+            queued = await publish_due_runs(pool, datetime.now(UTC))
             if queued:
                 log.info("queued %d scheduled runs", queued)
         except (asyncpg.PostgresError, OSError) as exc:

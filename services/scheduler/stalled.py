@@ -75,7 +75,10 @@ async def fail_stalled_runs(pool: asyncpg.Pool, timeout: float) -> int:
         for run in failed:
             log.warning(
                 "run %s of team %s made no progress for %s while %s: marked failed",
-                run["id"], run["team_id"], _duration(timeout), run["status"],
+                run["id"],
+                run["team_id"],
+                _duration(timeout),
+                run["status"],
             )
         total += len(failed)
         # A short batch ends the sweep: runs skipped while reconciling would otherwise be claimed again at once.

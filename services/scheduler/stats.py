@@ -30,6 +30,6 @@ async def run_stats(pool: asyncpg.Pool, bus: Bus, interval: float = 15.0) -> Non
     while True:
         try:
             await refresh(pool, bus)
-        except Exception as exc:  # metrics must never take the scheduler down
+        except Exception as exc:  # noqa: BLE001 - metrics must never take the scheduler down
             log.warning("metrics refresh failed: %r", exc)
         await asyncio.sleep(interval)

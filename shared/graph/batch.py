@@ -65,8 +65,11 @@ async def batch_get(graph: TenantGraph, urls: dict[str, str]) -> list[BatchItem]
     while pending:
         answer = await graph.post_json("/$batch", batch_body(pending))
         done, again, after = split_throttled(list((answer or {}).get("responses") or []))
-        failed = [i.id for i in done
-                  if i.status in retry.TRANSIENT_STATUSES and failures[i.id] < retry.MAX_TRANSIENT_ATTEMPTS]
+        failed = [
+            i.id
+            for i in done
+            if i.status in retry.TRANSIENT_STATUSES and failures[i.id] < retry.MAX_TRANSIENT_ATTEMPTS
+        ]
         # Refused items go again once with a new token, should the one they went with predate a grant.
         if not renewed and any(i.status == 403 for i in done):
             renewed = True

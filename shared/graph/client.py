@@ -76,7 +76,7 @@ class GraphClient:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, tokens: TokenProvider | None = None) -> "GraphClient":
+    def from_settings(cls, settings: Settings, tokens: TokenProvider | None = None) -> GraphClient:
         connector = aiohttp.TCPConnector(ssl=ssl_context(settings.ca_file), limit=100)
         session = aiohttp.ClientSession(
             connector=connector, timeout=aiohttp.ClientTimeout(total=120, sock_connect=15)
@@ -92,7 +92,7 @@ class GraphClient:
     async def close(self) -> None:
         await self.session.close()
 
-    def for_tenant(self, creds: Credentials) -> "TenantGraph":
+    def for_tenant(self, creds: Credentials) -> TenantGraph:
         semaphore = self._semaphores.setdefault(creds.tenant_id, asyncio.Semaphore(self.concurrency))
         return TenantGraph(self, creds, semaphore, retry.ThrottleBudget(self.max_throttle_wait))
 
@@ -187,7 +187,7 @@ class TenantGraph:
             token = await self.client.tokens.token(self.creds)
             try:
                 response = await self._send(method, url, token, headers, body, max_body)
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 if transient >= retry.MAX_TRANSIENT_ATTEMPTS:
                     raise GraphUnavailable(f"Microsoft Graph could not be reached: {exc!r}") from exc
                 await asyncio.sleep(retry.backoff(transient))

@@ -11,8 +11,10 @@ _PERMISSIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"/photos?\b"), "ProfilePhoto.Read.All"),
     (re.compile(r"/(directoryRoles|roleManagement)\b"), "RoleManagement.Read.Directory"),
     # A group whose membership is hidden lists its members only to an app that also has Member.Read.Hidden.
-    (re.compile(r"/groups/[^/?]+/(transitiveMembers|members)\b"),
-     "GroupMember.Read.All (and Member.Read.Hidden, should the group's membership be hidden)"),
+    (
+        re.compile(r"/groups/[^/?]+/(transitiveMembers|members)\b"),
+        "GroupMember.Read.All (and Member.Read.Hidden, should the group's membership be hidden)",
+    ),
     (re.compile(r"/groups\b"), "GroupMember.Read.All"),
     (re.compile(r"/users\b"), "User.Read.All"),
 )

@@ -142,8 +142,9 @@ class Team:
     async def by_directory_once_invited(self) -> dict[str, dict[str, Any]]:
         """``by_directory`` once every invite is marked sent: the notifier sends them after the run ends, and
         marks each just after its mail leaves, so only then do the members hold still."""
-        return await until(self.by_directory, lambda by_id: all(m["invite"]["status"] == "sent"
-                                                                for m in by_id.values()))
+        return await until(
+            self.by_directory, lambda by_id: all(m["invite"]["status"] == "sent" for m in by_id.values())
+        )
 
     async def member(self, member_id: str) -> dict[str, Any]:
         return await self.call("GET", f"/members/{member_id}")

@@ -17,9 +17,11 @@ SECRET = "e2e~client-secret"
 def expected_card(user: dict) -> dict:
     """R5, written out independently of the reconciler's mapping."""
     upn = user["userPrincipalName"]
-    name = user.get("displayName") or " ".join(
-        p for p in (user.get("givenName"), user.get("surname")) if p
-    ) or upn.split("@")[0]
+    name = (
+        user.get("displayName")
+        or " ".join(p for p in (user.get("givenName"), user.get("surname")) if p)
+        or upn.split("@")[0]
+    )
     phones = user.get("businessPhones") or []
     location = ", ".join(
         user[k] for k in ("streetAddress", "city", "state", "postalCode", "country") if user.get(k)
@@ -47,28 +49,39 @@ async def fetch_all_members(api, team_id):
             return members
 
 
-async def test_sync_now_creates_every_member_with_card_subteams_and_invites(simulator, stack, stack_api, mail_sink):
-    tenant = simulator.add_tenant(generate_tenant(2500, 3, nesting=1, seed=11, client_id=CLIENT_ID,
-                                                  client_secret=SECRET))
+async def test_sync_now_creates_every_member_with_card_subteams_and_invites(
+    simulator, stack, stack_api, mail_sink
+):
+    tenant = simulator.add_tenant(
+        generate_tenant(2500, 3, nesting=1, seed=11, client_id=CLIENT_ID, client_secret=SECRET)
+    )
     groups = list(tenant.groups.values())
     # R5 fallbacks: no displayName, no mail, no mobile phone.
     target = groups[1]["id"]
     odd = [
-        tenant.add_user(givenName="Ada", surname="Lovelace", userPrincipalName=f"ada@{tenant.domain}",
-                        accountEnabled=True),
-        tenant.add_user(userPrincipalName=f"nobody.named@{tenant.domain}", accountEnabled=True,
-                        businessPhones=["+44 20 7946 0000", "+44 20 7946 0001"]),
+        tenant.add_user(
+            givenName="Ada", surname="Lovelace", userPrincipalName=f"ada@{tenant.domain}", accountEnabled=True
+        ),
+        tenant.add_user(
+            userPrincipalName=f"nobody.named@{tenant.domain}",
+            accountEnabled=True,
+            businessPhones=["+44 20 7946 0000", "+44 20 7946 0001"],
+        ),
     ]
     for uid in odd:
         tenant.add_member(target, uid)
 
-    async with stack_api.post("api/v1/teams", json={"name": "Contoso", "admins": [
-            {"email": "boss@contoso.example", "name": "The Boss"}]}) as resp:
+    async with stack_api.post(
+        "api/v1/teams",
+        json={"name": "Contoso", "admins": [{"email": "boss@contoso.example", "name": "The Boss"}]},
+    ) as resp:
         assert resp.status == 201, await resp.text()
         team = await resp.json()
     tid = team["id"]
-    async with stack_api.put(f"api/v1/teams/{tid}/directory", json={
-            "tenant_id": tenant.tenant_id, "client_id": CLIENT_ID, "client_secret": SECRET}) as resp:
+    async with stack_api.put(
+        f"api/v1/teams/{tid}/directory",
+        json={"tenant_id": tenant.tenant_id, "client_id": CLIENT_ID, "client_secret": SECRET},
+    ) as resp:
         assert resp.status == 200, await resp.text()
         assert "client_secret" not in await resp.json()
     async with stack_api.get(f"api/v1/teams/{tid}/sync/config") as resp:
@@ -76,7 +89,9 @@ async def test_sync_now_creates_every_member_with_card_subteams_and_invites(simu
         etag = resp.headers["ETag"]
     config.pop("next_run_at")
     config["groups"] = [{"id": g["id"], "display_name": g["displayName"]} for g in groups]
-    async with stack_api.put(f"api/v1/teams/{tid}/sync/config", json=config, headers={"If-Match": etag}) as resp:
+    async with stack_api.put(
+        f"api/v1/teams/{tid}/sync/config", json=config, headers={"If-Match": etag}
+    ) as resp:
         assert resp.status == 200, await resp.text()
 
     async with stack_api.post(f"api/v1/teams/{tid}/sync/runs", json={"dry_run": False}) as resp:
@@ -99,7 +114,8 @@ async def test_sync_now_creates_every_member_with_card_subteams_and_invites(simu
     for g in groups:
         in_scope |= set(tenant.transitive_member_ids(g["id"]))
     expected = {
-        uid: tenant.users[uid] for uid in in_scope
+        uid: tenant.users[uid]
+        for uid in in_scope
         if uid in tenant.users and tenant.users[uid].get("accountEnabled", True) is not False
     }
     assert len(expected) > 2000

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from services.scheduler.cadence import next_run_at
 from shared.config import SyncConfig
@@ -61,17 +61,18 @@ async def test_save_versions_and_refuses_stale_saves(api, operator, pool):
 async def test_cadence_change_reschedules_and_off_clears(api, operator):
     team = await make_team(api, operator)
     path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+
     async def saved(cadence: str) -> datetime:
-        before = datetime.now(timezone.utc)
+        before = datetime.now(UTC)
         body = await (await api.put(path, json=_config(cadence=cadence), headers=h)).json()
-        after = datetime.now(timezone.utc)
-        shown = datetime.fromisoformat(body["next_run_at"].replace("Z", "+00:00"))
+        after = datetime.now(UTC)
+        shown = datetime.fromisoformat(body["next_run_at"])
         # A monthly slot may fall on the daily one's day: compare with the cadence's own next slot, not the other.
         assert shown in {next_run_at(cadence, before, team["id"]), next_run_at(cadence, after, team["id"])}
         return shown
 
-    assert await saved("daily") <= datetime.now(timezone.utc) + timedelta(days=1)
-    assert await saved("monthly") > datetime.now(timezone.utc)
+    assert await saved("daily") <= datetime.now(UTC) + timedelta(days=1)
+    assert await saved("monthly") > datetime.now(UTC)
     off = await api.put(path, json=_config(cadence="off"), headers=h)
     assert (await off.json())["next_run_at"] is None
 
@@ -85,15 +86,22 @@ async def test_invalid_config_lists_every_bad_field(api, operator):
             {"source": "favouriteColour", "target": {"kind": "link", "type": "fax", "label": "X"}}
         ],
         removal_guard={"max_percent": 120, "min_count": -1},
-        groups=[{"id": "g1", "display_name": "One"}, {"id": "g2", "display_name": "Two"},
-                {"id": "g1", "display_name": "One again"}],
+        groups=[
+            {"id": "g1", "display_name": "One"},
+            {"id": "g2", "display_name": "Two"},
+            {"id": "g1", "display_name": "One again"},
+        ],
     )
     resp = await api.put(f"/api/v1/teams/{team['id']}/sync/config", json=bad, headers=team["headers"])
     assert resp.status == 422
     body = await resp.json()
     assert body["status"] == 422 and body["title"] and body["type"]
     locs = {tuple(map(str, e["loc"])) for e in body["errors"]}
-    assert any("group 2 lists the group of group 0 again" in e["msg"] for e in body["errors"] if e["loc"] == ["groups"])
+    assert any(
+        "group 2 lists the group of group 0 again" in e["msg"]
+        for e in body["errors"]
+        if e["loc"] == ["groups"]
+    )
     for expected in [
         ("groups",),
         ("cadence",),
@@ -146,10 +154,20 @@ async def test_the_example_of_the_contract_is_accepted(api, operator):
     team = await make_team(api, operator)
     path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
     mappings = [
-        {"source": "department", "fallbacks": [], "target": {"kind": "field", "name": "Department"},
-         "sync": True, "overwrite": True},
-        {"source": "onPremisesExtensionAttributes.extensionAttribute1", "fallbacks": [],
-         "target": {"kind": "link", "type": "url", "label": "Calendar"}, "sync": True, "overwrite": False},
+        {
+            "source": "department",
+            "fallbacks": [],
+            "target": {"kind": "field", "name": "Department"},
+            "sync": True,
+            "overwrite": True,
+        },
+        {
+            "source": "onPremisesExtensionAttributes.extensionAttribute1",
+            "fallbacks": [],
+            "target": {"kind": "link", "type": "url", "label": "Calendar"},
+            "sync": True,
+            "overwrite": False,
+        },
     ]
     example = _config(
         cadence="weekly",
@@ -171,7 +189,9 @@ async def test_removal_guard_percent_reads_as_the_contract_writes_it(api, operat
     assert '"removal_guard":{"max_percent":20,"min_count":10}' in await default.text()
     assert type((await default.json())["removal_guard"]["max_percent"]) is int
     for sent in (35, 12.5, 40.0):
-        resp = await api.put(path, json=_config(removal_guard={"max_percent": sent, "min_count": 3}), headers=h)
+        resp = await api.put(
+            path, json=_config(removal_guard={"max_percent": sent, "min_count": 3}), headers=h
+        )
         assert resp.status == 200, await resp.text()
         got = (await resp.json())["removal_guard"]["max_percent"]
         assert got == sent and type(got) is (float if sent == 12.5 else int)
@@ -193,6 +213,8 @@ async def test_if_match_reads_only_the_digits_an_etag_is_written_with(api, opera
     path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
     # superscript two, Arabic-Indic zero, a number past any version: tags of no version, so stale, never a 500
     for odd in ('"\u00b2"', '"\u0660"', '"' + "9" * 5000 + '"'):
-        resp = await api.put(path, json=_config(), headers={**h, "If-Match": odd.encode().decode("unicode_escape")})
+        resp = await api.put(
+            path, json=_config(), headers={**h, "If-Match": odd.encode().decode("unicode_escape")}
+        )
         assert resp.status == 412, odd[:10]
         assert resp.content_type == "application/problem+json"

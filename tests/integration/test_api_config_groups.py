@@ -55,7 +55,10 @@ async def test_unknown_group_ids_are_422_each_named(graph_api, operator, sim_ten
     assert body["errors"] == [
         {"loc": ["groups", i, "id"], "msg": "the directory has no group with this id"} for i in bad
     ]
-    assert await pool.fetchval("SELECT count(*) FROM sync_configs WHERE team_id = $1", uuid.UUID(team["id"])) == 0
+    assert (
+        await pool.fetchval("SELECT count(*) FROM sync_configs WHERE team_id = $1", uuid.UUID(team["id"]))
+        == 0
+    )
 
 
 async def test_groups_need_a_connected_directory(graph_api, operator, sim_tenant):
@@ -91,10 +94,13 @@ async def test_a_stale_save_is_412_before_its_groups_are_checked(graph_api, oper
     assert first.status == 200
     etag = first.headers["ETag"]
     assert (await _save(graph_api, team, _real(sim_tenant)[:2])).status == 200  # someone else saved meanwhile
-    config = {**SyncConfig().model_dump(mode="json"),
-              "groups": [{"id": str(uuid.uuid4()), "display_name": "ghost"}]}
-    resp = await graph_api.put(f"/api/v1/teams/{team['id']}/sync/config", json=config,
-                               headers={**team["headers"], "If-Match": etag})
+    config = {
+        **SyncConfig().model_dump(mode="json"),
+        "groups": [{"id": str(uuid.uuid4()), "display_name": "ghost"}],
+    }
+    resp = await graph_api.put(
+        f"/api/v1/teams/{team['id']}/sync/config", json=config, headers={**team["headers"], "If-Match": etag}
+    )
     assert resp.status == 412, await resp.text()
 
 
@@ -106,21 +112,27 @@ async def test_only_newly_chosen_groups_are_checked(graph_api, operator, sim_ten
     assert (await _save(graph_api, team, real[:2])).status == 200
     sim_tenant.delete_group(real[0]["id"], permanent=True)
     config = {**SyncConfig().model_dump(mode="json"), "groups": real[:2], "cadence": "weekly"}
-    resp = await graph_api.put(f"/api/v1/teams/{team['id']}/sync/config", json=config, headers=team["headers"])
+    resp = await graph_api.put(
+        f"/api/v1/teams/{team['id']}/sync/config", json=config, headers=team["headers"]
+    )
     assert resp.status == 200, await resp.text()
     ghost = {"id": str(uuid.uuid4()), "display_name": "ghost"}
     resp = await _save(graph_api, team, [*real[:2], ghost])
     assert resp.status == 422
-    assert (await resp.json())["errors"] == [{"loc": ["groups", 2, "id"],
-                                              "msg": "the directory has no group with this id"}]
+    assert (await resp.json())["errors"] == [
+        {"loc": ["groups", 2, "id"], "msg": "the directory has no group with this id"}
+    ]
 
 
 async def test_a_group_search_with_quotes_finds_the_words_it_quotes(graph_api, operator, sim_tenant):
     team = await _connected_team(graph_api, operator, sim_tenant)
     group = _real(sim_tenant)[0]
     word = group["display_name"].split()[0]
-    resp = await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups",
-                               params={"search": f'"{word}\\'}, headers=team["headers"])
+    resp = await graph_api.get(
+        f"/api/v1/teams/{team['id']}/directory/groups",
+        params={"search": f'"{word}\\'},
+        headers=team["headers"],
+    )
     assert resp.status == 200, await resp.text()
     assert group["id"] in [g["id"] for g in (await resp.json())["groups"]]
 
@@ -130,15 +142,17 @@ async def test_the_api_keeps_its_token_across_searches_and_saves(graph_api, oper
     counted = simulator.requests[sim_tenant.tenant_id]
     before = counted["token"]
     for search in ("All", "Sales", "Eng"):
-        resp = await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups", params={"search": search},
-                                   headers=team["headers"])
+        resp = await graph_api.get(
+            f"/api/v1/teams/{team['id']}/directory/groups", params={"search": search}, headers=team["headers"]
+        )
         assert resp.status == 200, await resp.text()
     assert (await _save(graph_api, team, _real(sim_tenant)[:2])).status == 200
     assert counted["token"] - before <= 1  # one token for all of them, not one each
 
 
 async def test_a_permission_granted_after_a_refused_save_is_used_by_the_next_save(
-        graph_api, operator, sim_tenant, simulator):
+    graph_api, operator, sim_tenant, simulator
+):
     team = await _connected_team(graph_api, operator, sim_tenant)
     await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups", headers=team["headers"])  # a token
     sim_tenant.revoke(SIM_CLIENT_ID, "GroupMember.Read.All")

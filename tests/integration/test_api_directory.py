@@ -59,10 +59,7 @@ async def test_put_get_delete_directory(graph_api, operator, pool, settings, sim
         path, json=_connection(sim_tenant, client_secret=rotated), headers=team["headers"]
     )
     assert resp.status == 200
-    assert (
-        decrypt(settings.secret_keys(), (await _row(pool, team))["secret_encrypted"])
-        == rotated
-    )
+    assert decrypt(settings.secret_keys(), (await _row(pool, team))["secret_encrypted"]) == rotated
 
     got = await graph_api.get(path, headers=team["headers"])
     assert got.status == 200 and "client_secret" not in await got.json()

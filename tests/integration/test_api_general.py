@@ -87,7 +87,9 @@ async def test_unstorable_values_are_422_not_500(api, operator):
         await api.post(path, json={"name": "a\u0000b", "links": "none"}, headers=team["headers"]), 422
     )
     assert [e["loc"] for e in body["errors"]] == [["name"], ["links"]]  # every bad field, whatever the check
-    body = await _problem(await api.post(path, data=b'{"name": "t", "x": 1e400}', headers=team["headers"]), 422)
+    body = await _problem(
+        await api.post(path, data=b'{"name": "t", "x": 1e400}', headers=team["headers"]), 422
+    )
     assert {e["msg"] for e in body["errors"]} >= {"number out of range"}
     await _problem(await api.post(path, data=b'{"name": NaN}', headers=team["headers"]), 400)
 

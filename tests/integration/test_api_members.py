@@ -102,7 +102,9 @@ async def test_member_json(api, team, pool):
 
     photo = await api.get(f"/api/v1/teams/{team['id']}/members/{member_id}/photo", headers=team["headers"])
     assert (
-        photo.status == 200 and photo.content_type == "image/jpeg" and await photo.read() == b"\xff\xd8\xffjpeg"
+        photo.status == 200
+        and photo.content_type == "image/jpeg"
+        and await photo.read() == b"\xff\xd8\xffjpeg"
     )
     subteams = await (await api.get(f"/api/v1/teams/{team['id']}/subteams", headers=team["headers"])).json()
     assert subteams == {
@@ -147,7 +149,10 @@ async def test_empty_query_values_are_no_values(api, team):
         ("cursor=WzEsMl0", 400),
         ("cursor=" + "A" * 4000, 400),
         # a time that leaves the calendar once read in UTC
-        ("cursor=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTE0OjAwIiwiZDZkNGJkYWEtYzUyMi00MTY0LWE5ZmQtZDViYmE5YjlhYmI4Il0", 400),
+        (
+            "cursor=WyI5OTk5LTEyLTMxVDIzOjU5OjU5LTE0OjAwIiwiZDZkNGJkYWEtYzUyMi00MTY0LWE5ZmQtZDViYmE5YjlhYmI4Il0",
+            400,
+        ),
         ("limit=abc", 400),
         ("limit=2.5", 400),
         ("limit=abc&status=gone", 400),
@@ -182,7 +187,9 @@ async def test_patch_card(api, team, pool):
         ("card", "shoe_size"),
         ("card", "name"),
     }
-    wrong_types = await api.patch(path, json={"card": {"job_title": 5, "fields": {"Team": 1}}}, headers=team["headers"])
+    wrong_types = await api.patch(
+        path, json={"card": {"job_title": 5, "fields": {"Team": 1}}}, headers=team["headers"]
+    )
     assert wrong_types.status == 422
     assert {tuple(e["loc"]) for e in (await wrong_types.json())["errors"]} == {
         ("card", "job_title"),

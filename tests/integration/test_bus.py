@@ -138,7 +138,9 @@ async def wait_for_async(fetch, expected, timeout=20.0):
 async def test_queue_depth_counts_waiting_messages(bus):
     assert await bus.queue_depth("probe") is None
     await bus.declare("probe", [InviteRequested])
-    await bus.publish(InviteRequested(team_id="t", member_id="m1"), InviteRequested(team_id="t", member_id="m2"))
+    await bus.publish(
+        InviteRequested(team_id="t", member_id="m1"), InviteRequested(team_id="t", member_id="m2")
+    )
     await wait_for_async(lambda: bus.queue_depth("probe"), 2)
 
 
@@ -163,7 +165,9 @@ async def test_the_outbox_keeps_what_no_queue_took_and_offers_it_again_once_one_
     assert await relay_once(pool, bus) == 2
     await wait_for(lambda: got)
     assert got == [later]
-    pending = await pool.fetchrow("SELECT message_id, retry_at > now() AS later FROM outbox WHERE published_at IS NULL")
+    pending = await pool.fetchrow(
+        "SELECT message_id, retry_at > now() AS later FROM outbox WHERE published_at IS NULL"
+    )
     assert dict(pending) == {"message_id": early.message_id, "later": True}
     assert await relay_once(pool, bus) == 0  # not offered again before its time
 

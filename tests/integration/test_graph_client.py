@@ -60,7 +60,9 @@ async def test_a_batch_item_that_failed_for_now_is_sent_again_as_a_request_of_it
     assert sorted((a.id, a.status) for a in answers) == [(str(i), 200) for i in range(5)]
     assert graph.requests == 2 and graph.budget.waited == 0  # the two failed items again, after a backoff
 
-    b.sim.throttle(b.tenant.tenant_id, times=10, retry_after=0, status=502)  # more than a few: the answer stands
+    b.sim.throttle(
+        b.tenant.tenant_id, times=10, retry_after=0, status=502
+    )  # more than a few: the answer stands
     answers = await batch_get(graph, {"0": f"/users/{users[0]}?$select=id"})
     assert [(a.id, a.status) for a in answers] == [("0", 502)]
 

@@ -26,7 +26,9 @@ async def test_migrate_creates_the_database_and_applies_everything_once(empty_db
     assert await db.migrate(empty_db_url) == []
     conn = await asyncpg.connect(empty_db_url)
     try:
-        versions = [r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")]
+        versions = [
+            r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations ORDER BY 1")
+        ]
     finally:
         await conn.close()
     assert versions == [v for v, _, _ in db.migrations()]
@@ -48,37 +50,56 @@ async def test_migrated_database_passes_the_check(pool):
 
 async def test_group_ids_saved_in_upper_case_are_lower_cased_and_their_subteams_merged(pool):
     upper, other = "0C6D5E4F-0000-4000-8000-00000000000A", "0C6D5E4F-0000-4000-8000-00000000000B"
-    team = await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('T', $1) RETURNING id",
-                               uuid.uuid4().hex)
+    team = await pool.fetchval(
+        "INSERT INTO teams (name, token_hash) VALUES ('T', $1) RETURNING id", uuid.uuid4().hex
+    )
     members = []
     for n in range(3):
         account = await pool.fetchval("INSERT INTO accounts (email) VALUES ($1) RETURNING id", f"u{n}@x")
-        members.append(await pool.fetchval(
-            "INSERT INTO members (team_id, account_id, status) VALUES ($1, $2, 'active') RETURNING id",
-            team, account))
+        members.append(
+            await pool.fetchval(
+                "INSERT INTO members (team_id, account_id, status) VALUES ($1, $2, 'active') RETURNING id",
+                team,
+                account,
+            )
+        )
     subteams = {}
-    for name, group, places in (("old", upper, members[:2]), ("new", upper.lower(), members[1:]),
-                                ("other", other, members[:1]), ("hand-made", None, members[:1])):
+    for name, group, places in (
+        ("old", upper, members[:2]),
+        ("new", upper.lower(), members[1:]),
+        ("other", other, members[:1]),
+        ("hand-made", None, members[:1]),
+    ):
         subteams[name] = await pool.fetchval(
             "INSERT INTO subteams (team_id, name, directory_group_id) VALUES ($1, $2, $3) RETURNING id",
-            team, name, group)
+            team,
+            name,
+            group,
+        )
         for member in places:
-            await pool.execute("INSERT INTO subteam_members (subteam_id, member_id) VALUES ($1, $2)",
-                               subteams[name], member)
+            await pool.execute(
+                "INSERT INTO subteam_members (subteam_id, member_id) VALUES ($1, $2)", subteams[name], member
+            )
     config = {"groups": [{"id": upper, "display_name": "A"}, {"id": "Sales"}], "cadence": "daily"}
-    await pool.execute("INSERT INTO sync_configs (team_id, config, cadence) VALUES ($1, $2, 'daily')",
-                       team, config)
-    run = await pool.fetchval("INSERT INTO sync_runs (team_id, trigger, config) VALUES ($1, 'manual', $2)"
-                              " RETURNING id", team, config)
+    await pool.execute(
+        "INSERT INTO sync_configs (team_id, config, cadence) VALUES ($1, $2, 'daily')", team, config
+    )
+    run = await pool.fetchval(
+        "INSERT INTO sync_runs (team_id, trigger, config) VALUES ($1, 'manual', $2) RETURNING id",
+        team,
+        config,
+    )
 
     [sql] = [sql for version, _, sql in db.migrations() if version == 61]
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(sql)
 
-    rows = await pool.fetch("SELECT s.name, s.directory_group_id,"
-                            " array_agg(sm.member_id ORDER BY sm.member_id) AS places"
-                            " FROM subteams s LEFT JOIN subteam_members sm ON sm.subteam_id = s.id"
-                            " GROUP BY s.id ORDER BY s.name")
+    rows = await pool.fetch(
+        "SELECT s.name, s.directory_group_id,"
+        " array_agg(sm.member_id ORDER BY sm.member_id) AS places"
+        " FROM subteams s LEFT JOIN subteam_members sm ON sm.subteam_id = s.id"
+        " GROUP BY s.id ORDER BY s.name"
+    )
     assert [(r["name"], r["directory_group_id"], r["places"]) for r in rows] == [
         ("hand-made", None, [members[0]]),
         ("new", upper.lower(), sorted(members)),

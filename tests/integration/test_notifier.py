@@ -25,18 +25,34 @@ from tests.fixtures.smtp import start_sink
 
 
 async def make_team(pool, name: str = "Contoso") -> str:
-    return str(await pool.fetchval(
-        "INSERT INTO teams (name, token_hash) VALUES ($1, $2) RETURNING id", name, uuid.uuid4().hex))
+    return str(
+        await pool.fetchval(
+            "INSERT INTO teams (name, token_hash) VALUES ($1, $2) RETURNING id", name, uuid.uuid4().hex
+        )
+    )
 
 
-async def make_member(pool, team_id: str, email: str, *, invite: str | None = "queued", status: str = "invited",
-                      name: str = "Jane Doe") -> str:
-    account = await pool.fetchval("INSERT INTO accounts (email, name) VALUES ($1, $2) RETURNING id", email, name)
+async def make_member(
+    pool,
+    team_id: str,
+    email: str,
+    *,
+    invite: str | None = "queued",
+    status: str = "invited",
+    name: str = "Jane Doe",
+) -> str:
+    account = await pool.fetchval(
+        "INSERT INTO accounts (email, name) VALUES ($1, $2) RETURNING id", email, name
+    )
     member = await pool.fetchval(
         "INSERT INTO members (team_id, account_id, directory_id, managed, status, card_name, card_job_title,"
         " card_company, card_phone) VALUES ($1, $2, $3, true, $4, $5, 'VP of Sales', 'Contoso', '+1 425 555 0101')"
         " RETURNING id",
-        team_id, account, f"dir-{email}", status, name,
+        team_id,
+        account,
+        f"dir-{email}",
+        status,
+        name,
     )
     if invite:
         await pool.execute("INSERT INTO invites (member_id, status) VALUES ($1, $2)", member, invite)
@@ -91,7 +107,8 @@ async def test_r11_an_invite_goes_to_the_card_email_not_a_guests_login(pool, not
     await notifier.on_invite_requested(InviteRequested(team_id=team, member_id=guest))
     assert [r.to for r in smtp_server.received] == ["jane@fabrikam.com"]
     assert await pool.fetchval("SELECT recipient FROM sent_emails WHERE key = $1", f"invite:{guest}") == (
-        "jane@fabrikam.com")
+        "jane@fabrikam.com"
+    )
 
 
 async def test_an_invite_without_an_invite_row_is_made_and_sent(pool, notifier, smtp_server):
@@ -137,14 +154,16 @@ async def test_a_short_outage_delays_invites_and_loses_none(pool, bus, notifier,
 
 
 @pytest.mark.slow
-async def test_a_30_second_outage_outlasts_the_bus_retries_and_loses_none(pool, bus, mail_settings, smtp_server,
-                                                                         transport):
+async def test_a_30_second_outage_outlasts_the_bus_retries_and_loses_none(
+    pool, bus, mail_settings, smtp_server, transport
+):
     notifier = Notifier(pool, mail_settings, transport, retry_for=120, max_backoff=4)
     await outage_then_all_once(pool, bus, notifier, smtp_server, seconds=30, code=451)
 
 
-async def test_an_outage_longer_than_the_retries_leaves_the_invite_pending(pool, mail_settings, transport,
-                                                                           smtp_server):
+async def test_an_outage_longer_than_the_retries_leaves_the_invite_pending(
+    pool, mail_settings, transport, smtp_server
+):
     team = await make_team(pool)
     member = await make_member(pool, team, "jane@contoso.com")
     smtp_server.refuse(60)
@@ -159,7 +178,11 @@ async def test_an_outage_longer_than_the_retries_leaves_the_invite_pending(pool,
 
 async def test_a_refused_recipient_fails_the_invite_and_the_run_says_so(pool, notifier, smtp_server):
     team = await make_team(pool)
-    run = str(await pool.fetchval("INSERT INTO sync_runs (team_id, trigger) VALUES ($1, 'manual') RETURNING id", team))
+    run = str(
+        await pool.fetchval(
+            "INSERT INTO sync_runs (team_id, trigger) VALUES ($1, 'manual') RETURNING id", team
+        )
+    )
     bad = await make_member(pool, team, "gone@contoso.com")
     good = await make_member(pool, team, "jane@contoso.com")
     smtp_server.reject("gone@contoso.com")
@@ -190,16 +213,25 @@ async def test_pending_invites_are_queued_and_sent_on_request(pool, bus, notifie
     await bus.start()
     assert await relay_once(pool, bus) == 3
     await smtp_server.wait_for(3)
-    await wait_until(lambda: pool.fetchval(
-        "SELECT count(*) = 3 FROM invites WHERE status = 'sent' AND member_id = ANY($1::uuid[])", pending))
-    assert sorted(r.to for r in smtp_server.received) == ["p0@contoso.com", "p1@contoso.com", "p2@contoso.com"]
+    await wait_until(
+        lambda: pool.fetchval(
+            "SELECT count(*) = 3 FROM invites WHERE status = 'sent' AND member_id = ANY($1::uuid[])", pending
+        )
+    )
+    assert sorted(r.to for r in smtp_server.received) == [
+        "p0@contoso.com",
+        "p1@contoso.com",
+        "p2@contoso.com",
+    ]
 
 
 async def test_the_transport_reuses_one_connection_and_survives_a_drop(mail_settings, transport, smtp_server):
     now = datetime.now(UTC)
     rendered = render_invite("Contoso", Card("Jo"), "https://cards.example/invites/x", now)
     for i in range(10):
-        await transport.send(compose(rendered, mail_settings.mail_from, Person("Jo", f"jo{i}@contoso.com"), now))
+        await transport.send(
+            compose(rendered, mail_settings.mail_from, Person("Jo", f"jo{i}@contoso.com"), now)
+        )
     assert smtp_server.connections == 1
     smtp_server.drop_connections()
     await transport.send(compose(rendered, mail_settings.mail_from, Person("Jo", "after@contoso.com"), now))
@@ -211,7 +243,9 @@ async def test_an_unreachable_server_is_a_temporary_error(mail_settings, smtp_se
     await smtp_server.server.wait_closed()
     transport = SmtpTransport(mail_settings, timeout=2)
     now = datetime.now(UTC)
-    message = compose(render_invite("C", Card("Jo"), "u", now), "cards@localhost", Person("Jo", "jo@x.com"), now)
+    message = compose(
+        render_invite("C", Card("Jo"), "u", now), "cards@localhost", Person("Jo", "jo@x.com"), now
+    )
     with pytest.raises(TemporaryMailError, match="unreachable"):
         await transport.send(message)
 
@@ -242,8 +276,13 @@ async def test_an_expired_claim_link_is_gone(pool, notifier, smtp_server, claim_
     member = await make_member(pool, team, "jane@contoso.com")
     await notifier.on_invite_requested(InviteRequested(team_id=team, member_id=member))
     token = claim_link(smtp_server.received[0])
-    await pool.execute("UPDATE invites SET expires_at = now() - interval '1 second' WHERE member_id = $1", member)
-    for response in (await claim_client.post(f"/invites/{token}"), await claim_client.get(f"/invites/{token}")):
+    await pool.execute(
+        "UPDATE invites SET expires_at = now() - interval '1 second' WHERE member_id = $1", member
+    )
+    for response in (
+        await claim_client.post(f"/invites/{token}"),
+        await claim_client.get(f"/invites/{token}"),
+    ):
         assert response.status == 410 and "expired" in await response.text()
     assert await pool.fetchval("SELECT status FROM members WHERE id = $1", member) == "invited"
 
@@ -270,18 +309,30 @@ async def test_starttls_and_login_when_configured(settings, tmp_path):
         logins.append((auth_data.login, auth_data.password))
         return AuthResult(success=auth_data.password == b"s3cret")
 
-    sink = await start_sink(tls_context=server_context, require_starttls=True, authenticator=authenticator,
-                            auth_require_tls=True)
-    mail_settings = settings.model_copy(update={
-        "smtp_port": sink.port, "smtp_starttls": True, "smtp_username": "cards", "smtp_password": SecretStr("s3cret"),
-        "ca_file": str(tmp_path / "ca.pem"),
-    })
+    sink = await start_sink(
+        tls_context=server_context, require_starttls=True, authenticator=authenticator, auth_require_tls=True
+    )
+    mail_settings = settings.model_copy(
+        update={
+            "smtp_port": sink.port,
+            "smtp_starttls": True,
+            "smtp_username": "cards",
+            "smtp_password": SecretStr("s3cret"),
+            "ca_file": str(tmp_path / "ca.pem"),
+        }
+    )
     transport = SmtpTransport(mail_settings)
     now = datetime.now(UTC)
     try:
         for i in range(3):
-            await transport.send(compose(render_invite("C", Card("Jo"), "u", now), "cards@localhost",
-                                         Person("Jo", f"jo{i}@x.com"), now))
+            await transport.send(
+                compose(
+                    render_invite("C", Card("Jo"), "u", now),
+                    "cards@localhost",
+                    Person("Jo", f"jo{i}@x.com"),
+                    now,
+                )
+            )
     finally:
         await transport.close()
         sink.server.close()

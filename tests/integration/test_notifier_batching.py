@@ -15,8 +15,10 @@ async def test_concurrent_callers_share_batches_and_each_gets_its_own_answer(poo
 
     async def double(conn, items):
         sizes.append(len(items))
-        return await conn.fetchval("SELECT array_agg(x * 2 ORDER BY i) FROM unnest($1::int[]) WITH ORDINALITY"
-                                   " AS u(x, i)", list(items))
+        return await conn.fetchval(
+            "SELECT array_agg(x * 2 ORDER BY i) FROM unnest($1::int[]) WITH ORDINALITY AS u(x, i)",
+            list(items),
+        )
 
     batcher = Batcher(pool, double, max_size=50)
     assert await asyncio.gather(*(batcher.submit(i) for i in range(120))) == [i * 2 for i in range(120)]

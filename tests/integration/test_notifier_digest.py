@@ -19,7 +19,9 @@ SUMMARY = {
 
 @pytest.fixture
 async def notifier(pool, settings, smtp_server):
-    mail_settings = settings.model_copy(update={"smtp_port": smtp_server.port, "public_url": "https://cards.example/"})
+    mail_settings = settings.model_copy(
+        update={"smtp_port": smtp_server.port, "public_url": "https://cards.example/"}
+    )
     transport = SmtpTransport(mail_settings)
     yield Notifier(pool, mail_settings, transport, retry_for=10, max_backoff=0.5)
     await transport.close()
@@ -27,26 +29,39 @@ async def notifier(pool, settings, smtp_server):
 
 @pytest.fixture
 async def team(pool) -> str:
-    team = await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('Contoso', $1) RETURNING id",
-                               uuid.uuid4().hex)
+    team = await pool.fetchval(
+        "INSERT INTO teams (name, token_hash) VALUES ('Contoso', $1) RETURNING id", uuid.uuid4().hex
+    )
     for email, role, status in [
         ("boss@contoso.com", "admin", "active"),
         ("deputy@contoso.com", "admin", "invited"),
         ("former@contoso.com", "admin", "removed"),
         ("staff@contoso.com", "member", "active"),
     ]:
-        account = await pool.fetchval("INSERT INTO accounts (email, name) VALUES ($1, $1) RETURNING id", email)
-        await pool.execute("INSERT INTO members (team_id, account_id, status, role) VALUES ($1, $2, $3, $4)",
-                           team, account, status, role)
+        account = await pool.fetchval(
+            "INSERT INTO accounts (email, name) VALUES ($1, $1) RETURNING id", email
+        )
+        await pool.execute(
+            "INSERT INTO members (team_id, account_id, status, role) VALUES ($1, $2, $3, $4)",
+            team,
+            account,
+            status,
+            role,
+        )
     return str(team)
 
 
 async def make_run(pool, team: str, status: str = "succeeded") -> str:
-    return str(await pool.fetchval(
-        "INSERT INTO sync_runs (team_id, trigger, status, summary, counts) VALUES ($1, 'schedule', $2, $3, $4)"
-        " RETURNING id",
-        team, status, SUMMARY, {"created": 60, "invited": 60, "removed": 1, "unchanged": 900},
-    ))
+    return str(
+        await pool.fetchval(
+            "INSERT INTO sync_runs (team_id, trigger, status, summary, counts) VALUES ($1, 'schedule', $2, $3, $4)"
+            " RETURNING id",
+            team,
+            status,
+            SUMMARY,
+            {"created": 60, "invited": 60, "removed": 1, "unchanged": 900},
+        )
+    )
 
 
 async def sent_twice(notifier, smtp_server, msg: AdminDigestRequested):
@@ -67,14 +82,19 @@ async def test_every_full_admin_gets_the_summary_once(pool, notifier, smtp_serve
     assert "Bcc" not in str(message.keys())
 
 
-async def test_a_held_run_asks_for_approval_and_is_sent_apart_from_the_summary(pool, notifier, smtp_server, team):
+async def test_a_held_run_asks_for_approval_and_is_sent_apart_from_the_summary(
+    pool, notifier, smtp_server, team
+):
     run = await make_run(pool, team, status="held")
     await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run, kind="held"))
     await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run, kind="held"))
     await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run, kind="summary"))
     subjects = sorted(r.message["Subject"] for r in smtp_server.received)
-    assert subjects == ["60 people joined and 1 left Contoso on CardSync"] * 2 + [
-        "Contoso: 25 removals are waiting for your approval"] * 2
+    assert (
+        subjects
+        == ["60 people joined and 1 left Contoso on CardSync"] * 2
+        + ["Contoso: 25 removals are waiting for your approval"] * 2
+    )
     held = next(r for r in smtp_server.received if "approval" in r.message["Subject"])
     html = held.message.get_body(("html",)).get_content()
     assert f"POST https://cards.example/api/v1/teams/{team}/sync/runs/{run}/approve" in html
@@ -94,26 +114,39 @@ async def test_a_digest_for_an_unknown_run_sends_nothing(pool, notifier, smtp_se
 
 async def test_an_approval_summary_lists_who_left_once(pool, notifier, smtp_server, team):
     run = await make_run(pool, team)
-    message = await sent_twice(notifier, smtp_server, AdminDigestRequested(team_id=team, run_id=run, approved=True))
+    message = await sent_twice(
+        notifier, smtp_server, AdminDigestRequested(team_id=team, run_id=run, approved=True)
+    )
     assert message["Subject"] == "1 person left Contoso on CardSync"
     text = message.get_body(("plain",)).get_content()
     assert "were approved and are applied" in text and "left@contoso.com" in text and "new0" not in text
 
 
-async def test_r16_a_digest_goes_to_the_admins_card_email_not_a_guest_login(pool, notifier, smtp_server, team):
+async def test_r16_a_digest_goes_to_the_admins_card_email_not_a_guest_login(
+    pool, notifier, smtp_server, team
+):
     account = await pool.fetchval(
         "INSERT INTO accounts (email, name) VALUES ('jane_fabrikam.com#EXT#@contoso.onmicrosoft.com', 'Jane')"
-        " RETURNING id")
-    await pool.execute("INSERT INTO members (team_id, account_id, status, role, card_email)"
-                       " VALUES ($1, $2, 'active', 'admin', 'jane@fabrikam.com')", team, account)
+        " RETURNING id"
+    )
+    await pool.execute(
+        "INSERT INTO members (team_id, account_id, status, role, card_email)"
+        " VALUES ($1, $2, 'active', 'admin', 'jane@fabrikam.com')",
+        team,
+        account,
+    )
     run = await make_run(pool, team)
     await notifier.on_digest_requested(AdminDigestRequested(team_id=team, run_id=run))
-    assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com",
-                                                          "jane@fabrikam.com"]
+    assert sorted(r.to for r in smtp_server.received) == [
+        "boss@contoso.com",
+        "deputy@contoso.com",
+        "jane@fabrikam.com",
+    ]
 
 
 async def test_r16_a_digest_the_server_would_not_take_is_delivered_again_and_reaches_every_admin_once(
-        pool, settings, smtp_server, team):
+    pool, settings, smtp_server, team
+):
     mail_settings = settings.model_copy(update={"smtp_port": smtp_server.port})
     transport = SmtpTransport(mail_settings)
     notifier = Notifier(pool, mail_settings, transport, retry_for=0.5, max_backoff=0.1)

@@ -26,22 +26,30 @@ async def make_members(pool, team_id: str, count: int) -> list[str]:
         " m AS (INSERT INTO members (team_id, account_id, managed, status, card_name)"
         "  SELECT $1, a.id, true, 'invited', a.name FROM a RETURNING id)"
         " INSERT INTO invites (member_id, status) SELECT id, 'queued' FROM m RETURNING member_id::text",
-        team_id, count,
+        team_id,
+        count,
     )
     return [r[0] for r in rows]
 
 
 async def make_run_with_admins(pool, team_id: str, admins: int) -> str:
     for i in range(admins):
-        account = await pool.fetchval("INSERT INTO accounts (email, name) VALUES ($1, $1) RETURNING id",
-                                      f"admin{i}@contoso.com")
-        await pool.execute("INSERT INTO members (team_id, account_id, status, role) VALUES ($1, $2, 'active',"
-                           " 'admin')", team_id, account)
-    return str(await pool.fetchval(
-        "INSERT INTO sync_runs (team_id, trigger, status, summary) VALUES ($1, 'schedule', 'succeeded', $2)"
-        " RETURNING id",
-        team_id, {"added": [{"name": "New", "email": "new@contoso.com"}]},
-    ))
+        account = await pool.fetchval(
+            "INSERT INTO accounts (email, name) VALUES ($1, $1) RETURNING id", f"admin{i}@contoso.com"
+        )
+        await pool.execute(
+            "INSERT INTO members (team_id, account_id, status, role) VALUES ($1, $2, 'active', 'admin')",
+            team_id,
+            account,
+        )
+    return str(
+        await pool.fetchval(
+            "INSERT INTO sync_runs (team_id, trigger, status, summary) VALUES ($1, 'schedule', 'succeeded', $2)"
+            " RETURNING id",
+            team_id,
+            {"added": [{"name": "New", "email": "new@contoso.com"}]},
+        )
+    )
 
 
 @pytest.fixture
@@ -51,14 +59,18 @@ async def replicas(db_url, mail_settings):
     for _ in range(2):
         pool = await db.create_pool(db_url, size=4)
         transport = SmtpTransport(mail_settings, connections=2)
-        made.append((pool, transport, Notifier(pool, mail_settings, transport, retry_for=30, max_backoff=0.5)))
+        made.append(
+            (pool, transport, Notifier(pool, mail_settings, transport, retry_for=30, max_backoff=0.5))
+        )
     yield [notifier for _, _, notifier in made]
     for pool, transport, _ in made:
         await transport.close()
         await pool.close()
 
 
-async def test_two_replicas_handling_the_same_messages_at_once_send_each_email_once(pool, replicas, smtp_server):
+async def test_two_replicas_handling_the_same_messages_at_once_send_each_email_once(
+    pool, replicas, smtp_server
+):
     team = await make_team(pool)
     members = await make_members(pool, team, 150)
     run = await make_run_with_admins(pool, team, 3)
@@ -73,7 +85,8 @@ async def test_two_replicas_handling_the_same_messages_at_once_send_each_email_o
 
 
 async def test_two_replicas_consuming_one_queue_of_redelivered_messages_send_each_email_once(
-        pool, bus, amqp_prefix, replicas, smtp_server):
+    pool, bus, amqp_prefix, replicas, smtp_server
+):
     team = await make_team(pool)
     members = await make_members(pool, team, 120)
     second = Bus(AMQP_URL, prefix=amqp_prefix, prefetch=8, delivery_limit=3, retry_base=0.02)
@@ -85,6 +98,7 @@ async def test_two_replicas_consuming_one_queue_of_redelivered_messages_send_eac
             nonlocal handled
             await notifier.handle(message)
             handled += 1
+
         return handle
 
     try:
@@ -135,10 +149,14 @@ async def test_a_live_claim_of_another_replica_is_waited_for_and_not_sent_again(
     team = await make_team(pool)
     member = await make_member(pool, team, "jane@contoso.com")
     await hold_claim(pool, member, "busy replica", lease_seconds=60)
-    waiting = asyncio.create_task(replicas[0].on_invite_requested(InviteRequested(team_id=team, member_id=member)))
+    waiting = asyncio.create_task(
+        replicas[0].on_invite_requested(InviteRequested(team_id=team, member_id=member))
+    )
     await asyncio.sleep(0.5)
     assert not waiting.done()  # not acked while the other replica might still fail to send
-    await pool.execute("UPDATE sent_emails SET state = 'sent', sent_at = now() WHERE key = $1", f"invite:{member}")
+    await pool.execute(
+        "UPDATE sent_emails SET state = 'sent', sent_at = now() WHERE key = $1", f"invite:{member}"
+    )
     await pool.execute("UPDATE invites SET status = 'sent' WHERE member_id = $1", member)
     await asyncio.wait_for(waiting, 5)
     assert smtp_server.received == []

@@ -19,12 +19,15 @@ async def notifier(pool, mail_settings):
     await transport.close()
 
 
-async def test_send_resends_pending_failed_and_expired_invites_once(api, operator, pool, bus, notifier,
-                                                                    smtp_server, claim_client):
+async def test_send_resends_pending_failed_and_expired_invites_once(
+    api, operator, pool, bus, notifier, smtp_server, claim_client
+):
     team = await make_team(api, operator)
     tid = team["id"]
-    members = {name: await make_member(pool, tid, f"{name}@contoso.com")
-               for name in ("expired", "failed", "live", "claimed")}
+    members = {
+        name: await make_member(pool, tid, f"{name}@contoso.com")
+        for name in ("expired", "failed", "live", "claimed")
+    }
     members["pending"] = await make_member(pool, tid, "pending@contoso.com", invite="pending")
     members["queued"] = await make_member(pool, tid, "queued@contoso.com", invite="queued")
     members["left"] = await make_member(pool, tid, "left@contoso.com", invite="failed", status="removed")
@@ -34,8 +37,9 @@ async def test_send_resends_pending_failed_and_expired_invites_once(api, operato
     old_link = claim_link(smtp_server.to("expired@contoso.com")[0])
     claimed = await claim_client.post(f"/invites/{claim_link(smtp_server.to('claimed@contoso.com')[0])}")
     assert claimed.status == 200
-    await pool.execute("UPDATE invites SET expires_at = now() - interval '1 minute' WHERE member_id = $1",
-                       members["expired"])
+    await pool.execute(
+        "UPDATE invites SET expires_at = now() - interval '1 minute' WHERE member_id = $1", members["expired"]
+    )
     assert (await invite(pool, members["failed"]))["status"] == "failed"
     smtp_server.handler.rejected.clear()  # the admin had the address fixed
     before = len(smtp_server.received)
@@ -49,16 +53,23 @@ async def test_send_resends_pending_failed_and_expired_invites_once(api, operato
     assert await relay_once(pool, bus) == 3
     await smtp_server.wait_for(before + 3)
     resent = [members[n] for n in ("expired", "failed", "pending")]
-    await wait_until(lambda: pool.fetchval(
-        "SELECT count(*) = 3 FROM invites WHERE status = 'sent' AND member_id = ANY($1::uuid[])", resent))
+    await wait_until(
+        lambda: pool.fetchval(
+            "SELECT count(*) = 3 FROM invites WHERE status = 'sent' AND member_id = ANY($1::uuid[])", resent
+        )
+    )
     assert sorted(r.to for r in smtp_server.received[before:]) == [
-        "expired@contoso.com", "failed@contoso.com", "pending@contoso.com"]
+        "expired@contoso.com",
+        "failed@contoso.com",
+        "pending@contoso.com",
+    ]
 
     # The expired invite's old link is dead; its new one works and runs for the whole validity again.
     new_link = claim_link(smtp_server.to("expired@contoso.com")[1])
     assert (await claim_client.get(f"/invites/{old_link}")).status == 404
-    assert await pool.fetchval("SELECT expires_at > now() + interval '29 days' FROM invites WHERE member_id = $1",
-                               members["expired"])
+    assert await pool.fetchval(
+        "SELECT expires_at > now() + interval '29 days' FROM invites WHERE member_id = $1", members["expired"]
+    )
     assert (await claim_client.post(f"/invites/{new_link}")).status == 200
     rounds = dict(await pool.fetch("SELECT member_id::text, round FROM invites"))
     assert [rounds[members[n]] for n in ("expired", "failed", "pending", "live")] == [1, 1, 0, 0]
@@ -73,11 +84,14 @@ async def test_send_resends_pending_failed_and_expired_invites_once(api, operato
     assert await last.json() == {"queued": 0}  # sent with a live link, claimed, or gone
 
 
-async def test_r11_an_invite_its_member_left_before_it_went_waits_pending_for_a_return(api, operator, pool, bus,
-                                                                                      notifier, smtp_server):
+async def test_r11_an_invite_its_member_left_before_it_went_waits_pending_for_a_return(
+    api, operator, pool, bus, notifier, smtp_server
+):
     team = await make_team(api, operator)
     tid = team["id"]
-    jane = await make_member(pool, tid, "jane@contoso.com", status="removed")  # removed while the email waited
+    jane = await make_member(
+        pool, tid, "jane@contoso.com", status="removed"
+    )  # removed while the email waited
     await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=jane))
     assert smtp_server.received == [] and (await invite(pool, jane))["status"] == "pending"
     await pool.execute("UPDATE members SET status = 'invited' WHERE id = $1", jane)  # she is back
@@ -88,12 +102,17 @@ async def test_r11_an_invite_its_member_left_before_it_went_waits_pending_for_a_
 
 
 async def test_r11_an_invite_queued_an_hour_ago_and_never_sent_is_queued_again_and_goes_once(
-        api, operator, pool, notifier, smtp_server):
+    api, operator, pool, notifier, smtp_server
+):
     team = await make_team(api, operator)
     tid = team["id"]
     lost = await make_member(pool, tid, "lost@contoso.com")  # queued; its message dead-lettered
-    waiting = await make_member(pool, tid, "waiting@contoso.com")  # queued a minute ago: its message is on its way
-    await pool.execute("UPDATE invites SET updated_at = now() - interval '61 minutes' WHERE member_id = $1", lost)
+    waiting = await make_member(
+        pool, tid, "waiting@contoso.com"
+    )  # queued a minute ago: its message is on its way
+    await pool.execute(
+        "UPDATE invites SET updated_at = now() - interval '61 minutes' WHERE member_id = $1", lost
+    )
     resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert await resp.json() == {"queued": 1}
     assert (await invite(pool, lost))["round"] == 0

@@ -19,8 +19,12 @@ USERS = [user(n) for n in range(1, 6)]
 
 
 def _pages(team, run_id: str, attempt: str, pages: list[list]) -> list[MembersFetched]:
-    return [MembersFetched(team_id=team.team_id, run_id=run_id, attempt=attempt, seq=seq, group_id=GROUP,
-                           users=users) for seq, users in enumerate(pages)]
+    return [
+        MembersFetched(
+            team_id=team.team_id, run_id=run_id, attempt=attempt, seq=seq, group_id=GROUP, users=users
+        )
+        for seq, users in enumerate(pages)
+    ]
 
 
 async def _status(team, run_id: str) -> str:
@@ -38,7 +42,9 @@ async def test_only_the_completed_attempt_makes_the_snapshot(team):
     second = _pages(team, run_id, "second", [[USERS[0], USERS[4]], USERS[1:4]])
     await team.reconciler.on_snapshot_completed(done.model_copy(update={"attempt": "second", "pages": 2}))
     await team.reconciler.on_members_fetched(second[0])
-    assert await _status(team, run_id) == "fetching"  # the first attempt's page 1 does not complete the second
+    assert (
+        await _status(team, run_id) == "fetching"
+    )  # the first attempt's page 1 does not complete the second
     await team.reconciler.on_members_fetched(second[1])
     run = await team.pool.fetchrow("SELECT status, counts FROM sync_runs WHERE id = $1", run_id)
     assert run["status"] == "succeeded"
@@ -53,15 +59,29 @@ async def test_late_pages_of_an_abandoned_attempt_are_ignored(team):
     pages = _pages(team, run_id, "second", [USERS[:3]])
     await team.reconciler.on_members_fetched(_pages(team, run_id, "first", [USERS])[0])
     await team.reconciler.on_members_fetched(pages[0])
-    await team.reconciler.on_snapshot_completed(SnapshotCompleted(
-        team_id=team.team_id, run_id=run_id, attempt="second", pages=1, groups=[{"id": GROUP, "display_name": "S"}]))
+    await team.reconciler.on_snapshot_completed(
+        SnapshotCompleted(
+            team_id=team.team_id,
+            run_id=run_id,
+            attempt="second",
+            pages=1,
+            groups=[{"id": GROUP, "display_name": "S"}],
+        )
+    )
     assert await _status(team, run_id) == "succeeded"
     assert sorted(await team.members()) == [u.id for u in USERS[:3]]
 
 
 def _photo(team, run_id: str, n: int, etag: str, data: bytes, **kw) -> PhotoFetched:
-    return PhotoFetched(team_id=team.team_id, run_id=run_id, directory_id=USERS[n].id, etag=etag,
-                        content_type="image/jpeg", data_b64=base64.b64encode(data).decode(), **kw)
+    return PhotoFetched(
+        team_id=team.team_id,
+        run_id=run_id,
+        directory_id=USERS[n].id,
+        etag=etag,
+        content_type="image/jpeg",
+        data_b64=base64.b64encode(data).decode(),
+        **kw,
+    )
 
 
 async def test_photos_before_their_member_exists_wait_then_land(team):
@@ -77,9 +97,14 @@ async def test_photos_before_their_member_exists_wait_then_land(team):
     assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
     await team.reconciler.on_snapshot_completed(done)
     members = await team.members()
-    photos = {r["member_id"]: (r["etag"], bytes(r["data"])) for r in await team.pool.fetch(
-        "SELECT member_id, etag, data FROM member_photos")}
-    assert photos == {members[USERS[0].id]["id"]: ("e2", b"two"), members[USERS[1].id]["id"]: ("f1", b"other")}
+    photos = {
+        r["member_id"]: (r["etag"], bytes(r["data"]))
+        for r in await team.pool.fetch("SELECT member_id, etag, data FROM member_photos")
+    }
+    assert photos == {
+        members[USERS[0].id]["id"]: ("e2", b"two"),
+        members[USERS[1].id]["id"]: ("f1", b"other"),
+    }
     assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
 
 
@@ -87,17 +112,25 @@ async def test_photos_arriving_together_are_stored_together_each_message_its_own
     run_id = str((await team.sync(USERS))["id"])
     unknown_team = _photo(team, run_id, 2, "x", b"x").model_copy(update={"team_id": str(uuid.uuid4())})
     not_base64 = _photo(team, run_id, 3, "y", b"y").model_copy(update={"data_b64": "%%%"})
-    arriving = [_photo(team, run_id, 0, "e1", b"one"), _photo(team, run_id, 1, "f1", b"other"), unknown_team,
-                not_base64, _photo(team, run_id, 4, "g1", b"last")]
-    outcomes = await asyncio.gather(*(team.reconciler.on_photo_fetched(m) for m in arriving),
-                                    return_exceptions=True)
+    arriving = [
+        _photo(team, run_id, 0, "e1", b"one"),
+        _photo(team, run_id, 1, "f1", b"other"),
+        unknown_team,
+        not_base64,
+        _photo(team, run_id, 4, "g1", b"last"),
+    ]
+    outcomes = await asyncio.gather(
+        *(team.reconciler.on_photo_fetched(m) for m in arriving), return_exceptions=True
+    )
     assert outcomes[:2] == [None, None] and outcomes[4] is None
     assert isinstance(outcomes[2], asyncpg.ForeignKeyViolationError)  # that message fails, and only it
     assert isinstance(outcomes[3], PermanentError)
     members = await team.members()
-    assert await _photos(team) == {members[USERS[0].id]["id"]: ("e1", b"one"),
-                                   members[USERS[1].id]["id"]: ("f1", b"other"),
-                                   members[USERS[4].id]["id"]: ("g1", b"last")}
+    assert await _photos(team) == {
+        members[USERS[0].id]["id"]: ("e1", b"one"),
+        members[USERS[1].id]["id"]: ("f1", b"other"),
+        members[USERS[4].id]["id"]: ("g1", b"last"),
+    }
     assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
 
 
@@ -118,8 +151,9 @@ async def test_an_older_photo_message_coming_late_changes_nothing(team):
     await team.reconciler.on_photo_fetched(later)
     await team.reconciler.on_photo_fetched(early)  # redelivered, after the later one landed
     assert list((await _photos(team)).values()) == [("e2", b"two")]
-    await team.reconciler.on_photo_fetched(early.model_copy(update={"etag": None, "content_type": None,
-                                                                    "data_b64": None}))
+    await team.reconciler.on_photo_fetched(
+        early.model_copy(update={"etag": None, "content_type": None, "data_b64": None})
+    )
     assert list((await _photos(team)).values()) == [("e2", b"two")]
     assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
     newest = _photo(team, run_id, 0, "e3", b"three", sent_at=later.sent_at + timedelta(seconds=1))
@@ -128,8 +162,10 @@ async def test_an_older_photo_message_coming_late_changes_nothing(team):
 
 
 async def _photos(team) -> dict:
-    return {r["member_id"]: (r["etag"], bytes(r["data"])) for r in await team.pool.fetch(
-        "SELECT member_id, etag, data FROM member_photos")}
+    return {
+        r["member_id"]: (r["etag"], bytes(r["data"]))
+        for r in await team.pool.fetch("SELECT member_id, etag, data FROM member_photos")
+    }
 
 
 async def test_r7_staged_photo_honours_the_toggles_of_the_applying_run(team):

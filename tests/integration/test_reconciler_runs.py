@@ -14,8 +14,10 @@ USERS = [user(n) for n in range(1, 6)]
 
 
 async def _member_xmins(team) -> dict:
-    return {r[0]: r[1] for r in await team.pool.fetch(
-        "SELECT id, xmin::text FROM members WHERE team_id = $1", team.team_id)}
+    return {
+        r[0]: r[1]
+        for r in await team.pool.fetch("SELECT id, xmin::text FROM members WHERE team_id = $1", team.team_id)
+    }
 
 
 async def test_every_message_redelivered_stages_and_applies_once(team):
@@ -85,7 +87,8 @@ async def test_r4_changed_mail_updates_in_place_without_new_invite(team):
 
 async def test_r4_an_outside_account_is_claimed_and_invited(team):
     account = await team.pool.fetchval(
-        "INSERT INTO accounts (email, name) VALUES (' User00001@Contoso.com ', 'Own') RETURNING id")
+        "INSERT INTO accounts (email, name) VALUES (' User00001@Contoso.com ', 'Own') RETURNING id"
+    )
     run = await team.sync(USERS)
     assert run["counts"]["created"] == 5 and run["counts"]["invited"] == 5
     assert (await team.members())["00000000-0000-4000-8000-000000000001"]["account_id"] == account
@@ -105,7 +108,9 @@ async def test_r9_soft_removal_then_return_reactivates_the_same_member(team):
     assert run["counts"]["removed"] == 1 and run["summary"]["removed"][0]["name"] == "User 00005"
     gone = (await team.members())["00000000-0000-4000-8000-000000000005"]
     assert (gone["status"], gone["subscription_active"]) == ("removed", False)
-    assert await team.pool.fetchval("SELECT count(*) FROM subteam_members WHERE member_id = $1", gone["id"]) == 0
+    assert (
+        await team.pool.fetchval("SELECT count(*) FROM subteam_members WHERE member_id = $1", gone["id"]) == 0
+    )
     assert await team.links(gone["id"])
     run = await team.sync(USERS)
     back = (await team.members())["00000000-0000-4000-8000-000000000005"]
@@ -128,8 +133,9 @@ async def test_r9_failed_snapshot_removes_nobody(team):
     run_id = await team.new_run()
     pages, _ = team.messages(run_id, {GROUP: USERS[:1]})
     await team.reconciler.on_members_fetched(pages[0])
-    await team.reconciler.on_snapshot_failed(SnapshotFailed(team_id=team.team_id, run_id=run_id,
-                                                            reason="the tenant is unreachable"))
+    await team.reconciler.on_snapshot_failed(
+        SnapshotFailed(team_id=team.team_id, run_id=run_id, reason="the tenant is unreachable")
+    )
     run = await team.pool.fetchrow("SELECT status, error FROM sync_runs WHERE id = $1", run_id)
     assert (run["status"], run["error"]) == ("failed", "the tenant is unreachable")
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
@@ -141,7 +147,9 @@ async def test_r10_guard_holds_removals_and_approve_applies_them(team):
     run = await team.sync(users[:10])
     assert run["status"] == "held" and run["counts"]["removed"] == 0 and len(run["summary"]["held"]) == 20
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
-    places = "SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id = $1"
+    places = (
+        "SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id = $1"
+    )
     assert await team.pool.fetchval(places, team.team_id) == 30  # a held removal keeps its subteam place too
     after = await _approved(team, run["id"])
     assert after["status"] == "succeeded" and after["counts"]["removed"] == 20
@@ -158,8 +166,9 @@ async def test_r16_the_summary_keeps_the_first_people_by_name_and_counts_them_al
     assert added[0] == {"name": "User 00001", "email": "user00001@contoso.com"}
     assert run["summary"]["totals"] == {"added": SUMMARY_PEOPLE + 20, "removed": 0, "held": 0}
     run = await team.sync(users[1:])
-    assert run["summary"]["removed"] == [{"name": f"User {SUMMARY_PEOPLE + 20:05d}",
-                                          "email": f"user{SUMMARY_PEOPLE + 20:05d}@contoso.com"}]
+    assert run["summary"]["removed"] == [
+        {"name": f"User {SUMMARY_PEOPLE + 20:05d}", "email": f"user{SUMMARY_PEOPLE + 20:05d}@contoso.com"}
+    ]
     assert run["summary"]["added"] == [] and run["summary"]["totals"]["removed"] == 1
 
 
@@ -178,7 +187,9 @@ async def _approved(team, run_id) -> dict:
     """The held run approved (as the API does, in one transaction), then read back."""
     async with team.pool.acquire() as conn, conn.transaction():
         await approve_held(conn, run_id)  # a UUID, as the API passes it
-    return dict(await team.pool.fetchrow("SELECT status, counts, summary FROM sync_runs WHERE id = $1", run_id))
+    return dict(
+        await team.pool.fetchrow("SELECT status, counts, summary FROM sync_runs WHERE id = $1", run_id)
+    )
 
 
 async def _removed(team) -> int:
@@ -197,7 +208,9 @@ async def test_r18_dry_run_records_the_plan_and_changes_nothing(team):
     assert len(await team.members()) == 3
 
 
-async def test_r18_a_dry_run_invites_nobody_while_invites_are_off_and_marks_removals_the_guard_would_hold(team):
+async def test_r18_a_dry_run_invites_nobody_while_invites_are_off_and_marks_removals_the_guard_would_hold(
+    team,
+):
     users = [user(n) for n in range(1, 31)]
     config = {**team.config, "send_invites": False}
     await team.sync(users, config=config)
@@ -218,8 +231,14 @@ async def test_r3_renamed_group_renames_its_subteam(team):
 
 async def test_photo_is_stored_then_removed(team):
     run = await team.sync(USERS[:1])
-    photo = PhotoFetched(team_id=team.team_id, run_id=str(run["id"]), directory_id=USERS[0].id, etag="e1",
-                         content_type="image/jpeg", data_b64=base64.b64encode(b"jpeg").decode())
+    photo = PhotoFetched(
+        team_id=team.team_id,
+        run_id=str(run["id"]),
+        directory_id=USERS[0].id,
+        etag="e1",
+        content_type="image/jpeg",
+        data_b64=base64.b64encode(b"jpeg").decode(),
+    )
     await team.reconciler.on_photo_fetched(photo)
     await team.reconciler.on_photo_fetched(photo)
     assert bytes(await team.pool.fetchval("SELECT data FROM member_photos")) == b"jpeg"
@@ -230,8 +249,13 @@ async def test_photo_is_stored_then_removed(team):
 async def test_r4_a_changed_upn_moves_the_login_unless_another_account_has_it(team):
     await team.sync(USERS)
     await team.pool.execute("INSERT INTO accounts (email, name) VALUES ('taken@contoso.com', 'Someone else')")
-    run = await team.sync([user(1, userPrincipalName="Renamed@contoso.com"),
-                           user(2, userPrincipalName="taken@contoso.com"), *USERS[2:]])
+    run = await team.sync(
+        [
+            user(1, userPrincipalName="Renamed@contoso.com"),
+            user(2, userPrincipalName="taken@contoso.com"),
+            *USERS[2:],
+        ]
+    )
     assert run["counts"]["updated"] == 1 and run["counts"]["created"] == 0
     members = await team.members()
     assert members["00000000-0000-4000-8000-000000000001"]["login_email"] == "Renamed@contoso.com"
@@ -252,9 +276,12 @@ async def test_r3_a_user_two_groups_list_is_one_member_in_both_subteams(team):
     places = await team.pool.fetch(
         "SELECT m.directory_id, array_agg(s.directory_group_id ORDER BY s.directory_group_id) AS groups"
         " FROM subteam_members sm JOIN members m ON m.id = sm.member_id JOIN subteams s ON s.id = sm.subteam_id"
-        " WHERE m.team_id = $1 GROUP BY m.directory_id", team.team_id)
+        " WHERE m.team_id = $1 GROUP BY m.directory_id",
+        team.team_id,
+    )
     assert {r["directory_id"]: r["groups"] for r in places} == {
-        u.id: sorted([GROUP, parent]) if n < 3 else [GROUP] for n, u in enumerate(USERS)}
+        u.id: sorted([GROUP, parent]) if n < 3 else [GROUP] for n, u in enumerate(USERS)
+    }
     members = await team.members()
     assert {m["card_email"] for m in members.values()} == {f"user{n:05d}@contoso.com" for n in range(1, 6)}
     again = await team.sync({GROUP: USERS, parent: USERS[:3]}, config=config, page_size=2)
@@ -291,8 +318,13 @@ async def test_r4_a_new_object_id_with_the_email_of_a_listed_member_is_skipped(t
     # The old object id is still in the directory (listed, with another login now): the member stays its own.
     await team.sync(USERS)
     moved = "moved@contoso.onmicrosoft.com"
-    run = await team.sync([*USERS[:4], user(5, userPrincipalName=moved),
-                           user(6, id=REHIRED, userPrincipalName="u00005@contoso.onmicrosoft.com")])
+    run = await team.sync(
+        [
+            *USERS[:4],
+            user(5, userPrincipalName=moved),
+            user(6, id=REHIRED, userPrincipalName="u00005@contoso.onmicrosoft.com"),
+        ]
+    )
     assert run["counts"]["created"] == 0 and run["counts"]["skipped"] == 1
     assert run["member_errors"][0]["directory_id"] == REHIRED
     assert (await team.members())[USERS[4].id]["login_email"] == moved
@@ -300,8 +332,11 @@ async def test_r4_a_new_object_id_with_the_email_of_a_listed_member_is_skipped(t
 
 async def _digests(team, run_id) -> list[str]:
     rows = await team.pool.fetch("SELECT body FROM outbox WHERE routing_key = 'notify.digest' ORDER BY id")
-    return [m.kind + (" approved" if m.approved else "")
-            for m in (AdminDigestRequested.from_bytes(r[0]) for r in rows) if m.run_id == str(run_id)]
+    return [
+        m.kind + (" approved" if m.approved else "")
+        for m in (AdminDigestRequested.from_bytes(r[0]) for r in rows)
+        if m.run_id == str(run_id)
+    ]
 
 
 async def test_r16_a_held_run_that_also_added_members_asks_for_one_email_and_its_approval_for_another(team):
@@ -319,10 +354,13 @@ async def test_r4_a_team_member_with_the_users_login_comes_before_an_outside_acc
     # team's member (no second member for one person), as the plain-value model decides.
     await team.pool.execute("INSERT INTO accounts (email, name) VALUES ('user00001@contoso.com', 'Outside')")
     own = await team.pool.fetchval(
-        "INSERT INTO accounts (email, name) VALUES ('u00001@contoso.onmicrosoft.com', 'Own') RETURNING id")
+        "INSERT INTO accounts (email, name) VALUES ('u00001@contoso.onmicrosoft.com', 'Own') RETURNING id"
+    )
     hand = await team.pool.fetchval(
         "INSERT INTO members (team_id, account_id, status) VALUES ($1, $2, 'active') RETURNING id",
-        team.team_id, own)
+        team.team_id,
+        own,
+    )
     run = await team.sync(USERS[:1])
     assert run["counts"]["created"] == 0 and run["counts"]["updated"] == 1
     members = await team.members()
@@ -334,15 +372,21 @@ async def test_r9_a_listed_user_the_fetch_could_not_read_is_reported_and_keeps_i
     run_id = await team.new_run()
     pages, done = team.messages(run_id, {GROUP: USERS[:4]})
     why = "the directory returned no properties"
-    done = done.model_copy(update={"skipped": [{"id": USERS[4].id, "reason": why}, {"id": "", "reason": "no id"}]})
+    done = done.model_copy(
+        update={"skipped": [{"id": USERS[4].id, "reason": why}, {"id": "", "reason": "no id"}]}
+    )
     for page in pages:
         await team.reconciler.on_members_fetched(page)
     await team.reconciler.on_snapshot_completed(done)
-    run = await team.pool.fetchrow("SELECT status, counts, member_errors FROM sync_runs WHERE id = $1", run_id)
+    run = await team.pool.fetchrow(
+        "SELECT status, counts, member_errors FROM sync_runs WHERE id = $1", run_id
+    )
     assert run["status"] == "succeeded"
     assert (run["counts"]["removed"], run["counts"]["skipped"], run["counts"]["unchanged"]) == (0, 2, 4)
     assert sorted((e["directory_id"], e["message"]) for e in run["member_errors"]) == [
-        ("", "no id"), (USERS[4].id, why)]
+        ("", "no id"),
+        (USERS[4].id, why),
+    ]
     assert (await team.members())[USERS[4].id]["status"] == "invited"
 
 
@@ -353,13 +397,21 @@ async def test_r4_a_user_deleted_and_made_again_in_one_delta_round_keeps_the_mem
     old = (await team.members())[USERS[4].id]
     run_id = await team.new_run()
     pages, done = team.messages(run_id, {GROUP: [user(5, id=REHIRED)]}, mode="delta")
-    gone = MembersFetched(team_id=team.team_id, run_id=run_id, seq=len(pages), group_id=None, users=[],
-                          removed_ids=[USERS[4].id])
+    gone = MembersFetched(
+        team_id=team.team_id,
+        run_id=run_id,
+        seq=len(pages),
+        group_id=None,
+        users=[],
+        removed_ids=[USERS[4].id],
+    )
     done = done.model_copy(update={"pages": len(pages) + 1})
     for page in [*pages, gone]:
         await team.reconciler.on_members_fetched(page)
     await team.reconciler.on_snapshot_completed(done)
-    run = await team.pool.fetchrow("SELECT status, counts, member_errors FROM sync_runs WHERE id = $1", run_id)
+    run = await team.pool.fetchrow(
+        "SELECT status, counts, member_errors FROM sync_runs WHERE id = $1", run_id
+    )
     assert run["status"] == "succeeded" and run["member_errors"] == []
     assert (run["counts"]["created"], run["counts"]["removed"], run["counts"]["updated"]) == (0, 0, 1)
     back = (await team.members())[REHIRED]
@@ -372,12 +424,20 @@ async def test_r4_a_user_made_again_in_one_delta_round_takes_the_member_with_its
     old = (await team.members())[USERS[4].id]
     run_id = await team.new_run(config=config)
     pages, done = team.messages(run_id, {GROUP: [user(5, id=REHIRED)]}, mode="delta")
-    gone = MembersFetched(team_id=team.team_id, run_id=run_id, seq=len(pages), group_id=None, users=[],
-                          removed_ids=[USERS[4].id])
+    gone = MembersFetched(
+        team_id=team.team_id,
+        run_id=run_id,
+        seq=len(pages),
+        group_id=None,
+        users=[],
+        removed_ids=[USERS[4].id],
+    )
     for page in [*pages, gone]:
         await team.reconciler.on_members_fetched(page)
     await team.reconciler.on_snapshot_completed(done.model_copy(update={"pages": len(pages) + 1}))
     places = await team.pool.fetch(
         "SELECT s.directory_group_id FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id"
-        " WHERE sm.member_id = $1", old["id"])
+        " WHERE sm.member_id = $1",
+        old["id"],
+    )
     assert [p[0] for p in places] == [GROUP]  # the new user is in Sales only; the old one's EMEA place goes

@@ -17,13 +17,22 @@ async def test_20000_member_snapshot_applies(team):
     totals = await team.pool.fetchrow(
         "SELECT (SELECT count(*) FROM members) AS members, (SELECT count(DISTINCT directory_id) FROM members) AS ids,"
         " (SELECT count(*) FROM links) AS links, (SELECT count(*) FROM subteam_members) AS places,"
-        " (SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite') AS invites")
-    assert dict(totals) == {"members": 20_000, "ids": 20_000, "links": 40_000, "places": 20_000, "invites": 20_000}
+        " (SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite') AS invites"
+    )
+    assert dict(totals) == {
+        "members": 20_000,
+        "ids": 20_000,
+        "links": 40_000,
+        "places": 20_000,
+        "invites": 20_000,
+    }
     # Each invite is a whole message for its own member, under its own id.
     outbox = await team.pool.fetch("SELECT message_id, body FROM outbox WHERE routing_key = 'notify.invite'")
     invites = [InviteRequested.from_bytes(r["body"]) for r in outbox]
     assert [i.message_id for i in invites] == [r["message_id"] for r in outbox]
-    assert {i.member_id for i in invites} == {str(r["id"]) for r in await team.pool.fetch("SELECT id FROM members")}
+    assert {i.member_id for i in invites} == {
+        str(r["id"]) for r in await team.pool.fetch("SELECT id FROM members")
+    }
     assert len({i.message_id for i in invites}) == 20_000
     assert {(i.team_id, i.run_id) for i in invites} == {(str(team.team_id), str(run["id"]))}
 
@@ -31,17 +40,22 @@ async def test_20000_member_snapshot_applies(team):
 async def test_r13_template_takes_synced_email_and_phone_without_duplicates(team):
     await team.sync([user(1)])
     member = (await team.members())["00000000-0000-4000-8000-000000000001"]
-    template = await team.pool.fetchval("INSERT INTO templates (team_id, name) VALUES ($1, 'Sales') RETURNING id",
-                                        team.team_id)
+    template = await team.pool.fetchval(
+        "INSERT INTO templates (team_id, name) VALUES ($1, 'Sales') RETURNING id", team.team_id
+    )
     await team.pool.execute(
         "INSERT INTO template_links (template_id, position, type, label) VALUES ($1, 0, 'url', 'Site'),"
-        " ($1, 1, 'email', 'Mail me'), ($1, 2, 'phone', 'Call me')", template)
+        " ($1, 1, 'email', 'Mail me'), ($1, 2, 'phone', 'Call me')",
+        template,
+    )
     async with team.pool.acquire() as conn, conn.transaction():
         await apply_template(conn, member["id"], template)
         await apply_template(conn, member["id"], template)
     rows = await team.pool.fetch(
         "SELECT type, label, value, source, template_link_id IS NOT NULL AS from_template FROM links"
-        " WHERE member_id = $1 ORDER BY position", member["id"])
+        " WHERE member_id = $1 ORDER BY position",
+        member["id"],
+    )
     assert [(r["label"], r["value"], r["source"], r["from_template"]) for r in rows] == [
         ("Site", "", None, True),
         ("Mail me", "mailto:user00001@contoso.com", "email", True),

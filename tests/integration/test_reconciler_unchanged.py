@@ -31,12 +31,16 @@ async def test_custom_fields_and_mapped_links_unchanged_then_platform_edits_rest
     ids = [members[u.id]["id"] for u in USERS]
     await team.pool.execute("UPDATE members SET card_fields = '{\"Department\": 42}' WHERE id = $1", ids[0])
     await team.pool.execute("DELETE FROM links WHERE member_id = $1 AND source = 'email'", ids[1])
-    await team.pool.execute("UPDATE links SET value = 'B9' WHERE member_id = $1 AND source = 'mapping:Desk'", ids[2])
+    await team.pool.execute(
+        "UPDATE links SET value = 'B9' WHERE member_id = $1 AND source = 'mapping:Desk'", ids[2]
+    )
     await team.pool.execute("UPDATE members SET card_fields = '{}' WHERE id = $1", ids[3])
     run = await team.sync(USERS, config=CONFIG)
     assert (run["counts"]["unchanged"], run["counts"]["updated"]) == (1, 4)
     members = await team.members()
-    assert [members[u.id]["card_fields"]["Department"] for u in USERS[:4]] == [f"Dept {n}" for n in range(1, 5)]
+    assert [members[u.id]["card_fields"]["Department"] for u in USERS[:4]] == [
+        f"Dept {n}" for n in range(1, 5)
+    ]
     assert (await team.links(ids[1]))["email"] == "mailto:user00002@contoso.com"
     assert (await team.links(ids[2]))["mapping:Desk"] == "B3"
 
@@ -67,8 +71,11 @@ async def test_r12_a_delta_run_changes_the_roles_of_members_it_does_not_list(tea
     assert run["status"] == "succeeded" and run["counts"]["updated"] == 3
     members = await team.members()
     assert {d: members[d]["role"] for d in ids[:3]} == {ids[0]: "member", ids[1]: "member", ids[2]: "admin"}
-    places = dict(await team.pool.fetch(
-        "SELECT m.directory_id, sm.role FROM subteam_members sm JOIN members m ON m.id = sm.member_id"))
+    places = dict(
+        await team.pool.fetch(
+            "SELECT m.directory_id, sm.role FROM subteam_members sm JOIN members m ON m.id = sm.member_id"
+        )
+    )
     assert set(places.values()) == {"member"}
     after = await _xmins(team)
     assert {d for d, m in members.items() if after[m["id"]] != before[m["id"]]} == set(ids[:3]) - {ids[1]}
@@ -81,7 +88,12 @@ async def test_disabled_user_and_group_change_are_not_unchanged(team):
     second = "0c6d5e4f-0000-4000-8000-000000000002"
     config = {**CONFIG, "groups": [*CONFIG["groups"], {"id": second, "display_name": "Ops"}]}
     await team.sync({GROUP: USERS, second: USERS[:1]}, config=config)
-    run = await team.sync({GROUP: [*USERS[:4], user(5, department="Dept 5", officeLocation=None,
-                                                    accountEnabled=False)], second: []}, config=config,
-                          names={second: "Ops"})
+    run = await team.sync(
+        {
+            GROUP: [*USERS[:4], user(5, department="Dept 5", officeLocation=None, accountEnabled=False)],
+            second: [],
+        },
+        config=config,
+        names={second: "Ops"},
+    )
     assert (run["counts"]["unchanged"], run["counts"]["updated"], run["counts"]["removed"]) == (3, 1, 1)

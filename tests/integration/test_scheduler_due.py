@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from services.scheduler.cadence import next_run_at
 from services.scheduler.due import PREVIEW_RETRY, publish_due_runs
@@ -13,7 +13,7 @@ from shared.config import SyncConfig
 from shared.messages import SyncRequested
 from tests.fixtures.api import make_team
 
-NOW = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 GROUPS = [{"id": "0c6d2f4e-1111-2222-3333-444455556666", "display_name": "popl_users"}]
@@ -94,24 +94,35 @@ async def test_a_running_preview_keeps_the_team_due_until_the_periods_run_can_st
     (team,) = await seed_teams(pool, 1, NOW - timedelta(hours=1))
     preview = await pool.fetchval(
         "INSERT INTO sync_runs (team_id, trigger, dry_run, status) VALUES ($1, 'manual', true, 'fetching')"
-        " RETURNING id", team)
+        " RETURNING id",
+        team,
+    )
     assert await publish_due_runs(pool, NOW) == 0
-    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) == NOW + PREVIEW_RETRY
+    assert (
+        await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team)
+        == NOW + PREVIEW_RETRY
+    )
 
     await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", preview)
     assert await publish_due_runs(pool, NOW) == 0  # not due again yet
     assert await publish_due_runs(pool, NOW + PREVIEW_RETRY) == 1
-    run = await pool.fetchrow("SELECT trigger, dry_run FROM sync_runs WHERE team_id = $1 AND id <> $2", team,
-                              preview)
+    run = await pool.fetchrow(
+        "SELECT trigger, dry_run FROM sync_runs WHERE team_id = $1 AND id <> $2", team, preview
+    )
     assert (run["trigger"], run["dry_run"]) == ("schedule", False)
-    assert await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team) > NOW + PREVIEW_RETRY
+    assert (
+        await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team)
+        > NOW + PREVIEW_RETRY
+    )
 
 
 async def test_a_full_batch_of_teams_with_previews_running_does_not_hold_the_loop(pool):
     teams = await seed_teams(pool, 250, NOW - timedelta(hours=1))
     await pool.execute(
         "INSERT INTO sync_runs (team_id, trigger, dry_run, status) SELECT t, 'manual', true, 'fetching'"
-        " FROM unnest($1::uuid[]) t", teams)
+        " FROM unnest($1::uuid[]) t",
+        teams,
+    )
     assert await asyncio.wait_for(publish_due_runs(pool, NOW), timeout=30) == 0
 
 
@@ -142,7 +153,7 @@ async def test_a_team_that_never_saved_is_shown_unscheduled_and_never_run(api, o
         "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', 'a')",
         uuid.UUID(team["id"]),
     )
-    assert await publish_due_runs(pool, datetime.now(timezone.utc) + timedelta(days=400)) == 0
+    assert await publish_due_runs(pool, datetime.now(UTC) + timedelta(days=400)) == 0
     assert await pool.fetchval("SELECT count(*) FROM sync_runs") == 0
 
 

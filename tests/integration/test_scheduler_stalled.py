@@ -85,7 +85,9 @@ async def test_sync_now_gets_a_new_run_once_the_dead_one_is_failed(pool):
     async with pool.acquire() as conn, conn.transaction():
         dead, created = await queue_run(conn, team, trigger="manual", requested_by="admin")
     assert created
-    await pool.execute("UPDATE sync_runs SET created_at = now() - $2::interval WHERE id = $1", dead["id"], LONG_AGO)
+    await pool.execute(
+        "UPDATE sync_runs SET created_at = now() - $2::interval WHERE id = $1", dead["id"], LONG_AGO
+    )
     async with pool.acquire() as conn, conn.transaction():
         again, created = await queue_run(conn, team, trigger="manual", requested_by="admin")
     assert (again["id"], created) == (dead["id"], False)  # still coalesced onto the dead run

@@ -9,8 +9,12 @@ from shared.messages import InviteRequested
 
 async def test_refresh_reports_runs_outbox_and_queues(pool, bus):
     team = await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('T', 'h') RETURNING id")
-    await pool.execute("INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'failed')", team)
-    await pool.execute("INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'queued')", team)
+    await pool.execute(
+        "INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'failed')", team
+    )
+    await pool.execute(
+        "INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'queued')", team
+    )
     async with pool.acquire() as conn, conn.transaction():
         await db.enqueue(conn, InviteRequested(team_id=str(team), member_id="m"))
     await bus.declare("notifier", [InviteRequested])

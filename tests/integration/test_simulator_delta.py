@@ -89,7 +89,9 @@ async def test_latest_token_and_expiry(simulator, sim_tenant, http, headers):
         assert (await resp.json())["error"]["code"] == "syncStateNotFound"
 
 
-async def test_a_token_voided_by_tenant_maintenance_is_410_with_a_location(simulator, sim_tenant, http, headers):
+async def test_a_token_voided_by_tenant_maintenance_is_410_with_a_location(
+    simulator, sim_tenant, http, headers
+):
     _, link = await round_trip(http, f"{simulator.graph_url}/users/delta?$deltatoken=latest", headers)
     simulator.expire_delta_tokens(sim_tenant.tenant_id, "gone")
     async with http.get(link, headers=headers) as resp:

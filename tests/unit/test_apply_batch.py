@@ -17,8 +17,12 @@ def test_only_the_new_members_rows_go_in_unchecked_and_the_checks_come_back_afte
     statements = _statements(True)
     start = statements.index("SET LOCAL session_replication_role = replica")
     end = statements.index("SET LOCAL session_replication_role = DEFAULT")
-    unchecked = statements[start + 1:end]
-    assert [re.match(r"INSERT INTO (\w+)", s).group(1) for s in unchecked] == ["links", "subteam_members", "invites"]
+    unchecked = statements[start + 1 : end]
+    assert [re.match(r"INSERT INTO (\w+)", s).group(1) for s in unchecked] == [
+        "links",
+        "subteam_members",
+        "invites",
+    ]
     for statement in unchecked:
         # rows of members the batch itself inserted: never one that may exist already, nor one that can conflict
         assert "t.new" in statement or "op = 'create'" in statement

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from services.scheduler.cadence import Slot, next_after, next_run_at, slot_for
-
-UTC = timezone.utc
 
 
 def at(*args: int) -> datetime:

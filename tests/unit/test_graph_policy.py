@@ -1,6 +1,6 @@
 """The Graph client's pure decisions: retry waits, the throttle budget, error reasons, URLs, batching."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import pytest
@@ -22,7 +22,7 @@ from shared.graph.groups import search_clause, search_params
 
 
 def test_retry_after_in_seconds_or_as_a_date():
-    now = datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     assert retry.parse_retry_after("7") == 7.0
     assert retry.parse_retry_after(" 2.5 ") == 2.5
     assert retry.parse_retry_after(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30.0
@@ -92,8 +92,16 @@ def test_a_deleted_group_is_named():
     assert "abc no longer exists" in error.reason
 
 
-@pytest.mark.parametrize(("status", "code"), [(400, "syncStateNotFound"), (400, "resyncRequired"), (410, ""),
-                                            (400, "SyncStateNotFound"), (400, "Request_UnsupportedQuery")])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (400, "syncStateNotFound"),
+        (400, "resyncRequired"),
+        (410, ""),
+        (400, "SyncStateNotFound"),
+        (400, "Request_UnsupportedQuery"),
+    ],
+)
 def test_expired_delta_tokens(status, code):
     path = "/v1.0/users/delta?$deltatoken=abc"
     assert isinstance(error_for(status, {"error": {"code": code}}, path), DeltaExpired)
@@ -204,7 +212,7 @@ def test_urls_keep_odata_punctuation_and_encode_the_rest():
 def test_group_search_drops_quotes_and_backslashes():
     assert search_clause('sales "EU"\\') == '"displayName:sales EU"'
     assert search_clause("O'Brien\n") == '"displayName:O\'Brien"'
-    assert "$search" not in search_params("  ", 10) and "$search" not in search_params(" \"\\\\ ", 10)
+    assert "$search" not in search_params("  ", 10) and "$search" not in search_params(' "\\\\ ', 10)
     assert search_params("x", 5000)["$top"] == "999"
 
 

@@ -11,10 +11,20 @@ from shared.config import SyncConfig
 
 CONFIG = SyncConfig()
 JOHN = {
-    "displayName": " John Smith ", "givenName": "John", "surname": "Smith", "mail": "john.smith@contoso.com",
-    "userPrincipalName": "jsmith@contoso.com", "jobTitle": "VP of Sales", "companyName": "Contoso",
-    "mobilePhone": "+1 425 555 0101", "businessPhones": ["+1 425 555 0100"], "streetAddress": "1 Main St",
-    "city": "Redmond", "state": "WA", "postalCode": "98052", "country": "US",
+    "displayName": " John Smith ",
+    "givenName": "John",
+    "surname": "Smith",
+    "mail": "john.smith@contoso.com",
+    "userPrincipalName": "jsmith@contoso.com",
+    "jobTitle": "VP of Sales",
+    "companyName": "Contoso",
+    "mobilePhone": "+1 425 555 0101",
+    "businessPhones": ["+1 425 555 0100"],
+    "streetAddress": "1 Main St",
+    "city": "Redmond",
+    "state": "WA",
+    "postalCode": "98052",
+    "country": "US",
 }
 
 
@@ -24,9 +34,14 @@ def card(config: SyncConfig = CONFIG, **props):
 
 def test_r5_default_fields():
     c = card()
-    assert c.fields == {"name": "John Smith", "email": "john.smith@contoso.com", "job_title": "VP of Sales",
-                        "company": "Contoso", "phone": "+1 425 555 0101",
-                        "location": "1 Main St, Redmond, WA, 98052, US"}
+    assert c.fields == {
+        "name": "John Smith",
+        "email": "john.smith@contoso.com",
+        "job_title": "VP of Sales",
+        "company": "Contoso",
+        "phone": "+1 425 555 0101",
+        "location": "1 Main St, Redmond, WA, 98052, US",
+    }
     assert c.login_email == "jsmith@contoso.com" and c.directory_id == "id-1"
 
 
@@ -48,7 +63,10 @@ def test_r5_phone_falls_back_to_first_business_phone():
 
 def test_r5_location_skips_blanks():
     assert card(streetAddress=" ", state=None).fields["location"] == "Redmond, 98052, US"
-    assert card(**dict.fromkeys(("streetAddress", "city", "state", "postalCode", "country"))).fields["location"] is None
+    assert (
+        card(**dict.fromkeys(("streetAddress", "city", "state", "postalCode", "country"))).fields["location"]
+        is None
+    )
 
 
 def test_r5_values_trimmed_blank_is_none():
@@ -71,17 +89,29 @@ def test_disabled_user_is_marked():
 
 
 def test_r6_custom_mappings_nested_extension_fallback_and_link():
-    config = SyncConfig(custom_mappings=[
-        {"source": "department", "target": {"kind": "field", "name": "Department"}},
-        {"source": "onPremisesExtensionAttributes.extensionAttribute3", "fallbacks": ["officeLocation"],
-         "target": {"kind": "field", "name": "Desk"}},
-        {"source": "extension_0123456789abcdef0123456789abcdef_calendar",
-         "target": {"kind": "link", "type": "url", "label": "Calendar"}},
-        {"source": "employeeId", "target": {"kind": "field", "name": "Badge"}},
-    ])
-    c = card(config, department=" Sales ", officeLocation="B12",
-             onPremisesExtensionAttributes={"extensionAttribute3": None},
-             extension_0123456789abcdef0123456789abcdef_calendar="https://cal/john", employeeId=42)
+    config = SyncConfig(
+        custom_mappings=[
+            {"source": "department", "target": {"kind": "field", "name": "Department"}},
+            {
+                "source": "onPremisesExtensionAttributes.extensionAttribute3",
+                "fallbacks": ["officeLocation"],
+                "target": {"kind": "field", "name": "Desk"},
+            },
+            {
+                "source": "extension_0123456789abcdef0123456789abcdef_calendar",
+                "target": {"kind": "link", "type": "url", "label": "Calendar"},
+            },
+            {"source": "employeeId", "target": {"kind": "field", "name": "Badge"}},
+        ]
+    )
+    c = card(
+        config,
+        department=" Sales ",
+        officeLocation="B12",
+        onPremisesExtensionAttributes={"extensionAttribute3": None},
+        extension_0123456789abcdef0123456789abcdef_calendar="https://cal/john",
+        employeeId=42,
+    )
     assert c.custom == {"Department": "Sales", "Desk": "B12", "Badge": "42"}
     assert c.links == {"mapping:Calendar": LinkValue("url", "Calendar", "https://cal/john")}
     nested = card(config, onPremisesExtensionAttributes={"extensionAttribute3": "A7"})
@@ -90,9 +120,14 @@ def test_r6_custom_mappings_nested_extension_fallback_and_link():
 
 
 def test_card_json_round_trip():
-    c = card(SyncConfig(custom_mappings=[{"source": "department", "target": {"kind": "link", "type": "text",
-                                                                             "label": "Dept"}}]),
-             department="Sales")
+    c = card(
+        SyncConfig(
+            custom_mappings=[
+                {"source": "department", "target": {"kind": "link", "type": "text", "label": "Dept"}}
+            ]
+        ),
+        department="Sales",
+    )
     assert MappedCard.from_json(c.to_json()) == c
 
 

@@ -18,11 +18,22 @@ from shared.messages import (
 EXAMPLES = [
     SyncRequested(team_id="t", run_id="r", dry_run=True, trigger="schedule"),
     MembersFetched(
-        team_id="t", run_id="r", seq=3, group_id="g",
-        users=[DirectoryUser(id="u1", properties={"displayName": "Zoë \"Z\" O'Brien\n", "businessPhones": ["1"]})],
+        team_id="t",
+        run_id="r",
+        seq=3,
+        group_id="g",
+        users=[
+            DirectoryUser(id="u1", properties={"displayName": 'Zoë "Z" O\'Brien\n', "businessPhones": ["1"]})
+        ],
     ),
-    SnapshotCompleted(team_id="t", run_id="r", pages=4, groups=[GroupInfo(id="g", display_name="Sales")],
-                      roles={"62e90394-69f5-4237-9190-012177145e10": ["u1"]}, graph_requests=12),
+    SnapshotCompleted(
+        team_id="t",
+        run_id="r",
+        pages=4,
+        groups=[GroupInfo(id="g", display_name="Sales")],
+        roles={"62e90394-69f5-4237-9190-012177145e10": ["u1"]},
+        graph_requests=12,
+    ),
     SnapshotFailed(team_id="t", run_id="r", reason="the client secret has expired"),
     InviteRequested(team_id="t", member_id="m", run_id="r"),
     AdminDigestRequested(team_id="t", run_id="r", kind="held"),
@@ -59,10 +70,17 @@ def test_a_members_page_is_written_as_pydantic_would_and_read_back_typed():
     assert isinstance(user, DirectoryUser) and user == page.users[0]
 
 
-@pytest.mark.parametrize("users", [
-    [{"id": "u1", "properties": ["not", "an", "object"]}], [{"id": 7, "properties": {}}], [{"properties": {}}],
-    ["u1"], {"id": "u1"}, None,
-])
+@pytest.mark.parametrize(
+    "users",
+    [
+        [{"id": "u1", "properties": ["not", "an", "object"]}],
+        [{"id": 7, "properties": {}}],
+        [{"properties": {}}],
+        ["u1"],
+        {"id": "u1"},
+        None,
+    ],
+)
 def test_a_members_page_with_malformed_users_is_refused(users):
     body = orjson.loads(EXAMPLES[1].to_bytes())
     body["users"] = users

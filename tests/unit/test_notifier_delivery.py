@@ -14,10 +14,14 @@ from services.notifier.smtp import PermanentMailError, TemporaryMailError, class
 @pytest.mark.parametrize(
     ("exc", "meaning"),
     [
-        (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "a@x")]),
-         PermanentMailError),
-        (aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(451, "greylisted", "a@x")]),
-         TemporaryMailError),
+        (
+            aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(550, "no such user", "a@x")]),
+            PermanentMailError,
+        ),
+        (
+            aiosmtplib.SMTPRecipientsRefused([aiosmtplib.SMTPRecipientRefused(451, "greylisted", "a@x")]),
+            TemporaryMailError,
+        ),
         (aiosmtplib.SMTPDataError(554, "rejected"), PermanentMailError),
         (aiosmtplib.SMTPDataError(452, "no space"), TemporaryMailError),
         (aiosmtplib.SMTPSenderRefused(451, "try later", "cards@x"), TemporaryMailError),

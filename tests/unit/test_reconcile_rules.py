@@ -16,20 +16,36 @@ def config(**kw) -> SyncConfig:
 
 
 def seen(n: int, groups=(G1,), cfg: SyncConfig | None = None, **props) -> Observed:
-    base = {"displayName": f"User {n}", "mail": f"user{n}@contoso.com", "userPrincipalName": f"u{n}@contoso.com",
-            "jobTitle": "Engineer", "mobilePhone": "+1 555 0100"}
+    base = {
+        "displayName": f"User {n}",
+        "mail": f"user{n}@contoso.com",
+        "userPrincipalName": f"u{n}@contoso.com",
+        "jobTitle": "Engineer",
+        "mobilePhone": "+1 555 0100",
+    }
     base.update(props)
     card = map_user({k: v for k, v in base.items() if v is not None}, cfg or config(), f"id-{n}")
     return Observed(card.directory_id, card, frozenset(groups))
 
 
 def member(n: int, **kw) -> CurrentMember:
-    defaults = {"member_id": f"m-{n}", "account_id": f"a-{n}", "directory_id": f"id-{n}", "managed": True,
-                    "status": "invited",
-                    "fields": {"name": f"User {n}", "email": f"user{n}@contoso.com", "job_title": "Engineer",
-                            "company": None, "phone": "+1 555 0100", "location": None},
-                    "links": {"email": f"mailto:user{n}@contoso.com", "phone": "tel:+15550100"},
-                    "subteams": {G1: ("member", False)}}
+    defaults = {
+        "member_id": f"m-{n}",
+        "account_id": f"a-{n}",
+        "directory_id": f"id-{n}",
+        "managed": True,
+        "status": "invited",
+        "fields": {
+            "name": f"User {n}",
+            "email": f"user{n}@contoso.com",
+            "job_title": "Engineer",
+            "company": None,
+            "phone": "+1 555 0100",
+            "location": None,
+        },
+        "links": {"email": f"mailto:user{n}@contoso.com", "phone": "tel:+15550100"},
+        "subteams": {G1: ("member", False)},
+    }
     defaults.update(kw)
     return CurrentMember(**defaults)
 
@@ -38,15 +54,19 @@ def test_r5_create_has_fields_links_subteams_and_invite():
     action = decide(seen(1, groups=(G1, G2)), None, Context(config()))
     assert action.kind == "create" and action.invite and action.status == "invited"
     assert action.fields["job_title"] == "Engineer"
-    assert {s: link.value for s, link in action.links.items()} == {"email": "mailto:user1@contoso.com",
-                                                                   "phone": "tel:+15550100"}
+    assert {s: link.value for s, link in action.links.items()} == {
+        "email": "mailto:user1@contoso.com",
+        "phone": "tel:+15550100",
+    }
     assert set(action.join) == {G1, G2}
 
 
 def test_r7_sync_off_leaves_the_field_empty_at_creation():
     cfg = config(fields={"job_title": {"sync": False}, "phone": {"sync": False}})
     action = decide(seen(1, cfg=cfg), None, Context(cfg))
-    assert action.fields["job_title"] is None and action.fields["phone"] is None and "phone" not in action.links
+    assert (
+        action.fields["job_title"] is None and action.fields["phone"] is None and "phone" not in action.links
+    )
 
 
 def test_r8_unchanged_member_is_unchanged():
@@ -88,7 +108,9 @@ def test_r2_disabled_user_counts_as_gone_unless_setting_off():
 
 
 def test_r9_return_reactivates_the_same_member_without_invite():
-    action = decide(seen(1), member(1, status="removed", subteams={}, invite_status="claimed"), Context(config()))
+    action = decide(
+        seen(1), member(1, status="removed", subteams={}, invite_status="claimed"), Context(config())
+    )
     assert (action.kind, action.member_id, action.status, action.invite) == ("update", "m-1", "active", False)
 
 
@@ -112,8 +134,11 @@ def test_r12_roles_given_and_taken_back_only_when_sync_gave_them():
 
 def test_r4_email_claims_a_hand_added_member_and_an_outside_account():
     hand = member(1, directory_id=None, managed=False, subteams={})
-    state = TeamState([hand], emails={"a-1": "user1@contoso.com"}, accounts={"user1@contoso.com": "a-1",
-                                                                            "user2@contoso.com": "a-9"})
+    state = TeamState(
+        [hand],
+        emails={"a-1": "user1@contoso.com"},
+        accounts={"user1@contoso.com": "a-1", "user2@contoso.com": "a-9"},
+    )
     plan = make_plan([seen(1), seen(2)], state, Context(config()))
     bound, created = plan.actions
     assert (bound.kind, bound.member_id, bound.bind, bound.invite) == ("update", "m-1", True, False)
@@ -132,7 +157,9 @@ def test_r4_a_new_object_id_takes_over_the_member_of_its_email_only_once_the_old
     rehired = seen(9, mail="user1@contoso.com", userPrincipalName="u1@contoso.com")
     state = TeamState([member(1)], emails={"a-1": "u1@contoso.com"})
     full = make_plan([rehired], state, Context(config()))  # the old object id is not listed: it has left
-    assert [(a.kind, a.member_id, a.directory_id, a.bind) for a in full.actions] == [("update", "m-1", "id-9", True)]
+    assert [(a.kind, a.member_id, a.directory_id, a.bind) for a in full.actions] == [
+        ("update", "m-1", "id-9", True)
+    ]
     delta = make_plan([rehired], state, Context(config(), mode="delta"))  # not listed says nothing in a delta
     assert [a.kind for a in delta.actions] == ["skip"]
     removed = TeamState([member(1, status="removed", subteams={})], emails={"a-1": "u1@contoso.com"})
@@ -159,10 +186,19 @@ def test_r18_preview_shape_and_counts():
     plan = make_plan([seen(1), seen(2)], state, Context(config()))
     shaped = preview_plan(plan)
     assert [e["directory_id"] for e in shaped["create"]] == ["id-2"]
-    assert shaped["update"] == [{"member_id": "m-1", "changes": {"job_title": {"old": "Chief", "new": "Engineer"}}}]
+    assert shaped["update"] == [
+        {"member_id": "m-1", "changes": {"job_title": {"old": "Chief", "new": "Engineer"}}}
+    ]
     assert [e["member_id"] for e in shaped["remove"]] == ["m-3"] and len(shaped["invite"]) == 1
-    assert counts(plan.actions) == {"created": 1, "invited": 1, "updated": 1, "unchanged": 0, "removed": 1,
-                                    "deleted": 0, "skipped": 0}
+    assert counts(plan.actions) == {
+        "created": 1,
+        "invited": 1,
+        "updated": 1,
+        "unchanged": 0,
+        "removed": 1,
+        "deleted": 0,
+        "skipped": 0,
+    }
 
 
 def test_r4_changed_upn_moves_the_login_of_a_sync_made_account():
@@ -174,5 +210,7 @@ def test_r4_changed_upn_moves_the_login_of_a_sync_made_account():
 
 
 def test_r4_changed_upn_leaves_the_login_of_a_persons_own_account():
-    action = decide(seen(1, userPrincipalName="renamed@contoso.com"), member(1, sync_login=None), Context(config()))
+    action = decide(
+        seen(1, userPrincipalName="renamed@contoso.com"), member(1, sync_login=None), Context(config())
+    )
     assert action.kind == "unchanged"

@@ -58,7 +58,7 @@ def _healthz(health: HealthCheck) -> Callable[[web.Request], Awaitable[web.Respo
     async def healthz(_: web.Request) -> web.Response:
         try:
             ok = await health()
-        except Exception as exc:  # a failing check is an unhealthy answer, not an error page
+        except Exception as exc:  # noqa: BLE001 - a failing check is an unhealthy answer, not an error page
             log.warning("health check failed: %s", exc)
             ok = False
         return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from uuid import UUID
 
 import orjson
@@ -23,6 +23,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         when = datetime.fromisoformat(created_at)
         if when.tzinfo is None:
             raise ValueError("cursor time has no zone")
-        return when.astimezone(timezone.utc), UUID(row_id)
+        return when.astimezone(UTC), UUID(row_id)
     except (binascii.Error, orjson.JSONDecodeError, TypeError, AttributeError, OverflowError) as exc:
         raise ValueError("not a cursor") from exc
