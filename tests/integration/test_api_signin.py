@@ -169,8 +169,11 @@ async def test_logout_and_idle_sessions_end(browsers, operator, pool, sim_tenant
     browser = await browsers()
     await make_team(browser.api, operator, "Mine", [{"email": user["mail"], "name": "Me"}])
     await browser.sign_in(sim_tenant, user_id)
-    assert (await browser.api.post("/auth/logout")).status == 204
+    assert (await browser.api.post("/auth/logout")).status == 403  # a cross-site form cannot sign anyone out
+    assert (await browser.api.get("/api/v1/me")).status == 200
+    assert (await browser.api.post("/auth/logout", data={"csrf_token": browser.csrf})).status == 204
     assert (await browser.api.get("/api/v1/me")).status == 401
+    assert (await browser.api.post("/auth/logout")).status == 204  # no session: nothing to end
 
     await browser.sign_in(sim_tenant, user_id)
     await pool.execute("UPDATE auth_sessions SET last_seen_at = now() - interval '8 hours 1 minute'")

@@ -105,6 +105,10 @@ def is_operator_token(settings: Settings, token: str) -> bool:
     return bool(operator) and token.isascii() and hmac.compare_digest(token.encode(), operator.encode())
 
 
+def csrf_matches(session: Session, sent: str) -> bool:
+    return sent.isascii() and hmac.compare_digest(sent.encode(), session.csrf_token.encode())
+
+
 async def authenticate(request: web.Request, pool: asyncpg.Pool, settings: Settings) -> Caller:
     token = bearer_token(request)
     if token is not None:
@@ -112,10 +116,10 @@ async def authenticate(request: web.Request, pool: asyncpg.Pool, settings: Setti
     session = await load_session(pool, settings, request)
     if session is None:
         raise _unauthorized()
-    if request.method not in _SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "")
-        if not sent.isascii() or not hmac.compare_digest(sent.encode(), session.csrf_token.encode()):
-            raise Problem(403, f"a signed-in request that changes anything needs the {CSRF_HEADER} header")
+    if request.method not in _SAFE_METHODS and not csrf_matches(
+        session, request.headers.get(CSRF_HEADER, "")
+    ):
+        raise Problem(403, f"a signed-in request that changes anything needs the {CSRF_HEADER} header")
     return Caller(kind=session.kind, session=session)
 
 

@@ -12,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from services.scheduler.api import audit
-from services.scheduler.api.auth import Caller, is_operator_token
+from services.scheduler.api.auth import CSRF_HEADER, Caller, csrf_matches, is_operator_token
 from services.scheduler.api.endpoint import MAX_BODY, POOL, SETTINGS, Call, Endpoint
 from services.scheduler.api.models.teams import MeOut, TeamRef
 from services.scheduler.api.problems import Problem
@@ -140,6 +140,10 @@ async def logout(request: web.Request) -> web.StreamResponse:
     settings, pool = request.app[SETTINGS], request.app[POOL]
     session = await load_session(pool, settings, request)
     if session is not None:
+        form = await request.post() if request.content_type == "application/x-www-form-urlencoded" else {}
+        sent = request.headers.get(CSRF_HEADER) or str(form.get("csrf_token", ""))
+        if not csrf_matches(session, sent):
+            raise Problem(403, f"signing out needs the session's {CSRF_HEADER} header or csrf_token field")
         await end_session(pool, session)
     response = web.Response(status=204)
     clear_cookie(response, "cardsync_session")
