@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "photo")
-Cadence = Literal["off", "daily", "weekly", "monthly", "quarterly"]
+Cadence = Literal["off", "every_15_minutes", "hourly", "daily", "weekly", "monthly", "quarterly"]
+DAILY_OR_LONGER = frozenset(
+    {"daily", "weekly", "monthly", "quarterly"}
+)  # the cadences a time of day applies to
 
 # Graph user properties a custom mapping may read: plain ones, the 15 on-premises extension attributes, and
 # schema extensions (extension_<appid without dashes>_<name>).
@@ -180,6 +185,14 @@ def _default_fields() -> dict[str, FieldToggles]:
 class SyncConfig(Strict):
     groups: list[SyncedGroup] = Field(default_factory=list, max_length=500)
     cadence: Cadence = "daily"
+    at: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
+        description='time of day "HH:MM" of daily and longer cadences, in `timezone`; none: a time of the team\'s own',
+    )
+    timezone: str = Field(
+        default="UTC", max_length=64, description="IANA time zone of `at`, e.g. Europe/Berlin"
+    )
     fields: dict[str, FieldToggles] = Field(default_factory=_default_fields)
     custom_mappings: list[CustomMapping] = Field(default_factory=list, max_length=100)
     delete_on_removal: bool = False
@@ -187,6 +200,28 @@ class SyncConfig(Strict):
     use_admin_roles: bool = False
     remove_disabled_users: bool = True
     removal_guard: RemovalGuard = Field(default_factory=RemovalGuard)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{v!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)"
+            ) from None
+        return v
+
+    @field_validator("at")
+    @classmethod
+    def _at_for_long_cadences(cls, v: str | None, info: ValidationInfo) -> str | None:
+        cadence = info.data.get("cadence")
+        if v is not None and cadence is not None and cadence not in DAILY_OR_LONGER:
+            raise ValueError(f"a time of day applies to daily and longer cadences, not to {cadence}")
+        return v
+
+    def time_of_day(self) -> time | None:
+        return time.fromisoformat(self.at) if self.at else None
 
     @field_validator("fields")
     @classmethod

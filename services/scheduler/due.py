@@ -34,7 +34,8 @@ SCHEDULER = "scheduler"
 async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, int]:
     """(teams claimed, runs queued) for one batch, in the caller's transaction."""
     due = await conn.fetch(
-        "SELECT c.team_id, c.cadence,"
+        "SELECT c.team_id, c.cadence, (c.config ->> 'at')::time AS at,"
+        " coalesce(c.config ->> 'timezone', 'UTC') AS timezone,"
         " EXISTS (SELECT 1 FROM directory_connections d WHERE d.team_id = c.team_id) AS connected,"
         " coalesce(jsonb_typeof(c.config -> 'groups') = 'array' AND c.config -> 'groups' <> '[]', false)"
         " AS has_groups"
@@ -45,7 +46,7 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
     )
     queued = 0
     for team in due:
-        next_at = next_run_at(team["cadence"], now, team["team_id"])
+        next_at = next_run_at(team["cadence"], now, team["team_id"], team["at"], team["timezone"])
         if team["connected"] and team["has_groups"]:
             run, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
             queued += new

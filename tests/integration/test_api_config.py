@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from services.scheduler.cadence import next_run_at
 from shared.config import SyncConfig
@@ -80,7 +81,7 @@ async def test_cadence_change_reschedules_and_off_clears(api, operator):
 async def test_invalid_config_lists_every_bad_field(api, operator):
     team = await make_team(api, operator)
     bad = _config(
-        cadence="hourly",
+        cadence="every_minute",
         fields={"name": {"sync": "maybe"}, "shoe_size": {}},
         custom_mappings=[
             {"source": "favouriteColour", "target": {"kind": "link", "type": "fax", "label": "X"}}
@@ -218,3 +219,34 @@ async def test_if_match_reads_only_the_digits_an_etag_is_written_with(api, opera
         )
         assert resp.status == 412, odd[:10]
         assert resp.content_type == "application/problem+json"
+
+
+async def test_a_chosen_time_of_day_schedules_in_the_teams_zone(api, operator):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/config", team["headers"]
+    body = _config(cadence="daily")
+    body.update(at="06:30", timezone="Europe/Berlin")
+    saved = await (await api.put(path, json=body, headers=h)).json()
+    assert saved["at"] == "06:30" and saved["timezone"] == "Europe/Berlin"
+    local = datetime.fromisoformat(saved["next_run_at"]).astimezone(ZoneInfo("Europe/Berlin"))
+    assert (local.hour, local.minute) == (6, 30)
+
+    body.update(at="18:00")  # the same cadence at another time: rescheduled at once (R14)
+    saved = await (await api.put(path, json=body, headers=h)).json()
+    assert datetime.fromisoformat(saved["next_run_at"]).astimezone(ZoneInfo("Europe/Berlin")).hour == 18
+
+    for cadence in ("every_15_minutes", "hourly"):
+        resp = await api.put(path, json=_config(cadence=cadence), headers=h)
+        assert resp.status == 200
+        shown = datetime.fromisoformat((await resp.json())["next_run_at"])
+        assert shown - datetime.now(UTC) <= timedelta(minutes=15 if cadence == "every_15_minutes" else 60)
+
+    bad = _config(cadence="hourly")
+    bad.update(at="25:00", timezone="Mars/Olympus")
+    resp = await api.put(path, json=bad, headers=h)
+    assert resp.status == 422
+    locs = {tuple(e["loc"]) for e in (await resp.json())["errors"]}
+    assert {("at",), ("timezone",)} <= locs
+    bad.update(at="07:00", timezone="UTC")
+    resp = await api.put(path, json=bad, headers=h)
+    assert resp.status == 422 and "daily and longer" in (await resp.json())["errors"][0]["msg"]

@@ -176,3 +176,21 @@ async def test_the_shown_next_run_is_when_the_loop_runs_the_team(api, operator, 
     assert at == next_run_at("weekly", NOW, team_id)
     assert await publish_due_runs(pool, at - timedelta(seconds=1)) == 0
     assert await publish_due_runs(pool, at) == 1
+
+
+async def test_the_next_run_keeps_the_teams_time_of_day_and_zone(pool):
+    (team,) = await seed_teams(pool, 1, NOW - timedelta(minutes=1))
+    config = SyncConfig(cadence="daily", groups=GROUPS, at="07:45", timezone="Asia/Tokyo").model_dump(
+        mode="json"
+    )
+    await pool.execute("UPDATE sync_configs SET config = $2 WHERE team_id = $1", team, config)
+    assert await publish_due_runs(pool, NOW) == 1
+    next_at = await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team)
+    assert next_at == datetime(2026, 3, 10, 22, 45, tzinfo=UTC)  # 07:45 on March 11 in Tokyo (UTC+9)
+
+
+async def test_an_hourly_team_is_due_again_within_the_hour(pool):
+    (team,) = await seed_teams(pool, 1, NOW - timedelta(minutes=1), cadence="hourly")
+    assert await publish_due_runs(pool, NOW) == 1
+    next_at = await pool.fetchval("SELECT next_run_at FROM sync_configs WHERE team_id = $1", team)
+    assert NOW < next_at <= NOW + timedelta(hours=1)

@@ -38,7 +38,7 @@ def test_config_in_names_every_repeated_group_and_target_with_the_other_bad_fiel
     with pytest.raises(ValidationError) as info:
         ConfigIn.model_validate(
             {
-                "cadence": "hourly",
+                "cadence": "every_minute",
                 "groups": [{"id": g, "display_name": g} for g in ("a", "b", "a", "b")],
                 "custom_mappings": [mapping, {**mapping, "source": "city"}],
                 "fields": {"shoe_size": {}, "hat_size": {}},

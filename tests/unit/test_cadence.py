@@ -1,9 +1,10 @@
-"""Cadence arithmetic (R14): per-team slots, month ends, leap years, catch-up, all in UTC."""
+"""Cadence arithmetic (R14): per-team slots, short periods, month ends, leap years, catch-up, time zones."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,7 +24,7 @@ def test_off_has_no_next_run():
 
 def test_unknown_cadence_and_naive_time_are_refused():
     with pytest.raises(ValueError):
-        next_run_at("hourly", at(2026, 1, 1), "team")
+        next_run_at("fortnightly", at(2026, 1, 1), "team")
     with pytest.raises(ValueError):
         next_run_at("daily", datetime(2026, 1, 1), "team")
 
@@ -121,3 +122,52 @@ def test_next_run_is_always_after_now_and_at_the_teams_second(cadence):
         slot = slot_for(team)
         assert result > now
         assert result.hour * 3600 + result.minute * 60 + result.second == slot.second_of_day
+
+
+@pytest.mark.parametrize("cadence, period", [("every_15_minutes", 900), ("hourly", 3600)])
+def test_short_cadences_run_each_period_at_the_teams_offset(cadence, period):
+    for i in range(200):
+        team = uuid.UUID(int=i * 104729)
+        now = at(2026, 3, 1) + timedelta(seconds=i * 997)
+        result = next_run_at(cadence, now, team)
+        assert now < result <= now + timedelta(seconds=period)
+        midnight = result.replace(hour=0, minute=0, second=0)
+        assert (result - midnight).total_seconds() % period == slot_for(team).second_of_day % period
+        assert next_run_at(cadence, result, team) == result + timedelta(seconds=period)
+
+
+def test_short_cadences_spread_teams_over_the_period():
+    offsets = {slot_for(uuid.UUID(int=i)).second_of_day % 900 for i in range(2000)}
+    assert len(offsets) > 800
+
+
+def test_a_chosen_time_of_day_is_local_to_the_zone():
+    zone = "Europe/Berlin"
+    result = next_run_at("daily", at(2026, 1, 10, 12), "team", time(6, 30), zone)
+    assert result.astimezone(ZoneInfo(zone)).timetz().replace(tzinfo=None) == time(6, 30)
+    assert result == at(2026, 1, 11, 5, 30)  # CET is UTC+1 in January
+    summer = next_run_at("daily", at(2026, 7, 10, 12), "team", time(6, 30), zone)
+    assert summer == at(2026, 7, 11, 4, 30)  # CEST is UTC+2
+
+
+def test_daylight_saving_changes_neither_skip_nor_repeat_a_day():
+    zone = "America/New_York"  # springs forward on 2026-03-08 at 02:00, falls back on 2026-11-01 at 02:00
+    spring = next_run_at("daily", at(2026, 3, 8, 5), "team", time(2, 30), zone)
+    assert spring.astimezone(ZoneInfo(zone)).date().isoformat() == "2026-03-08"
+    assert spring.astimezone(ZoneInfo(zone)).hour == 3  # 02:30 does not exist that night: 03:30
+    runs, now = [], at(2026, 10, 30)
+    for _ in range(4):
+        now = next_run_at("daily", now, "team", time(1, 30), zone)
+        runs.append(now.astimezone(ZoneInfo(zone)))
+    assert [r.day for r in runs] == [30, 31, 1, 2]  # 01:30 happens twice on Nov 1: one run
+    assert all(r.hour == 1 and r.minute == 30 for r in runs)
+
+
+def test_a_chosen_weekday_and_month_day_are_those_of_the_zone():
+    zone = "Pacific/Auckland"  # UTC+13 in January: the local day starts the previous UTC day
+    slot = slot_for("team")
+    result = next_run_at("weekly", at(2026, 1, 1), "team", time(0, 15), zone)
+    assert result.astimezone(ZoneInfo(zone)).weekday() == slot.weekday
+    monthly = next_run_at("monthly", at(2026, 2, 1), "team", time(23, 45), zone)
+    local = monthly.astimezone(ZoneInfo(zone))
+    assert local.day == min(slot.day_of_month, 28 if local.month == 2 else 31) and local.hour == 23

@@ -112,14 +112,23 @@ async def put_config(call: Call) -> web.Response:
     data = config.model_dump(mode="json")
     async with call.pool.acquire() as conn, conn.transaction():
         current = await conn.fetchrow(
-            "SELECT version, cadence, next_run_at FROM sync_configs WHERE team_id = $1 FOR UPDATE", call.team
+            "SELECT version, cadence, config ->> 'at' AS at, coalesce(config ->> 'timezone', 'UTC') AS timezone,"
+            " next_run_at FROM sync_configs WHERE team_id = $1 FOR UPDATE",
+            call.team,
         )
         version = current["version"] if current else 0
         _refuse_stale(accepted, version)
-        if current and current["cadence"] == config.cadence and current["next_run_at"] is not None:
-            next_at = current["next_run_at"]  # same cadence: keep the team's schedule
-        else:
-            next_at = next_run_at(config.cadence, datetime.now(UTC), call.team)
+        schedule = (config.cadence, config.at, config.timezone)
+        if (
+            current
+            and (current["cadence"], current["at"], current["timezone"]) == schedule
+            and current["next_run_at"]
+        ):
+            next_at = current["next_run_at"]  # the same schedule: keep the team's next run
+        else:  # R14: a changed schedule applies at once
+            next_at = next_run_at(
+                config.cadence, datetime.now(UTC), call.team, config.time_of_day(), config.timezone
+            )
         row = await conn.fetchrow(
             "INSERT INTO sync_configs (team_id, config, cadence, next_run_at) VALUES ($1, $2, $3, $4)"
             " ON CONFLICT (team_id) DO UPDATE SET config = EXCLUDED.config, cadence = EXCLUDED.cadence,"
