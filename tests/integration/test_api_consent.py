@@ -5,32 +5,11 @@ from __future__ import annotations
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
-import pytest
-from aiohttp.test_utils import TestClient, TestServer
-from pydantic import SecretStr
-
-from services.scheduler.api import create_app
 from simulator import generate_tenant
 from tests.fixtures.api import make_team
 from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
 CALLBACK = "/api/v1/directory/consent-callback"
-
-
-@pytest.fixture
-async def sim_api(pool, settings, simulator, sim_tenant):
-    """The API configured with the simulator as the cloud and its home tenant's app as the platform app."""
-    cloud = settings.model_copy(
-        update={
-            "authority_url": simulator.authority_url,
-            "graph_url": simulator.graph_url,
-            "ca_file": simulator.ca_file,
-            "app_client_id": SIM_CLIENT_ID,
-            "app_client_secret": SecretStr(SIM_CLIENT_SECRET),
-        }
-    )
-    async with TestClient(TestServer(create_app(pool, cloud))) as client:
-        yield client
 
 
 async def _admin_of(browser, operator, tenant, user_index: int = 0) -> dict:
@@ -161,9 +140,9 @@ async def test_the_consent_redirect_stays_on_this_site(browsers, operator, simul
     assert resp.status == 422
 
 
-async def test_group_search_through_graph(sim_api, operator, simulator, sim_tenant):
-    team = await make_team(sim_api, operator)
-    connected = await sim_api.put(
+async def test_group_search_through_graph(graph_api, operator, simulator, sim_tenant):
+    team = await make_team(graph_api, operator)
+    connected = await graph_api.put(
         f"/api/v1/teams/{team['id']}/directory",
         json={
             "tenant_id": sim_tenant.tenant_id,
@@ -173,7 +152,7 @@ async def test_group_search_through_graph(sim_api, operator, simulator, sim_tena
         headers=team["headers"],
     )
     assert connected.status == 200, await connected.text()
-    resp = await sim_api.get(
+    resp = await graph_api.get(
         f"/api/v1/teams/{team['id']}/directory/groups", params={"search": "All"}, headers=team["headers"]
     )
     assert resp.status == 200, await resp.text()
@@ -183,6 +162,6 @@ async def test_group_search_through_graph(sim_api, operator, simulator, sim_tena
 
     sim_tenant.rotate_secret(SIM_CLIENT_ID)  # in the tenant, after the connection was made
     simulator.expire_tokens(sim_tenant.tenant_id)
-    failed = await sim_api.get(f"/api/v1/teams/{team['id']}/directory/groups", headers=team["headers"])
+    failed = await graph_api.get(f"/api/v1/teams/{team['id']}/directory/groups", headers=team["headers"])
     assert failed.status == 502
     assert SIM_CLIENT_SECRET not in await failed.text()
