@@ -140,3 +140,44 @@ def test_a_group_id_in_upper_case_is_kept_as_graph_answers_it():
         {"groups": [{"id": "0C6D5E4F-0000-4000-8000-00000000000A"}, {"id": "Sales"}]}
     )
     assert [g.id for g in config.groups] == ["0c6d5e4f-0000-4000-8000-00000000000a", "Sales"]
+
+
+def _operations(doc):
+    return {op["operationId"]: (path, op) for path, item in doc["paths"].items() for op in item.values()}
+
+
+def test_every_link_names_an_operation_and_only_its_parameters():
+    doc = openapi_document(ENDPOINTS)
+    operations = _operations(doc)
+    assert len(operations) == len(ENDPOINTS)  # operationIds are unique, so a link names one operation
+    count = 0
+    for path, op in operations.values():
+        own = {p["name"] for p in op["parameters"] if p["in"] == "path"}
+        for answer in op["responses"].values():
+            for link in answer.get("links", {}).values():
+                count += 1
+                _, target = operations[link["operationId"]]
+                wanted = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+                assert set(link["parameters"]) == wanted, (path, link)
+                for value in link["parameters"].values():
+                    assert value.startswith("$response.body#/") or value.removeprefix("$request.path.") in own
+    assert count > 0
+
+
+def test_a_response_with_an_id_links_to_the_operations_that_take_it():
+    operations = _operations(openapi_document(ENDPOINTS))
+    links = {name: op["responses"] for name, (_, op) in operations.items()}
+    team = links["create_team"]["201"]["links"]
+    assert team["get_team"] == {"operationId": "get_team", "parameters": {"team_id": "$response.body#/id"}}
+    assert "get_run" not in team  # no run id in a new team
+    run = {"team_id": "$request.path.team_id", "run_id": "$response.body#/id"}
+    assert links["create_run"]["202"]["links"]["get_run"]["parameters"] == run
+    assert links["create_run"]["200"]["links"]["approve_run"]["parameters"] == run
+    token = links["issue_token"]["201"]["links"]["revoke_token"]["parameters"]
+    assert token == {"team_id": "$request.path.team_id", "token_id": "$response.body#/id"}
+    member = links["list_members"]["200"]["links"]["patch_member"]["parameters"]
+    assert member == {"team_id": "$request.path.team_id", "member_id": "$response.body#/members/0/id"}
+    assert links["list_teams"]["200"]["links"]["get_team"]["parameters"] == {
+        "team_id": "$response.body#/teams/0/id"
+    }
+    assert "links" not in links["get_config"]["200"]  # a configuration has no id

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from http import HTTPStatus
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
@@ -15,6 +15,8 @@ from services.scheduler.api.models.common import ProblemOut
 
 REF = "#/components/schemas/{model}"
 _PARAM = re.compile(r"{(\w+)}")
+_ROLE = re.compile(r"(Out|Created)$")
+_WORD = re.compile(r"(?<!^)(?=[A-Z])")
 
 
 def _models(endpoints: Iterable[Endpoint]) -> list[tuple[type[BaseModel], JsonSchemaMode]]:
@@ -38,7 +40,46 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     ]
 
 
-def _responses(ep: Endpoint, refs: dict[tuple[type[BaseModel], JsonSchemaMode], Any]) -> dict[str, Any]:
+def _id_parameter(model: type[BaseModel]) -> str | None:
+    """The path parameter a model's ``id`` is: a ``RunOut`` (or ``RunCreated``) is the ``run_id`` of the paths."""
+    if "id" not in model.model_fields:
+        return None
+    return _WORD.sub("_", _ROLE.sub("", model.__name__)).lower() + "_id"
+
+
+def _produced_id(model: type[BaseModel]) -> tuple[str, str] | None:
+    """The path parameter an answer holds a value of, and the JSON pointer to it: its own ``id``, or that of
+    the first item of the list it carries (``RunsOut.runs``)."""
+    if param := _id_parameter(model):
+        return param, "/id"
+    for name, field in model.model_fields.items():
+        (item,) = get_args(field.annotation) if get_origin(field.annotation) is list else (None,)
+        if isinstance(item, type) and issubclass(item, BaseModel) and (param := _id_parameter(item)):
+            return param, f"/{name}/0/id"
+    return None
+
+
+def _links(ep: Endpoint, model: type[BaseModel], endpoints: Sequence[Endpoint]) -> dict[str, Any]:
+    """OpenAPI links from an answer to every other operation it gives all the path parameters of: the id
+    it holds, and the rest from the request's own path (a client, or a fuzzer, follows them to walk the API)."""
+    found = _produced_id(model)
+    if found is None:
+        return {}
+    param, pointer = found
+    own = set(_PARAM.findall(ep.path))
+    links: dict[str, Any] = {}
+    for target in endpoints:
+        wanted = _PARAM.findall(target.path)
+        if target is ep or param not in wanted or not set(wanted) <= own | {param}:
+            continue
+        values = {p: f"$response.body#{pointer}" if p == param else f"$request.path.{p}" for p in wanted}
+        links[target.handler.__name__] = {"operationId": target.handler.__name__, "parameters": values}
+    return links
+
+
+def _responses(
+    ep: Endpoint, refs: dict[tuple[type[BaseModel], JsonSchemaMode], Any], endpoints: Sequence[Endpoint]
+) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, model in ep.responses.items():
         answer: dict[str, Any] = {"description": ep.summary if model else "no content"}
@@ -49,6 +90,8 @@ def _responses(ep: Endpoint, refs: dict[tuple[type[BaseModel], JsonSchemaMode], 
             }
         elif model:
             answer["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
+            if links := _links(ep, model, endpoints):
+                answer["links"] = links
         if status in ep.raw_responses:
             answer["content"] = {ep.raw_responses[status]: {"schema": {"type": "string", "format": "binary"}}}
         responses[str(status)] = answer
@@ -60,7 +103,9 @@ def _responses(ep: Endpoint, refs: dict[tuple[type[BaseModel], JsonSchemaMode], 
     return responses
 
 
-def _operation(ep: Endpoint, refs: dict, schemas: dict[str, Any]) -> dict[str, Any]:
+def _operation(
+    ep: Endpoint, refs: dict, schemas: dict[str, Any], endpoints: Sequence[Endpoint]
+) -> dict[str, Any]:
     params = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
         for name in _PARAM.findall(ep.path)
@@ -71,7 +116,7 @@ def _operation(ep: Endpoint, refs: dict, schemas: dict[str, Any]) -> dict[str, A
         "operationId": ep.handler.__name__,
         "summary": ep.summary,
         "parameters": params,
-        "responses": _responses(ep, refs),
+        "responses": _responses(ep, refs, endpoints),
     }
     if ep.body:
         op["requestBody"] = {
@@ -93,7 +138,7 @@ def openapi_document(
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     paths: dict[str, Any] = {}
     for ep in endpoints:
-        paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep, refs, schemas)
+        paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep, refs, schemas, endpoints)
     paths.update(extra_paths or {})
     return {
         "openapi": "3.1.0",
