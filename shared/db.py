@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from importlib import resources
+from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,6 +20,17 @@ class NotMigrated(RuntimeError):
     pass
 
 
+class ChangedMigration(NotMigrated):
+    """An applied migration's file no longer matches what was applied: the schema is not what the code expects."""
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    version: int
+    name: str
+    state: Literal["applied", "pending", "changed", "unknown"]  # unknown: applied, but no file has it
+
+
 def migrations() -> list[tuple[int, str, str]]:
     """(version, name, sql) of every migration shipped with the package, in order."""
     found = []
@@ -26,6 +39,10 @@ def migrations() -> list[tuple[int, str, str]]:
             version = int(entry.name.split("_", 1)[0])
             found.append((version, entry.name, entry.read_text()))
     return sorted(found)
+
+
+def checksum(sql: str) -> str:
+    return hashlib.sha256(sql.encode()).hexdigest()
 
 
 _JSONB_VERSION = b"\x01"  # jsonb's binary form: a version byte, then the JSON text
@@ -90,7 +107,9 @@ async def migrate(url: str) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL,"
             " checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
         )
-        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        recorded = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        _refuse_changed(recorded)
+        done = {r["version"] for r in recorded}
         for version, name, sql in migrations():
             if version in done:
                 continue
@@ -100,7 +119,7 @@ async def migrate(url: str) -> list[str]:
                     "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                     version,
                     name,
-                    hashlib.sha256(sql.encode()).hexdigest(),
+                    checksum(sql),
                 )
             applied.append(name)
             log.info("applied migration %s", name)
@@ -113,14 +132,56 @@ async def migrate(url: str) -> list[str]:
 async def require_migrated(pool: asyncpg.Pool) -> None:
     latest = migrations()[-1][0]
     try:
-        current = await pool.fetchval("SELECT max(version) FROM schema_migrations")
+        recorded = await pool.fetch("SELECT version, name, checksum FROM schema_migrations")
     except asyncpg.UndefinedTableError:
-        current = None
+        recorded = []
+    current = max((r["version"] for r in recorded), default=None)
     if current is None or current < latest:
         raise NotMigrated(
             f"the database schema is at version {current or 0}, this release needs {latest}: "
             "run `cardsync migrate` first"
         )
+    _refuse_changed(recorded)
+
+
+def _refuse_changed(recorded: list[asyncpg.Record]) -> None:
+    changed = [s.name for s in _states(recorded) if s.state == "changed"]
+    if changed:
+        raise ChangedMigration(
+            f"{', '.join(changed)} changed after {'they were' if len(changed) > 1 else 'it was'} applied to this"
+            " database (the checksum differs from the recorded one): restore the released file, since the"
+            " schema may not be what this release expects (`cardsync migrate --status` lists the migrations)"
+        )
+
+
+def _states(recorded: list[asyncpg.Record]) -> list[MigrationState]:
+    applied = {r["version"]: r for r in recorded}
+    states = []
+    for version, name, sql in migrations():
+        row = applied.pop(version, None)
+        if row is None:
+            states.append(MigrationState(version, name, "pending"))
+        else:
+            states.append(
+                MigrationState(version, name, "applied" if row["checksum"] == checksum(sql) else "changed")
+            )
+    states += [MigrationState(v, r["name"], "unknown") for v, r in applied.items()]
+    return sorted(states, key=lambda s: s.version)
+
+
+async def migration_status(url: str) -> list[MigrationState]:
+    """Each migration, applied, pending or changed since it was applied, and any applied one no file has."""
+    try:
+        conn = await asyncpg.connect(url)
+    except asyncpg.InvalidCatalogNameError:  # `cardsync migrate` creates the database
+        return _states([])
+    try:
+        recorded = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+    except asyncpg.UndefinedTableError:
+        recorded = []
+    finally:
+        await conn.close()
+    return _states(recorded)
 
 
 async def enqueue(conn: asyncpg.Connection, *messages) -> None:

@@ -48,6 +48,16 @@ async def test_migrated_database_passes_the_check(pool):
     await db.require_migrated(pool)
 
 
+async def test_a_migration_changed_after_it_was_applied_is_refused(pool, db_url):
+    await pool.execute("UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1")
+    with pytest.raises(db.ChangedMigration, match="0001_core.sql changed after it was applied"):
+        await db.require_migrated(pool)
+    with pytest.raises(db.ChangedMigration):
+        await db.migrate(db_url)
+    states = {s.name: s.state for s in await db.migration_status(db_url)}
+    assert states.pop("0001_core.sql") == "changed" and set(states.values()) == {"applied"}
+
+
 async def test_group_ids_saved_in_upper_case_are_lower_cased_and_their_subteams_merged(pool):
     upper, other = "0C6D5E4F-0000-4000-8000-00000000000A", "0C6D5E4F-0000-4000-8000-00000000000B"
     team = await pool.fetchval(

@@ -1,5 +1,6 @@
 """Start-up checks of the `cardsync` command: a service that cannot work with its settings, or cannot take its
-port, says why in one message and exits with status 2, without a traceback."""
+port, says why in one message, without a traceback, and exits with status 3 (settings), 4 (PostgreSQL or
+RabbitMQ unreachable) or 1 (anything else)."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def cardsync(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProc
     )
 
 
-def refused(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 2, (result.returncode, result.stderr)
+def refused(result: subprocess.CompletedProcess, status: int = 3) -> str:
+    assert result.returncode == status, (result.returncode, result.stderr)
     assert "Traceback" not in result.stderr and result.stdout == ""
     assert result.stderr.startswith("cardsync: "), result.stderr
     return result.stderr
@@ -73,18 +74,18 @@ def test_the_fetcher_needs_a_usable_secret_key_but_no_operator_token(tmp_path):
     assert "CARDSYNC_SECRET_KEY has 7 characters" in short and "hunter2" not in short
 
     enough = refused(
-        cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY=GOOD["CARDSYNC_SECRET_KEY"])
+        cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEY=GOOD["CARDSYNC_SECRET_KEY"]), 4
     )
     assert "cannot reach PostgreSQL" in enough
 
     key = GOOD["CARDSYNC_SECRET_KEY"]
-    listed = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEYS=f"{key}-new,{key}"))
+    listed = refused(cardsync(tmp_path, "fetcher", **NOWHERE, CARDSYNC_SECRET_KEYS=f"{key}-new,{key}"), 4)
     assert "cannot reach PostgreSQL" in listed
 
 
 @pytest.mark.parametrize("service", ["reconciler", "notifier"])
 def test_the_other_workers_need_neither(tmp_path, service):
-    assert "cannot reach PostgreSQL" in refused(cardsync(tmp_path, service, **NOWHERE))
+    assert "cannot reach PostgreSQL" in refused(cardsync(tmp_path, service, **NOWHERE), 4)
 
 
 def test_the_notifier_refuses_to_log_in_without_tls(tmp_path):
@@ -116,7 +117,7 @@ async def test_a_port_another_process_holds_is_a_clear_refusal(tmp_path, setting
             "CARDSYNC_API_PORT": str(port),
         }
         try:
-            said = refused(cardsync(tmp_path, "scheduler", **env))
+            said = refused(cardsync(tmp_path, "scheduler", **env), 1)
         finally:
             await delete_topology(settings.amqp_prefix)
     assert "the scheduler service cannot start" in said and "address already in use" in said.lower()
