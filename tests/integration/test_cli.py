@@ -4,6 +4,7 @@ migration checks (status, a changed migration refused)."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 
 from services.cli import _parser
 from shared import db
+from shared.health import health_routes, serve
 from tests.fixtures.infra import BASE_DB_URL, _db_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,3 +138,24 @@ async def test_a_service_refuses_to_start_on_a_changed_migration(tmp_path, db_ur
         await conn.close()
     said = one_sentence(cardsync(tmp_path, "reconciler", CARDSYNC_DATABASE_URL=db_url), 1)
     assert "0001_core.sql changed after it was applied" in said and "restore the released file" in said
+
+
+async def test_healthcheck_asks_the_port_that_answers(tmp_path, unused_tcp_port_factory):
+    state = {"healthy": True}
+
+    async def healthy() -> bool:
+        return state["healthy"]
+
+    api, worker = unused_tcp_port_factory(), unused_tcp_port_factory()
+    ports = {"CARDSYNC_API_PORT": str(api), "CARDSYNC_HEALTH_PORT": str(worker)}
+    nobody = await asyncio.to_thread(cardsync, tmp_path, "healthcheck", **ports)
+    assert nobody.returncode == 1 and f"ports {api}, {worker}" in nobody.stderr
+
+    runner = await serve(health_routes(healthy), "127.0.0.1", worker)
+    try:
+        assert (await asyncio.to_thread(cardsync, tmp_path, "healthcheck", **ports)).returncode == 0
+        state["healthy"] = False
+        sick = await asyncio.to_thread(cardsync, tmp_path, "healthcheck", **ports)
+        assert sick.returncode == 1 and f"port {worker} is unhealthy (503)" in sick.stderr
+    finally:
+        await runner.cleanup()
