@@ -30,17 +30,17 @@ def uv(*args: str, cwd: Path = ROOT, offline: bool = True) -> subprocess.Complet
     )
 
 
+def normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def names(requirements: str) -> set[str]:
-    return {
-        m.group(1).lower().replace("_", "-") for m in map(REQUIREMENT.match, requirements.splitlines()) if m
-    }
+    return {normal(m.group(1)) for m in map(REQUIREMENT.match, requirements.splitlines()) if m}
 
 
 def extra_names(extra: str) -> set[str]:
-    return {
-        re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower()
-        for r in PYPROJECT["project"]["optional-dependencies"][extra]
-    }
+    requirements = PYPROJECT["project"]["optional-dependencies"][extra]
+    return {normal(re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0]) for r in requirements}
 
 
 def test_the_lock_matches_pyproject():
