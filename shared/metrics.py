@@ -11,3 +11,8 @@ GRAPH_THROTTLED = Counter("cardsync_graph_throttled_total", "Graph answers of 42
 EMAILS = Counter("cardsync_emails_total", "Emails, by kind and outcome", ["kind", "outcome"])
 OUTBOX_LAG = Gauge("cardsync_outbox_pending", "Outbox messages not yet published")
 QUEUE_DEPTH = Gauge("cardsync_queue_messages", "Messages waiting in a service's queue", ["queue"])
+TEAM_LAST_SUCCESS = Gauge(
+    "cardsync_team_last_success_timestamp_seconds",
+    "When each scheduled team's last run succeeded (until one has, when its configuration last changed)",
+    ["team", "cadence"],
+)

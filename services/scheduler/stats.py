@@ -1,4 +1,5 @@
-"""Gauges read from the database and the broker: runs by status, outbox backlog, queue depths."""
+"""Gauges read from the database and the broker: runs by status, each team's last success, outbox backlog,
+queue depths."""
 
 from __future__ import annotations
 
@@ -13,12 +14,27 @@ from shared.bus import Bus
 log = logging.getLogger(__name__)
 STATUSES = ("queued", "fetching", "reconciling", "succeeded", "failed", "held")
 CONSUMERS = ("fetcher", "reconciler", "notifier")
+# Per scheduled team, the end of its last applied successful run, or else when its configuration last changed:
+# an alert compares it with the team's cadence (the index on sync_runs (team_id, created_at) serves each team).
+LAST_SUCCESS = """
+SELECT c.team_id::text AS team, c.cadence, extract(epoch FROM coalesce(last.finished_at, c.updated_at)) AS at
+  FROM sync_configs c
+  LEFT JOIN LATERAL (
+        SELECT r.finished_at FROM sync_runs r
+         WHERE r.team_id = c.team_id AND r.status = 'succeeded' AND NOT r.dry_run
+         ORDER BY r.created_at DESC LIMIT 1) last ON true
+ WHERE c.cadence <> 'off'
+"""
 
 
 async def refresh(pool: asyncpg.Pool, bus: Bus) -> None:
     counts = dict(await pool.fetch("SELECT status, count(*) FROM sync_runs GROUP BY status"))
     for status in STATUSES:
         metrics.RUNS.labels(status).set(counts.get(status, 0))
+    teams = await pool.fetch(LAST_SUCCESS)
+    metrics.TEAM_LAST_SUCCESS.clear()  # a deleted team, or one whose cadence changed, leaves no series behind
+    for row in teams:
+        metrics.TEAM_LAST_SUCCESS.labels(row["team"], row["cadence"]).set(float(row["at"]))
     metrics.OUTBOX_LAG.set(await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"))
     for consumer in CONSUMERS:
         depth = await bus.queue_depth(consumer)

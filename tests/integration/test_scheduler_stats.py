@@ -3,7 +3,7 @@
 from prometheus_client import generate_latest
 
 from services.scheduler.stats import refresh
-from shared import db
+from shared import db, metrics
 from shared.messages import InviteRequested
 
 
@@ -26,3 +26,50 @@ async def test_refresh_reports_runs_outbox_and_queues(pool, bus):
     assert 'cardsync_runs{status="queued"} 1.0' in text
     assert "cardsync_outbox_pending 1.0" in text
     assert 'cardsync_queue_messages{queue="notifier"} 0.0' in text
+
+
+async def test_refresh_reports_each_scheduled_teams_last_success(pool, bus):
+    async def team(name: str, cadence: str) -> str:
+        tid = await pool.fetchval(
+            "INSERT INTO teams (name, token_hash) VALUES ($1, $1) RETURNING id::text", name
+        )
+        await pool.execute(
+            "INSERT INTO sync_configs (team_id, config, cadence, updated_at)"
+            " VALUES ($1, '{}', $2, '2026-01-01T00:00:00Z')",
+            tid,
+            cadence,
+        )
+        return tid
+
+    async def run(tid: str, status: str, finished: str, dry_run: bool = False) -> None:
+        await pool.execute(
+            "INSERT INTO sync_runs (team_id, trigger, status, dry_run, created_at, finished_at)"
+            " VALUES ($1, 'schedule', $2, $3, $4::text::timestamptz, $4::text::timestamptz)",
+            tid,
+            status,
+            dry_run,
+            finished,
+        )
+
+    synced, never, off = (
+        await team("synced", "daily"),
+        await team("never", "weekly"),
+        await team("off", "off"),
+    )
+    await run(synced, "succeeded", "2026-03-01T00:00:00Z")
+    await run(synced, "succeeded", "2026-03-02T00:00:00Z", dry_run=True)  # a dry run applies nothing
+    await run(synced, "failed", "2026-03-03T00:00:00Z")
+    await run(off, "succeeded", "2026-03-01T00:00:00Z")
+
+    await refresh(pool, bus)
+
+    gauge = {
+        (s.labels["team"], s.labels["cadence"]): s.value
+        for family in metrics.TEAM_LAST_SUCCESS.collect()
+        for s in family.samples
+    }
+    assert gauge == {(synced, "daily"): 1772323200.0, (never, "weekly"): 1767225600.0}
+
+    await pool.execute("DELETE FROM teams WHERE id = $1", synced)
+    await refresh(pool, bus)
+    assert [s.labels["team"] for f in metrics.TEAM_LAST_SUCCESS.collect() for s in f.samples] == [never]
