@@ -58,6 +58,14 @@ async def test_a_migration_changed_after_it_was_applied_is_refused(pool, db_url)
     assert states.pop("0001_core.sql") == "changed" and set(states.values()) == {"applied"}
 
 
+async def test_a_database_that_applied_an_earlier_release_of_a_migration_is_migrated(pool, db_url):
+    """0043 was released with a comment and an index column that differ from today's file, same schema."""
+    for earlier in db.EARLIER_RELEASES[43]:
+        await pool.execute("UPDATE schema_migrations SET checksum = $1 WHERE version = 43", earlier)
+        await db.require_migrated(pool)
+        assert {s.state for s in await db.migration_status(db_url)} == {"applied"}
+
+
 async def test_group_ids_saved_in_upper_case_are_lower_cased_and_their_subteams_merged(pool):
     upper, other = "0C6D5E4F-0000-4000-8000-00000000000A", "0C6D5E4F-0000-4000-8000-00000000000B"
     team = await pool.fetchval(
