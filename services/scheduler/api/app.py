@@ -17,6 +17,7 @@ from services.scheduler.api.problems import Problem, problem_middleware
 from services.scheduler.api.routes import ENDPOINTS
 from services.scheduler.api.routes.signin import ROUTES as SIGNIN_ROUTES
 from services.scheduler.api.routes.signin import signin_ctx
+from services.scheduler.dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from shared.graph.client import GraphClient
 from shared.settings import Settings
 
@@ -99,5 +100,6 @@ def create_app(
     # operator's. A worker serves its own on its health port, which stays private.
     app.router.add_get("/metrics", _bounded(_operator_only(metrics)))
     app.router.add_routes(SIGNIN_ROUTES)
+    app.router.add_routes(DASHBOARD_ROUTES)
     app.router.add_routes(extra_routes)
     return app

@@ -1,0 +1,130 @@
+"""Invites (the pending count, Send pending invites), templates (list, make) and the audit log (pages, CSV)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.scheduler.dashboard import api
+from services.scheduler.dashboard.render import back_to, html, page
+from services.scheduler.dashboard.team_pages import team_context
+from shared.config import LINK_TYPES
+
+COUNT_PAGES = 20  # past 20,000 invited members the page says "at least"
+LINK_ROWS = 5
+_AUDIT = "/api/v1/teams/{team_id}/audit"
+
+
+async def pending_invites(request: web.Request) -> tuple[int, bool]:
+    """How many invites Send pending invites would send (never sent, failed); True when there may be more."""
+    count, cursor = 0, ""
+    for _ in range(COUNT_PAGES):
+        listed = await api.get(
+            request, "/api/v1/teams/{team_id}/members", status="invited", limit="1000", cursor=cursor
+        )
+        count += sum(
+            1 for m in listed["members"] if m["invite"] and m["invite"]["status"] in ("pending", "failed")
+        )
+        cursor = listed["next_cursor"] or ""
+        if not cursor:
+            return count, False
+    return count, True
+
+
+@page
+async def invites(request: web.Request) -> web.Response:
+    ctx = await team_context(request)
+    count, more = await pending_invites(request)
+    queued = request.query.get("queued", "")
+    notice = f"{queued} invite{'' if queued == '1' else 's'} queued for sending." if queued.isdigit() else ""
+    return html(request, "invites.html.j2", **ctx, pending=count, more=more, notice=notice)
+
+
+@page
+async def send_invites(request: web.Request) -> web.Response:
+    form = await request.post()
+    answer = await api.call(
+        request, "POST", "/api/v1/teams/{team_id}/invites/send", csrf=str(form.get("csrf_token", ""))
+    )
+    if not answer.ok:
+        raise api.Failed(answer)
+    raise back_to(f"/teams/{request.match_info['team_id']}/invites?queued={answer.body['queued']}")
+
+
+async def _templates(request: web.Request, status: int = 200, **extra) -> web.Response:
+    ctx = await team_context(request)
+    listed = await api.get(request, "/api/v1/teams/{team_id}/templates")
+    values = {
+        "form": {},
+        "errors": {},
+        "error": "",
+        "notice": "The template is made." if request.query.get("done") else "",
+    }
+    values.update(extra)
+    return html(
+        request,
+        "templates.html.j2",
+        status,
+        **ctx,
+        templates=listed["templates"],
+        link_types=sorted(LINK_TYPES),
+        rows=range(LINK_ROWS),
+        **values,
+    )
+
+
+@page
+async def templates(request: web.Request) -> web.Response:
+    return await _templates(request)
+
+
+@page
+async def create_template(request: web.Request) -> web.Response:
+    form = await request.post()
+    links = []
+    for i in range(LINK_ROWS):
+        label, value = str(form.get(f"label{i}", "")).strip(), str(form.get(f"value{i}", "")).strip()
+        if label or value:
+            links.append({"type": str(form.get(f"type{i}", "")), "label": label, "value": value})
+    body = {"name": str(form.get("name", "")).strip(), "links": links}
+    answer = await api.call(
+        request, "POST", "/api/v1/teams/{team_id}/templates", body=body, csrf=str(form.get("csrf_token", ""))
+    )
+    if answer.ok:
+        raise back_to(f"/teams/{request.match_info['team_id']}/templates?done=made")
+    return await _templates(
+        request, answer.status, form=form, errors=answer.field_errors(), error=answer.detail
+    )
+
+
+@page
+async def audit(request: web.Request) -> web.Response:
+    ctx = await team_context(request)
+    cursor = request.query.get("cursor", "")
+    listed = await api.get(request, _AUDIT, cursor=cursor, limit="50")
+    return html(
+        request,
+        "audit.html.j2",
+        **ctx,
+        entries=listed["entries"],
+        next_cursor=listed["next_cursor"],
+        paged=bool(cursor),
+    )
+
+
+@page
+async def audit_csv(request: web.Request) -> web.StreamResponse:
+    """The whole log as the API exports it (a link cannot ask for text/csv itself)."""
+    answer = await api.call(request, "GET", _AUDIT, headers={"Accept": "text/csv"})
+    if not answer.ok:
+        raise api.Failed(answer)
+    return answer.body
+
+
+ROUTES = (
+    web.get("/teams/{team_id}/invites", invites),
+    web.post("/teams/{team_id}/invites", send_invites),
+    web.get("/teams/{team_id}/templates", templates),
+    web.post("/teams/{team_id}/templates", create_template),
+    web.get("/teams/{team_id}/audit", audit),
+    web.get("/teams/{team_id}/audit.csv", audit_csv),
+)

@@ -1,0 +1,80 @@
+// Small enhancements over pages that work without this script: local times, the save button that waits for a
+// change, a question before leaving unsaved changes or doing something that cannot be undone, and the CSRF token
+// on every htmx request.
+(function () {
+  "use strict";
+  var dirty = null;
+
+  function localTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) {
+        el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+      }
+    });
+  }
+
+  function watch(root) {
+    root.querySelectorAll("form[data-watch]").forEach(function (form) {
+      var save = form.querySelector("[data-save]");
+      if (!save || form.dataset.watching) { return; }
+      form.dataset.watching = "1";
+      if (!form.querySelector("[aria-invalid=true], .error")) { save.disabled = true; }
+      var changed = function (event) {
+        if (event.target.closest("[data-nowatch]")) { return; }
+        save.disabled = false;
+        dirty = form;
+      };
+      form.addEventListener("input", changed);
+      form.addEventListener("change", changed);
+      form.addEventListener("submit", function () { dirty = null; });
+    });
+  }
+
+  function chips(root) {
+    root.querySelectorAll("[data-pick]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        var chipsList = document.getElementById("chips");
+        var item = box.closest("li");
+        if (box.checked && chipsList && item) {
+          item.classList.add("chip");
+          chipsList.appendChild(item);
+          box.removeAttribute("data-pick");
+        }
+      });
+    });
+  }
+
+  document.addEventListener("click", function (event) {
+    var asker = event.target.closest("[data-confirm]");
+    if (asker && !window.confirm(asker.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  document.addEventListener("change", function (event) {
+    var box = event.target.closest("input[type=checkbox][data-confirm-on]");
+    if (box && box.checked && !window.confirm(box.getAttribute("data-confirm-on"))) { box.checked = false; }
+  }, true);
+
+  window.addEventListener("beforeunload", function (event) {
+    if (dirty && document.body.contains(dirty)) { event.preventDefault(); event.returnValue = ""; }
+  });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+    if (dirty && event.detail.boosted && form !== dirty && document.body.contains(dirty)) {
+      if (!window.confirm("You have unsaved changes. Leave this page without saving them?")) { event.preventDefault(); return; }
+      dirty = null;
+    }
+  });
+
+  document.addEventListener("htmx:configRequest", function (event) {
+    var token = document.querySelector("input[name=csrf_token]");
+    if (token) { event.detail.headers["X-CSRF-Token"] = token.value; }
+  });
+
+  function start(root) { localTimes(root); watch(root); chips(root); }
+  if (window.htmx) { window.htmx.onLoad(start); } else { document.addEventListener("DOMContentLoaded", function () { start(document); }); }
+})();
