@@ -143,7 +143,7 @@ class Notifier:
         if run is None:
             log.warning("digest for run %s of team %s: no such run", msg.run_id, msg.team_id)
             return
-        run_url = f"{self._base_url}/api/v1/teams/{msg.team_id}/sync/runs/{msg.run_id}"
+        run_url = f"{self._base_url}/teams/{msg.team_id}/runs/{msg.run_id}"  # the dashboard's run page
         rendered = render_digest(
             "approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"], run["counts"]
         )

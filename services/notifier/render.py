@@ -138,7 +138,6 @@ def render_digest(
         kind=kind,
         team=team,
         run_url=run_url,
-        approve_url=f"{run_url}/approve",
         counts=counts_of(counts),
         product=PRODUCT,
         **{name: _shortened(items, sizes[name], limit) for name, items in lists.items()},

@@ -78,7 +78,7 @@ async def test_every_full_admin_gets_the_summary_once(pool, notifier, smtp_serve
     assert message["Subject"] == "60 people joined and 1 left Contoso on CardSync"
     text = message.get_body(("plain",)).get_content()
     assert "and 10 more" in text and "Left Bcc: x@evil.example <left@contoso.com>" in text
-    assert f"https://cards.example/api/v1/teams/{team}/sync/runs/{run}" in text
+    assert f"https://cards.example/teams/{team}/runs/{run}" in text
     assert "Bcc" not in str(message.keys())
 
 
@@ -97,7 +97,7 @@ async def test_a_held_run_asks_for_approval_and_is_sent_apart_from_the_summary(
     )
     held = next(r for r in smtp_server.received if "approval" in r.message["Subject"])
     html = held.message.get_body(("html",)).get_content()
-    assert f"POST https://cards.example/api/v1/teams/{team}/sync/runs/{run}/approve" in html
+    assert f'press Approve: <a href="https://cards.example/teams/{team}/runs/{run}">' in html
 
 
 async def test_a_refused_admin_does_not_stop_the_others(pool, notifier, smtp_server, team):
