@@ -29,6 +29,7 @@ class Dashboard:
     def __init__(self, page: Any, base: str) -> None:
         self.page = page
         self.base = base
+        self.errors: list[Any] = []  # uncaught script errors: a page's script must never throw
 
     async def open(self, path: str) -> None:
         await self.page.goto(self.base + path)
@@ -45,6 +46,7 @@ class Dashboard:
             if v["impact"] in ("serious", "critical")
         ]
         assert not bad, f"{self.page.url}:\n" + "\n".join(bad)
+        assert not self.errors, f"{self.page.url}: script errors {self.errors}"
         if shot and SHOTS:
             await self.page.screenshot(path=str(Path(SHOTS) / f"{shot}.png"))
 
@@ -67,10 +69,13 @@ def new_dashboard(chromium):
     """``await new_dashboard(base)``: a fresh browser profile (its own cookies) on the dashboard at ``base``.
     The simulated cloud's certificate is its own CA's, which this profile is told to accept; the axe script is
     injected past the pages' Content-Security-Policy."""
+
     async def new(base: str, viewport: dict[str, int] = DESKTOP) -> Dashboard:
         context = await chromium.new_context(viewport=viewport, ignore_https_errors=True, bypass_csp=True)
         context.set_default_timeout(WAIT)
-        return Dashboard(await context.new_page(), base)
+        dashboard = Dashboard(await context.new_page(), base)
+        dashboard.page.on("pageerror", lambda error: dashboard.errors.append(error))
+        return dashboard
 
     return new
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.async_api import expect
+
 from tests.browser.conftest import PHONE
 
 TOKEN = "operator-test-token-of-32-characters"
@@ -69,6 +71,7 @@ async def test_a_stale_save_says_someone_else_saved(served, new_dashboard):
     await save.click()
     await first.page.get_by_text("Saved. The next run uses these settings.").wait_for()
     assert not await first.page.get_by_label("Overwrite Job title").is_checked()
+    await expect(save).to_be_disabled()  # all saved
 
     await second.page.get_by_label("Sync Phone number").uncheck()
     await second.page.get_by_role("button", name="Save configuration").click()

@@ -55,9 +55,14 @@ _env = Environment(
 _env.filters.update(when=_when, duration=_duration, urlencode=lambda q: urlencode(q))
 
 
-def html(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+def html(request: web.Request, template: str, code: int = 200, /, **context: Any) -> web.Response:
+    """``template`` drawn with ``context``, answered with the HTTP status ``code``."""
     text = _env.get_template(template).render(path=request.path, **context)
-    return web.Response(text=text, status=status, content_type="text/html", headers=_HEADERS)
+    headers = dict(_HEADERS)
+    if request.method == "GET" and "HX-Boosted" in request.headers:
+        # A boosted form's POST ends here after its redirect: the address bar shows this page, not the form's.
+        headers["HX-Push-Url"] = request.path_qs
+    return web.Response(text=text, status=code, content_type="text/html", headers=headers)
 
 
 async def viewer(request: web.Request) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from services.scheduler.dashboard import api
-from services.scheduler.dashboard.render import back_to, html, page
+from services.scheduler.dashboard.render import back_to, html, page, viewer
 from services.scheduler.dashboard.team_pages import team_context
 
 _RUNS = "/api/v1/teams/{team_id}/sync/runs"
@@ -76,7 +76,8 @@ def _page_number(text: str) -> int:
 async def start(request: web.Request) -> web.Response:
     """Sync Now or Preview; either way, to the run's page to watch it."""
     form = await request.post()
-    body = {"dry_run": form.get("dry_run") == "true"}
+    me = await viewer(request)
+    body = {"dry_run": form.get("dry_run") == "true", "requested_by": me.get("email")}
     answer = await api.call(request, "POST", _RUNS, body=body, csrf=str(form.get("csrf_token", "")))
     if not answer.ok:
         raise api.Failed(answer)

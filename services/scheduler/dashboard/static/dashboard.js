@@ -9,7 +9,7 @@
     root.querySelectorAll("time[data-local]").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (!isNaN(when)) {
-        el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short", timeZoneName: "short" });
+        el.textContent = when.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "long" });
       }
     });
   }
