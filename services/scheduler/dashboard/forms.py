@@ -1,4 +1,4 @@
-"""What the settings form stands for: the whole configuration the API takes back, read from the form's fields.
+"""What the dashboard's forms stand for in the API's terms: the whole sync configuration, a team's admins.
 
 Values are passed on as typed when they cannot be read (a guard of "ten"), so that the API's 422 names the field.
 """
@@ -6,6 +6,7 @@ Values are passed on as typed when they cannot be read (a guard of "ten"), so th
 from __future__ import annotations
 
 import json
+import re
 import typing
 from collections.abc import Mapping
 from typing import Any
@@ -75,3 +76,19 @@ def config_from_form(form: MultiMapping[str], saved: Mapping[str, Any]) -> dict[
         "min_count": _number(str(form.get("removal_guard.min_count", ""))),
     }
     return config
+
+
+_NAMED = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
+
+
+def parse_admins(text: str) -> list[dict[str, str]]:
+    """One admin a line, ``Name <email>`` or a bare email; the API checks each address."""
+    admins = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if match := _NAMED.match(line):
+            admins.append({"email": match["email"].strip(), "name": match["name"]})
+        else:
+            admins.append({"email": line.strip(), "name": ""})
+    return admins

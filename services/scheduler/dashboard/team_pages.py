@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from aiohttp import web
 
 from services.scheduler.dashboard import api
+from services.scheduler.dashboard.forms import parse_admins
 from services.scheduler.dashboard.render import html, page, viewer
-
-_NAMED = re.compile(r"^\s*(?P<name>[^<]*?)\s*<(?P<email>[^>]+)>\s*$")
-
-
-def parse_admins(text: str) -> list[dict[str, str]]:
-    """One admin a line, ``Name <email>`` or a bare email; the API checks each address."""
-    admins = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        if match := _NAMED.match(line):
-            admins.append({"email": match["email"].strip(), "name": match["name"]})
-        else:
-            admins.append({"email": line.strip(), "name": ""})
-    return admins
 
 
 @page

@@ -1,0 +1,110 @@
+"""What the dashboard's forms stand for in the API's terms, and how a dry-run plan reads."""
+
+from __future__ import annotations
+
+import typing
+
+from multidict import MultiDict
+
+from services.scheduler.api.models.config import ConfigIn
+from services.scheduler.dashboard.forms import cadences, config_from_form, parse_admins
+from services.scheduler.dashboard.plan_view import plan_rows, search_rows
+from shared.config import Cadence
+
+SAVED = {
+    "groups": [],
+    "cadence": "daily",
+    "fields": {},
+    "custom_mappings": [{"source": "department", "target": {"kind": "field", "name": "Department"}}],
+    "delete_on_removal": True,
+    "send_invites": True,
+    "use_admin_roles": False,
+    "remove_disabled_users": True,
+    "removal_guard": {"max_percent": 20, "min_count": 10},
+    "next_run_at": "2026-11-29T03:17:00Z",
+}
+
+
+def test_the_settings_form_is_the_whole_configuration():
+    form = MultiDict(
+        [
+            ("group", "g1|Sales"),
+            ("group", "g2|R|D"),
+            ("group", "g1|Sales"),
+            ("cadence", "weekly"),
+            ("fields.name.sync", "on"),
+            ("fields.name.overwrite", "on"),
+            ("fields.job_title.sync", "on"),
+            ("send_invites", "on"),
+            ("removal_guard.max_percent", "12.5"),
+            ("removal_guard.min_count", "3"),
+            ("custom_mappings", '[{"source": "city"}]'),
+        ]
+    )
+    config = config_from_form(form, SAVED)
+    assert config["groups"] == [{"id": "g1", "display_name": "Sales"}, {"id": "g2", "display_name": "R|D"}]
+    assert config["cadence"] == "weekly"
+    assert config["fields"]["name"] == {"sync": True, "overwrite": True}
+    assert config["fields"]["job_title"] == {"sync": True, "overwrite": False}
+    assert config["fields"]["photo"] == {"sync": False, "overwrite": False}
+    assert (config["send_invites"], config["delete_on_removal"]) == (True, False)  # an unticked box is off
+    assert config["removal_guard"] == {"max_percent": 12.5, "min_count": 3}
+    assert config["custom_mappings"] == [{"source": "city"}]
+    assert "next_run_at" not in config
+
+
+def test_unreadable_values_go_to_the_api_as_typed_so_it_names_the_field():
+    config = config_from_form(
+        MultiDict([("removal_guard.max_percent", "ten"), ("custom_mappings", "[")]), SAVED
+    )
+    assert config["removal_guard"] == {"max_percent": "ten", "min_count": ""}
+    assert config["custom_mappings"] == "["
+
+
+def test_the_cadences_offered_are_the_apis():
+    assert cadences(ConfigIn) == list(typing.get_args(Cadence))
+    assert {"off", "daily", "weekly", "monthly", "quarterly"} <= set(cadences(ConfigIn))
+
+
+def test_admins_are_one_a_line():
+    text = "Ada Admin <ada@contoso.com>\n\n  bob@contoso.com \n<c@contoso.com>"
+    assert parse_admins(text) == [
+        {"email": "ada@contoso.com", "name": "Ada Admin"},
+        {"email": "bob@contoso.com", "name": ""},
+        {"email": "c@contoso.com", "name": ""},
+    ]
+
+
+PLAN = {
+    "create": [{"name": "Ann Lee", "email": "ann@contoso.com", "subteams": ["g1"]}],
+    "update": [
+        {
+            "member_id": "m1",
+            "name": None,
+            "changes": {"job_title": {"old": "Rep", "new": "VP"}},
+            "subteams": {"join": [], "leave": ["g2"]},
+        }
+    ],
+    "remove": [{"name": "Bo", "email": None, "delete": False, "held": True}],
+    "invite": [{"name": "Ann Lee", "email": "ann@contoso.com"}],
+    "roles": [{"name": "Cy", "email": "cy@contoso.com", "scope": "team", "role": "admin"}],
+}
+
+
+def test_a_plan_reads_as_rows_of_what_happens_to_whom():
+    rows = plan_rows(PLAN)
+    assert [(r["title"], r["who"], r["details"]) for r in rows] == [
+        ("Joins", "Ann Lee <ann@contoso.com>", ""),
+        ("Changes", "m1", "job title: Rep → VP; leaves group g2"),
+        ("Leaves", "Bo", "deactivated (held by the guard)"),
+        ("Invited", "Ann Lee <ann@contoso.com>", ""),
+        ("Roles", "Cy <cy@contoso.com>", "admin of the team"),
+    ]
+
+
+def test_a_plan_is_searched_by_person_or_change_and_kind():
+    rows = plan_rows(PLAN)
+    assert [r["kind"] for r in search_rows(rows, "ANN", "")] == ["create", "invite"]
+    assert [r["kind"] for r in search_rows(rows, "ann", "invite")] == ["invite"]
+    assert [r["kind"] for r in search_rows(rows, "vp", "")] == ["update"]
+    assert len(search_rows(rows, "", "")) == 5
