@@ -6,11 +6,11 @@ from collections import Counter
 
 import asyncpg
 
-from services.reconciler import apply, runs
+from services.reconciler import apply
 from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import tally
 from services.reconciler.writer import ActionWriter
-from shared import db
+from shared import db, runs
 from shared.messages import AdminDigestRequested
 
 # Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A held

@@ -12,8 +12,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from services.reconciler import photos, runs, staging, statistics
+from services.reconciler import photos, staging, statistics
 from services.reconciler.reconcile import reconcile
+from shared import runs
 from shared.batching import Batcher
 from shared.bus import PermanentError
 from shared.messages import MembersFetched, Message, PhotoFetched, SnapshotCompleted, SnapshotFailed

@@ -17,7 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
-from services.reconciler import runs
+from shared import runs
 from shared.bus import PermanentError
 from shared.config import SyncConfig
 from shared.messages import PhotoFetched

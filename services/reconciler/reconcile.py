@@ -14,10 +14,10 @@ from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
 from services.reconciler.rules import Context, decide, guard_holds
-from services.reconciler.runs import Run, drop_staging, fail
 from services.reconciler.writer import ActionWriter
 from shared import db
 from shared.messages import AdminDigestRequested
+from shared.runs import Run, drop_staging, fail
 
 log = logging.getLogger(__name__)
 CHUNK = 5000  # pairs decided (and written) at a time

@@ -13,7 +13,7 @@ import logging
 
 import asyncpg
 
-from services.reconciler import runs
+from shared import runs
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -56,12 +56,7 @@ async def _fail_batch(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.
     for run in await conn.fetch(_STALLED, timeout, BATCH):
         if not await runs.try_lock(conn, "run", str(run["id"])):
             continue  # a reconciler is working on it
-        await conn.execute(
-            "UPDATE sync_runs SET status = 'failed', error = $2, finished_at = now() WHERE id = $1",
-            run["id"],
-            stalled_reason(timeout),
-        )
-        await runs.drop_staging(conn, str(run["id"]))
+        await runs.fail(conn, str(run["id"]), stalled_reason(timeout))
         failed.append(run)
     return failed
 

@@ -8,11 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from services.reconciler import runs as reconciler_runs
 from services.scheduler.runs import queue_run
 from services.scheduler.stalled import _STALLED as STALLED
 from services.scheduler.stalled import fail_stalled_runs, stalled_reason
-from shared import db
+from shared import db, runs
 
 TIMEOUT = 2 * 3600.0
 LONG_AGO = timedelta(hours=3)
@@ -126,7 +125,7 @@ async def test_a_run_the_reconciler_is_applying_is_not_failed(pool, db_url):
     reconciler = await db.connect(db_url)
     try:
         async with reconciler.transaction():
-            await reconciler_runs.lock(reconciler, "run", str(run_id))
+            await runs.lock(reconciler, "run", str(run_id))
             assert await fail_stalled_runs(pool, TIMEOUT) == 0
             assert await status_of(pool, run_id) == "reconciling"
     finally:

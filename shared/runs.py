@@ -1,4 +1,5 @@
-"""The run as the reconciler sees it: locks, its configuration, and how it ends."""
+"""A sync run's record and the locks on its work, shared by the services that end a run: the reconciler, and the
+scheduler, whose sweep fails a run that stopped moving."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from pydantic import ValidationError
 from shared.config import SyncConfig
 
 ACTIVE = ("queued", "fetching", "reconciling")
+# Where a run's snapshot waits for its apply; an ended run's goes.
+_STAGING = (
+    "snapshot_users",
+    "snapshot_listings",
+    "snapshot_removals",
+    "snapshot_pages",
+    "snapshot_completions",
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,22 @@ class Run:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+
+async def load(conn: asyncpg.Connection, run_id: str) -> Run | None:
+    """The run with the configuration it runs with (the team's, when the run has none of its own)."""
+    row = await conn.fetchrow(
+        "SELECT r.team_id, r.status, r.dry_run, coalesce(r.config, c.config) AS config FROM sync_runs r"
+        " LEFT JOIN sync_configs c ON c.team_id = r.team_id WHERE r.id = $1",
+        run_id,
+    )
+    if row is None:
+        return None
+    try:
+        config, error = SyncConfig.model_validate(row["config"] or {}), None
+    except ValidationError as exc:
+        config, error = None, f"the run's sync configuration is invalid: {exc.errors()[0]['msg']}"
+    return Run(run_id, str(row["team_id"]), row["status"], row["dry_run"], config, error)
 
 
 async def lock(conn: asyncpg.Connection, scope: str, key: str, shared: bool = False) -> None:
@@ -44,21 +69,6 @@ def _lock_name(scope: str, key: str) -> str:
     return f"reconciler:{scope}:{key}"
 
 
-async def load(conn: asyncpg.Connection, run_id: str) -> Run | None:
-    row = await conn.fetchrow(
-        "SELECT r.team_id, r.status, r.dry_run, coalesce(r.config, c.config) AS config FROM sync_runs r"
-        " LEFT JOIN sync_configs c ON c.team_id = r.team_id WHERE r.id = $1",
-        run_id,
-    )
-    if row is None:
-        return None
-    try:
-        config, error = SyncConfig.model_validate(row["config"] or {}), None
-    except ValidationError as exc:
-        config, error = None, f"the run's sync configuration is invalid: {exc.errors()[0]['msg']}"
-    return Run(run_id, str(row["team_id"]), row["status"], row["dry_run"], config, error)
-
-
 async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_requests: int | None = None) -> None:
     """End an active run as failed; nobody is removed, the staged snapshot is dropped."""
     await conn.execute(
@@ -73,11 +83,5 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
 
 
 async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:
-    for table in (
-        "snapshot_users",
-        "snapshot_listings",
-        "snapshot_removals",
-        "snapshot_pages",
-        "snapshot_completions",
-    ):
+    for table in _STAGING:
         await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)
