@@ -17,7 +17,8 @@ from email.headerregistry import Address
 from email.utils import format_datetime, make_msgid, parseaddr
 from functools import lru_cache
 
-from services.notifier.render import Person, Rendered, one_line
+from services.notifier.render import Person, Rendered
+from shared.text import one_line
 
 POLICY = email.policy.SMTP
 # "=_" never occurs in quoted-printable text, so no part can contain the boundary.

@@ -1,4 +1,4 @@
-"""Emails and pages from Jinja2 templates: no I/O, the same input always gives the same text."""
+"""Emails from Jinja2 templates: no I/O, the same input always gives the same text."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-PRODUCT = "CardSync"
+from shared.text import PRODUCT, one_line
+
 LIST_LIMIT = 50
 COUNT_KEYS = ("created", "invited", "updated", "unchanged", "removed", "deleted", "skipped")
 
@@ -43,15 +44,6 @@ class Card:
     company: str = ""
     email: str = ""
     phone: str = ""
-
-
-def one_line(value: object, limit: int = 200) -> str:
-    """Printable characters only, whitespace runs (CR and LF among them) collapsed, at most ``limit`` long."""
-    text = str(value or "")
-    if not text.isprintable():
-        text = "".join(ch if ch.isprintable() else " " for ch in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 _env.filters["one_line"] = one_line
@@ -142,8 +134,3 @@ def render_digest(
         product=PRODUCT,
         **{name: _shortened(items, sizes[name], limit) for name, items in lists.items()},
     )
-
-
-def render_page(template: str, **context: object) -> str:
-    """An HTML page of the claim flow (autoescaped)."""
-    return _env.get_template(f"{template}.html.j2").render(context, product=PRODUCT)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.notifier.claim import claim_routes
 from services.scheduler.api.app import create_app
+from services.scheduler.claim.routes import claim_routes
 from services.scheduler.due import run_scheduler
 from services.scheduler.stats import run_stats
 from shared.health import checker

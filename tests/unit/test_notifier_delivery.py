@@ -5,10 +5,10 @@ from __future__ import annotations
 import aiosmtplib
 import pytest
 
-from services.notifier.claim import state_of
 from services.notifier.delivery import backoff
 from services.notifier.sentlog import Claimed, settle
 from services.notifier.smtp import PermanentMailError, TemporaryMailError, classify
+from services.scheduler.claim.routes import state_of
 
 
 @pytest.mark.parametrize(

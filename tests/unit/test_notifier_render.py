@@ -13,11 +13,11 @@ from services.notifier.render import (
     Card,
     Person,
     digest_subject,
-    one_line,
     people,
     render_digest,
     render_invite,
 )
+from shared.text import one_line
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 RUN_URL = "https://cards.example/teams/t1/runs/r1"

@@ -8,9 +8,10 @@ from typing import Literal
 import asyncpg
 from aiohttp import web
 
-from services.notifier.render import PRODUCT, Card, render_page
+from services.scheduler.claim.page import Card, render_page
 from shared.crypto import hash_token
 from shared.settings import Settings
+from shared.text import PRODUCT
 
 State = Literal["open", "used", "expired", "unknown"]
 MAX_TOKEN_LENGTH = 200
@@ -90,7 +91,7 @@ def _problem(request: web.Request, state: State) -> web.Response:
         return web.json_response(
             body, status=status, content_type="application/problem+json", headers=_HEADERS
         )
-    page = render_page("claim", subject=title, detail=detail, card=None, can_claim=False, link=None)
+    page = render_page(subject=title, detail=detail, card=None, can_claim=False, link=None)
     return web.Response(text=page, status=status, content_type="text/html", headers=_HEADERS)
 
 
@@ -113,7 +114,6 @@ def claim_routes(pool: asyncpg.Pool, settings: Settings) -> list[web.RouteDef]:
                 {"team": row["team_name"], "card": asdict(card), "claimable": True}, headers=_HEADERS
             )
         page = render_page(
-            "claim",
             subject=f"Your card at {row['team_name']}",
             card=card,
             can_claim=True,
@@ -133,7 +133,6 @@ def claim_routes(pool: asyncpg.Pool, settings: Settings) -> list[web.RouteDef]:
                 {"member_id": claimed[0], "team_id": claimed[1], "status": "active"}, headers=_HEADERS
             )
         page = render_page(
-            "claim",
             subject="Your card is claimed",
             card=None,
             can_claim=False,
