@@ -1,6 +1,7 @@
 """What a card link may hold: an https, http, mailto or tel link, or text with no scheme at all (which a
 browser reads as a link within the page's own site). Never another scheme: javascript:, data: and vbscript: run
-code in the page, file: and the like open something on the reader's device."""
+code in the page, file: and the like open something on the reader's device. And which card fields the sync also
+writes as links of their own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import re
 import unicodedata
 from urllib.parse import unquote
 
+# A synced email or phone is a link too: its source -> (link type, label).
+LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
 ALLOWED_SCHEMES = ("https", "http", "mailto", "tel")
 # Rounds of percent- and HTML-decoding looked through; no honest link is encoded this many times over.
 DECODINGS = 4

@@ -8,10 +8,9 @@ from typing import Any
 
 from services.reconciler.mapping import link_value
 from services.reconciler.model import CARD_COLUMNS, CurrentMember, LinkValue, MappedCard
-from shared.card_links import link_problem
+from shared.card_links import LINK_FIELDS, link_problem
 from shared.config import FieldTarget, FieldToggles, SyncConfig
 
-LINK_FIELDS = {"email": ("email", "Email"), "phone": ("phone", "Phone")}
 Overwritten = tuple[list[str], list[str], list[str]]
 
 

@@ -45,7 +45,6 @@ async def test_approving_a_held_run(api, operator, pool):
 
 
 async def test_applying_a_template(api, operator, pool):
-    pytest.importorskip("services.reconciler.templates")
     team = await make_team(api, operator)
     (member_id,) = await seed_members(pool, team["id"], 1)
     template = await (

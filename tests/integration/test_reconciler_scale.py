@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.reconciler.templates import apply_template
+from shared.card_templates import apply_template
 from shared.messages import InviteRequested
 from tests.fixtures.reconciler import user
 

@@ -19,6 +19,7 @@ from services.scheduler.api.models.members import (
 )
 from services.scheduler.api.problems import Problem
 from shared.card_links import link_problem
+from shared.card_templates import apply_template
 from shared.image_types import sniff
 
 _MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"
@@ -130,8 +131,6 @@ async def put_template(call: Call) -> web.Response:
         if bad := next((p for v in values if v and (p := link_problem(v))), None):
             msg = f"a link of this template {bad}; make the template again without it"
             raise Problem(422, msg, errors=[{"loc": ["template_id"], "msg": msg}])
-        from services.reconciler.templates import apply_template  # the reconciler owns link placement
-
         await apply_template(conn, member_id, body.template_id)
         details = {"member_id": str(member_id), "template_id": str(body.template_id)}
         await call.audit("member.template", details, conn)

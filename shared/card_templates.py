@@ -1,10 +1,13 @@
-"""R13: applying a team template to a member; the synced email and phone move into the template's links."""
+"""R13: applying a team template to a member; the synced email and phone move into the template's links.
+
+The control API applies a template on an admin's request; the reconciler's apply keeps the synced values in the
+template's links on every later run."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from services.reconciler.fields import LINK_FIELDS
+from shared.card_links import LINK_FIELDS
 
 
 async def apply_template(conn: asyncpg.Connection, member_id: str, template_id: str) -> None:
