@@ -1,7 +1,7 @@
 """The typed messages the services exchange. JSON on the wire; every one may arrive twice or late.
 
-Commands are imperative (``SyncRequested`` is the one exception, named for what the admin did); events are in the
-past tense. Each message has its own ``message_id`` (for the consumers' inboxes) and a ``schema_version``.
+Commands are imperative (the ones an admin's action starts, ``SyncRequested`` and ``PendingInvitesRequested``,
+are named for what the admin did); events are in the past tense. Each message has its own ``message_id`` (for the consumers' inboxes) and a ``schema_version``.
 """
 
 from __future__ import annotations
@@ -164,6 +164,13 @@ class AdminDigestRequested(Message):
     approved: bool = False
 
 
+class PendingInvitesRequested(Message):
+    """An admin asked for the team's pending invites to be sent: queue each, and send it once."""
+
+    routing_key: ClassVar[str] = "notify.pending_invites"
+    team_id: str
+
+
 ALL_MESSAGES: tuple[type[Message], ...] = (
     SyncRequested,
     MembersFetched,
@@ -172,5 +179,6 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     PhotoFetched,
     InviteRequested,
     AdminDigestRequested,
+    PendingInvitesRequested,
 )
 BY_ROUTING_KEY: dict[str, type[Message]] = {m.routing_key: m for m in ALL_MESSAGES}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
-from shared.messages import AdminDigestRequested, InviteRequested
+from shared.messages import AdminDigestRequested, InviteRequested, PendingInvitesRequested
 from shared.runtime import Infra
 from shared.worker import Worker
 
@@ -16,6 +16,7 @@ class NotifierService(Worker):
         routes = {
             InviteRequested: self.notifier.on_invite_requested,
             AdminDigestRequested: self.notifier.on_digest_requested,
+            PendingInvitesRequested: self.notifier.on_pending_invites_requested,
         }
         super().__init__("notifier", infra, routes, standalone)
 

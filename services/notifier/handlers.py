@@ -42,7 +42,7 @@ from services.notifier.smtp import PermanentMailError
 from shared import metrics
 from shared.bus import PermanentError
 from shared.crypto import hash_token, new_token
-from shared.messages import AdminDigestRequested, InviteRequested, Message
+from shared.messages import AdminDigestRequested, InviteRequested, Message, PendingInvitesRequested
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def _checked_ids(*values: str | None) -> None:
 
 class Notifier:
     consumer = "notifier"
-    handles: tuple[type[Message], ...] = (InviteRequested, AdminDigestRequested)
+    handles: tuple[type[Message], ...] = (InviteRequested, AdminDigestRequested, PendingInvitesRequested)
 
     def __init__(
         self,
@@ -99,6 +99,8 @@ class Notifier:
             await self.on_invite_requested(msg)
         elif isinstance(msg, AdminDigestRequested):
             await self.on_digest_requested(msg)
+        elif isinstance(msg, PendingInvitesRequested):
+            await self.on_pending_invites_requested(msg)
         else:
             raise PermanentError(f"the notifier does not handle {type(msg).__name__}")
 
@@ -212,5 +214,9 @@ class Notifier:
         await self.sentlog.sent(key, member_id)
         metrics.EMAILS.labels(kind, "sent").inc()
 
-    async def send_pending_invites(self, team_id: str) -> int:
-        return await send_pending_invites(self.pool, team_id)
+    async def on_pending_invites_requested(self, msg: PendingInvitesRequested) -> None:
+        """Queue the team's pending invites; their InviteRequested messages send each once. A second request
+        finds them queued and queues nothing."""
+        _checked_ids(msg.team_id)
+        queued = await send_pending_invites(self.pool, msg.team_id)
+        log.info("team %s: %d pending invites queued on request", msg.team_id, queued)

@@ -1,34 +1,21 @@
-"""Sending a team's pending invites on an admin's request (POST /api/v1/teams/{team_id}/invites/send).
+"""Queuing a team's pending invites (``shared.pending_invites`` says which) for sending, on an admin's request.
 
-Pending is every invite of a member still to join that has no usable link on its way or in a mailbox: never sent
-(``send_invites`` was off, or an outage outlasted the retries), failed (the admin may have fixed the address), or
-sent with a link that expired. A failed or expired invite is sent as a new round, with a sent-log key of its own,
-and gets a fresh link and expiry when it is sent. Sent ones with a live link are left alone, and so are queued
-ones, unless nothing has touched them for an hour (STALE_QUEUED): then their message was lost (dead-lettered, say)
-and they are queued again, in the same round, so that were the first message to turn up after all, the sent-log
-would still let one email go.
+A failed or expired invite is sent as a new round, with a sent-log key of its own, and gets a fresh link and
+expiry when it is sent. A stale queued one is queued again in the same round, so that were its first message to
+turn up after all, the sent-log would still let one email go.
 """
 
 from __future__ import annotations
-
-from datetime import timedelta
 
 import asyncpg
 
 from shared import db
 from shared.messages import InviteRequested
-
-# Longer than a message's deliveries take, each a retry window of the notifier's (10 minutes) and a backoff.
-STALE_QUEUED = timedelta(hours=1)
+from shared.pending_invites import PENDING, STALE_QUEUED
 
 # Locked in member order, as the notifier's batched writes lock them.
-_QUEUE = """
-    WITH due AS (
-        SELECT i.member_id FROM invites i JOIN members m ON m.id = i.member_id
-         WHERE m.team_id = $1 AND m.status <> 'removed'
-           AND (i.status IN ('pending', 'failed') OR (i.status = 'sent' AND i.expires_at <= now())
-                OR (i.status = 'queued' AND i.updated_at < now() - $2::interval))
-         ORDER BY i.member_id FOR UPDATE OF i)
+_QUEUE = f"""
+    WITH due AS (SELECT i.member_id {PENDING} ORDER BY i.member_id FOR UPDATE OF i)
     UPDATE invites i SET status = 'queued', error = NULL, updated_at = now(),
            round = i.round + CASE WHEN i.status IN ('pending', 'queued') THEN 0 ELSE 1 END
       FROM due d

@@ -1,4 +1,4 @@
-"""Endpoints whose work belongs to other services' code: sending invites, approving held runs, templates."""
+"""Endpoints whose work other services do: sending invites and approving held runs (by a message), templates."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from shared.messages import InviteRequested
+from shared.messages import PendingInvitesRequested
 from tests.fixtures.api import make_team
 from tests.integration.test_api_members import seed_members
 
@@ -23,8 +23,19 @@ async def test_send_pending_invites(api, operator, pool):
     resp = await api.post(f"/api/v1/teams/{team['id']}/invites/send", headers=team["headers"])
     assert resp.status == 202, await resp.text()
     assert await resp.json() == {"queued": 2}
-    sent = [InviteRequested.from_bytes(r["body"]) for r in await pool.fetch("SELECT body FROM outbox")]
-    assert sorted(m.member_id for m in sent) == sorted(map(str, members[:2]))
+    # The notifier queues and sends them: the API writes it one message, and touches no invite.
+    sent = [
+        PendingInvitesRequested.from_bytes(r["body"]) for r in await pool.fetch("SELECT body FROM outbox")
+    ]
+    assert [m.team_id for m in sent] == [team["id"]]
+    assert await pool.fetchval("SELECT count(*) FROM invites WHERE status = 'pending'") == 2
+
+
+async def test_sending_when_no_invite_is_pending_asks_nothing_of_the_notifier(api, operator, pool):
+    team = await make_team(api, operator)
+    resp = await api.post(f"/api/v1/teams/{team['id']}/invites/send", headers=team["headers"])
+    assert resp.status == 202 and await resp.json() == {"queued": 0}
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
 async def test_approving_a_held_run(api, operator, pool):

@@ -6,10 +6,20 @@ import pytest
 
 from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
-from shared.messages import InviteRequested
+from shared.messages import InviteRequested, PendingInvitesRequested
 from shared.outbox import relay_once
 from tests.fixtures.api import make_team
 from tests.integration.test_notifier import claim_link, invite, make_member, wait_until
+
+
+async def deliver_requests(pool, notifier: Notifier) -> None:
+    """The send requests the API wrote to the outbox, handled by the notifier as the relay would bring them."""
+    rows = await pool.fetch(
+        "UPDATE outbox SET published_at = now() WHERE routing_key = $1 AND published_at IS NULL RETURNING body",
+        PendingInvitesRequested.routing_key,
+    )
+    for row in rows:
+        await notifier.on_pending_invites_requested(PendingInvitesRequested.from_bytes(bytes(row["body"])))
 
 
 @pytest.fixture
@@ -46,8 +56,10 @@ async def test_send_resends_pending_failed_and_expired_invites_once(
 
     resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert resp.status == 202 and await resp.json() == {"queued": 3}
+    await deliver_requests(pool, notifier)
     again = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert await again.json() == {"queued": 0}  # already on their way
+    await notifier.on_pending_invites_requested(PendingInvitesRequested(team_id=tid))  # a redelivery
     bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
     await bus.start()
     assert await relay_once(pool, bus) == 3
@@ -97,6 +109,7 @@ async def test_r11_an_invite_its_member_left_before_it_went_waits_pending_for_a_
     await pool.execute("UPDATE members SET status = 'invited' WHERE id = $1", jane)  # she is back
     resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert await resp.json() == {"queued": 1}
+    await deliver_requests(pool, notifier)
     await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=jane))
     assert [r.to for r in smtp_server.received] == ["jane@contoso.com"]
 
@@ -115,6 +128,7 @@ async def test_r11_an_invite_queued_an_hour_ago_and_never_sent_is_queued_again_a
     )
     resp = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert await resp.json() == {"queued": 1}
+    await deliver_requests(pool, notifier)
     assert (await invite(pool, lost))["round"] == 0
     for _ in range(2):  # the new message, and the first one turning up after all
         await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=lost))

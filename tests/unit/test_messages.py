@@ -10,6 +10,7 @@ from shared.messages import (
     GroupInfo,
     InviteRequested,
     MembersFetched,
+    PendingInvitesRequested,
     SnapshotCompleted,
     SnapshotFailed,
     SyncRequested,
@@ -37,6 +38,7 @@ EXAMPLES = [
     SnapshotFailed(team_id="t", run_id="r", reason="the client secret has expired"),
     InviteRequested(team_id="t", member_id="m", run_id="r"),
     AdminDigestRequested(team_id="t", run_id="r", kind="held"),
+    PendingInvitesRequested(team_id="t"),
 ]
 
 

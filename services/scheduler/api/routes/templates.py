@@ -17,6 +17,9 @@ from services.scheduler.api.models.templates import (
     TemplateOut,
     TemplatesOut,
 )
+from shared import db
+from shared.messages import PendingInvitesRequested
+from shared.pending_invites import count_pending
 
 
 async def create_template(call: Call) -> web.Response:
@@ -72,10 +75,11 @@ async def list_subteams(call: Call) -> web.Response:
 
 
 async def send_invites(call: Call) -> web.Response:
-    from services.notifier.handlers import send_pending_invites  # the notifier owns invites
-
+    """The notifier queues and sends the invites; the answer says how many are pending now."""
     async with call.pool.acquire() as conn, conn.transaction():
-        queued = await send_pending_invites(conn, call.team)
+        queued = await count_pending(conn, call.team)
+        if queued:
+            await db.enqueue(conn, PendingInvitesRequested(team_id=str(call.team)))
     return json_response(InvitesQueued(queued=queued), 202)
 
 
