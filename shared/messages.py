@@ -147,6 +147,13 @@ class PhotoFetched(RunMessage):
     data_b64: str | None = None
 
 
+class RunApproved(RunMessage):
+    """An admin approved the removals a held run holds (R10); the run is ``reconciling`` again until they are
+    applied."""
+
+    routing_key: ClassVar[str] = "run.approved"
+
+
 class InviteRequested(Message):
     routing_key: ClassVar[str] = "notify.invite"
     team_id: str
@@ -177,6 +184,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     SnapshotCompleted,
     SnapshotFailed,
     PhotoFetched,
+    RunApproved,
     InviteRequested,
     AdminDigestRequested,
     PendingInvitesRequested,

@@ -1,5 +1,5 @@
-"""A sync run's record and the locks on its work, shared by the services that end a run: the reconciler, and the
-scheduler, whose sweep fails a run that stopped moving."""
+"""A sync run's record and the locks on its work, shared by the services that move a run: the reconciler, which
+ends it, and the scheduler, whose API approves a held run and whose sweep fails a run that stopped moving."""
 
 from __future__ import annotations
 
@@ -80,6 +80,25 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
         list(ACTIVE),
     )
     await drop_staging(conn, run_id)
+
+
+class TeamBusy(Exception):
+    """Another run of the team is queued or running: one team, one run at a time."""
+
+
+async def approve(conn: asyncpg.Connection, run_id: str) -> None:
+    """Move a held run back to ``reconciling``, for the reconciler to apply the removals it held; call it in the
+    caller's transaction, with the run known to be ``held``. An approved run starts again: the stall sweep counts
+    its progress from now."""
+    try:
+        async with conn.transaction():  # a savepoint: the caller's transaction survives a refusal
+            await conn.execute(
+                "UPDATE sync_runs SET status = 'reconciling', started_at = now(), finished_at = NULL"
+                " WHERE id = $1 AND status = 'held'",
+                run_id,
+            )
+    except asyncpg.UniqueViolationError as exc:
+        raise TeamBusy(f"another run of the team is queued or running; run {run_id} stays held") from exc
 
 
 async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:

@@ -1,4 +1,4 @@
-"""Approving a held run (R10): the removals it held, as far as they are still right, are applied now."""
+"""Applying an approved held run (R10): the removals it held, as far as they are still right, are applied now."""
 
 from __future__ import annotations
 
@@ -22,17 +22,17 @@ SELECT m.id::text, m.account_id::text, m.directory_id, {", ".join(f"m.card_{f}" 
 """
 
 
-async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
-    """Apply the held run's still-valid removals and mark it succeeded; call it in the caller's transaction,
-    with the run known to be ``held``."""
-    run = await runs.load(conn, run_id)
-    if run is None or run.config is None:
-        raise ValueError(f"run {run_id} cannot be approved: {run.config_error if run else 'no such run'}")
+async def apply_approved(conn: asyncpg.Connection, run: runs.Run) -> None:
+    """Apply the approved run's still-valid removals and mark it succeeded; call it in the caller's transaction,
+    under the run's lock, with the run known to be approved (``reconciling`` after ``held``)."""
+    if run.config is None:
+        await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
+        return
     await runs.lock(conn, "team", run.team_id)
-    writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id, run_id=run_id)
+    writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id, run_id=run.id)
     await writer.open()
     counter: Counter[str] = Counter()
-    for row in await conn.fetch(_STILL_VALID, run_id):
+    for row in await conn.fetch(_STILL_VALID, run.id):
         action = MemberAction(
             "remove",
             row["directory_id"],
@@ -44,24 +44,23 @@ async def approve_held(conn: asyncpg.Connection, run_id: str) -> None:
         tally(action, counter)
         writer.add(action)
     await writer.flush()
-    await apply.finish(conn, run.team_id, run_id)
+    await apply.finish(conn, run.team_id, run.id)
     summary = await apply.summary(conn)
     await conn.execute(
         """
-        UPDATE sync_runs SET status = 'succeeded',
+        UPDATE sync_runs SET status = 'succeeded', finished_at = now(),
                counts = counts || jsonb_build_object('removed', $2::int, 'deleted', $3::int),
                summary = coalesce(summary, '{}') || jsonb_build_object(
                  'removed', $4::jsonb,
                  'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $5::int))
          WHERE id = $1
         """,
-        run_id,
+        run.id,
         counter["removed"],
         counter["deleted"],
         summary["removed"],
         summary["totals"]["removed"],
     )
+    await runs.drop_staging(conn, run.id)  # pages of the held run redelivered since its approval
     if summary["removed"]:  # R16: the admins learn who left once the removals are applied
-        await db.enqueue(
-            conn, AdminDigestRequested(team_id=str(run.team_id), run_id=str(run_id), approved=True)
-        )
+        await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, approved=True))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.reconciler.handlers import Reconciler
-from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted, SnapshotFailed
+from shared.messages import MembersFetched, PhotoFetched, RunApproved, SnapshotCompleted, SnapshotFailed
 from shared.outbox import run_relay
 from shared.runtime import Infra
 from shared.worker import Worker
@@ -16,6 +16,7 @@ def bootstrap(infra: Infra, standalone: bool = True) -> Worker:
         SnapshotCompleted: reconciler.on_snapshot_completed,
         SnapshotFailed: reconciler.on_snapshot_failed,
         PhotoFetched: reconciler.on_photo_fetched,
+        RunApproved: reconciler.on_run_approved,
     }
     # In one process with the scheduler, the scheduler's relay serves both.
     background = [("outbox-relay", lambda: run_relay(infra.pool, infra.bus, infra.settings.outbox_interval))]

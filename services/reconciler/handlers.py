@@ -13,11 +13,19 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.reconciler import photos, staging, statistics
+from services.reconciler.approve import apply_approved
 from services.reconciler.reconcile import reconcile
 from shared import runs
 from shared.batching import Batcher
 from shared.bus import PermanentError
-from shared.messages import MembersFetched, Message, PhotoFetched, SnapshotCompleted, SnapshotFailed
+from shared.messages import (
+    MembersFetched,
+    Message,
+    PhotoFetched,
+    RunApproved,
+    SnapshotCompleted,
+    SnapshotFailed,
+)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -25,7 +33,13 @@ log = logging.getLogger(__name__)
 
 class Reconciler:
     consumer = "reconciler"
-    handles: tuple[type[Message], ...] = (MembersFetched, SnapshotCompleted, SnapshotFailed, PhotoFetched)
+    handles: tuple[type[Message], ...] = (
+        MembersFetched,
+        SnapshotCompleted,
+        SnapshotFailed,
+        PhotoFetched,
+        RunApproved,
+    )
 
     def __init__(self, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
@@ -43,6 +57,8 @@ class Reconciler:
             await self.on_snapshot_failed(msg)
         elif isinstance(msg, PhotoFetched):
             await self.on_photo_fetched(msg)
+        elif isinstance(msg, RunApproved):
+            await self.on_run_approved(msg)
         else:
             raise PermanentError(f"the reconciler does not handle {type(msg).__name__}")
 
@@ -85,6 +101,16 @@ class Reconciler:
         async with self.pool.acquire() as conn, conn.transaction():
             if await self._locked_run(conn, msg.run_id) is not None:
                 await runs.fail(conn, msg.run_id, msg.reason, msg.graph_requests)
+
+    async def on_run_approved(self, msg: RunApproved) -> None:
+        """Apply the removals an approved run held; a redelivery finds the run ended and changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await runs.lock(conn, "run", msg.run_id)
+            run = await runs.load(conn, msg.run_id)
+            if run is None or run.status != "reconciling":
+                log.info("run %s is not waiting for its approval to be applied; message ignored", msg.run_id)
+                return
+            await apply_approved(conn, run)
 
     async def on_photo_fetched(self, msg: PhotoFetched) -> None:
         """Stored with the photos that arrive meanwhile, in one transaction; acknowledged once it commits."""

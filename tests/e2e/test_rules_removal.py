@@ -103,6 +103,8 @@ async def test_removal_guard_holds_removals_until_approved(simulator, stack, sta
         assert tenant.users[uid]["mail"] in body
 
     approved = await team.call("POST", f"/sync/runs/{run['id']}/approve")
+    assert approved["status"] == "reconciling"  # out of held at once; the reconciler applies the removals
+    approved = await team.wait(run["id"])
     assert approved["status"] == "succeeded" and approved["counts"]["removed"] == len(leavers)
     members = await team.by_directory()
     assert {uid for uid, m in members.items() if m["status"] == "removed"} == set(leavers)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from shared.messages import PendingInvitesRequested
+from shared.messages import PendingInvitesRequested, RunApproved
 from tests.fixtures.api import make_team
 from tests.integration.test_api_members import seed_members
 
@@ -38,21 +36,46 @@ async def test_sending_when_no_invite_is_pending_asks_nothing_of_the_notifier(ap
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
 
 
-async def test_approving_a_held_run(api, operator, pool):
-    pytest.importorskip("services.reconciler.approve")
-    team = await make_team(api, operator)
-    (member_id,) = await seed_members(pool, team["id"], 1)
-    run_id = await pool.fetchval(
+async def held_run(pool, team_id: str) -> uuid.UUID:
+    return await pool.fetchval(
         "INSERT INTO sync_runs (team_id, trigger, status, finished_at) VALUES ($1, 'manual', 'held', now())"
         " RETURNING id",
-        uuid.UUID(team["id"]),
+        uuid.UUID(team_id),
     )
+
+
+async def test_approving_a_held_run(api, operator, pool):
+    team = await make_team(api, operator)
+    (member_id,) = await seed_members(pool, team["id"], 1)
+    run_id = await held_run(pool, team["id"])
     await pool.execute("INSERT INTO held_removals (run_id, member_id) VALUES ($1, $2)", run_id, member_id)
     resp = await api.post(f"/api/v1/teams/{team['id']}/sync/runs/{run_id}/approve", headers=team["headers"])
     assert resp.status == 200, await resp.text()
-    assert (await resp.json())["id"] == str(run_id)
+    run = await resp.json()
+    # Out of held at once; the reconciler applies the removals it held and ends the run.
+    assert (run["id"], run["status"], run["finished_at"]) == (str(run_id), "reconciling", None)
+    sent = [RunApproved.from_bytes(r["body"]) for r in await pool.fetch("SELECT body FROM outbox")]
+    assert [(m.team_id, m.run_id) for m in sent] == [(team["id"], str(run_id))]
+    assert await pool.fetchval("SELECT status FROM members WHERE id = $1", member_id) != "removed"
     again = await api.post(f"/api/v1/teams/{team['id']}/sync/runs/{run_id}/approve", headers=team["headers"])
     assert again.status == 409
+
+
+async def test_a_held_run_waits_while_another_run_of_the_team_is_active(api, operator, pool):
+    team = await make_team(api, operator)
+    run_id = await held_run(pool, team["id"])
+    active = await api.post(f"/api/v1/teams/{team['id']}/sync/runs", json={}, headers=team["headers"])
+    assert active.status == 202
+    resp = await api.post(f"/api/v1/teams/{team['id']}/sync/runs/{run_id}/approve", headers=team["headers"])
+    assert (
+        resp.status == 409
+        and "another run of this team is queued or running" in (await resp.json())["detail"]
+    )
+    assert await pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "held"
+    assert (
+        await pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = $1", RunApproved.routing_key)
+        == 0
+    )
 
 
 async def test_applying_a_template(api, operator, pool):

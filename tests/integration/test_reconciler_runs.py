@@ -6,8 +6,8 @@ import asyncio
 import base64
 
 from services.reconciler.apply import SUMMARY_PEOPLE
-from services.reconciler.approve import approve_held
-from shared.messages import AdminDigestRequested, MembersFetched, PhotoFetched, SnapshotFailed
+from shared import runs
+from shared.messages import AdminDigestRequested, MembersFetched, PhotoFetched, RunApproved, SnapshotFailed
 from tests.fixtures.reconciler import GROUP, OTHER_GROUP, user
 
 USERS = [user(n) for n in range(1, 6)]
@@ -184,12 +184,29 @@ async def test_r10_a_later_run_supersedes_the_removals_an_earlier_run_held(team)
 
 
 async def _approved(team, run_id) -> dict:
-    """The held run approved (as the API does, in one transaction), then read back."""
+    """The held run approved as the API approves it, its RunApproved handled twice (a redelivery changes
+    nothing), then read back."""
     async with team.pool.acquire() as conn, conn.transaction():
-        await approve_held(conn, run_id)  # a UUID, as the API passes it
+        await runs.approve(conn, run_id)
+    approved = RunApproved(team_id=team.team_id, run_id=str(run_id))
+    await team.reconciler.on_run_approved(approved)
+    await team.reconciler.on_run_approved(approved)
     return dict(
         await team.pool.fetchrow("SELECT status, counts, summary FROM sync_runs WHERE id = $1", run_id)
     )
+
+
+async def test_r10_an_approved_run_whose_configuration_is_no_longer_valid_fails_and_removes_nobody(team):
+    users = [user(n) for n in range(1, 31)]
+    await team.sync(users)
+    held = await team.sync(users[:10])
+    await team.pool.execute(
+        'UPDATE sync_runs SET config = \'{"cadence": "sometimes"}\' WHERE id = $1', held["id"]
+    )
+    after = await _approved(team, held["id"])
+    assert after["status"] == "failed" and await _removed(team) == 0
+    error = await team.pool.fetchval("SELECT error FROM sync_runs WHERE id = $1", held["id"])
+    assert error.startswith("the run's sync configuration is invalid")
 
 
 async def _removed(team) -> int:

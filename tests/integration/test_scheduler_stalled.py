@@ -111,6 +111,19 @@ async def test_a_long_run_whose_pages_keep_arriving_is_left_alone(pool):
         assert await status_of(pool, alive) != "failed"
 
 
+async def test_a_held_run_approved_long_after_it_began_waits_for_the_reconciler(pool):
+    run_id = await new_run(pool, "held", LONG_AGO, LONG_AGO)
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.approve(conn, str(run_id))
+    assert await fail_stalled_runs(pool, TIMEOUT) == 0
+    assert await status_of(pool, run_id) == "reconciling"
+    # Should no reconciler take it, it stalls as any run does.
+    await pool.execute(
+        "UPDATE sync_runs SET started_at = now() - $2::interval WHERE id = $1", run_id, LONG_AGO
+    )
+    assert await fail_stalled_runs(pool, TIMEOUT) == 1
+
+
 async def test_ended_runs_are_never_touched(pool):
     ended = [await new_run(pool, status, LONG_AGO, LONG_AGO) for status in ("succeeded", "failed", "held")]
     before = await pool.fetch("SELECT * FROM sync_runs ORDER BY id")

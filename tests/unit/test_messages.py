@@ -11,6 +11,7 @@ from shared.messages import (
     InviteRequested,
     MembersFetched,
     PendingInvitesRequested,
+    RunApproved,
     SnapshotCompleted,
     SnapshotFailed,
     SyncRequested,
@@ -39,6 +40,7 @@ EXAMPLES = [
     InviteRequested(team_id="t", member_id="m", run_id="r"),
     AdminDigestRequested(team_id="t", run_id="r", kind="held"),
     PendingInvitesRequested(team_id="t"),
+    RunApproved(team_id="t", run_id="r"),
 ]
 
 

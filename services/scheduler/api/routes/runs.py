@@ -1,4 +1,5 @@
-"""Runs: Sync Now (coalesced with an active run), the run records, and approving held removals."""
+"""Runs: Sync Now (coalesced with an active run), the run records, and approving held removals (the reconciler
+applies them)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from services.scheduler.api.endpoint import Call, Endpoint, json_response
 from services.scheduler.api.models.runs import RunIn, RunOut, RunsOut, RunsQuery
 from services.scheduler.api.problems import Problem
 from services.scheduler.runs import RUN_COLUMNS, queue_run
+from shared import db, runs
+from shared.messages import RunApproved
 
 
 async def create_run(call: Call) -> web.Response:
@@ -56,9 +59,16 @@ async def approve_run(call: Call) -> web.Response:
             raise Problem(404, "no such run")
         if status != "held":
             raise Problem(409, f"only a held run can be approved; this run is {status}")
-        from services.reconciler.approve import approve_held  # the reconciler owns removals
-
-        await approve_held(conn, run_id)
+        try:
+            await runs.approve(conn, run_id)
+        except runs.TeamBusy:
+            raise Problem(
+                409,
+                "another run of this team is queued or running; once it has ended, approve the newest held run"
+                " (a run that ends removes, or holds again, whoever is still gone)",
+            ) from None
+        # The reconciler applies the removals; the answer is the run, already out of ``held``.
+        await db.enqueue(conn, RunApproved(team_id=str(call.team), run_id=str(run_id)))
         await call.audit("run.approve", {"run_id": str(run_id)}, conn)
         row = await conn.fetchrow(f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE id = $1", run_id)
     return json_response(RunOut(**dict(row)))
