@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
-from pydantic import ValidationError
 
 from services.fetcher import delta, delta_store, photo_store, runs, snapshot
 from services.fetcher.graph_model import NeedsFullRead
@@ -25,6 +25,7 @@ from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
 from shared.messages import Message, SnapshotCompleted, SnapshotFailed, SyncRequested
+from shared.runs import Run
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,19 +62,19 @@ class Fetcher:
         self.use_delta = use_delta
 
     async def on_sync_requested(self, msg: SyncRequested) -> None:
-        try:
-            run = await runs.claim(self.pool, msg.run_id)
-        except ValidationError as exc:
-            await self._fail(msg, f"the run's sync configuration is invalid: {exc.errors()[0]['msg']}", None)
-            return
-        if run is None:
+        claimed = await runs.claim(self.pool, msg.run_id)
+        if claimed is None:
             log.info("run %s is not waiting for a fetch; request ignored", msg.run_id)
+            return
+        run, connection = claimed
+        if run.config is None:
+            await self._fail(msg, run.config_error or "the run has no sync configuration", None)
             return
         graph: TenantGraph | None = None
         sink = PageSink(msg, self.publish)
         try:
-            graph = self._tenant(run)
-            snap = await self._snapshot(run, graph, sink)
+            graph = self._tenant(run, connection)
+            snap = await self._snapshot(run, connection, graph, sink)
             roles = await read_roles(graph) if run.config.use_admin_roles else {}
             await sink.flush()
         except (GraphError, RunFailed, ValueError) as exc:
@@ -99,22 +100,24 @@ class Fetcher:
         )
         log.info("%s snapshot sent: %d pages, %d Graph requests", snap.mode, sink.pages, graph.requests)
         if not msg.dry_run:
-            await self._remember(msg, run, graph, snap)
+            await self._remember(msg, run, delta.scope_of(run.config, connection), graph, snap)
 
-    def _tenant(self, run: runs.Run) -> TenantGraph:
-        if run.connection is None:
+    def _tenant(self, run: Run, connection: dict[str, Any] | None) -> TenantGraph:
+        if connection is None:
             raise RunFailed("the team has no directory connected; connect a Microsoft Entra tenant first")
         if not run.config.groups:
             raise RunFailed("no directory groups are selected for syncing; select groups first")
         if bad := unlistable_sources(run.config.custom_mappings):
             raise RunFailed(f"{bad[0]}: {UNLISTABLE}; remove it from the configuration")
-        return self.graph.for_tenant(credentials_for(self.settings, run.connection))
+        return self.graph.for_tenant(credentials_for(self.settings, connection))
 
-    async def _snapshot(self, run: runs.Run, graph: TenantGraph, sink: PageSink) -> Snapshot:
+    async def _snapshot(
+        self, run: Run, connection: dict[str, Any] | None, graph: TenantGraph, sink: PageSink
+    ) -> Snapshot:
         group_ids = [g.id for g in run.config.groups]
         reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
         if self.use_delta:
-            scope = delta.scope_of(run.config, run.connection)
+            scope = delta.scope_of(run.config, connection)
             stored = await delta_store.load(self.pool, run.team_id, scope, self.graph.graph_url)
             if stored is None:
                 log.info(
@@ -127,8 +130,9 @@ class Fetcher:
                     log.info("full read: %s", why)
         return await snapshot.full(reading, self.group_window, track=self.use_delta)
 
-    async def _remember(self, msg: SyncRequested, run: runs.Run, graph: TenantGraph, snap: Snapshot) -> None:
-        scope = delta.scope_of(run.config, run.connection)
+    async def _remember(
+        self, msg: SyncRequested, run: Run, scope: str, graph: TenantGraph, snap: Snapshot
+    ) -> None:
         if snap.mode == "delta":
             await delta_store.save_delta(
                 self.pool,

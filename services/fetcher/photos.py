@@ -16,8 +16,9 @@ from urllib.parse import quote
 
 import asyncpg
 
-from services.fetcher import photo_store, runs
+from services.fetcher import photo_store
 from services.fetcher.pages import Publish
+from shared import runs
 from shared.graph.batch import BatchItem, batch_get, chunks
 from shared.graph.client import TenantGraph
 from shared.graph.errors import GraphError

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import asyncpg
 
 from services.notifier.delivery import backoff
+from shared import runs
 from shared.batching import Batcher
 
 log = logging.getLogger(__name__)
@@ -95,17 +96,14 @@ _MARK_SENT = """
      WHERE i.member_id = l.member_id
 """
 
-# An invite that failed for good also goes into its run's member errors, once.
+# Whether an invite failed now (and not before): it goes into its run's member errors once.
 _MARK_FAILED = """
     WITH logged AS (
         UPDATE sent_emails SET state = 'failed', error = $2, lease_until = NULL WHERE key = $1 AND state = 'sending'),
     failed AS (
         UPDATE invites SET status = 'failed', error = $2, updated_at = now()
          WHERE member_id = $3 AND status IN ('pending', 'queued') RETURNING member_id)
-    UPDATE sync_runs
-       SET member_errors = member_errors || jsonb_build_array(
-               jsonb_build_object('directory_id', $5::text, 'message', $2::text))
-     WHERE id = $4 AND EXISTS (SELECT 1 FROM failed)
+    SELECT EXISTS (SELECT 1 FROM failed)
 """
 
 # After an outage outlasted the retries: an admin can send the invite again with the pending ones.
@@ -171,7 +169,9 @@ class SentLog:
         run_id: str | None = None,
         directory_id: str | None = None,
     ) -> None:
-        await self.pool.execute(_MARK_FAILED, key, error, member_id, run_id, directory_id)
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(_MARK_FAILED, key, error, member_id) and run_id is not None:
+                await runs.add_member_errors(conn, run_id, [{"directory_id": directory_id, "message": error}])
 
     async def release(self, key: str, error: str, member_id: str | None = None) -> None:
         await self.pool.execute(_RELEASE, key, self.holder, error, member_id)

@@ -10,7 +10,7 @@ from services.reconciler import apply
 from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import tally
 from services.reconciler.writer import ActionWriter
-from shared import db, runs
+from shared import db, run_locks, runs
 from shared.messages import AdminDigestRequested
 
 # Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A held
@@ -28,7 +28,7 @@ async def apply_approved(conn: asyncpg.Connection, run: runs.Run) -> None:
     if run.config is None:
         await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
         return
-    await runs.lock(conn, "team", run.team_id)
+    await run_locks.lock(conn, "team", run.team_id)
     writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id, run_id=run.id)
     await writer.open()
     counter: Counter[str] = Counter()
@@ -46,21 +46,7 @@ async def apply_approved(conn: asyncpg.Connection, run: runs.Run) -> None:
     await writer.flush()
     await apply.finish(conn, run.team_id, run.id)
     summary = await apply.summary(conn)
-    await conn.execute(
-        """
-        UPDATE sync_runs SET status = 'succeeded', finished_at = now(),
-               counts = counts || jsonb_build_object('removed', $2::int, 'deleted', $3::int),
-               summary = coalesce(summary, '{}') || jsonb_build_object(
-                 'removed', $4::jsonb,
-                 'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $5::int))
-         WHERE id = $1
-        """,
-        run.id,
-        counter["removed"],
-        counter["deleted"],
-        summary["removed"],
-        summary["totals"]["removed"],
-    )
-    await runs.drop_staging(conn, run.id)  # pages of the held run redelivered since its approval
+    # Its staged snapshot goes too: pages of the held run redelivered since its approval.
+    await runs.finish_approved(conn, run.id, counter["removed"], counter["deleted"], summary)
     if summary["removed"]:  # R16: the admins learn who left once the removals are applied
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, approved=True))

@@ -15,7 +15,7 @@ import asyncpg
 from services.reconciler import photos, staging, statistics
 from services.reconciler.approve import apply_approved
 from services.reconciler.reconcile import reconcile
-from shared import runs
+from shared import run_locks, runs
 from shared.batching import Batcher
 from shared.bus import PermanentError
 from shared.messages import (
@@ -105,9 +105,9 @@ class Reconciler:
     async def on_run_approved(self, msg: RunApproved) -> None:
         """Apply the removals an approved run held; a redelivery finds the run ended and changes nothing."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await runs.lock(conn, "run", msg.run_id)
+            await run_locks.lock(conn, "run", msg.run_id)
             run = await runs.load(conn, msg.run_id)
-            if run is None or run.status != "reconciling":
+            if run is None or run.status != runs.RunStatus.RECONCILING:
                 log.info("run %s is not waiting for its approval to be applied; message ignored", msg.run_id)
                 return
             await apply_approved(conn, run)
@@ -144,7 +144,7 @@ class Reconciler:
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:
         """The run under its lock, when it is still waiting for its snapshot; None once it ended."""
-        await runs.lock(conn, "run", run_id, shared)
+        await run_locks.lock(conn, "run", run_id, shared)
         run = await runs.load(conn, run_id)
         if run is None or not run.active:
             log.info("run %s is unknown or already ended; message ignored", run_id)
@@ -155,21 +155,18 @@ class Reconciler:
     async def _mark_ready(conn: asyncpg.Connection, run_id: str) -> bool:
         if await staging.complete(conn, run_id) is None:
             return False
-        status = await conn.execute(
-            "UPDATE sync_runs SET status = 'reconciling' WHERE id = $1 AND status <> 'reconciling'", run_id
-        )
-        if status.endswith(" 1"):
+        if await runs.start_reconciling(conn, run_id):
             log.info("run %s: the snapshot is whole; reconciling", run_id)
         return True
 
     async def _reconcile(self, conn: asyncpg.Connection, run_id: str) -> None:
         self.mapped.forget(run_id)
         async with conn.transaction():
-            await runs.lock(conn, "run", run_id)
+            await run_locks.lock(conn, "run", run_id)
             run = await runs.load(conn, run_id)
             completion = await staging.complete(conn, run_id)
-            if run is None or run.status != "reconciling" or completion is None:
+            if run is None or run.status != runs.RunStatus.RECONCILING or completion is None:
                 return  # another delivery applied it meanwhile
-            await runs.lock(conn, "team", run.team_id)
+            await run_locks.lock(conn, "team", run.team_id)
             written = await reconcile(conn, run, completion)
         await statistics.after(conn, written)

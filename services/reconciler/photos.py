@@ -17,7 +17,7 @@ from datetime import datetime
 
 import asyncpg
 
-from shared import runs
+from shared import run_locks, runs
 from shared.bus import PermanentError
 from shared.config import SyncConfig
 from shared.messages import PhotoFetched
@@ -131,7 +131,7 @@ async def store_many(conn: asyncpg.Connection, batch: Sequence[Photo]) -> None:
             latest[key] = photo
     # Shared: photos never wait for each other, only for the end of an apply (apply_staged's exclusive lock).
     for team_id in sorted({team_id for team_id, _ in latest}):
-        await runs.lock(conn, "photos", team_id, shared=True)
+        await run_locks.lock(conn, "photos", team_id, shared=True)
     staged = list(latest.values())
     await conn.execute(
         _STAGE,
@@ -156,7 +156,7 @@ async def apply_staged(conn: asyncpg.Connection, team_id: str, config: SyncConfi
     """At the end of an apply, in its transaction: move the staged photos of the members that now exist."""
     # Photo messages that staged before this point have committed; later ones wait for this transaction, and
     # then find their member.
-    await runs.lock(conn, "photos", team_id)
+    await run_locks.lock(conn, "photos", team_id)
     await _move(conn, team_id, None, config)
 
 

@@ -15,9 +15,8 @@ from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
 from services.reconciler.rules import Context, decide, guard_holds
 from services.reconciler.writer import ActionWriter
-from shared import db
+from shared import db, runs
 from shared.messages import AdminDigestRequested
-from shared.runs import Run, drop_staging, fail
 
 log = logging.getLogger(__name__)
 CHUNK = 5000  # pairs decided (and written) at a time
@@ -62,20 +61,20 @@ def _decide(
     writer.add(action, current_role)
 
 
-def _missing_groups(run: Run, completion: staging.Completion) -> list[str]:
+def _missing_groups(run: runs.Run, completion: staging.Completion) -> list[str]:
     assert run.config is not None
     seen = {g["id"] for g in completion.groups}
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
 
 
-async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Completion) -> int:
+async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging.Completion) -> int:
     """Apply (or, dry, preview) the run; return how many members it wrote."""
     config = run.config
     if config is None:
-        await fail(conn, run.id, run.config_error or "the run has no sync configuration")
+        await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
         return 0
     if completion.mode == "full" and (missing := _missing_groups(run, completion)):
-        await fail(
+        await runs.fail(
             conn,
             run.id,
             "the directory snapshot is incomplete: it lacks the group(s) "
@@ -146,9 +145,8 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         tallies["removed"] = tallies["deleted"] = 0
     counts = {k: tallies[k] for k in COUNT_KEYS}
     if run.dry_run:
-        await _finish(
-            conn, run, "succeeded", counts, errors, plan=await apply.preview(conn, config.send_invites, held)
-        )
+        plan = await apply.preview(conn, config.send_invites, held)
+        await runs.finish(conn, run.id, runs.RunStatus.SUCCEEDED, counts, errors, plan=plan)
         return 0
     await apply.release_holds(conn, run.team_id, run.id)
     if held:
@@ -156,7 +154,14 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
     await apply.finish(conn, run.team_id, run.id)
     await photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
-    await _finish(conn, run, "held" if held else "succeeded", counts, errors, summary=summary)
+    await runs.finish(
+        conn,
+        run.id,
+        runs.RunStatus.HELD if held else runs.RunStatus.SUCCEEDED,
+        counts,
+        errors,
+        summary=summary,
+    )
     # R16: one email a run to each admin; a held run's lists who joined and left as well as the held removals.
     if held:
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
@@ -172,26 +177,3 @@ async def reconcile(conn: asyncpg.Connection, run: Run, completion: staging.Comp
         time.perf_counter() - decided,
     )
     return counts["created"] + counts["updated"] + counts["removed"] + counts["deleted"]
-
-
-async def _finish(
-    conn: asyncpg.Connection,
-    run: Run,
-    status: str,
-    counts: dict[str, int],
-    errors: list[dict[str, str]],
-    plan: dict | None = None,
-    summary: dict | None = None,
-) -> None:
-    # Appended: the fetcher adds its photos' errors, should it check them before the run is applied.
-    await conn.execute(
-        "UPDATE sync_runs SET status = $2, counts = $3, member_errors = member_errors || $4::jsonb,"
-        " plan = $5, summary = $6, finished_at = now(), error = NULL WHERE id = $1",
-        run.id,
-        status,
-        counts,
-        errors,
-        plan,
-        summary,
-    )
-    await drop_staging(conn, run.id)

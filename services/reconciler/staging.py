@@ -20,6 +20,7 @@ import orjson
 from services.reconciler.fields import Overwritten, fingerprint, overwritten
 from services.reconciler.mapping import SkipUser, map_user
 from services.reconciler.statistics import LARGE
+from shared import runs
 from shared.config import SyncConfig
 from shared.messages import DirectoryUser, MembersFetched, SnapshotCompleted
 
@@ -138,9 +139,7 @@ async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) ->
         msg.roles,
         msg.skipped,
     )
-    await conn.execute(
-        "UPDATE sync_runs SET graph_requests = $2 WHERE id = $1", msg.run_id, msg.graph_requests
-    )
+    await runs.record_graph_requests(conn, msg.run_id, msg.graph_requests)
 
 
 async def completion_recorded(conn: asyncpg.Connection, run_id: str) -> bool:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared import runs
 from shared.config import SyncConfig
 from shared.db import enqueue
 from shared.messages import SyncRequested
@@ -15,7 +16,6 @@ RUN_COLUMNS = (
     "id, team_id, trigger, requested_by, dry_run, status, created_at, started_at, finished_at, counts,"
     " graph_requests, error, member_errors, plan"
 )
-ACTIVE = ("queued", "fetching", "reconciling")
 
 
 async def saved_config(conn: asyncpg.Connection, team_id: UUID) -> dict[str, Any]:
@@ -38,17 +38,7 @@ async def queue_run(
     """
     config = await saved_config(conn, team_id)
     while True:
-        run = await conn.fetchrow(
-            "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config)"
-            " VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (team_id) WHERE status IN ('queued', 'fetching', 'reconciling') DO NOTHING"
-            f" RETURNING {RUN_COLUMNS}",
-            team_id,
-            trigger,
-            requested_by,
-            dry_run,
-            config,
-        )
+        run = await runs.queue(conn, team_id, trigger, requested_by, dry_run, config, RUN_COLUMNS)
         if run is not None:
             await enqueue(
                 conn,
@@ -58,7 +48,7 @@ async def queue_run(
         active = await conn.fetchrow(
             f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE team_id = $1 AND status = ANY($2::text[])",
             team_id,
-            list(ACTIVE),
+            list(runs.ACTIVE),
         )
         if active is not None:
             return active, False

@@ -13,15 +13,15 @@ import logging
 
 import asyncpg
 
-from shared import runs
+from shared import run_locks, runs
 
 log = logging.getLogger(__name__)
 BATCH = 100
 
 # The literal status list lets PostgreSQL answer from the partial index of active runs.
-_STALLED = """
+_STALLED = f"""
 SELECT r.id, r.team_id, r.status FROM sync_runs r
- WHERE r.status IN ('queued', 'fetching', 'reconciling')
+ WHERE r.status IN {runs.ACTIVE_SQL}
    AND r.created_at < now() - make_interval(secs => $1)
    AND (r.started_at IS NULL OR r.started_at < now() - make_interval(secs => $1))
    AND NOT EXISTS (SELECT 1 FROM snapshot_pages p
@@ -54,7 +54,7 @@ async def _fail_batch(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.
     """The runs failed in one batch, in the caller's transaction."""
     failed = []
     for run in await conn.fetch(_STALLED, timeout, BATCH):
-        if not await runs.try_lock(conn, "run", str(run["id"])):
+        if not await run_locks.try_lock(conn, "run", str(run["id"])):
             continue  # a reconciler is working on it
         await runs.fail(conn, str(run["id"]), stalled_reason(timeout))
         failed.append(run)

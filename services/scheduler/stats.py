@@ -10,9 +10,9 @@ import asyncpg
 
 from shared import metrics
 from shared.bus import Bus
+from shared.runs import RunStatus
 
 log = logging.getLogger(__name__)
-STATUSES = ("queued", "fetching", "reconciling", "succeeded", "failed", "held")
 CONSUMERS = ("fetcher", "reconciler", "notifier")
 # Per scheduled team, the end of its last applied successful run, or else when its configuration last changed:
 # an alert compares it with the team's cadence (the index on sync_runs (team_id, created_at) serves each team).
@@ -29,7 +29,7 @@ SELECT c.team_id::text AS team, c.cadence, extract(epoch FROM coalesce(last.fini
 
 async def refresh(pool: asyncpg.Pool, bus: Bus) -> None:
     counts = dict(await pool.fetch("SELECT status, count(*) FROM sync_runs GROUP BY status"))
-    for status in STATUSES:
+    for status in RunStatus:
         metrics.RUNS.labels(status).set(counts.get(status, 0))
     teams = await pool.fetch(LAST_SUCCESS)
     metrics.TEAM_LAST_SUCCESS.clear()  # a deleted team, or one whose cadence changed, leaves no series behind

@@ -11,7 +11,7 @@ import pytest
 from services.scheduler.runs import queue_run
 from services.scheduler.stalled import _STALLED as STALLED
 from services.scheduler.stalled import fail_stalled_runs, stalled_reason
-from shared import db, runs
+from shared import db, run_locks, runs
 
 TIMEOUT = 2 * 3600.0
 LONG_AGO = timedelta(hours=3)
@@ -138,7 +138,7 @@ async def test_a_run_the_reconciler_is_applying_is_not_failed(pool, db_url):
     reconciler = await db.connect(db_url)
     try:
         async with reconciler.transaction():
-            await runs.lock(reconciler, "run", str(run_id))
+            await run_locks.lock(reconciler, "run", str(run_id))
             assert await fail_stalled_runs(pool, TIMEOUT) == 0
             assert await status_of(pool, run_id) == "reconciling"
     finally:

@@ -1,5 +1,6 @@
-"""The walls between the services: a service imports only shared/, its own package and libraries, so that each
-runs, scales and changes on its own. Read from the source, lazy imports and module names in strings included."""
+"""The walls of the house, read from the source. A service imports only shared/, its own package and libraries,
+so that each runs, scales and changes on its own (lazy imports and module names in strings included); and the run
+record has one owner, the only code that writes ``sync_runs``."""
 
 from __future__ import annotations
 
@@ -9,16 +10,19 @@ from pathlib import Path
 
 import pytest
 
-SERVICES = Path(__file__).resolve().parents[2] / "services"
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ROOT / "services"
+RUN_MODULE = ROOT / "shared" / "runs.py"
 SERVICE_NAMES = sorted(p.name for p in SERVICES.iterdir() if (p / "__init__.py").is_file())
 # The command line is the composition of the whole product, not a service: ``python -m services.<name>`` starts
 # one service through it.
 ENTRY_POINT = ("__main__.py", "services.cli")
 _MODULE_PATH = re.compile(r"services(\.\w+)+")
+_WRITES_RUNS = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+sync_runs\b", re.IGNORECASE)
 
 
 def _module_name(path: Path) -> str:
-    parts = path.relative_to(SERVICES.parent).with_suffix("").parts
+    parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
@@ -58,7 +62,7 @@ def _foreign_imports(service: str) -> list[str]:
                 continue
             if (path.name, name) == ENTRY_POINT:
                 continue
-            bad.append(f"{path.relative_to(SERVICES.parent)}:{line} imports {name}")
+            bad.append(f"{path.relative_to(ROOT)}:{line} imports {name}")
     return bad
 
 
@@ -87,3 +91,14 @@ def test_the_check_sees_lazy_relative_and_string_imports():
         "services.fetcher",
         "services.notifier.render",
     }
+
+
+def test_only_the_run_module_writes_the_run_record():
+    writers = [
+        f"{path.relative_to(ROOT)}: {found.group(0)}"
+        for path in sorted([*SERVICES.rglob("*.py"), *(ROOT / "shared").rglob("*.py")])
+        if path != RUN_MODULE
+        for found in _WRITES_RUNS.finditer(path.read_text())
+    ]
+    assert writers == []
+    assert _WRITES_RUNS.search(RUN_MODULE.read_text())  # the check reads SQL as the module writes it

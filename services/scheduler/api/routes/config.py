@@ -14,6 +14,7 @@ from services.scheduler.api.group_check import unknown_groups
 from services.scheduler.api.models.config import ConfigIn, ConfigOut
 from services.scheduler.api.problems import Problem, invalid
 from services.scheduler.cadence import next_run_at
+from shared import runs
 from shared.config import SyncConfig
 from shared.graph.errors import GraphError
 
@@ -144,9 +145,7 @@ async def put_config(call: Call) -> web.Response:
             raise _stale(version)
         # R15: a save applies from the next run, and a run no fetcher has taken yet is the next one (Sync Now
         # hands it back rather than queueing another).
-        await conn.execute(
-            "UPDATE sync_runs SET config = $2 WHERE team_id = $1 AND status = 'queued'", call.team, data
-        )
+        await runs.configure_queued(conn, call.team, data)
         before = saved["config"] if saved else {}
         changed = sorted(k for k in data if k != "next_run_at" and before.get(k) != data[k])
         await call.audit("config.save", {"version": row["version"], "changed": changed}, conn)
