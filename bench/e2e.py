@@ -53,7 +53,7 @@ from bench._common import (
     sink_child,
     until,
 )
-from services.fetcher.select import select_param
+from services.fetcher.user_properties import select_param
 from shared import db
 from shared.config import SyncConfig
 from shared.settings import Settings

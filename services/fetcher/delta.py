@@ -26,8 +26,8 @@ from services.fetcher.graph_model import (
 )
 from services.fetcher.pages import PageSink
 from services.fetcher.records import fetch_users
-from services.fetcher.select import select_param
 from services.fetcher.tree import Tree
+from services.fetcher.user_properties import select_param
 from shared.config import SyncConfig
 from shared.graph.client import TenantGraph
 from shared.graph.errors import DeltaExpired, GraphError

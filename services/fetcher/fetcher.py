@@ -13,13 +13,13 @@ from typing import Any
 
 import asyncpg
 
-from services.fetcher import delta, delta_store, photo_store, runs, snapshot
+from services.fetcher import delta, delta_store, photo_etags, run_claim, snapshot
 from services.fetcher.graph_model import NeedsFullRead
 from services.fetcher.pages import PageSink
-from services.fetcher.photos import photo_candidates, sync_photos
+from services.fetcher.photo_download import photo_candidates, sync_photos
 from services.fetcher.roles import read_roles
-from services.fetcher.select import select_param, user_properties
 from services.fetcher.snapshot import Reading, Snapshot
+from services.fetcher.user_properties import select_param, user_properties
 from shared.config import UNLISTABLE, unlistable_sources
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
@@ -62,7 +62,7 @@ class Fetcher:
         self.use_delta = use_delta
 
     async def on_sync_requested(self, msg: SyncRequested) -> None:
-        claimed = await runs.claim(self.pool, msg.run_id)
+        claimed = await run_claim.claim(self.pool, msg.run_id)
         if claimed is None:
             log.info("run %s is not waiting for a fetch; request ignored", msg.run_id)
             return
@@ -155,11 +155,11 @@ class Fetcher:
             return
         left = {*snap.gone_ids, *snap.left_ids}
         if snap.mode == "full":
-            await photo_store.forget(self.pool, run.team_id, snap.member_ids)
+            await photo_etags.forget(self.pool, run.team_id, snap.member_ids)
         else:
             # A user who left may come back after its member (and photo) was deleted: checked afresh.
-            await photo_store.forget_ids(self.pool, run.team_id, left)
-        if not await runs.wait_applied(self.pool, run.id, APPLY_WAIT):
+            await photo_etags.forget_ids(self.pool, run.team_id, left)
+        if not await run_claim.wait_applied(self.pool, run.id, APPLY_WAIT):
             log.warning(
                 "run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT
             )

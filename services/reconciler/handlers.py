@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from services.reconciler import photos, staging, statistics
+from services.reconciler import member_photos, planner_statistics, staging
 from services.reconciler.approve import apply_approved
 from services.reconciler.reconcile import reconcile
 from shared import run_locks, runs
@@ -45,7 +45,7 @@ class Reconciler:
         self.pool = pool
         self.settings = settings
         self.mapped = staging.Mapped()
-        self._photos: Batcher[photos.Photo, Exception | None] = Batcher(pool, self._store_photos)
+        self._photos: Batcher[member_photos.Photo, Exception | None] = Batcher(pool, self._store_photos)
 
     async def handle(self, msg: Message) -> None:
         """The one bus handler of the reconciler's queue: ``bus.subscribe(r.consumer, r.handles, r.handle)``."""
@@ -114,19 +114,19 @@ class Reconciler:
 
     async def on_photo_fetched(self, msg: PhotoFetched) -> None:
         """Stored with the photos that arrive meanwhile, in one transaction; acknowledged once it commits."""
-        error = await self._photos.submit(photos.decode(msg))
+        error = await self._photos.submit(member_photos.decode(msg))
         if error is not None:
             raise error
 
     @staticmethod
     async def _store_photos(
-        conn: asyncpg.Connection, batch: Sequence[photos.Photo]
+        conn: asyncpg.Connection, batch: Sequence[member_photos.Photo]
     ) -> list[Exception | None]:
         """One transaction for the batch; should it fail, one for each photo, so that a photo the database
         refuses fails its own message and no other."""
         try:
             async with conn.transaction():
-                await photos.store_many(conn, batch)
+                await member_photos.store_many(conn, batch)
             return [None] * len(batch)
         except asyncpg.PostgresError as exc:
             if len(batch) == 1:
@@ -135,7 +135,7 @@ class Reconciler:
         for photo in batch:
             try:
                 async with conn.transaction():
-                    await photos.store_many(conn, [photo])
+                    await member_photos.store_many(conn, [photo])
                 outcomes.append(None)
             except asyncpg.PostgresError as exc:
                 outcomes.append(exc)
@@ -169,4 +169,4 @@ class Reconciler:
                 return  # another delivery applied it meanwhile
             await run_locks.lock(conn, "team", run.team_id)
             written = await reconcile(conn, run, completion)
-        await statistics.after(conn, written)
+        await planner_statistics.after(conn, written)

@@ -9,7 +9,7 @@ from collections import Counter
 
 import asyncpg
 
-from services.reconciler import apply, photos, staging, state, unchanged
+from services.reconciler import apply, member_photos, staging, state, unchanged
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
@@ -152,7 +152,7 @@ async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging
     if held:
         await apply.hold_removals(conn)
     await apply.finish(conn, run.team_id, run.id)
-    await photos.apply_staged(conn, run.team_id, config)
+    await member_photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
     await runs.finish(
         conn,

@@ -19,7 +19,7 @@ import orjson
 
 from services.reconciler.fields import Overwritten, fingerprint, overwritten
 from services.reconciler.mapping import SkipUser, map_user
-from services.reconciler.statistics import LARGE
+from services.reconciler.planner_statistics import LARGE
 from shared import runs
 from shared.config import SyncConfig
 from shared.messages import DirectoryUser, MembersFetched, SnapshotCompleted

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from services.scheduler.cadence import next_run_at
-from services.scheduler.runs import queue_run
+from services.scheduler.run_queue import queue_run
 from services.scheduler.stalled import fail_stalled_runs
 from shared.settings import Settings
 

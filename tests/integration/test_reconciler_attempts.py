@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import asyncpg
 
-from services.reconciler import photos
+from services.reconciler import member_photos
 from shared.bus import PermanentError
 from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted
 from tests.fixtures.reconciler import GROUP, user
@@ -136,11 +136,13 @@ async def test_photos_arriving_together_are_stored_together_each_message_its_own
 
 async def test_of_two_photos_of_one_user_in_one_batch_the_later_message_wins(team):
     run_id = str((await team.sync(USERS))["id"])
-    early = photos.decode(_photo(team, run_id, 0, "e1", b"one"))
-    later = photos.decode(_photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1)))
+    early = member_photos.decode(_photo(team, run_id, 0, "e1", b"one"))
+    later = member_photos.decode(
+        _photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1))
+    )
     for batch in ([later, early], [early, later]):
         async with team.pool.acquire() as conn, conn.transaction():
-            await photos.store_many(conn, batch)
+            await member_photos.store_many(conn, batch)
         assert list((await _photos(team)).values()) == [("e2", b"two")]
 
 

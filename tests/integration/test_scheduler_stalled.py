@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from services.scheduler.runs import queue_run
+from services.scheduler.run_queue import queue_run
 from services.scheduler.stalled import _STALLED as STALLED
 from services.scheduler.stalled import fail_stalled_runs, stalled_reason
 from shared import db, run_locks, runs

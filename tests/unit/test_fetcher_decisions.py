@@ -10,8 +10,8 @@ from services.fetcher.graph_model import (
     merge_group_item,
     merge_user_item,
 )
-from services.fetcher.photo_store import slice_size
-from services.fetcher.photos import plan_photos
+from services.fetcher.photo_download import plan_photos
+from services.fetcher.photo_etags import slice_size
 from shared.config import SyncConfig
 from shared.graph.batch import BatchItem
 from shared.graph.errors import GraphNotFound

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,21 @@ def test_only_the_run_module_writes_the_run_record():
     ]
     assert writers == []
     assert _WRITES_RUNS.search(RUN_MODULE.read_text())  # the check reads SQL as the module writes it
+
+
+# Modules every service has, each the same part of its own service.
+SERVICE_PARTS = {"__init__", "__main__", "bootstrap", "handlers"}
+
+
+def test_no_two_services_have_a_module_of_the_same_name():
+    owners: dict[str, set[str]] = {}
+    for service in SERVICE_NAMES:
+        for path in (SERVICES / service).rglob("*.py"):
+            owners.setdefault(path.stem, set()).add(service)
+    shared_names = {name: sorted(found) for name, found in owners.items() if len(found) > 1}
+    assert set(shared_names) <= SERVICE_PARTS, shared_names
+
+
+def test_no_module_shadows_the_standard_library():
+    modules = [*SERVICES.rglob("*.py"), *(ROOT / "shared").rglob("*.py")]
+    assert sorted(str(p.relative_to(ROOT)) for p in modules if p.stem in sys.stdlib_module_names) == []

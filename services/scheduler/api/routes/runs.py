@@ -8,7 +8,7 @@ from aiohttp import web
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
 from services.scheduler.api.models.runs import RunIn, RunOut, RunsOut, RunsQuery
 from services.scheduler.api.problems import Problem
-from services.scheduler.runs import RUN_COLUMNS, queue_run
+from services.scheduler.run_queue import RUN_COLUMNS, queue_run
 from shared import db, runs
 from shared.messages import RunApproved
 

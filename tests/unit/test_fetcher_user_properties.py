@@ -5,7 +5,7 @@ import asyncio
 import pytest
 
 from services.fetcher.pages import PageSink, split_members
-from services.fetcher.select import user_properties
+from services.fetcher.user_properties import user_properties
 from shared.config import SyncConfig
 from shared.graph.errors import GraphForbidden
 from shared.messages import DirectoryUser, SyncRequested

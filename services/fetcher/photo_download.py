@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import asyncpg
 
-from services.fetcher import photo_store
+from services.fetcher import photo_etags
 from services.fetcher.pages import Publish
 from shared import runs
 from shared.graph.batch import BatchItem, batch_get, chunks
@@ -126,7 +126,7 @@ async def _check(
         )
     # Recorded only after the messages and errors: a crash in between re-sends, never loses, a photo.
     await runs.add_member_errors(pool, msg.run_id, errors)
-    await photo_store.record(pool, msg.team_id, plan.seen)
+    await photo_etags.record(pool, msg.team_id, plan.seen)
     if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
         raise failed
 
@@ -136,7 +136,7 @@ async def sync_photos(
 ) -> None:
     """Check ``candidates``' photos; failures are logged, never fail the (already completed) run."""
     groups = list(chunks(list(candidates)))
-    known = await photo_store.known_etags(pool, msg.team_id, candidates)
+    known = await photo_etags.known_etags(pool, msg.team_id, candidates)
     try:
         for start in range(0, len(groups), PARALLEL_BATCHES):
             wave = groups[start : start + PARALLEL_BATCHES]
@@ -157,14 +157,14 @@ async def photo_candidates(
     ``catch_up`` (the id of a delta run, which names only the users who joined), also users of the synced
     groups whose photo no check has recorded yet (a check that failed or was cut short), CATCH_UP at most, but
     not those the run saw ``left`` (the group graph drops them only once the run has succeeded)."""
-    fresh = await photo_store.new_ids(pool, team_id, member_ids)
+    fresh = await photo_etags.new_ids(pool, team_id, member_ids)
     if catch_up is not None:
         fresh += [
             u
-            for u in await photo_store.unchecked(pool, team_id, CATCH_UP + len(left), catch_up)
+            for u in await photo_etags.unchecked(pool, team_id, CATCH_UP + len(left), catch_up)
             if u not in left
         ]
-    rotation = await photo_store.rotating_slice(pool, team_id, slice_days)
+    rotation = await photo_etags.rotating_slice(pool, team_id, slice_days)
     if rotation:
-        await photo_store.advance(pool, team_id, rotation[-1])
+        await photo_etags.advance(pool, team_id, rotation[-1])
     return list(dict.fromkeys([*fresh, *rotation]))
