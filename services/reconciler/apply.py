@@ -13,23 +13,23 @@ _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
 
 # A chunk's statements, run as one batch while the next chunk is decided: everything but removals, which wait for
-# the guard (R10) and run once the whole plan is known, from ``rc_done``. ``:team`` stands for the team's id.
+# the guard (R10) and run once the whole plan is known, from ``run_actions``. ``:team`` is the team's id.
 _CHUNK: tuple[str, ...] = (
     # Accounts of new members: a concurrent sync of another team may have made the same one; then use it (the
     # look-up is for those alone, in a statement of its own that sees the other transaction's row).
     """WITH made AS (
          INSERT INTO accounts (id, email, name, created_by_team)
-         SELECT account_id, login_email, coalesce(card_name, ''), :team FROM rc_member
+         SELECT account_id, login_email, coalesce(card_name, ''), :team FROM chunk_members
           WHERE op = 'create' AND new_account
          ON CONFLICT (email_key) DO NOTHING RETURNING id)
-       INSERT INTO rc_taken SELECT member_id FROM rc_member
+       INSERT INTO accounts_taken SELECT member_id FROM chunk_members
         WHERE op = 'create' AND new_account AND account_id NOT IN (SELECT id FROM made)""",
-    """UPDATE rc_member t SET account_id = a.id FROM rc_taken k, accounts a
+    """UPDATE chunk_members t SET account_id = a.id FROM accounts_taken k, accounts a
         WHERE t.member_id = k.member_id AND a.email_key = lower(btrim(t.login_email))""",
     f"""INSERT INTO members (id, team_id, account_id, directory_id, managed, status, role, role_from_sync,
                             {_CARD}, card_fields)
         SELECT member_id, :team, account_id, directory_id, true, status, role, role_from_sync, {_CARD}, card_fields::jsonb
-          FROM rc_member WHERE op = 'create'""",
+          FROM chunk_members WHERE op = 'create'""",
     f"""UPDATE members m SET {_CARD_SET}, card_fields = t.card_fields::jsonb, role = t.role,
                role_from_sync = t.role_from_sync, updated_at = now(),
                directory_id = CASE WHEN t.bind THEN t.directory_id ELSE m.directory_id END,
@@ -37,61 +37,62 @@ _CHUNK: tuple[str, ...] = (
                status = coalesce(t.status, m.status),
                subscription_active = t.status IS NOT NULL OR m.subscription_active,
                removed_at = CASE WHEN t.status IS NULL THEN m.removed_at END
-          FROM rc_member t WHERE t.op = 'update' AND m.id = t.member_id""",
+          FROM chunk_members t WHERE t.op = 'update' AND m.id = t.member_id""",
     # R4, R5: a sync-made account follows its user's userPrincipalName (``state.pair`` leaves out the logins
     # another account has; one that a concurrent run took meanwhile is left too).
-    """UPDATE accounts a SET email = t.login_email FROM rc_member t
+    """UPDATE accounts a SET email = t.login_email FROM chunk_members t
         WHERE t.op = 'update' AND t.relogin AND a.id = t.account_id
           AND NOT EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = lower(btrim(t.login_email)) AND x.id <> a.id)""",
     # R13: a template's email or phone link takes the synced value instead of a link of the sync's own.
     """UPDATE links l SET source = pick.source FROM (
          SELECT DISTINCT ON (t.member_id, t.source) x.id, t.source
-           FROM rc_link t JOIN links x ON x.member_id = t.member_id AND x.template_link_id IS NOT NULL
+           FROM chunk_links t JOIN links x ON x.member_id = t.member_id AND x.template_link_id IS NOT NULL
                                       AND x.source IS NULL AND x.type = t.type
           WHERE t.source IN ('email', 'phone') AND t.value IS NOT NULL AND NOT t.new
             AND NOT EXISTS (SELECT 1 FROM links y WHERE y.member_id = t.member_id AND y.source = t.source)
           ORDER BY t.member_id, t.source, x.position, x.id) pick
         WHERE l.id = pick.id""",
-    """DELETE FROM links l USING rc_link t
+    """DELETE FROM links l USING chunk_links t
         WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NULL""",
-    """UPDATE links l SET value = '' FROM rc_link t
+    """UPDATE links l SET value = '' FROM chunk_links t
         WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NOT NULL""",
     """INSERT INTO links (id, member_id, type, label, value, source, position)
-       SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+       SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM chunk_links t
         WHERE NOT t.new AND t.value IS NOT NULL
        ON CONFLICT (member_id, source)
        DO UPDATE SET value = EXCLUDED.value WHERE links.value IS DISTINCT FROM EXCLUDED.value""",
-    """DELETE FROM subteam_members sm USING rc_sub t, subteams s
+    """DELETE FROM subteam_members sm USING chunk_subteams t, subteams s
         WHERE t.op = 'leave' AND s.team_id = :team AND s.directory_group_id = t.group_id
           AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
     """INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
-       SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
+       SELECT s.id, t.member_id, t.role, t.role_from_sync FROM chunk_subteams t
          JOIN subteams s ON s.team_id = :team AND s.directory_group_id = t.group_id
         WHERE t.op = 'join' AND NOT t.new
        ON CONFLICT DO NOTHING""",
-    """UPDATE subteam_members sm SET role = t.role, role_from_sync = t.role_from_sync FROM rc_sub t, subteams s
+    """UPDATE subteam_members sm SET role = t.role, role_from_sync = t.role_from_sync
+         FROM chunk_subteams t, subteams s
         WHERE t.op = 'role' AND s.team_id = :team AND s.directory_group_id = t.group_id
           AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
     # The chunk's member rows are kept for the removals and the summary; the rest starts afresh.
-    "INSERT INTO rc_done SELECT op, member_id, card_name, card_email, status FROM rc_member",
+    "INSERT INTO run_actions SELECT op, member_id, card_name, card_email, status FROM chunk_members",
 )
 # The rows of the chunk's new members: their links, subteam places and invites. None can conflict, so they go
 # in with plain inserts, cheaper than ON CONFLICT's speculation; and each refers to a member this batch
 # inserted, in this transaction, where nothing else can see it, let alone delete it, before the commit.
 _NEW_ROWS: tuple[str, ...] = (
     """INSERT INTO links (id, member_id, type, label, value, source, position)
-       SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM rc_link t
+       SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM chunk_links t
         WHERE t.new AND t.value IS NOT NULL""",
     """INSERT INTO subteam_members (subteam_id, member_id, role, role_from_sync)
-       SELECT s.id, t.member_id, t.role, t.role_from_sync FROM rc_sub t
+       SELECT s.id, t.member_id, t.role, t.role_from_sync FROM chunk_subteams t
          JOIN subteams s ON s.team_id = :team AND s.directory_group_id = t.group_id
         WHERE t.op = 'join' AND t.new""",
     (
         "INSERT INTO invites (member_id, status)"
-        " SELECT member_id, :invite FROM rc_member WHERE invite AND op = 'create'"
+        " SELECT member_id, :invite FROM chunk_members WHERE invite AND op = 'create'"
     ),
 )
-_RESET = "TRUNCATE rc_member, rc_link, rc_sub, rc_taken"
+_RESET = "TRUNCATE chunk_members, chunk_links, chunk_subteams, accounts_taken"
 DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 
 # The removals, once the whole plan is known and the guard has spoken; each with whether it takes the run's id
@@ -99,15 +100,17 @@ DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 _FINAL: tuple[tuple[str, bool], ...] = (
     (
         """UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
-         FROM rc_done t WHERE t.op = 'remove' AND m.id = t.member_id""",
+         FROM run_actions t WHERE t.op = 'remove' AND m.id = t.member_id""",
         False,
     ),
     (
-        "DELETE FROM subteam_members sm USING rc_done t WHERE t.op = 'remove' AND sm.member_id = t.member_id",
+        """DELETE FROM subteam_members sm USING run_actions t
+        WHERE t.op = 'remove' AND sm.member_id = t.member_id""",
         False,
     ),
     (
-        """INSERT INTO held_removals (run_id, member_id) SELECT $1::uuid, member_id FROM rc_done WHERE op = 'hold'
+        """INSERT INTO held_removals (run_id, member_id)
+       SELECT $1::uuid, member_id FROM run_actions WHERE op = 'hold'
        ON CONFLICT DO NOTHING""",
         True,
     ),
@@ -164,12 +167,12 @@ _LISTS = {
     "held": "op = 'hold'",
 }
 _SUMMARY = (
-    "SELECT jsonb_build_object({lists}, 'totals', (SELECT jsonb_build_object({totals}) FROM rc_done))"
+    "SELECT jsonb_build_object({lists}, 'totals', (SELECT jsonb_build_object({totals}) FROM run_actions))"
 ).format(
     lists=", ".join(
         f"""'{name}', (SELECT coalesce(jsonb_agg(jsonb_build_object('name', card_name, 'email', card_email)
                                     ORDER BY card_name, card_email), '[]')
-                  FROM (SELECT card_name, card_email FROM rc_done WHERE {where}
+                  FROM (SELECT card_name, card_email FROM run_actions WHERE {where}
                          ORDER BY card_name, card_email LIMIT {SUMMARY_PEOPLE}) p)"""
         for name, where in _LISTS.items()
     ),
@@ -186,7 +189,7 @@ SELECT jsonb_build_object(
                        FILTER (WHERE list = 'remove'), '[]'),
   'invite', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'invite' AND $1), '[]'),
   'roles', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'roles'), '[]'))
-FROM rc_plan
+FROM plan_entries
 """
 
 
@@ -201,7 +204,7 @@ async def release_holds(conn: asyncpg.Connection, team_id: str, run_id: str) -> 
 
 
 async def hold_removals(conn: asyncpg.Connection) -> None:
-    await conn.execute("UPDATE rc_done SET op = 'hold' WHERE op IN ('remove', 'delete')")
+    await conn.execute("UPDATE run_actions SET op = 'hold' WHERE op IN ('remove', 'delete')")
 
 
 async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
@@ -209,7 +212,8 @@ async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
     for statement, takes_run in _FINAL:
         await conn.execute(statement, *((run_id,) if takes_run else ()))
     gone = await conn.fetch(
-        "DELETE FROM members m USING rc_done t WHERE t.op = 'delete' AND m.id = t.member_id RETURNING m.account_id"
+        "DELETE FROM members m USING run_actions t WHERE t.op = 'delete' AND m.id = t.member_id"
+        " RETURNING m.account_id"
     )
     if gone:
         # An account goes with its member only when this team's sync made it and it is in no other team.

@@ -164,7 +164,7 @@ async def add_unreadable(conn: asyncpg.Connection, unreadable: dict[str, str]) -
     and each is reported on the run once."""
     if unreadable:
         await conn.execute(
-            "INSERT INTO rc_seen (directory_id, groups, skip) SELECT id, '{}', why"
+            "INSERT INTO seen_users (directory_id, groups, skip) SELECT id, '{}', why"
             " FROM unnest($1::text[], $2::text[]) AS u(id, why) ON CONFLICT (directory_id) DO NOTHING",
             list(unreadable),
             list(unreadable.values()),
@@ -180,7 +180,7 @@ async def add_unreadable(conn: asyncpg.Connection, unreadable: dict[str, str]) -
 # should two reads differ (the user changed between two groups' pages), the fingerprint and keys are read again
 # from the row whose card the run takes, so that they always belong together.
 _GATHER = """
-INSERT INTO rc_seen
+INSERT INTO seen_users
 SELECT directory_id, groups, card_row,
        CASE WHEN cards > 1 THEN (SELECT u.want FROM snapshot_users u WHERE u.ctid = card_row) ELSE want END,
        CASE WHEN cards > 1 THEN (SELECT u.email_key FROM snapshot_users u WHERE u.ctid = card_row) ELSE email_key END,
@@ -202,17 +202,17 @@ SELECT directory_id, groups, card_row,
 
 
 async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
-    """``rc_seen``: the staged snapshot with one row per user, for the rest of the run's transaction."""
+    """``seen_users``: the staged snapshot with one row per user, for the rest of the run's transaction."""
     await conn.execute(
-        "CREATE TEMP TABLE rc_seen (directory_id text, groups text[], card_row tid, want text[], email_key text,"
-        " login_key text, skip text) ON COMMIT DROP"
+        "CREATE TEMP TABLE seen_users (directory_id text, groups text[], card_row tid, want text[],"
+        " email_key text, login_key text, skip text) ON COMMIT DROP"
     )
     status = await conn.execute(_GATHER, run_id, attempt)
-    await conn.execute("CREATE UNIQUE INDEX rc_seen_once ON rc_seen (directory_id)")
+    await conn.execute("CREATE UNIQUE INDEX seen_users_once ON seen_users (directory_id)")
     if int(status.rsplit(" ", 1)[1]) >= LARGE:
         # A narrow table, quickly sampled: the users' match with the team's members and accounts is then planned
         # as joins, not as an index probe per user. Its row count and the keys' distinctness are what matters; a
         # small sample tells them as well as the default one, at a fifth of the time.
         await conn.execute("SET LOCAL default_statistics_target = 10")
-        await conn.execute("ANALYZE rc_seen (directory_id, email_key, login_key, skip)")
+        await conn.execute("ANALYZE seen_users (directory_id, email_key, login_key, skip)")
         await conn.execute("RESET default_statistics_target")

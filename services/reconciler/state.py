@@ -16,18 +16,18 @@ from services.reconciler.staging import GONE
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
 # The team member is the one whose account has the user's email, else its login (a member of the team before any
 # outside account); the account, the one with its email, else its login (``plan.candidates`` on plain values).
-# rc_seen is read where it is each time (a CTE read three times would be written out first).
+# seen_users is read where it is each time (a CTE read three times would be written out first).
 _CANDIDATES = """
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        coalesce(ae.id, al.id)::text AS account,
        coalesce(($2 OR tm.status = 'removed' OR tm.directory_id IN (SELECT g.directory_id FROM snapshot_removals g
                                                                    WHERE g.run_id = $3 AND g.attempt = $4
                                                                      AND g.group_id = '*'))
-                AND NOT EXISTS (SELECT 1 FROM rc_seen x WHERE x.directory_id = tm.directory_id), false)
+                AND NOT EXISTS (SELECT 1 FROM seen_users x WHERE x.directory_id = tm.directory_id), false)
          AS team_member_free,
-       u.email_key IN (SELECT s.email_key FROM rc_seen s JOIN members m ON m.team_id = $1
+       u.email_key IN (SELECT s.email_key FROM seen_users s JOIN members m ON m.team_id = $1
                          AND m.directory_id = s.directory_id WHERE s.skip IS NULL) AS taken
-  FROM rc_seen u
+  FROM seen_users u
   LEFT JOIN accounts ae ON ae.email_key = u.email_key
   LEFT JOIN accounts al ON al.email_key = u.login_key
   LEFT JOIN members tme ON tme.team_id = $1 AND tme.account_id = ae.id
@@ -35,7 +35,8 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
  WHERE u.skip IS NULL
    AND NOT EXISTS (SELECT 1 FROM members bm WHERE bm.team_id = $1 AND bm.directory_id = u.directory_id)
    AND (coalesce(ae.id, al.id) IS NOT NULL
-        OR u.email_key IN (SELECT email_key FROM rc_seen WHERE skip IS NULL GROUP BY email_key HAVING count(*) > 1))
+        OR u.email_key IN (SELECT email_key FROM seen_users WHERE skip IS NULL
+                            GROUP BY email_key HAVING count(*) > 1))
 """
 
 _PAIRS = f"""
@@ -53,11 +54,11 @@ SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row
          (SELECT jsonb_object_agg(g.directory_group_id, jsonb_build_array(sm.role, sm.role_from_sync))
             FROM subteam_members sm JOIN subteams g ON g.id = sm.subteam_id
            WHERE sm.member_id = m.id AND g.directory_group_id = ANY($3::text[])) END AS subteams
-  FROM rc_pair p
-  LEFT JOIN rc_seen s ON s.directory_id = p.seen_id
+  FROM pairs_to_decide p
+  LEFT JOIN seen_users s ON s.directory_id = p.seen_id
   LEFT JOIN (SELECT directory_id, array_agg(group_id) AS left_groups FROM snapshot_removals
               WHERE run_id = $1 AND attempt = $2 GROUP BY directory_id) r ON r.directory_id = p.seen_id
-  LEFT JOIN rc_bind b ON b.directory_id = p.seen_id
+  LEFT JOIN user_bindings b ON b.directory_id = p.seen_id
   LEFT JOIN members m ON m.id = p.member_id
   LEFT JOIN invites i ON i.member_id = m.id
   LEFT JOIN accounts a ON a.id = m.account_id
@@ -119,7 +120,7 @@ async def open_pairs(
 ) -> Cursor:
     """A cursor over the pairs ``classify`` kept, with what the rules need of both sides; read its records in
     chunks (``Cursor.fetch``) and make each a ``pair``."""
-    await conn.execute("ANALYZE rc_pair")
+    await conn.execute("ANALYZE pairs_to_decide")
     return await conn.cursor(_PAIRS, run_id, attempt, driven, team_id)
 
 

@@ -4,7 +4,7 @@ Members pair with users by object id, else by the email binding. A pair is uncha
 bound to the user, not removed, in exactly the synced groups the snapshot lists it in, holds no role a sync may
 change, holds the staged fingerprint (``fields.fingerprint``: the overwritten columns, custom fields and link
 values), and, when this team's sync made its account, has the user's userPrincipalName as its login. The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair it
-drops never needs a change. Every other pair goes to ``rc_pair`` for the rules.
+drops never needs a change. Every other pair goes to ``pairs_to_decide`` for the rules.
 
 A delta snapshot lists only the users whose records or groups changed; the directory roles, though, are read
 whole every run. With admin roles on, a delta run also hands the rules every member it did not list whose team or
@@ -18,18 +18,19 @@ from services.reconciler.fields import overwritten
 from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN
 from services.reconciler.rules import Context
 
-# Every staged user; ``claim``: the member its email binds it to (rc_bind), when no member has its object id.
+# Every staged user; ``claim``: the member its email binds it to (``user_bindings``), when no member has its
+# object id.
 SEEN = """
 SELECT s.directory_id, s.want, s.groups, s.skip, s.login_key, b.skip AS bind_skip, b.member_id AS claim,
        r.directory_id AS has_left
-  FROM (SELECT directory_id, want, groups, skip, login_key FROM rc_seen
+  FROM (SELECT directory_id, want, groups, skip, login_key FROM seen_users
         UNION ALL
         SELECT DISTINCT x.directory_id, NULL::text[], '{}'::text[], NULL, NULL FROM snapshot_removals x
          WHERE x.run_id = $1 AND x.attempt = $2
-           AND NOT EXISTS (SELECT 1 FROM rc_seen u WHERE u.directory_id = x.directory_id)) s
+           AND NOT EXISTS (SELECT 1 FROM seen_users u WHERE u.directory_id = x.directory_id)) s
   LEFT JOIN (SELECT DISTINCT directory_id FROM snapshot_removals WHERE run_id = $1 AND attempt = $2) r
          ON r.directory_id = s.directory_id
-  LEFT JOIN rc_bind b ON b.directory_id = s.directory_id
+  LEFT JOIN user_bindings b ON b.directory_id = s.directory_id
 """
 
 # A custom field as the text the mapping would have written; ' ' (never a mapped value: those are trimmed)
@@ -41,7 +42,7 @@ _CUSTOM = (
 
 _QUERY = """
 WITH claimed AS (
-    SELECT member_id FROM rc_bind WHERE member_id IS NOT NULL
+    SELECT member_id FROM user_bindings WHERE member_id IS NOT NULL
 ), seen AS ({seen}), cur AS (
     SELECT m.id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync{member_columns},
            CASE WHEN a.created_by_team = $3 THEN a.email_key END AS sync_login
@@ -63,7 +64,7 @@ WITH claimed AS (
       LEFT JOIN subs ON subs.member_id = cur.id
      WHERE NOT coalesce(cur.id IN (SELECT member_id FROM claimed), false)  -- another user takes it over
 ){roles}, kept AS (
-    INSERT INTO rc_pair SELECT seen_id, member_id FROM pair WHERE NOT unchanged{role_pairs}
+    INSERT INTO pairs_to_decide SELECT seen_id, member_id FROM pair WHERE NOT unchanged{role_pairs}
 )
 SELECT count(*) FROM pair WHERE unchanged
 """
@@ -136,7 +137,7 @@ def query(ctx: Context) -> tuple[str, list]:
 
 
 async def classify(conn: asyncpg.Connection, run_id: str, attempt: str, team_id: str, ctx: Context) -> int:
-    """Put every pair that may need a change in ``rc_pair`` (full mode: with every managed member the snapshot
-    did not list); return how many pairs are unchanged."""
+    """Put every pair that may need a change in ``pairs_to_decide`` (full mode: with every managed member the
+    snapshot did not list); return how many pairs are unchanged."""
     sql, args = query(ctx)
     return await conn.fetchval(sql, run_id, attempt, team_id, sorted(ctx.driven), *args)

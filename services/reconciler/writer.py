@@ -1,6 +1,6 @@
 """Buffering a plan's actions into temporary tables, a chunk at a time, and applying each chunk with set-based
 SQL: the chunk's statements go to the database as one batch, which works through them while the caller decides
-the next chunk. Removals wait in ``rc_done`` for ``apply.finish``."""
+the next chunk. Removals wait in ``run_actions`` for ``apply.finish``."""
 
 from __future__ import annotations
 
@@ -19,21 +19,25 @@ from shared.ids import time_ordered_stream
 from shared.messages import InviteRequested
 
 TABLES = {
-    "rc_bind": "directory_id text, member_id uuid, account_id uuid, skip text",
-    "rc_member": "op text, member_id uuid, account_id uuid, new_account bool, directory_id text, login_email text, "
+    "user_bindings": "directory_id text, member_id uuid, account_id uuid, skip text",
+    "chunk_members": "op text, member_id uuid, account_id uuid, new_account bool, directory_id text,"
+    + " login_email text, "
     + ", ".join(f"card_{f} text" for f in CARD_COLUMNS)
     + ", card_fields text, status text, role text, role_from_sync bool, bind bool, invite bool, relogin bool",
     # ``new``: of a member this run creates, whose rows need no conflict handling.
     # ``id``: the link's, should it be inserted (made here: the database's default costs it more time).
-    "rc_link": "id uuid, member_id uuid, source text, type text, label text, value text, position int, new bool",
-    "rc_sub": "member_id uuid, group_id text, op text, role text, role_from_sync bool, new bool",
-    "rc_plan": "list text, entry text",
-    "rc_pair": "seen_id text, member_id uuid",
+    "chunk_links": (
+        "id uuid, member_id uuid, source text, type text, label text, value text, position int, new bool"
+    ),
+    "chunk_subteams": "member_id uuid, group_id text, op text, role text, role_from_sync bool, new bool",
+    "plan_entries": "list text, entry text",
+    "pairs_to_decide": "seen_id text, member_id uuid",
     # New members whose account another transaction made first (``apply``).
-    "rc_taken": "member_id uuid",
-    "rc_done": apply.DONE,
+    "accounts_taken": "member_id uuid",
+    # Every member action of the run so far, for its removals and its summary.
+    "run_actions": apply.DONE,
 }
-_CHUNK_TABLES = ("rc_member", "rc_link", "rc_sub", "rc_plan")
+_CHUNK_TABLES = ("chunk_members", "chunk_links", "chunk_subteams", "plan_entries")
 _OUTBOX = ("routing_key", "message_id", "body")
 # Keys of MemberAction.changes that live outside the member row.
 _NOT_ROW = ("links.",)
@@ -88,13 +92,13 @@ class ActionWriter:
 
     async def bind(self, bindings: list[Binding]) -> None:
         rows = [(b.directory_id, b.member_id, b.account_id, b.skip) for b in bindings]
-        await self.conn.copy_records_to_table("rc_bind", records=rows)
-        await self.conn.execute("CREATE INDEX ON rc_bind (directory_id)")
-        await self.conn.execute("ANALYZE rc_bind")
+        await self.conn.copy_records_to_table("user_bindings", records=rows)
+        await self.conn.execute("CREATE INDEX ON user_bindings (directory_id)")
+        await self.conn.execute("ANALYZE user_bindings")
 
     def add(self, action: MemberAction, current_role: tuple[str, bool] = ("member", False)) -> None:
         if self.dry_run:
-            self.buffers["rc_plan"].extend((name, _json(entry)) for name, entry in preview(action))
+            self.buffers["plan_entries"].extend((name, _json(entry)) for name, entry in preview(action))
         elif action.kind in ("create", "update", "remove"):
             self._member(action, current_role)
 
@@ -109,7 +113,7 @@ class ActionWriter:
         if row_changed:
             role = action.role or current_role
             login = action.card.login_email if action.card else None
-            self.buffers["rc_member"].append(
+            self.buffers["chunk_members"].append(
                 (
                     op,
                     action.member_id,
@@ -136,7 +140,7 @@ class ActionWriter:
             return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
         for source, link in action.links.items():
-            self.buffers["rc_link"].append(
+            self.buffers["chunk_links"].append(
                 (
                     link and next(self.ids),
                     member,
@@ -148,7 +152,7 @@ class ActionWriter:
                     new,
                 )
             )
-        subs = self.buffers["rc_sub"]
+        subs = self.buffers["chunk_subteams"]
         subs.extend((member, g, "join", r[0], r[1], new) for g, r in action.join.items())
         subs.extend((member, g, "leave", None, None, new) for g in action.leave)
         subs.extend((member, g, "role", r[0], r[1], new) for g, r in action.subteam_roles.items())
