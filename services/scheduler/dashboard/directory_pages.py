@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.scheduler.dashboard import api
-from services.scheduler.dashboard.render import back_to, html, page
+from services.scheduler.dashboard.page_render import back_to, html, page
 from services.scheduler.dashboard.team_pages import team_context
 
 _DIRECTORY = "/api/v1/teams/{team_id}/directory"

@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from services.scheduler.dashboard import api
-from services.scheduler.dashboard.render import back_to, html, page
+from services.scheduler.dashboard.page_render import back_to, html, page
 from services.scheduler.dashboard.team_pages import team_context
 
 _MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"

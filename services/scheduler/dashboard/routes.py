@@ -13,7 +13,7 @@ from services.scheduler.dashboard import (
     signin_pages,
     team_pages,
 )
-from services.scheduler.dashboard.render import STATIC
+from services.scheduler.dashboard.page_render import STATIC
 
 ROUTES: tuple[web.AbstractRouteDef, ...] = (
     *signin_pages.ROUTES,

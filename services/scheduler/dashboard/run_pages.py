@@ -6,8 +6,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.scheduler.dashboard import api
+from services.scheduler.dashboard.page_render import back_to, html, page, viewer
 from services.scheduler.dashboard.plan_view import PLAN_LISTS, plan_rows, search_rows
-from services.scheduler.dashboard.render import back_to, html, page, viewer
 from services.scheduler.dashboard.team_pages import team_context
 
 _RUNS = "/api/v1/teams/{team_id}/sync/runs"

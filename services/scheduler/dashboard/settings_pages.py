@@ -10,7 +10,7 @@ from aiohttp import web
 from services.scheduler.api.models.config import ConfigIn
 from services.scheduler.dashboard import api
 from services.scheduler.dashboard.forms import FIELD_SOURCES, cadences, config_from_form
-from services.scheduler.dashboard.render import back_to, html, page
+from services.scheduler.dashboard.page_render import back_to, html, page
 from services.scheduler.dashboard.team_pages import team_context
 
 _CONFIG = "/api/v1/teams/{team_id}/sync/config"

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from services.scheduler.api.problems import Problem
 from services.scheduler.api.routes.signin import logout, operator_login, safe_next
-from services.scheduler.dashboard.render import html, page, viewer
+from services.scheduler.dashboard.page_render import html, page, viewer
 
 
 async def signin(request: web.Request) -> web.Response:

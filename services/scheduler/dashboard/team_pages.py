@@ -8,7 +8,7 @@ from aiohttp import web
 
 from services.scheduler.dashboard import api
 from services.scheduler.dashboard.forms import parse_admins
-from services.scheduler.dashboard.render import html, page, viewer
+from services.scheduler.dashboard.page_render import html, page, viewer
 
 
 @page
