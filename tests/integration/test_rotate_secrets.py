@@ -86,5 +86,5 @@ async def test_the_command_reports_the_rewritten_rows_and_names_an_unreadable_te
     assert "Traceback" not in failed.stderr and C not in failed.stderr
 
     short = cardsync(db_url, tmp_path, CARDSYNC_SECRET_KEYS=f"{B},hunter2")
-    assert short.returncode == 2 and "key 2 of 2 in CARDSYNC_SECRET_KEYS has 7 characters" in short.stderr
+    assert short.returncode == 3 and "key 2 of 2 in CARDSYNC_SECRET_KEYS has 7 characters" in short.stderr
     assert "hunter2" not in short.stderr
