@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import uuid
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -61,13 +62,25 @@ def _request_error(query: MultiMapping[str]) -> tuple[str, int, str] | None:
     return None
 
 
-def _sign_in_page(hint: str | None) -> web.Response:
-    """No one to sign in yet: the page waits for a person; nothing goes back to the app."""
-    note = f"<p>We couldn't find an account with that username: {html.escape(hint)}</p>" if hint else ""
+def _sign_in_page(hint: str | None, query: Mapping[str, str]) -> web.Response:
+    """No one to sign in yet: the page waits for a person, who types a username; the request goes on with it as
+    the login_hint. Nothing goes back to the app."""
+    note = (
+        f"<p role='alert'>We couldn't find an account with that username: {html.escape(hint)}</p>"
+        if hint
+        else ""
+    )
+    kept = "".join(
+        f"<input type='hidden' name='{html.escape(k)}' value='{html.escape(v)}'>"
+        for k, v in query.items()
+        if k != "login_hint"
+    )
     return web.Response(
         content_type="text/html",
-        text="<!DOCTYPE html><html><head><title>Sign in to your account</title></head><body>"
-        f"<h1>Sign in</h1>{note}<form><input name='loginfmt' type='email'></form></body></html>",
+        text="<!DOCTYPE html><html lang='en'><head><title>Sign in to your account</title></head><body>"
+        f"<h1>Sign in</h1>{note}<form method='GET'>{kept}<label for='login_hint'>Email or username</label> "
+        "<input id='login_hint' name='login_hint' type='email' autocomplete='username' required> "
+        "<button>Next</button></form></body></html>",
     )
 
 
@@ -136,7 +149,7 @@ async def authorize(sim: Simulator, request: web.Request) -> web.Response:
             return back.error(
                 "login_required", 50058, "A silent sign-in request was sent but no user is signed in."
             )
-        return _sign_in_page(hint)
+        return _sign_in_page(hint, query)
     tenant, user = found
     if authority is not None and authority.tenant_id != tenant.tenant_id:
         return page(

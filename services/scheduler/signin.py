@@ -86,11 +86,17 @@ class SignIn:
         if self._http is not None:
             await self._http.close()
 
-    async def start(self, redirect_uri: str) -> dict[str, Any]:
-        """msal's flow for one round trip: its ``auth_uri`` goes to the browser, the rest stays server-side."""
+    async def start(self, redirect_uri: str, login_hint: str | None = None) -> dict[str, Any]:
+        """msal's flow for one round trip: its ``auth_uri`` goes to the browser, the rest stays server-side. A
+        ``login_hint`` (a username) fills in the platform's sign-in page, as a link to a named person's sign-in."""
         app = await self._msal()
+        prompt = None if login_hint else "select_account"
         return await asyncio.to_thread(
-            app.initiate_auth_code_flow, SCOPES, redirect_uri=redirect_uri, prompt="select_account"
+            app.initiate_auth_code_flow,
+            SCOPES,
+            redirect_uri=redirect_uri,
+            prompt=prompt,
+            login_hint=login_hint,
         )
 
     async def finish(self, flow: dict[str, Any], answer: dict[str, str]) -> Identity:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import pytest
 
 from services.scheduler.api.routes.signin import safe_next
@@ -205,3 +206,31 @@ def test_next_is_a_path_on_this_site():
     assert safe_next("/teams/1?x=2") == "/teams/1?x=2"
     for bad in (None, "", "https://evil.example/", "//evil.example", "/\\evil.example", "teams", "/a\nb"):
         assert safe_next(bad) == "/"
+
+
+async def test_a_sign_in_link_can_name_the_person(browsers, operator, sim_tenant):
+    """The demo's sign-in link: a login_hint fills in the platform's page, which signs that person in."""
+    _, user = _user(sim_tenant, 2)
+    browser = await browsers()
+    await make_team(browser.api, operator, "Mine", [{"email": user["mail"], "name": "Me"}])
+    resp = await browser.api.get(
+        "/auth/login", params={"login_hint": user["userPrincipalName"]}, allow_redirects=False
+    )
+    query = parse_qs(urlsplit(resp.headers["Location"]).query)
+    assert query["login_hint"] == [user["userPrincipalName"]] and "prompt" not in query
+    answer = await browser.visit_cloud(resp.headers["Location"])  # nobody was signed in at the simulator
+    assert (await browser.finish_sign_in(answer)).status == 303
+    me = await (await browser.api.get("/api/v1/me")).json()
+    assert me["email"] == user["mail"] and len(me["teams"]) == 1
+
+    odd = await browser.api.get("/auth/login", params={"login_hint": "a b\n"}, allow_redirects=False)
+    assert "login_hint" not in parse_qs(urlsplit(odd.headers["Location"]).query)
+
+
+async def test_the_platforms_sign_in_page_asks_for_a_username_and_keeps_the_request(browsers, simulator):
+    browser = await browsers()
+    resp = await browser.api.get("/auth/login", allow_redirects=False)
+    connector = aiohttp.TCPConnector(ssl=simulator.client_ssl_context())
+    async with aiohttp.ClientSession(connector=connector) as http, http.get(resp.headers["Location"]) as page:
+        text = await page.text()
+    assert page.status == 200 and "name='login_hint'" in text and "name='code_challenge'" in text

@@ -48,6 +48,13 @@ def safe_next(value: str | None) -> str:
     return value
 
 
+def _login_hint(value: str | None) -> str | None:
+    """A username to fill in on the platform's sign-in page; anything that cannot be one is left out."""
+    if not value or len(value) > 256 or not value.isprintable() or any(c.isspace() for c in value):
+        return None
+    return value
+
+
 async def signin_ctx(app: web.Application):
     app[SIGNIN] = SignIn(app[SETTINGS])
     yield
@@ -58,7 +65,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     settings, pool = request.app[SETTINGS], request.app[POOL]
     redirect_uri = settings.public_url.rstrip("/") + CALLBACK_PATH
     try:
-        flow = await request.app[SIGNIN].start(redirect_uri)
+        flow = await request.app[SIGNIN].start(redirect_uri, _login_hint(request.query.get("login_hint")))
     except SignInUnavailable as exc:
         raise Problem(503, str(exc)) from None
     await pool.execute(
