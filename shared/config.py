@@ -78,8 +78,10 @@ class Strict(BaseModel):
 
 
 class FieldToggles(Strict):
-    sync: bool = True
-    overwrite: bool = True
+    """How a sync treats one card field (R7, R8)."""
+
+    sync: bool = Field(default=True, description="fill the field when a sync creates the member")
+    overwrite: bool = Field(default=True, description="replace it with the directory's value on later syncs")
 
 
 # An Entra object id; Graph takes it in either case and always answers with it in lower case.
@@ -87,8 +89,10 @@ OBJECT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f
 
 
 class SyncedGroup(Strict):
-    id: str = Field(min_length=1, max_length=64)
-    display_name: str = Field(default="", max_length=256)
+    """A directory group whose users the team syncs (R2), one subteam each (R3)."""
+
+    id: str = Field(min_length=1, max_length=64, description="the group's object id")
+    display_name: str = Field(default="", max_length=256, description="its name, as the admin picked it")
 
     @field_validator("id")
     @classmethod
@@ -98,8 +102,10 @@ class SyncedGroup(Strict):
 
 
 class FieldTarget(Strict):
-    kind: Literal["field"]
-    name: str = Field(min_length=1, max_length=64)
+    """A custom card field a mapping writes."""
+
+    kind: Literal["field"] = Field(description="a custom field")
+    name: str = Field(min_length=1, max_length=64, description="the field's name on the card")
 
 
 def known_link_type(v: str) -> str:
@@ -109,19 +115,28 @@ def known_link_type(v: str) -> str:
 
 
 class LinkTarget(Strict):
-    kind: Literal["link"]
-    type: str
-    label: str = Field(min_length=1, max_length=64)
+    """A card link a mapping writes."""
+
+    kind: Literal["link"] = Field(description="a link")
+    type: str = Field(description=f"the link's type: {', '.join(sorted(LINK_TYPES))}")
+    label: str = Field(min_length=1, max_length=64, description="what the card shows")
 
     _known_type = field_validator("type")(known_link_type)
 
 
 class CustomMapping(Strict):
-    source: str
-    fallbacks: list[str] = Field(default_factory=list, max_length=5)
-    target: FieldTarget | LinkTarget = Field(discriminator="kind")
-    sync: bool = True
-    overwrite: bool = True
+    """A directory user property copied to a card field or link (R6)."""
+
+    source: str = Field(
+        description="a user property: e.g. department, onPremisesExtensionAttributes.extensionAttribute1,"
+        " extension_<appid>_<name>"
+    )
+    fallbacks: list[str] = Field(
+        default_factory=list, max_length=5, description="properties read in turn when the source is empty"
+    )
+    target: FieldTarget | LinkTarget = Field(discriminator="kind", description="what it writes on the card")
+    sync: bool = Field(default=True, description="fill the target when a sync creates the member")
+    overwrite: bool = Field(default=True, description="replace it with the directory's value on later syncs")
 
     @field_validator("source")
     @classmethod
@@ -148,8 +163,12 @@ class CustomMapping(Strict):
 
 
 class RemovalGuard(Strict):
-    max_percent: float = Field(default=20, ge=0, le=100)
-    min_count: int = Field(default=10, ge=0)
+    """Holds a run's removals for an admin's approval when they are too many (R10)."""
+
+    max_percent: float = Field(
+        default=20, ge=0, le=100, description="hold above this share of managed members"
+    )
+    min_count: int = Field(default=10, ge=0, description="and above this many members")
 
 
 def unlistable_sources(mappings: list[CustomMapping]) -> list[str]:
@@ -183,8 +202,10 @@ def _default_fields() -> dict[str, FieldToggles]:
 
 
 class SyncConfig(Strict):
-    groups: list[SyncedGroup] = Field(default_factory=list, max_length=500)
-    cadence: Cadence = "daily"
+    """A team's sync configuration."""
+
+    groups: list[SyncedGroup] = Field(default_factory=list, max_length=500, description="the synced groups")
+    cadence: Cadence = Field(default="daily", description="how often a run starts on its own (R14)")
     at: str | None = Field(
         default=None,
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
@@ -193,13 +214,25 @@ class SyncConfig(Strict):
     timezone: str = Field(
         default="UTC", max_length=64, description="IANA time zone of `at`, e.g. Europe/Berlin"
     )
-    fields: dict[str, FieldToggles] = Field(default_factory=_default_fields)
-    custom_mappings: list[CustomMapping] = Field(default_factory=list, max_length=100)
-    delete_on_removal: bool = False
-    send_invites: bool = True
-    use_admin_roles: bool = False
-    remove_disabled_users: bool = True
-    removal_guard: RemovalGuard = Field(default_factory=RemovalGuard)
+    fields: dict[str, FieldToggles] = Field(
+        default_factory=_default_fields, description=f"toggles per card field: {', '.join(CARD_FIELDS)}"
+    )
+    custom_mappings: list[CustomMapping] = Field(
+        default_factory=list, max_length=100, description="extra properties to copy (R6)"
+    )
+    delete_on_removal: bool = Field(
+        default=False, description="delete a removed member for good, not only deactivate it (R9)"
+    )
+    send_invites: bool = Field(default=True, description="email each new member an invite (R11)")
+    use_admin_roles: bool = Field(
+        default=False, description="make directory administrators team admins (R12)"
+    )
+    remove_disabled_users: bool = Field(
+        default=True, description="remove members whose user is disabled (R2)"
+    )
+    removal_guard: RemovalGuard = Field(
+        default_factory=RemovalGuard, description="when to hold removals (R10)"
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -101,11 +101,12 @@ async def test_unknown_ids_are_404(api, operator):
     await _problem(await api.get(f"/api/v1/teams/{team['id']}/members/{uuid.uuid4()}", headers=operator), 404)
 
 
-async def test_openapi_needs_no_token(api):
+async def test_openapi_needs_no_token(api, settings):
     resp = await api.get("/api/v1/openapi.json")
     assert resp.status == 200
     doc = await resp.json()
     assert doc["openapi"] == "3.1.0" and "/api/v1/teams/{team_id}/sync/runs" in doc["paths"]
+    assert doc["servers"][0]["url"] == settings.public_url.rstrip("/")  # the installation it describes
 
 
 async def test_metrics_are_for_the_operator_only(api, operator):

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
 from pydantic import ValidationError
 
+from services.scheduler.api.models.common import ProblemOut
 from services.scheduler.api.models.config import ConfigIn
 from services.scheduler.api.models.directory import ConsentCallbackQuery, DirectoryIn
 from services.scheduler.api.models.members import MemberPatch, MembersQuery
@@ -181,3 +186,95 @@ def test_a_response_with_an_id_links_to_the_operations_that_take_it():
         "team_id": "$response.body#/teams/0/id"
     }
     assert "links" not in links["get_config"]["200"]  # a configuration has no id
+
+
+def test_the_document_is_valid_openapi_with_this_installation_as_its_server():
+    doc = openapi_document(ENDPOINTS, public_url="https://cards.contoso.com/")
+    validate(doc)
+    assert doc["servers"] == [{"url": "https://cards.contoso.com", "description": "this installation"}]
+    assert "RFC 9457" in doc["info"]["description"]
+
+
+def test_every_schema_field_parameter_and_tag_is_described():
+    doc = openapi_document(ENDPOINTS)
+    for name, schema in doc["components"]["schemas"].items():
+        assert schema.get("description"), name
+        for field, prop in schema.get("properties", {}).items():
+            assert prop.get("description"), f"{name}.{field}"
+    tags = {t["name"]: t["description"] for t in doc["tags"]}
+    assert all(tags.values())
+    for path, op in _operations(doc).values():
+        assert all(p["description"] for p in op["parameters"]), path
+        assert [tag for tag in op["tags"] if tag in tags] == op["tags"] != [], path
+    assert _operations(doc)["put_config"][1]["tags"] == ["Sync configuration"]
+
+
+def _schema_validator(doc, name):
+    return Draft202012Validator({"$ref": f"#/components/schemas/{name}", "components": doc["components"]})
+
+
+def test_examples_are_valid_for_the_document_and_for_the_models():
+    doc = openapi_document(ENDPOINTS)
+    examples = {n: s["examples"] for n, s in doc["components"]["schemas"].items() if "examples" in s}
+    assert {"TeamIn", "ConfigIn", "ConfigOut", "RunOut", "MemberOut", "ProblemOut"} <= set(examples)
+    for name, values in examples.items():
+        for value in values:
+            _schema_validator(doc, name).validate(value)
+    for ep in ENDPOINTS:
+        if ep.body:  # as the API reads a body: strictly, from JSON
+            for value in ep.body.model_json_schema().get("examples", []):
+                ep.body.model_validate_json(json.dumps(value), strict=True)
+        for model in filter(None, ep.responses.values()):
+            for value in model.model_json_schema(mode="serialization").get("examples", []):
+                assert model.model_validate(value).model_dump(mode="json", exclude_unset=True) == value
+    for value in examples["ProblemOut"]:
+        assert ProblemOut.model_validate(value).model_dump(mode="json", exclude_unset=True) == value
+
+
+def test_each_operation_declares_the_problems_it_can_answer():
+    operations = {name: op for name, (_, op) in _operations(openapi_document(ENDPOINTS)).items()}
+
+    def statuses(name):
+        return {s for s in operations[name]["responses"] if s[0] in "45"}
+
+    assert statuses("put_config") == {"400", "401", "403", "404", "412", "413", "422", "502"}
+    assert statuses("get_config") == {"401", "404", "413"}
+    assert statuses("create_team") == {"400", "401", "403", "413", "422"}  # operator only, and a CSRF token
+    assert statuses("list_members") == {"400", "401", "404", "413", "422"}  # a query, no body
+    assert statuses("approve_run") == {"401", "403", "404", "409", "413"}
+    assert statuses("consent_callback") == {"400", "413"}  # the state authenticates, not a token
+    responses = operations["put_config"]["responses"]
+    for status in responses:
+        if status[0] in "45":
+            assert responses[status]["content"] == {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}
+            }
+    assert (
+        "the team has no directory connected"
+        in operations["get_directory"]["responses"]["404"]["description"]
+    )
+    assert operations["approve_run"]["responses"]["404"]["description"] == (
+        "Not Found: no such team, or one the caller may not act for; no such run"
+    )
+    assert responses["401"]["headers"] == {
+        "WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}
+    }
+    assert "default" in responses  # a 405, or an error no operation foresees, is a problem document too
+
+
+def test_the_sync_configuration_declares_its_etag_and_if_match():
+    operations = {name: op for name, (_, op) in _operations(openapi_document(ENDPOINTS)).items()}
+    etag = {"ETag": {"$ref": "#/components/headers/ETag"}}
+    assert operations["get_config"]["responses"]["200"]["headers"] == etag
+    put = operations["put_config"]
+    assert put["responses"]["200"]["headers"] == put["responses"]["412"]["headers"] == etag
+    assert [p for p in put["parameters"] if p["in"] == "header"] == [
+        {
+            "name": "If-Match",
+            "in": "header",
+            "required": False,
+            "description": "the ETag the change was made from: the save is refused with 412 when it is stale",
+            "schema": {"type": "string", "examples": ['"4"']},
+        }
+    ]
+    assert not any(p["in"] == "header" for p in operations["get_config"]["parameters"])

@@ -89,7 +89,7 @@ def create_app(
     app.cleanup_ctx.append(signin_ctx)
     for ep in ENDPOINTS:
         app.router.add_route(ep.method, ep.path, aiohttp_handler(ep))
-    document = orjson.dumps(openapi_document(ENDPOINTS))
+    document = orjson.dumps(openapi_document(ENDPOINTS, public_url=settings.public_url))
 
     async def openapi(_: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")

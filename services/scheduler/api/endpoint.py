@@ -74,6 +74,9 @@ class Endpoint:
         "team"  # session: a cookie, checked by the handler
     )
     raw_responses: dict[int, str] = field(default_factory=dict)  # status -> media type of a non-JSON answer
+    # status -> why this endpoint answers it, beyond what its access, path, query and body imply (openapi.py)
+    problems: dict[int, str] = field(default_factory=dict)
+    versioned: bool = False  # answers an ETag, and a write takes If-Match (412 when stale)
 
 
 def parse_id(value: str) -> UUID:

@@ -12,8 +12,17 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from services.scheduler.api.endpoint import Endpoint
 from services.scheduler.api.models.common import ProblemOut
+from services.scheduler.api.openapi_problems import HEADERS, SAFE, problem_responses
+from services.scheduler.api.openapi_text import INTRODUCTION, TAGS
 
 REF = "#/components/schemas/{model}"
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "the ETag the change was made from: the save is refused with 412 when it is stale",
+    "schema": {"type": "string", "examples": ['"4"']},
+}
 _PARAM = re.compile(r"{(\w+)}")
 _ROLE = re.compile(r"(Out|Created)$")
 _WORD = re.compile(r"(?<!^)(?=[A-Z])")
@@ -35,7 +44,13 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
     schemas.update(schema.pop("$defs", {}))
     required = set(schema.get("required", []))
     return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        {
+            "name": name,
+            "in": "query",
+            "required": name in required,
+            "description": prop.get("description", ""),
+            "schema": prop,
+        }
         for name, prop in schema["properties"].items()
     ]
 
@@ -82,39 +97,48 @@ def _responses(
 ) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, model in ep.responses.items():
-        answer: dict[str, Any] = {"description": ep.summary if model else "no content"}
-        if model is ProblemOut:  # an error the endpoint declares, beyond those every endpoint may answer
-            answer = {
-                "description": f"{HTTPStatus(status).phrase} (RFC 9457)",
-                "content": {"application/problem+json": {"schema": refs[(model, "serialization")]}},
-            }
-        elif model:
+        answer: dict[str, Any] = {"description": ep.summary if model else HTTPStatus(status).phrase}
+        if model:
             answer["content"] = {"application/json": {"schema": refs[(model, "serialization")]}}
             if links := _links(ep, model, endpoints):
                 answer["links"] = links
         if status in ep.raw_responses:
             answer["content"] = {ep.raw_responses[status]: {"schema": {"type": "string", "format": "binary"}}}
+        if ep.versioned and status < 300:
+            answer["headers"] = {"ETag": {"$ref": "#/components/headers/ETag"}}
         responses[str(status)] = answer
-    problem = refs[(ProblemOut, "serialization")]
-    responses["default"] = {
-        "description": "an error (RFC 9457)",
-        "content": {"application/problem+json": {"schema": problem}},
-    }
+    responses.update(problem_responses(ep, refs[(ProblemOut, "serialization")]))
     return responses
+
+
+def _tag(path: str) -> str:
+    """The resource a path is about: its first segment under the API or under a team (``sync/`` skipped)."""
+    rest = path.removeprefix("/api/v1/").removeprefix("teams/{team_id}/")
+    segments = rest.split("/")
+    return TAGS[segments[1] if segments[0] == "sync" else segments[0]][0]
 
 
 def _operation(
     ep: Endpoint, refs: dict, schemas: dict[str, Any], endpoints: Sequence[Endpoint]
 ) -> dict[str, Any]:
-    params = [
-        {"name": name, "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+    params: list[dict[str, Any]] = [
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "description": f"the {name.removesuffix('_id').replace('_', ' ')}'s id",
+            "schema": {"type": "string", "format": "uuid"},
+        }
         for name in _PARAM.findall(ep.path)
     ]
     if ep.query:
         params += _query_parameters(ep.query, schemas)
+    if ep.versioned and ep.method not in SAFE:
+        params.append(_IF_MATCH)
     op: dict[str, Any] = {
         "operationId": ep.handler.__name__,
         "summary": ep.summary,
+        "tags": [_tag(ep.path)],
         "parameters": params,
         "responses": _responses(ep, refs, endpoints),
     }
@@ -131,8 +155,9 @@ def _operation(
 
 
 def openapi_document(
-    endpoints: Iterable[Endpoint], extra_paths: dict[str, Any] | None = None
+    endpoints: Iterable[Endpoint], extra_paths: dict[str, Any] | None = None, public_url: str | None = None
 ) -> dict[str, Any]:
+    """The document; ``public_url``, where the API is reached, becomes its server."""
     endpoints = list(endpoints)
     refs, defs = models_json_schema(_models(endpoints), ref_template=REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
@@ -140,16 +165,30 @@ def openapi_document(
     for ep in endpoints:
         paths.setdefault(ep.path, {})[ep.method.lower()] = _operation(ep, refs, schemas, endpoints)
     paths.update(extra_paths or {})
-    return {
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "CardSync control API", "version": "1"},
+        "info": {"title": "CardSync control API", "version": "1", "description": INTRODUCTION},
+        "tags": [{"name": name, "description": text} for name, text in TAGS.values()],
         "paths": paths,
         "components": {
             "schemas": schemas,
+            "headers": HEADERS,
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": "cardsync_session"},
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the operator token, or a team token",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "cardsync_session",
+                    "description": "a session signed in with Microsoft at /auth/login",
+                },
             },
         },
         "security": [{"bearer": []}, {"session": []}],
     }
+    if public_url:
+        document["servers"] = [{"url": public_url.rstrip("/"), "description": "this installation"}]
+    return document

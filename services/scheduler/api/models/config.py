@@ -4,12 +4,49 @@ from datetime import datetime
 
 from pydantic import Field, field_serializer, field_validator
 
+from services.scheduler.api.models.common import examples
 from shared.config import UNLISTABLE, CustomMapping, RemovalGuard, SyncConfig, unlistable_sources
 
 _NEXT_RUN = "read-only: when the next scheduled run starts (UTC); null when the cadence is off"
+_TOGGLES = {"sync": True, "overwrite": True}
+_EXAMPLE = {
+    "groups": [{"id": "0c6d5e4f-0000-4000-8000-00000000000a", "display_name": "popl_users"}],
+    "cadence": "daily",
+    "at": "03:00",
+    "timezone": "Europe/Berlin",
+    "fields": {
+        name: _TOGGLES for name in ("name", "email", "job_title", "company", "phone", "location", "photo")
+    },
+    "custom_mappings": [
+        {
+            "source": "department",
+            "fallbacks": [],
+            "target": {"kind": "field", "name": "Department"},
+            "sync": True,
+            "overwrite": True,
+        },
+        {
+            "source": "onPremisesExtensionAttributes.extensionAttribute1",
+            "fallbacks": [],
+            "target": {"kind": "link", "type": "url", "label": "Calendar"},
+            "sync": True,
+            "overwrite": False,
+        },
+    ],
+    "delete_on_removal": False,
+    "send_invites": True,
+    "use_admin_roles": False,
+    "remove_disabled_users": True,
+    "removal_guard": {"max_percent": 20, "min_count": 10},
+    "next_run_at": "2026-11-29T02:00:00Z",
+}
 
 
 class ConfigIn(SyncConfig):
+    """The whole sync configuration to save; it applies from the next run (R15)."""
+
+    model_config = examples(_EXAMPLE)
+
     next_run_at: datetime | None = Field(default=None, description=_NEXT_RUN + "; ignored on save")
 
     @field_validator("custom_mappings")
@@ -24,6 +61,8 @@ class ConfigIn(SyncConfig):
 
 
 class RemovalGuardOut(RemovalGuard):
+    """Holds a run's removals for an admin's approval when they are too many (R10)."""
+
     @field_serializer("max_percent")
     def _whole_percent(self, value: float) -> int | float:
         """A whole percentage reads as the contract writes it: ``20``, not ``20.0``."""
@@ -31,5 +70,11 @@ class RemovalGuardOut(RemovalGuard):
 
 
 class ConfigOut(SyncConfig):
-    removal_guard: RemovalGuardOut = Field(default_factory=RemovalGuardOut)
+    """The team's sync configuration (the defaults until one is saved); its version is the ETag header."""
+
+    model_config = examples(_EXAMPLE)
+
+    removal_guard: RemovalGuardOut = Field(
+        default_factory=RemovalGuardOut, description="when to hold removals (R10)"
+    )
     next_run_at: datetime | None = Field(description=_NEXT_RUN, json_schema_extra={"readOnly": True})

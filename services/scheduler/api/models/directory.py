@@ -5,53 +5,99 @@ from typing import Literal
 
 from pydantic import Field
 
-from services.scheduler.api.models.common import In, Out
+from services.scheduler.api.models.common import In, Out, examples
 
 _ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,127}$"
+_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+_CLIENT = "4a1aa1d5-c567-49d0-ad0b-cd957a47f842"
 
 
 class DirectoryIn(In):
+    """An app registration of the team's own in its Entra tenant, checked by taking a token before it is saved."""
+
+    model_config = examples({"tenant_id": _TENANT, "client_id": _CLIENT, "client_secret": "Zx8Q~k3…"})
+
     tenant_id: str = Field(pattern=_ID_PATTERN, description="tenant id (GUID) or a verified domain")
     client_id: str = Field(pattern=_ID_PATTERN, description="application (client) id of the app registration")
     client_secret: str = Field(min_length=1, max_length=1024, description="stored encrypted, never returned")
 
 
 class DirectoryOut(Out):
-    tenant_id: str
-    client_id: str
-    connected_at: datetime
-    kind: Literal["own_app", "consent"]
+    """The team's directory connection; its secret is never returned."""
+
+    model_config = examples(
+        {
+            "tenant_id": _TENANT,
+            "client_id": _CLIENT,
+            "connected_at": "2026-05-04T09:30:00Z",
+            "kind": "own_app",
+        }
+    )
+
+    tenant_id: str = Field(description="the connected tenant (GUID or domain, as given)")
+    client_id: str = Field(description="the app registration that reads it")
+    connected_at: datetime = Field(description="when it was last connected")
+    kind: Literal["own_app", "consent"] = Field(
+        description="own_app: the team's own app registration; consent: the platform's app, by admin consent"
+    )
 
 
 class ConsentUrlQuery(In):
-    redirect_uri: str | None = Field(default=None, max_length=2048)
+    """Where the identity platform should return after the consent."""
+
+    redirect_uri: str | None = Field(
+        default=None, max_length=2048, description="a page of this site; by default the consent callback"
+    )
 
 
 class ConsentUrlOut(Out):
-    url: str
+    """The admin-consent URL for the signed-in admin's tenant."""
+
+    url: str = Field(description="open it in the browser; its single-use state expires in 10 minutes")
 
 
 class ConsentCallbackQuery(In):
     """What the identity platform appends to the redirect; any of it may be missing or forged (then 400)."""
 
-    tenant: str | None = None
-    admin_consent: str | None = None
-    state: str | None = None
-    error: str | None = None
-    error_description: str | None = None
+    tenant: str | None = Field(default=None, description="the tenant that consented")
+    admin_consent: str | None = Field(default=None, description='"True" when an admin granted the consent')
+    state: str | None = Field(default=None, description="the state of the consent URL")
+    error: str | None = Field(default=None, description="the identity platform's error code, on a refusal")
+    error_description: str | None = Field(default=None, description="its explanation of the error")
 
 
 class GroupsQuery(In):
-    search: str = Field(default="", max_length=256)
-    limit: int = Field(default=25, ge=1, le=100)
+    """A search of the tenant's groups."""
+
+    search: str = Field(
+        default="", max_length=256, description="words of the group's name to find; empty: every group"
+    )
+    limit: int = Field(default=25, ge=1, le=100, description="the most groups to return")
 
 
 class GroupOut(Out):
-    id: str
-    display_name: str | None
-    description: str | None = None
-    mail: str | None = None
+    """A directory group that can be synced."""
+
+    id: str = Field(description="the group's object id")
+    display_name: str | None = Field(description="its name in the directory")
+    description: str | None = Field(default=None, description="its description in the directory")
+    mail: str | None = Field(default=None, description="its email address, if mail-enabled")
 
 
 class GroupsOut(Out):
-    groups: list[GroupOut]
+    """Groups found by a search."""
+
+    model_config = examples(
+        {
+            "groups": [
+                {
+                    "id": "0c6d5e4f-0000-4000-8000-00000000000a",
+                    "display_name": "Sales",
+                    "description": "Everyone in sales",
+                    "mail": "sales@contoso.com",
+                }
+            ]
+        }
+    )
+
+    groups: list[GroupOut] = Field(description="the groups whose name matches")

@@ -6,13 +6,19 @@ from uuid import UUID
 
 from pydantic import Field
 
-from services.scheduler.api.models.common import In, Out
+from services.scheduler.api.models.common import In, Out, examples
 
 RunStatus = Literal["queued", "fetching", "reconciling", "succeeded", "failed", "held"]
 
 
 class RunIn(In):
-    dry_run: bool = False
+    """Sync Now: a run to queue, unless the team already has one queued or running."""
+
+    model_config = examples({"dry_run": True, "requested_by": "megan.bowen@contoso.com"})
+
+    dry_run: bool = Field(
+        default=False, description="plan only: compute what the run would do, change nothing"
+    )
     requested_by: str | None = Field(
         default=None,
         max_length=256,
@@ -21,25 +27,73 @@ class RunIn(In):
 
 
 class RunsQuery(In):
-    limit: int = Field(default=50, ge=1, le=1000)
+    """How many runs to list."""
+
+    limit: int = Field(default=50, ge=1, le=1000, description="the most runs to return")
 
 
 class RunOut(Out):
-    id: UUID
-    team_id: UUID
-    trigger: Literal["manual", "schedule"]
-    requested_by: str | None
-    dry_run: bool
-    status: RunStatus
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    counts: dict[str, int]
-    graph_requests: int
-    error: str | None
-    member_errors: list[dict[str, Any]]
-    plan: dict[str, Any] | None
+    """A run: one sync of one team, manual or scheduled, and its record (R17)."""
+
+    model_config = examples(
+        {
+            "id": "5c9e7a3b-1d2f-4e6a-9b8c-7d6e5f4a3b2c",
+            "team_id": "0f8fad5b-d9cb-469f-a165-70867728950e",
+            "trigger": "manual",
+            "requested_by": "megan.bowen@contoso.com",
+            "dry_run": False,
+            "status": "succeeded",
+            "created_at": "2026-05-04T09:30:00Z",
+            "started_at": "2026-05-04T09:30:01Z",
+            "finished_at": "2026-05-04T09:31:12Z",
+            "counts": {
+                "created": 3,
+                "invited": 3,
+                "updated": 12,
+                "unchanged": 240,
+                "removed": 1,
+                "deleted": 0,
+                "skipped": 1,
+            },
+            "graph_requests": 14,
+            "error": None,
+            "member_errors": [
+                {
+                    "directory_id": "1d7e6f5a-0000-4000-8000-00000000002b",
+                    "message": "adele.vance@contoso.com is also the email of another directory user;"
+                    " each email can be one member only",
+                }
+            ],
+            "plan": None,
+        }
+    )
+
+    id: UUID = Field(description="the run's id")
+    team_id: UUID = Field(description="the team it syncs")
+    trigger: Literal["manual", "schedule"] = Field(description="Sync Now, or the team's cadence")
+    requested_by: str | None = Field(description="who asked for a manual run")
+    dry_run: bool = Field(description="a plan only (R18): it changes nothing but its own record")
+    status: RunStatus = Field(
+        description="queued, fetching, reconciling; then succeeded (all done, photos included), failed, or held"
+        " (removals wait for an approval, R10)"
+    )
+    created_at: datetime = Field(description="when it was queued")
+    started_at: datetime | None = Field(description="when a fetcher took it")
+    finished_at: datetime | None = Field(description="when it ended")
+    counts: dict[str, int] = Field(
+        description="the whole team after the run: created, invited, updated, unchanged, removed, deleted, skipped"
+    )
+    graph_requests: int = Field(description="the Microsoft Graph requests it made")
+    error: str | None = Field(description="why it failed, in words an admin can act on")
+    member_errors: list[dict[str, Any]] = Field(
+        description="the members it skipped, each as directory_id and message; the run went on without them"
+    )
+    plan: dict[str, Any] | None = Field(
+        description="a dry run's plan: create, update (field by field, old and new), remove, invite, roles"
+    )
 
 
 class RunsOut(Out):
-    runs: list[RunOut]
+    """The team's runs."""
+
+    runs: list[RunOut] = Field(description="newest first")

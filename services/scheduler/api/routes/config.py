@@ -159,6 +159,7 @@ ENDPOINTS = (
         get_config,
         "Read the sync configuration (defaults until one is saved); the ETag is its version",
         {200: ConfigOut},
+        versioned=True,
     ),
     Endpoint(
         "PUT",
@@ -167,5 +168,10 @@ ENDPOINTS = (
         "Save the whole configuration; If-Match refuses a stale save with 412, an unknown group with 422",
         {200: ConfigOut},
         body=ConfigIn,
+        versioned=True,
+        problems={
+            422: "a newly chosen group is not in the team's directory, or no directory is connected",
+            502: "the groups could not be checked against the directory",
+        },
     ),
 )

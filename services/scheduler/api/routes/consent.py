@@ -144,6 +144,11 @@ ENDPOINTS = (
         "The admin-consent URL of the platform's app for the signed-in admin's tenant, with a single-use state",
         {200: ConsentUrlOut},
         query=ConsentUrlQuery,
+        problems={
+            403: "the caller is not an admin signed in with Microsoft (a bearer token proves no tenant)",
+            409: "the platform app is not configured (CARDSYNC_APP_CLIENT_ID)",
+            422: "the redirect_uri is not a page of this site",
+        },
     ),
     Endpoint(
         "GET",
@@ -153,5 +158,9 @@ ENDPOINTS = (
         {200: DirectoryOut, 303: None},
         query=ConsentCallbackQuery,
         access="session",
+        problems={
+            400: "the state is missing, unknown, used or expired, the request is not from its session, or the"
+            " consent was refused or given for another tenant; nothing was connected"
+        },
     ),
 )

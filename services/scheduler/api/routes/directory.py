@@ -7,7 +7,6 @@ import logging
 from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
-from services.scheduler.api.models.common import ProblemOut
 from services.scheduler.api.models.directory import (
     DirectoryIn,
     DirectoryOut,
@@ -106,9 +105,12 @@ ENDPOINTS = (
         "/api/v1/teams/{team_id}/directory",
         put_directory,
         "Connect (or reconnect) the team's tenant with an app registration of its own",
-        # 422: no token with these credentials (the errors name the field); 503: no identity platform answer.
-        {200: DirectoryOut, 422: ProblemOut, 503: ProblemOut},
+        {200: DirectoryOut},
         body=DirectoryIn,
+        problems={
+            422: "no token could be taken with these credentials (the errors name the field); nothing was saved",
+            503: "the identity platform did not answer, or CARDSYNC_SECRET_KEYS is not set; nothing was saved",
+        },
     ),
     Endpoint(
         "GET",
@@ -116,6 +118,7 @@ ENDPOINTS = (
         get_directory,
         "Read the directory connection",
         {200: DirectoryOut},
+        problems={404: "the team has no directory connected"},
     ),
     Endpoint(
         "DELETE",
@@ -131,5 +134,6 @@ ENDPOINTS = (
         "Search the tenant's groups by name",
         {200: GroupsOut},
         query=GroupsQuery,
+        problems={409: "the team has no directory connected", 502: "the directory's group search failed"},
     ),
 )

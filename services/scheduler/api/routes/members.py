@@ -163,6 +163,7 @@ ENDPOINTS = (
         "The member's photo as the directory gave it",
         {200: None},
         raw_responses={200: "image/*"},
+        problems={404: "the member has no photo, or its stored photo is not a JPEG, PNG or GIF image"},
     ),
     Endpoint(
         "PUT",
@@ -171,5 +172,6 @@ ENDPOINTS = (
         "Apply one of the team's templates to the member",
         {200: MemberOut},
         body=TemplateAssign,
+        problems={422: "the team has no such template, or one of its links is one no card may have"},
     ),
 )

@@ -87,6 +87,11 @@ ENDPOINTS = (
     Endpoint("GET", _RUN, list_runs, "The team's runs, newest first", {200: RunsOut}, query=RunsQuery),
     Endpoint("GET", _RUN + "/{run_id}", get_run, "Read a run", {200: RunOut}),
     Endpoint(
-        "POST", _RUN + "/{run_id}/approve", approve_run, "Apply the removals a held run holds", {200: RunOut}
+        "POST",
+        _RUN + "/{run_id}/approve",
+        approve_run,
+        "Apply the removals a held run holds",
+        {200: RunOut},
+        problems={409: "the run is not held"},
     ),
 )

@@ -90,5 +90,6 @@ ENDPOINTS = (
         {201: AccountOut},
         body=AccountIn,
         access="operator",
+        problems={409: "an account with this email exists already"},
     ),
 )
