@@ -17,6 +17,7 @@ request that changes anything carries the session's `csrf_token` in the `X-CSRF-
 
 **Versions.** The sync configuration answers an `ETag`; a save with `If-Match` is refused with 412 when another
 save came first. **Pages.** Lists that page answer a `next_cursor`: pass it as `cursor` for the next page.
+This document is `/api/v1/openapi.json`; `/api/docs` shows it as a page.
 """
 
 TAGS = {
