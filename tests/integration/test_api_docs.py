@@ -1,12 +1,15 @@
-"""/api/docs: the OpenAPI document as a page, with the Redoc it needs served by the API itself."""
+"""Pages for people: /api/docs, the OpenAPI document with the Redoc it needs served by the API itself, and
+the page each problem type URI opens."""
 
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 from urllib.parse import urljoin
 
 from services.scheduler.api import docs
+from services.scheduler.api.problem_types import KINDS
 
 STATIC = Path(docs.__file__).parent / "static"
 
@@ -34,3 +37,20 @@ def test_the_bundle_ships_with_its_licences():
     assert (STATIC / "redoc.standalone.js.LICENSE.txt").is_file()
     assert (STATIC / "redoc.LICENSE.txt").read_text().startswith("The MIT License")
     assert "redoc.LICENSE.txt" in (STATIC / "docs.html").read_text()
+
+
+async def test_a_problems_type_opens_a_page_that_explains_it_without_a_token(api, operator):
+    resp = await api.get(f"/api/v1/teams/{uuid.uuid4()}", headers=operator)
+    problem = await resp.json()
+    assert resp.status == 404 and problem["type"] == "/api/v1/problems/not-found"
+    page = await api.get(problem["type"])
+    assert page.status == 200 and page.content_type == "text/html"
+    text = await page.text()
+    assert "<h1>Not Found</h1>" in text and "answer 404 as if the team did not exist" in text
+    unauthenticated = await (await api.get("/api/v1/teams")).json()
+    assert unauthenticated["type"] == "/api/v1/problems/unauthenticated"
+    assert "Authorization: Bearer" in await (await api.get(unauthenticated["type"])).text()
+    for kind in KINDS.values():
+        assert (await api.get(f"/api/v1/problems/{kind.name}")).status == 200
+    missing = await api.get("/api/v1/problems/no-such-kind")
+    assert missing.status == 404 and "lists them" in (await missing.json())["detail"]

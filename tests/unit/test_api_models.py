@@ -120,8 +120,11 @@ def test_openapi_document_covers_every_endpoint_from_the_models():
 
 def test_an_endpoint_lists_the_problems_it_declares():
     responses = openapi_document(ENDPOINTS)["paths"]["/api/v1/teams/{team_id}/directory"]["put"]["responses"]
-    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}}
-    assert responses["422"]["content"] == responses["503"]["content"] == problem
+    for status, kind in (("422", "invalid-values"), ("503", "unavailable")):
+        (media,) = responses[status]["content"].values()
+        assert responses[status]["content"] == {"application/problem+json": media}
+        assert media["schema"] == {"$ref": "#/components/schemas/ProblemOut"}
+        assert media["example"]["type"] == f"/api/v1/problems/{kind}"
     assert responses["503"]["description"].startswith("Service Unavailable")
     assert responses["200"]["content"] == {
         "application/json": {"schema": {"$ref": "#/components/schemas/DirectoryOut"}}
@@ -246,9 +249,9 @@ def test_each_operation_declares_the_problems_it_can_answer():
     responses = operations["put_config"]["responses"]
     for status in responses:
         if status[0] in "45":
-            assert responses[status]["content"] == {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemOut"}}
-            }
+            media = responses[status]["content"]["application/problem+json"]
+            assert media["schema"] == {"$ref": "#/components/schemas/ProblemOut"}
+            assert media["example"]["status"] == int(status)
     assert (
         "the team has no directory connected"
         in operations["get_directory"]["responses"]["404"]["description"]

@@ -12,7 +12,10 @@ from pydantic import SecretStr, ValidationError
 
 from services.scheduler.api.cursor import decode_cursor, encode_cursor
 from services.scheduler.api.models.teams import TeamIn
+from services.scheduler.api.openapi import openapi_document
+from services.scheduler.api.problem_types import KINDS
 from services.scheduler.api.problems import invalid, problem_body, problem_middleware, validation_errors
+from services.scheduler.api.routes import ENDPOINTS
 from services.scheduler.api.routes.config import if_match_versions
 from services.scheduler.api.routes.members import photo_etag
 from services.scheduler.api.sessions import sign, unsign
@@ -23,12 +26,27 @@ NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 
 def test_problem_body_has_the_rfc_members():
     assert problem_body(404, "no such team") == {
-        "type": "about:blank",
+        "type": "/api/v1/problems/not-found",
         "title": "Not Found",
         "status": 404,
         "detail": "no such team",
     }
     assert problem_body(422, "bad", [{"loc": ["x"], "msg": "m"}])["errors"] == [{"loc": ["x"], "msg": "m"}]
+
+
+def test_each_status_the_api_answers_has_a_problem_type_of_its_own():
+    types = {status: problem_body(status, "d")["type"] for status in KINDS}
+    assert len(set(types.values())) == len(types)
+    assert all(t.startswith("/api/v1/problems/") for t in types.values())
+    assert types[412] == "/api/v1/problems/stale-version" and types[422] == "/api/v1/problems/invalid-values"
+    assert problem_body(418, "d")["type"] == "about:blank"  # a status with no meaning of its own here
+    declared = {
+        int(status)
+        for op in (op for item in openapi_document(ENDPOINTS)["paths"].values() for op in item.values())
+        for status in op["responses"]
+        if status[0] in "45"
+    }
+    assert declared <= set(KINDS)
 
 
 def test_validation_errors_name_every_field_and_leave_inputs_out():

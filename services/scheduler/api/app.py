@@ -10,10 +10,11 @@ import orjson
 from aiohttp import web
 
 from services.scheduler.api.auth import authenticate
-from services.scheduler.api.docs import BUNDLE, docs_page, redoc_bundle
+from services.scheduler.api.docs import BUNDLE, docs_page, problem_page, redoc_bundle
 from services.scheduler.api.endpoint import GRAPH, MAX_BODY, POOL, SETTINGS, aiohttp_handler, read_limited
 from services.scheduler.api.metrics import metrics, metrics_middleware
 from services.scheduler.api.openapi import openapi_document
+from services.scheduler.api.problem_types import PROBLEMS_PATH
 from services.scheduler.api.problems import Problem, problem_middleware
 from services.scheduler.api.routes import ENDPOINTS
 from services.scheduler.api.routes.signin import ROUTES as SIGNIN_ROUTES
@@ -98,6 +99,7 @@ def create_app(
     app.router.add_get("/api/v1/openapi.json", _bounded(openapi))
     app.router.add_get("/api/docs", _bounded(docs_page))
     app.router.add_get(f"/api/docs/{BUNDLE}", _bounded(redoc_bundle))
+    app.router.add_get(PROBLEMS_PATH + "/{kind}", _bounded(problem_page))
     app.router.add_get("/healthz", _bounded(_healthz(health or _database_health(pool))))
     # The API's port may face the internet: what the metrics tell (teams' run counts, queue depths) is the
     # operator's. A worker serves its own on its health port, which stays private.

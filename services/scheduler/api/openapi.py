@@ -13,7 +13,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from services.scheduler.api.endpoint import Endpoint
 from services.scheduler.api.models.common import ProblemOut
 from services.scheduler.api.openapi_problems import HEADERS, SAFE, problem_responses
-from services.scheduler.api.openapi_text import INTRODUCTION, TAGS
+from services.scheduler.api.openapi_text import TAGS, introduction
 
 REF = "#/components/schemas/{model}"
 _IF_MATCH = {
@@ -167,7 +167,7 @@ def openapi_document(
     paths.update(extra_paths or {})
     document: dict[str, Any] = {
         "openapi": "3.1.0",
-        "info": {"title": "CardSync control API", "version": "1", "description": INTRODUCTION},
+        "info": {"title": "CardSync control API", "version": "1", "description": introduction()},
         "tags": [{"name": name, "description": text} for name, text in TAGS.values()],
         "paths": paths,
         "components": {

@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from services.scheduler.api.endpoint import Endpoint
-from services.scheduler.api.problems import PROBLEM_TYPE, TOO_LARGE
+from services.scheduler.api.problems import PROBLEM_TYPE, TOO_LARGE, problem_body
 
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _BOUNDS = frozenset({"minimum", "maximum", "minLength", "maxLength", "pattern", "enum", "const"})
@@ -68,7 +68,7 @@ def _reasons(ep: Endpoint) -> dict[int, list[str]]:
 def _answer(status: int, reasons: list[str], problem: dict[str, Any]) -> dict[str, Any]:
     answer: dict[str, Any] = {
         "description": f"{HTTPStatus(status).phrase}: {'; '.join(reasons)}",
-        "content": {PROBLEM_TYPE: {"schema": problem}},
+        "content": {PROBLEM_TYPE: {"schema": problem, "example": problem_body(status, reasons[0])}},
     }
     header = {401: "WWW-Authenticate", 412: "ETag"}.get(status)
     if header:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-INTRODUCTION = """\
+from http import HTTPStatus
+
+from services.scheduler.api.problem_types import KINDS, problem_type
+
+_INTRODUCTION = """\
 The control API of CardSync: it connects a team's Microsoft Entra ID tenant, configures which groups sync to the
 team's cards and how, runs and inspects syncs, and reads the members they keep in step.
 
@@ -12,13 +16,26 @@ Microsoft at `/auth/login`: the `cardsync_session` cookie then acts for the team
 request that changes anything carries the session's `csrf_token` in the `X-CSRF-Token` header.
 
 **Errors** are RFC 9457 problem documents (`application/problem+json`) whose `type` names the kind of error
-(listed below). The checks run in this order: authentication (401), the team (404), then the query and the body
-(400 for what cannot be read, 413 past 1 MiB, 422 for invalid values, with `errors` naming each one).
+(listed at the end). The checks run in this order: authentication (401), the team (404), then the query and
+the body (400 for what cannot be read, 413 past 1 MiB, 422 for invalid values, with `errors` naming each one).
 
 **Versions.** The sync configuration answers an `ETag`; a save with `If-Match` is refused with 412 when another
 save came first. **Pages.** Lists that page answer a `next_cursor`: pass it as `cursor` for the next page.
 This document is `/api/v1/openapi.json`; `/api/docs` shows it as a page.
 """
+
+
+def introduction() -> str:
+    """The document's description, ending with every problem type: its URI, status and meaning."""
+    types = "\n".join(
+        f"- `{problem_type(status)}` ({status} {HTTPStatus(status).phrase}): {kind.meaning}"
+        for status, kind in KINDS.items()
+    )
+    return (
+        f"{_INTRODUCTION}\n**Problem types.** Relative to the API's host, so the same on every installation;"
+        f" each opens a page saying what it means.\n\n{types}\n"
+    )
+
 
 TAGS = {
     "me": ("Session", "Who the API takes the caller to be."),

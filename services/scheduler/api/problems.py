@@ -11,6 +11,8 @@ import orjson
 from aiohttp import web
 from pydantic import ValidationError
 
+from services.scheduler.api.problem_types import problem_type
+
 log = logging.getLogger(__name__)
 PROBLEM_TYPE = "application/problem+json"
 TOO_LARGE = "the request body is larger than 1 MiB"
@@ -37,7 +39,7 @@ class Problem(Exception):
 def problem_body(status: int, detail: str, errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": problem_type(status),
         "title": phrase,
         "status": status,
         "detail": detail,

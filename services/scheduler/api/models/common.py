@@ -64,7 +64,10 @@ class ProblemOut(Out):
         },
     )
 
-    type: str = Field(description="a URI naming the kind of error; the page it names explains it")
+    type: str = Field(
+        description="a URI naming the kind of error, e.g. /api/v1/problems/not-found (relative to the API's"
+        " host); it opens a page that explains it"
+    )
     title: str = Field(description="the HTTP status's phrase, e.g. Not Found")
     status: int = Field(description="the HTTP status code of the answer")
     detail: str = Field(description="what happened and what to do, in words for a person")
