@@ -18,6 +18,7 @@ from typing import Any, Literal
 import asyncpg
 from pydantic import ValidationError
 
+from shared import metrics
 from shared.config import SyncConfig
 
 
@@ -196,6 +197,7 @@ async def finish(
         " finished_at = now(), error = NULL",
         (counts, member_errors, plan, summary),
     )
+    await metrics.run_ended(conn, run_id)
     await drop_staging(conn, run_id)
 
 
@@ -214,6 +216,7 @@ async def finish_approved(
              'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $6::int))""",
         (removed, deleted, summary["removed"], summary["totals"]["removed"]),
     )
+    metrics.members_applied({"removed": removed, "deleted": deleted})  # the run's end was counted as it held
     await drop_staging(conn, run_id)
 
 
@@ -226,6 +229,7 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
         ", error = $3, finished_at = now(), graph_requests = coalesce($4, graph_requests)",
         (reason, graph_requests),
     )
+    await metrics.run_ended(conn, run_id)
     await drop_staging(conn, run_id)
 
 

@@ -1,5 +1,5 @@
 """Gauges read from the database and the broker: runs by status, each team's last success, outbox backlog,
-queue depths."""
+queue depths and dead letters. Every scheduler replica reads the same: queries take the max (shared/metrics)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,9 @@ async def refresh(pool: asyncpg.Pool, bus: Bus) -> None:
         depth = await bus.queue_depth(consumer)
         if depth is not None:
             metrics.QUEUE_DEPTH.labels(consumer).set(depth)
+        dead = await bus.queue_depth(f"{consumer}.dead")
+        if dead is not None:
+            metrics.DEAD_LETTERS.labels(consumer).set(dead)
 
 
 async def run_stats(pool: asyncpg.Pool, bus: Bus, interval: float = 15.0) -> None:

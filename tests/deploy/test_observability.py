@@ -27,8 +27,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy/grafana/cardsync.json"
 ALERTS = ROOT / "deploy/prometheus/alerts.yml"
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_sum", "_count", "_created")}
-# Dead letters are counted by RabbitMQ, not by CardSync: its Prometheus plugin's per-object queue metric.
-RABBITMQ = {"rabbitmq_queue_messages": {"queue", "vhost"}}
 GRAFANA_INTERVALS = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1d"}
 
 
@@ -58,27 +56,34 @@ async def exported(pool, bus, settings) -> dict[str, set[str]]:
 
 def selectors(expr: str) -> list[tuple[str, set[str]]]:
     """Each metric an expression reads, with the labels it matches on."""
-    found: list[tuple[str, set[str]]] = []
+    return [(name, labels) for name, labels, _ in aggregated_selectors(expr)]
 
-    def walk(node: object) -> None:
+
+def aggregated_selectors(expr: str) -> list[tuple[str, set[str], str | None]]:
+    """Each metric an expression reads, with the labels it matches on and the aggregation nearest above it."""
+    found: list[tuple[str, set[str], str | None]] = []
+
+    def walk(node: object, aggregation: str | None) -> None:
         if isinstance(node, promql_parser.VectorSelector):
-            found.append((node.name, {m.name for m in node.matchers.matchers}))
+            found.append((node.name, {m.name for m in node.matchers.matchers}, aggregation))
             return
+        if isinstance(node, promql_parser.AggregateExpr):
+            aggregation = str(node.op)
         for attr in ("lhs", "rhs", "expr", "param", "vector_selector"):
             child = getattr(node, attr, None)
             if child is not None:
-                walk(child)
+                walk(child, aggregation)
         for arg in getattr(node, "args", None) or ():
-            walk(arg)
+            walk(arg, aggregation)
 
-    walk(promql_parser.parse(expr))
+    walk(promql_parser.parse(expr), None)
     return found
 
 
 def check_names(expr: str, exported: dict[str, set[str]]) -> set[str]:
     used = set()
     for name, labels in selectors(expr):
-        known = exported.get(name, RABBITMQ.get(name))
+        known = exported.get(name)
         assert known is not None, f"{name} is not exported by /metrics (in {expr!r})"
         assert labels <= known, f"{name} has no label {labels - known} (in {expr!r})"
         used.add(name)
@@ -91,6 +96,22 @@ def test_selectors_are_found_everywhere_in_an_expression():
         'sum by (a) (rate(x_total{k="v"}[5m])) / clamp_min(max(y offset 1h), 1) or -min_over_time(z[1h:1m])'
     )
     assert sorted(found, key=lambda f: f[0]) == [("x_total", {"k"}), ("y", set()), ("z", set())]
+    nearest = aggregated_selectors("max(sum by (q) (g) or g2) - time() + g3")
+    assert nearest == [("g", set(), "sum"), ("g2", set(), "max"), ("g3", set(), None)]
+
+
+def test_the_scheduler_replicas_gauges_are_never_added_up():
+    """Every scheduler replica reads the same gauges from the database and the broker: a sum would count each
+    value once per replica, so every expression takes their max (or min)."""
+    expressions = [expr for _, expr in dashboard_targets()] + [rule["expr"] for rule in alert_rules()]
+    gauges = 0
+    for expr in expressions:
+        for name, _, aggregation in aggregated_selectors(expr):
+            collector = REGISTRY._names_to_collectors.get(name)
+            if getattr(collector, "_type", None) == "gauge":
+                gauges += 1
+                assert aggregation in ("max", "min"), f"{name} is aggregated by {aggregation} in {expr!r}"
+    assert gauges >= 8
 
 
 def dashboard_targets() -> list[tuple[str, str]]:
@@ -121,15 +142,20 @@ async def test_the_dashboard_names_only_exported_metrics(exported):
     used = set()
     for _title, expr in dashboard_targets():
         used |= check_names(expr, exported)
-    # runs by status, Graph requests and throttling, queue depths, emails, dead letters, teams' last success
+    # runs by status, run duration, members applied, Graph requests and throttling, queue depths, emails, dead
+    # letters, teams' last success, the API's answers and their duration
     assert {
         "cardsync_runs",
+        "cardsync_run_duration_seconds_bucket",
+        "cardsync_members_applied_total",
         "cardsync_graph_requests_total",
         "cardsync_graph_throttled_total",
         "cardsync_queue_messages",
         "cardsync_emails_total",
-        "rabbitmq_queue_messages",
+        "cardsync_dead_letter_messages",
         "cardsync_team_last_success_timestamp_seconds",
+        "cardsync_api_requests_total",
+        "cardsync_api_request_duration_seconds_bucket",
     } <= used
 
 

@@ -1,10 +1,12 @@
-"""The scheduler's gauges: runs by status, outbox backlog, queue depth."""
+"""The scheduler's gauges: runs by status, outbox backlog, queue depth, dead letters."""
 
+import aio_pika
 from prometheus_client import generate_latest
 
 from services.scheduler.stats import refresh
 from shared import db, metrics
 from shared.messages import InviteRequested
+from tests.fixtures.infra import AMQP_URL
 
 
 async def test_refresh_reports_runs_outbox_and_queues(pool, bus):
@@ -26,6 +28,22 @@ async def test_refresh_reports_runs_outbox_and_queues(pool, bus):
     assert 'cardsync_runs{status="queued"} 1.0' in text
     assert "cardsync_outbox_pending 1.0" in text
     assert 'cardsync_queue_messages{queue="notifier"} 0.0' in text
+    assert 'cardsync_dead_letter_messages{queue="notifier"} 0.0' in text
+
+
+async def test_refresh_reports_the_messages_a_queue_dead_lettered(pool, bus):
+    await bus.declare("notifier", [InviteRequested])
+    connection = await aio_pika.connect(AMQP_URL)
+    async with connection:
+        channel = await connection.channel()
+        for _ in range(2):  # as the notifier's queue dead-letters them: into its own dead-letter queue
+            await channel.default_exchange.publish(
+                aio_pika.Message(b"{}"), routing_key=bus.queue_name("notifier") + ".dead"
+            )
+
+    await refresh(pool, bus)
+
+    assert 'cardsync_dead_letter_messages{queue="notifier"} 2.0' in generate_latest().decode()
 
 
 async def test_refresh_reports_each_scheduled_teams_last_success(pool, bus):

@@ -9,7 +9,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 REQUESTS = Counter("cardsync_api_requests_total", "API requests answered", ["method", "route", "status"])
-LATENCY = Histogram("cardsync_api_request_seconds", "API request duration", ["method", "route"])
+LATENCY = Histogram(
+    "cardsync_api_request_duration_seconds", "How long the API took to answer, by route", ["method", "route"]
+)
 
 
 def _route(request: web.Request) -> str:
