@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import sys
+from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import SecretStr
@@ -12,6 +13,7 @@ from pydantic import SecretStr
 from services import launcher
 from services.cli import SERVICES
 from services.scheduler.api.routes.consent import CALLBACK_PATH
+from services.scheduler.api.routes.signin import CALLBACK_PATH as SIGNIN_CALLBACK_PATH
 from shared.mailsink import MailSink
 from shared.settings import Settings
 from simulator import Simulator, generate_tenant
@@ -38,10 +40,14 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
     sim = Simulator()
     await sim.start()
     tenant = sim.add_tenant(generate_tenant(users, 6, seed=42, client_id=DEMO_CLIENT_ID))
-    try:  # the API's own admin-consent callback, so that the consent URL it hands out works in the demo
-        tenant.add_redirect_uri(DEMO_CLIENT_ID, settings.public_url.rstrip("/") + CALLBACK_PATH)
-    except ValueError as exc:
-        print(f"demo: admin consent will not return to the API: {exc}", file=sys.stderr)
+    # The tenant's app is the platform's app too: admins sign in with it, and the API's own sign-in and
+    # admin-consent callbacks are its reply URLs, so the links the dashboard hands out work in the demo.
+    for path in (SIGNIN_CALLBACK_PATH, CALLBACK_PATH):
+        try:
+            tenant.add_redirect_uri(DEMO_CLIENT_ID, settings.public_url.rstrip("/") + path)
+        except ValueError as exc:
+            print(f"demo: the identity platform will not return to the API: {exc}", file=sys.stderr)
+    admin = _demo_admin(tenant)
     sink = MailSink().start()
     settings = settings.model_copy(
         update={
@@ -53,6 +59,8 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
             "smtp_tls": "none",
             "smtp_starttls": False,
             "smtp_username": None,
+            "app_client_id": settings.app_client_id or DEMO_CLIENT_ID,
+            "app_client_secret": settings.app_client_secret or SecretStr(tenant.apps[DEMO_CLIENT_ID]),
             **demo_overrides(settings),
         }
     )
@@ -60,7 +68,7 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
 
     async def scenario() -> None:
         try:
-            outcome["code"] = await _sync_and_report(settings, tenant, sink)
+            outcome["code"] = await _sync_and_report(settings, tenant, sink, admin)
         except Exception as exc:  # noqa: BLE001 - the demo says what broke and stops
             print(f"demo failed: {exc!r}", file=sys.stderr)
             outcome["code"] = 1
@@ -71,8 +79,15 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
             os.kill(os.getpid(), signal.SIGTERM)
         else:
             token = settings.operator_token.get_secret_value()
+            site = settings.public_url.rstrip("/")
+            hint = urlencode({"login_hint": admin["userPrincipalName"]})
             print(
-                f"\nThe API serves on {settings.public_url}/api/v1 (operator token: {token}). Ctrl-C stops."
+                f"\nThe dashboard: {site}/\n"
+                f"  sign in as the tenant's admin {admin['displayName']}: {site}/auth/login?{hint}\n"
+                "  (the simulated Microsoft sign-in runs on this machine with a certificate of a test authority:\n"
+                "  your browser asks you to accept it once)\n"
+                f"  or as the operator (break-glass) with the token {token}\n"
+                f"The API: {site}/api/v1 (reference: {site}/api/docs). Ctrl-C stops."
             )
 
     try:
@@ -83,7 +98,12 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
     return outcome.get("code", 1)
 
 
-async def _sync_and_report(settings: Settings, tenant, sink: MailSink) -> int:
+def _demo_admin(tenant) -> dict:
+    """The person who runs CardSync at the simulated company: its first enabled user with a mailbox."""
+    return next(u for _, u in sorted(tenant.users.items()) if u.get("mail") and u.get("accountEnabled", True))
+
+
+async def _sync_and_report(settings: Settings, tenant, sink: MailSink, admin: dict) -> int:
     token = settings.operator_token.get_secret_value()
     base = f"http://{settings.api_host}:{settings.api_port}/api/v1"
     roots = [g for g in tenant.groups.values()]
@@ -100,7 +120,7 @@ async def _sync_and_report(settings: Settings, tenant, sink: MailSink) -> int:
         team = await call(
             "POST",
             "/teams",
-            {"name": "Fabrikam", "admins": [{"email": "admin@fabrikam.example", "name": "Avery Admin"}]},
+            {"name": "Fabrikam", "admins": [{"email": admin["mail"], "name": admin["displayName"]}]},
         )
         tid = team["id"]
         secret = tenant.apps[DEMO_CLIENT_ID]
