@@ -357,3 +357,39 @@ async def test_a_photo_is_served_as_the_image_it_is_and_nothing_else(
         assert await photo.read() == data
         assert photo.headers["X-Content-Type-Options"] == "nosniff"
         assert photo.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+
+
+async def test_members_are_found_by_name_email_or_subteam(api, team, pool):
+    ids = await seed_members(pool, team["id"], 30)
+    await pool.execute(
+        "UPDATE members SET card_email = 'zoe_100%@contoso.com', card_name = 'Zoë Ng' WHERE id = $1", ids[4]
+    )
+    subteam = await pool.fetchval(
+        "INSERT INTO subteams (team_id, name, directory_group_id) VALUES ($1, 'Sales', 'g1') RETURNING id",
+        uuid.UUID(team["id"]),
+    )
+    await pool.executemany(
+        "INSERT INTO subteam_members (subteam_id, member_id) VALUES ($1, $2)", [(subteam, i) for i in ids[:3]]
+    )
+    path, h = f"/api/v1/teams/{team['id']}/members", team["headers"]
+
+    async def found(**params) -> list:
+        resp = await api.get(path, params=params, headers=h)
+        assert resp.status == 200, await resp.text()
+        return [m["id"] for m in (await resp.json())["members"]]
+
+    assert await found(q="zoë") == [str(ids[4])]
+    assert await found(q="_100%") == [str(ids[4])]  # wildcards are literal
+    assert await found(q="r_1") == []  # "User 1" would match a wildcard
+    assert len(await found(q="USER 1")) == 11  # "User 1", "User 10" … "User 19", in any case
+    assert sorted(await found(subteam=str(subteam))) == sorted(str(i) for i in ids[:3])
+    second = await pool.fetchval(
+        "SELECT a.email FROM members m JOIN accounts a ON a.id = m.account_id WHERE m.id = $1", ids[1]
+    )
+    assert await found(subteam=str(subteam), q=second) == [str(ids[1])]
+    assert await found(subteam=str(uuid.uuid4())) == []
+    first = await api.get(path, params={"q": "user", "limit": 10}, headers=h)
+    cursor = (await first.json())["next_cursor"]
+    rest = await found(q="user", cursor=cursor, limit=100)
+    assert len(rest) == 19 and str(ids[4]) not in rest  # 29 match, a page of 10 read: the rest
+    assert (await api.get(path, params={"subteam": "nope"}, headers=h)).status == 400

@@ -107,6 +107,8 @@ def test_openapi_document_covers_every_endpoint_from_the_models():
     assert {p["name"] for p in doc["paths"]["/api/v1/teams/{team_id}/members"]["get"]["parameters"]} == {
         "team_id",
         "status",
+        "q",
+        "subteam",
         "limit",
         "cursor",
     }

@@ -22,8 +22,18 @@ async def members(request: web.Request) -> web.Response:
     status = request.query.get("status", "")
     status = status if status in STATUSES else ""
     cursor = request.query.get("cursor", "")
+    search = request.query.get("q", "").strip()[:200]
+    subteams = (await api.get(request, "/api/v1/teams/{team_id}/subteams"))["subteams"]
+    subteam = request.query.get("subteam", "")
+    subteam = subteam if any(s["id"] == subteam for s in subteams) else ""
     listed = await api.get(
-        request, "/api/v1/teams/{team_id}/members", status=status, cursor=cursor, limit="50"
+        request,
+        "/api/v1/teams/{team_id}/members",
+        status=status,
+        q=search,
+        subteam=subteam,
+        cursor=cursor,
+        limit="50",
     )
     return html(
         request,
@@ -33,6 +43,10 @@ async def members(request: web.Request) -> web.Response:
         next_cursor=listed["next_cursor"],
         status=status,
         statuses=STATUSES,
+        search=search,
+        subteam=subteam,
+        subteams=subteams,
+        filters={"status": status, "q": search, "subteam": subteam},
         paged=bool(cursor),
     )
 

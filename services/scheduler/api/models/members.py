@@ -22,6 +22,12 @@ class MembersQuery(In):
     status: Literal["invited", "active", "removed"] | None = Field(
         default=None, description="only members of this status; none: every status, removed included"
     )
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="only members whose card name or email, or login, contains this",
+    )
+    subteam: UUID | None = Field(default=None, description="only members of this subteam (its id)")
     limit: int = Field(default=100, ge=1, le=1000, description="the most members to return")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 

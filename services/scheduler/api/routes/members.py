@@ -38,7 +38,9 @@ async def list_members(call: Call) -> web.Response:
     except ValueError:
         raise Problem(400, "the cursor cannot be read: pass the next_cursor of a previous page") from None
     async with call.pool.acquire() as conn:
-        members, last = await member_store.load_page(conn, call.team, query.status, query.limit, after)
+        members, last = await member_store.load_page(
+            conn, call.team, query.status, query.limit, after, query.q, query.subteam
+        )
     return json_response(MembersOut(members=members, next_cursor=encode_cursor(*last) if last else None))
 
 
