@@ -108,3 +108,13 @@ def test_a_plan_is_searched_by_person_or_change_and_kind():
     assert [r["kind"] for r in search_rows(rows, "ann", "invite")] == ["invite"]
     assert [r["kind"] for r in search_rows(rows, "vp", "")] == ["update"]
     assert len(search_rows(rows, "", "")) == 5
+
+
+def test_a_time_of_day_and_its_zone_come_from_the_form_and_empty_is_none():
+    form = MultiDict([("cadence", "daily"), ("at", "06:30"), ("timezone", " Europe/Berlin ")])
+    config = config_from_form(form, SAVED)
+    assert (config["at"], config["timezone"]) == ("06:30", "Europe/Berlin")
+    config = config_from_form(MultiDict([("cadence", "hourly"), ("at", ""), ("timezone", "")]), SAVED)
+    assert (config["at"], config["timezone"]) == (None, "UTC")
+    kept = config_from_form(MultiDict([("cadence", "weekly")]), SAVED)  # a form without the fields keeps them
+    assert "at" not in kept

@@ -64,6 +64,10 @@ def config_from_form(form: MultiMapping[str], saved: Mapping[str, Any]) -> dict[
     config = {k: v for k, v in saved.items() if k != "next_run_at"}
     config["groups"] = _groups(form)
     config["cadence"] = str(form.get("cadence", saved.get("cadence", "")))
+    if "at" in form:  # a time of day and its zone, for daily and longer cadences (R14)
+        at = str(form.get("at", "")).strip()
+        config["at"] = at or None
+        config["timezone"] = str(form.get("timezone", "")).strip() or "UTC"
     config["fields"] = {
         f: {"sync": f"fields.{f}.sync" in form, "overwrite": f"fields.{f}.overwrite" in form}
         for f in CARD_FIELDS
