@@ -66,6 +66,11 @@ async def test_the_audit_log_records_changes_and_pages(api, operator, pool):
     assert [e["action"] for e in rest["entries"]] == ["token.issue", "run.request"]
     assert rest["entries"][1]["details"]["dry_run"] is True and rest["next_cursor"] is None
     assert (await api.get(f"{base}/audit", params={"cursor": "garbage"}, headers=operator)).status == 400
+    tokens = await (await api.get(f"{base}/audit", params={"action": "token"}, headers=operator)).json()
+    assert [e["action"] for e in tokens["entries"]] == ["token.revoke", "token.issue"]
+    exact = await (await api.get(f"{base}/audit", params={"action": "run.request"}, headers=operator)).json()
+    assert [e["action"] for e in exact["entries"]] == ["run.request"]
+    assert (await api.get(f"{base}/audit", params={"action": "x%"}, headers=operator)).status == 422
 
     exported = await api.get(f"{base}/audit", headers={**operator, "Accept": "text/csv"})
     assert exported.status == 200 and exported.content_type == "text/csv"

@@ -12,6 +12,14 @@ from shared.config import LINK_TYPES
 COUNT_PAGES = 20  # past 20,000 invited members the page says "at least"
 LINK_ROWS = 5
 _AUDIT = "/api/v1/teams/{team_id}/audit"
+AUDIT_KINDS = {
+    "auth": "Sign-ins",
+    "directory": "Directory connections",
+    "config": "Configuration saves",
+    "run": "Sync Now, previews and approvals",
+    "token": "Team tokens",
+    "member": "Member edits",
+}
 
 
 async def pending_invites(request: web.Request) -> tuple[int, bool]:
@@ -100,7 +108,9 @@ async def create_template(request: web.Request) -> web.Response:
 async def audit(request: web.Request) -> web.Response:
     ctx = await team_context(request)
     cursor = request.query.get("cursor", "")
-    listed = await api.get(request, _AUDIT, cursor=cursor, limit="50")
+    action = request.query.get("action", "")
+    action = action if action in AUDIT_KINDS else ""
+    listed = await api.get(request, _AUDIT, cursor=cursor, action=action, limit="50")
     return html(
         request,
         "audit.html.j2",
@@ -108,13 +118,17 @@ async def audit(request: web.Request) -> web.Response:
         entries=listed["entries"],
         next_cursor=listed["next_cursor"],
         paged=bool(cursor),
+        action=action,
+        kinds=AUDIT_KINDS,
     )
 
 
 @page
 async def audit_csv(request: web.Request) -> web.StreamResponse:
     """The whole log as the API exports it (a link cannot ask for text/csv itself)."""
-    answer = await api.call(request, "GET", _AUDIT, headers={"Accept": "text/csv"})
+    action = request.query.get("action", "")
+    query = {"action": action} if action in AUDIT_KINDS else {}
+    answer = await api.call(request, "GET", _AUDIT, headers={"Accept": "text/csv"}, query=query)
     if not answer.ok:
         raise api.Failed(answer)
     return answer.body

@@ -11,6 +11,12 @@ from services.scheduler.api.models.common import In, Out, examples
 class AuditQuery(In):
     """A page of the audit log."""
 
+    action: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[a-z_]+(\.[a-z_]+)?$",
+        description="only this action, or every action of a kind: `run` is run.request and run.approve",
+    )
     limit: int = Field(default=100, ge=1, le=1000, description="the most entries to return")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")
 

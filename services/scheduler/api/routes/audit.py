@@ -18,7 +18,9 @@ from services.scheduler.api.problems import Problem
 
 _PAGE = """
 SELECT id, at, actor_kind, actor_id, actor_email, address, action, details
-  FROM audit_log WHERE team_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3
+  FROM audit_log WHERE team_id = $1 AND ($2::bigint IS NULL OR id < $2)
+   AND ($4::text IS NULL OR action = $4 OR action LIKE $4 || '.%')
+ ORDER BY id DESC LIMIT $3
 """
 _CSV_BATCH = 1000
 _CSV_COLUMNS = ("id", "at", "actor_kind", "actor_id", "actor_email", "address", "action", "details")
@@ -38,8 +40,10 @@ def _decode(cursor: str) -> int:
     return entry_id
 
 
-async def _page(pool: asyncpg.Pool, team_id, before: int | None, limit: int) -> list[asyncpg.Record]:
-    return await pool.fetch(_PAGE, team_id, before, limit)
+async def _page(
+    pool: asyncpg.Pool, team_id, before: int | None, limit: int, action: str | None
+) -> list[asyncpg.Record]:
+    return await pool.fetch(_PAGE, team_id, before, limit, action)
 
 
 def _json(value: object) -> str:
@@ -63,14 +67,14 @@ async def read_audit(call: Call) -> web.StreamResponse:
     query: AuditQuery = call.query
     before = _decode(query.cursor) if query.cursor else None
     if "text/csv" in call.request.headers.get("Accept", ""):
-        return await _export(call, before)
-    rows = await _page(call.pool, call.team, before, query.limit)
+        return await _export(call, before, query.action)
+    rows = await _page(call.pool, call.team, before, query.limit, query.action)
     entries = [AuditEntryOut(**dict(r)) for r in rows]
     more = len(rows) == query.limit
     return json_response(AuditOut(entries=entries, next_cursor=_encode(rows[-1]["id"]) if more else None))
 
 
-async def _export(call: Call, before: int | None) -> web.StreamResponse:
+async def _export(call: Call, before: int | None, action: str | None) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/csv; charset=utf-8",
@@ -79,7 +83,7 @@ async def _export(call: Call, before: int | None) -> web.StreamResponse:
     )
     await response.prepare(call.request)
     await response.write(_csv([_CSV_COLUMNS]))
-    while rows := await _page(call.pool, call.team, before, _CSV_BATCH):
+    while rows := await _page(call.pool, call.team, before, _CSV_BATCH, action):
         await response.write(_csv([*(r[c] for c in _CSV_COLUMNS[:-1]), _json(r["details"])] for r in rows))
         before = rows[-1]["id"]
     await response.write_eof()
