@@ -341,7 +341,7 @@ async def delete_topology(amqp_url: str, prefix: str) -> None:
     try:
         channel = await conn.channel()
         for service in SERVICES:
-            for suffix in ("", ".dead"):
+            for suffix in ("", ".retry", ".dead"):
                 await channel.queue_delete(f"{prefix}.{service}{suffix}")
         for name in (prefix, f"{prefix}.dead"):
             await channel.exchange_delete(name)

@@ -24,12 +24,14 @@ from collections import Counter
 import aio_pika
 import asyncpg
 
+from services.notifier.bootstrap import handler_map
 from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
 from shared import db
 from shared.bus import Bus
 from shared.messages import InviteRequested
 from shared.settings import Settings
+from shared.worker import dispatch
 
 
 def sink_process(conn) -> None:
@@ -143,7 +145,7 @@ class Replica:
         return cls(pool, transport, bus, Notifier(pool, settings, transport))
 
     async def handle(self, message: InviteRequested) -> None:
-        await self.notifier.handle(message)
+        await dispatch(handler_map(self.notifier), message)
         self.handled += 1
 
     async def close(self) -> None:
@@ -167,8 +169,7 @@ async def send_direct(replicas: list[Replica], messages: list[InviteRequested], 
 async def send_through_bus(replicas: list[Replica], messages: list[InviteRequested]) -> None:
     for replica in replicas:
         await replica.bus.connect()
-        replica.bus.subscribe(replica.notifier.consumer, replica.notifier.handles, replica.handle)
-        await replica.bus.start()
+        await replica.bus.consume("notifier", handler_map(replica.notifier), replica.handle)
     for i in range(0, len(messages), 1000):
         await replicas[0].bus.publish(*messages[i : i + 1000])
     async with asyncio.timeout(600):
@@ -180,7 +181,7 @@ async def delete_topology(settings: Settings) -> None:
     connection = await aio_pika.connect(settings.amqp_url)
     async with connection:
         channel = await connection.channel()
-        for queue in (f"{settings.amqp_prefix}.notifier", f"{settings.amqp_prefix}.notifier.dead"):
+        for queue in (f"{settings.amqp_prefix}.notifier{suffix}" for suffix in ("", ".retry", ".dead")):
             await channel.queue_delete(queue)
         for exchange in (settings.amqp_prefix, f"{settings.amqp_prefix}.dead"):
             await channel.exchange_delete(exchange)

@@ -1,43 +1,33 @@
 """The message bus on RabbitMQ (aio-pika).
 
 One durable topic exchange. Each consumer owns a durable quorum queue, bound to the routing keys of the message
-types it handles, with a delivery limit and a dead-letter queue of its own. Publishes are persistent, mandatory
-and confirmed. A message is acked only after its handler returned (so after the handler's transaction committed);
-a ``PermanentError`` dead-letters it at once, any other exception requeues it after a short backoff until the
-delivery limit dead-letters it.
+types it handles, with a retry queue and a dead-letter queue of its own. Publishes are persistent, mandatory and
+confirmed. A message is settled in one place (``shared.settlement``): acked once its handler
+returned (so after the handler's transaction committed), else retried through the retry queue or dead-lettered.
+A consumer that dies with messages in hand has them redelivered by the broker, and the queue's delivery limit
+dead-letters a message that keeps killing its consumer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 
+from shared.errors import Permanent
 from shared.messages import Message
+from shared.settlement import Settlement, quietly
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Message], Awaitable[Iterable[Message] | None]]
 
 
-class PermanentError(Exception):
-    """The message can never be handled: dead-letter it, do not retry."""
-
-
 class Undelivered(RuntimeError):
     """The broker did not take a message (no queue is bound to its key, or it refused it): a failure to retry."""
-
-
-@dataclass
-class _Subscription:
-    consumer: str
-    types: tuple[type[Message], ...]
-    handler: Handler
 
 
 class Bus:
@@ -48,16 +38,18 @@ class Bus:
         prefetch: int = 16,
         delivery_limit: int = 5,
         retry_base: float = 0.5,
+        retry_longest: float = 30.0,
     ):
         self.url = url
-        self.retry_base = retry_base
         self.prefix = prefix
         self.prefetch = prefetch
         self.delivery_limit = delivery_limit
+        # RabbitMQ expires messages from a queue's head only: a message waits in the retry queue for its own
+        # delay, and at most for the longest one queued before it.
+        self.settlement = Settlement(self.send_to_queue, delivery_limit, retry_base, retry_longest)
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
-        self._subscriptions: list[_Subscription] = []
         self._channels: list[aio_pika.abc.AbstractChannel] = []
 
     @property
@@ -98,9 +90,12 @@ class Bus:
         outcomes = await asyncio.gather(
             *(
                 self._exchange.publish(
+                    # The type names the message wherever it travels: a retried or replayed message comes back
+                    # with its queue's name for its routing key.
                     aio_pika.Message(
                         body,
                         message_id=message_id,
+                        type=key,
                         content_type="application/json",
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                     ),
@@ -120,14 +115,20 @@ class Bus:
             i for i, outcome in enumerate(outcomes) if isinstance(outcome, aio_pika.exceptions.DeliveryError)
         ]
 
-    def subscribe(self, consumer: str, types: Iterable[type[Message]], handler: Handler) -> None:
-        self._subscriptions.append(_Subscription(consumer, tuple(types), handler))
+    async def send_to_queue(self, queue: str, message: aio_pika.Message) -> None:
+        """Publish straight into one queue (the default exchange), confirmed; Undelivered when it is missing."""
+        assert self._publish_channel is not None, "connect() first"
+        try:
+            await self._publish_channel.default_exchange.publish(message, routing_key=queue, mandatory=True)
+        except aio_pika.exceptions.DeliveryError as exc:
+            raise Undelivered(f"the broker did not take a message for queue {queue}") from exc
 
     def queue_name(self, consumer: str) -> str:
         return f"{self.prefix}.{consumer}"
 
-    async def declare(self, consumer: str, types: Iterable[type[Message]]) -> aio_pika.abc.AbstractQueue:
-        """Declare a consumer's queue, its dead-letter queue and bindings (idempotent); return the queue."""
+    async def declare(self, consumer: str, types: Iterable[type[Message]]) -> AbstractQueue:
+        """Declare a consumer's queue, its retry and dead-letter queues and bindings (idempotent); return the
+        queue."""
         assert self._connection is not None, "connect() first"
         channel = await self._connection.channel()
         self._channels.append(channel)
@@ -139,6 +140,19 @@ class Bus:
         name = self.queue_name(consumer)
         dead = await channel.declare_queue(f"{name}.dead", durable=True, arguments={"x-queue-type": "quorum"})
         await dead.bind(dlx, routing_key=name)
+        # Expired messages go back into the consumer's queue alone (the default exchange), not to every queue
+        # bound to their key; at least once, so that a retry is never lost on its way back.
+        await channel.declare_queue(
+            f"{name}.retry",
+            durable=True,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": name,
+                "x-dead-letter-strategy": "at-least-once",
+                "x-overflow": "reject-publish",
+            },
+        )
         queue = await channel.declare_queue(
             name,
             durable=True,
@@ -153,82 +167,47 @@ class Bus:
             await queue.bind(exchange, routing_key=t.routing_key)
         return queue
 
-    async def start(self) -> None:
-        """Declare every subscription's queues and start consuming."""
-        for sub in self._subscriptions:
-            queue = await self.declare(sub.consumer, sub.types)
-            await queue.consume(self._make_callback(sub))
-
     async def consume(self, consumer: str, types: Iterable[type[Message]], handler: Handler) -> None:
-        """Subscribe and start consuming at once (for services started one after another)."""
-        sub = _Subscription(consumer, tuple(types), handler)
-        queue = await self.declare(sub.consumer, sub.types)
-        await queue.consume(self._make_callback(sub))
+        """Declare the consumer's queues and start handing its messages to ``handler``."""
+        by_key = {t.routing_key: t for t in types}
+        queue = await self.declare(consumer, by_key.values())
 
-    def _make_callback(self, sub: _Subscription):
-        by_key = {t.routing_key: t for t in sub.types}
+        async def handle(incoming: AbstractIncomingMessage) -> None:
+            key = incoming.type or incoming.routing_key or ""
+            kind = by_key.get(key)
+            if kind is None:
+                raise Permanent(f"no handler for messages of type {key!r}")
+            try:
+                message = kind.from_bytes(incoming.body)
+            except ValueError as exc:
+                raise Permanent(f"malformed {kind.__name__}: {exc}") from exc
+            emitted = await handler(message)
+            if emitted:
+                await self.publish(*emitted)
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
-            kind = by_key.get(incoming.routing_key or "")
-            try:
-                if kind is None:
-                    raise PermanentError(f"no handler for routing key {incoming.routing_key!r}")
-                try:
-                    message = kind.from_bytes(incoming.body)
-                except ValueError as exc:
-                    raise PermanentError(f"malformed {kind.__name__}: {exc}") from exc
-                emitted = await sub.handler(message)
-                if emitted:
-                    await self.publish(*emitted)
-            except PermanentError as exc:
-                log.error("%s: dead-lettering message %s: %s", sub.consumer, incoming.message_id, exc)
-                await incoming.reject(requeue=False)
-            except asyncio.CancelledError:
-                await _quietly(incoming.nack(requeue=True))
-                raise
-            except Exception as exc:
-                attempt = int((incoming.headers or {}).get("x-delivery-count", 0) or 0) + 1
-                delay = min(30.0, self.retry_base * 2**attempt) * random.uniform(0.5, 1.0)
-                log.warning(
-                    "%s: message %s failed (attempt %d of %d), retrying in %.1fs: %r",
-                    sub.consumer,
-                    incoming.message_id,
-                    attempt,
-                    self.delivery_limit + 1,
-                    delay,
-                    exc,
-                    exc_info=attempt == 1,
-                )
-                await asyncio.sleep(delay)
-                await _quietly(incoming.nack(requeue=True))
-            else:
-                await incoming.ack()
+            async with self.settlement.settled(queue.name, incoming):
+                await handle(incoming)
 
-        return on_message
+        await queue.consume(on_message)
 
-    async def queue_depth(self, consumer: str) -> int | None:
-        """Messages ready in a consumer's queue, or None when it was not declared yet."""
+    async def queue_depth(self, queue: str) -> int | None:
+        """Messages ready in a queue (a consumer's, or ``<consumer>.dead``), or None when it was not declared
+        yet."""
         assert self._connection is not None, "connect() first"
         channel = await self._connection.channel()
         try:
-            queue = await channel.declare_queue(self.queue_name(consumer), passive=True)
-            return queue.declaration_result.message_count
+            declared = await channel.declare_queue(self.queue_name(queue), passive=True)
+            return declared.declaration_result.message_count
         except aio_pika.exceptions.ChannelClosed:
             return None
         finally:
-            await _quietly(channel.close())
+            await quietly(channel.close())
 
     async def close(self) -> None:
         for channel in self._channels:
-            await _quietly(channel.close())
+            await quietly(channel.close())
         self._channels.clear()
         if self._connection is not None:
-            await _quietly(self._connection.close())
+            await quietly(self._connection.close())
             self._connection = None
-
-
-async def _quietly(aw: Awaitable) -> None:
-    try:
-        await aw
-    except Exception as exc:  # noqa: BLE001 - the connection may already be gone; the broker redelivers
-        log.debug("ignored while closing: %r", exc)

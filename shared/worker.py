@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
 
 from aiohttp import web
 
 from shared import logs, metrics
+from shared.errors import Permanent
 from shared.health import checker, health_routes, serve
 from shared.messages import Message, RunMessage
 from shared.runtime import Infra
 
 log = logging.getLogger(__name__)
+
+# A service's HANDLERS: which of its functions handles each type of message on its queue.
+Handlers = Mapping[type[Message], Callable[[Any], Awaitable[Any]]]
+
+
+async def dispatch(handlers: Handlers, message: Message) -> Any:
+    """Hand ``message`` to its handler: how the consumer delivers, and how the tests deliver."""
+    handler = handlers.get(type(message))
+    if handler is None:
+        raise Permanent(f"no handler for {type(message).__name__}")
+    return await handler(message)
 
 
 def instrumented(consumer: str, handler: Callable[[Message], Awaitable]) -> Callable[[Message], Awaitable]:
@@ -41,23 +54,23 @@ class Worker:
         self,
         name: str,
         infra: Infra,
-        routes: dict[type[Message], Callable[[Message], Awaitable]],
+        handlers: Handlers,
         standalone: bool,
         background: Iterable[tuple[str, Callable[[], Awaitable]]] = (),
     ):
         self.name = name
         self.infra = infra
-        self.routes = routes
+        self.handlers = handlers
         self.standalone = standalone
         self.background = list(background)
         self._runner: web.AppRunner | None = None
 
     async def _dispatch(self, message: Message):
-        return await self.routes[type(message)](message)
+        return await dispatch(self.handlers, message)
 
     async def start(self) -> None:
         settings = self.infra.settings
-        await self.infra.bus.consume(self.name, self.routes, instrumented(self.name, self._dispatch))
+        await self.infra.bus.consume(self.name, self.handlers, instrumented(self.name, self._dispatch))
         for task_name, factory in self.background:
             self.infra.spawn(factory(), f"{self.name}-{task_name}")
         if self.standalone:

@@ -6,14 +6,19 @@ from services.fetcher.fetcher import Fetcher
 from shared.graph.client import GraphClient
 from shared.messages import SyncRequested
 from shared.runtime import Infra
-from shared.worker import Worker
+from shared.worker import Handlers, Worker
+
+
+def handler_map(fetcher: Fetcher) -> Handlers:
+    """The fetcher's HANDLERS: the consumer and the tests deliver through this map alone."""
+    return {SyncRequested: fetcher.on_sync_requested}
 
 
 class FetcherService(Worker):
     def __init__(self, infra: Infra, standalone: bool):
         self.graph = GraphClient.from_settings(infra.settings)
         self.fetcher = Fetcher(infra.pool, infra.settings, self.graph, infra.bus.publish)
-        super().__init__("fetcher", infra, {SyncRequested: self.fetcher.on_sync_requested}, standalone)
+        super().__init__("fetcher", infra, handler_map(self.fetcher), standalone)
 
     async def stop(self) -> None:
         await super().stop()

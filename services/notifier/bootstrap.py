@@ -6,19 +6,23 @@ from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
 from shared.messages import AdminDigestRequested, InviteRequested, PendingInvitesRequested
 from shared.runtime import Infra
-from shared.worker import Worker
+from shared.worker import Handlers, Worker
+
+
+def handler_map(notifier: Notifier) -> Handlers:
+    """The notifier's HANDLERS: the consumer and the tests deliver through this map alone."""
+    return {
+        InviteRequested: notifier.on_invite_requested,
+        AdminDigestRequested: notifier.on_digest_requested,
+        PendingInvitesRequested: notifier.on_pending_invites_requested,
+    }
 
 
 class NotifierService(Worker):
     def __init__(self, infra: Infra, standalone: bool):
         self.transport = SmtpTransport(infra.settings, connections=4)
         self.notifier = Notifier(infra.pool, infra.settings, self.transport)
-        routes = {
-            InviteRequested: self.notifier.on_invite_requested,
-            AdminDigestRequested: self.notifier.on_digest_requested,
-            PendingInvitesRequested: self.notifier.on_pending_invites_requested,
-        }
-        super().__init__("notifier", infra, routes, standalone)
+        super().__init__("notifier", infra, handler_map(self.notifier), standalone)
 
     async def stop(self) -> None:
         await super().stop()

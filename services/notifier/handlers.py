@@ -12,13 +12,14 @@ message neither sends twice nor is acked while the email may still be lost. The 
   the only way an email goes twice, and nothing can close it, since SMTP has no way to ask whether a message was
   taken; the mark is retried through database errors for half a lease rather than given up.
 
-A long SMTP outage must not lose anything, and the bus dead-letters a message after a few quick requeues. So a
-temporary failure is retried here, with capped exponential backoff, for ``retry_for`` seconds (10 minutes by
-default, well below RabbitMQ's 30-minute consumer acknowledgement timeout even with a lease of waiting on top).
-The message stays unacked meanwhile; the handlers run concurrently up to the prefetch, so other messages go on
-being handled, and the invites of concurrent messages are claimed and recorded in batches. An invite still failing
-after the window goes back to ``pending`` with the error, for an admin to send again. A digest has nothing to go
-back to: its message is delivered again, each delivery another window, until the bus's delivery limit.
+A long SMTP outage must not lose anything, and the bus dead-letters a message after a few retries half a minute
+apart at most. So a temporary failure is retried here, with capped exponential backoff, for ``retry_for`` seconds
+(10 minutes by default, well below RabbitMQ's 30-minute consumer acknowledgement timeout even with a lease of
+waiting on top). The message stays unacked meanwhile; the handlers run concurrently up to the prefetch, so other
+messages go on being handled, and the invites of concurrent messages are claimed and recorded in batches. An invite
+still failing after the window goes back to ``pending`` with the error, for an admin to send again. A digest has
+nothing to go back to: its message is delivered again, each delivery another window, until the bus's delivery
+limit.
 """
 
 from __future__ import annotations
@@ -40,17 +41,17 @@ from services.notifier.render import Card, Person, Rendered, render_digest, rend
 from services.notifier.sentlog import Claimed, LostClaim, SentLog, digest_key, settle
 from services.notifier.smtp import PermanentMailError
 from shared import metrics
-from shared.bus import PermanentError
 from shared.crypto import hash_token, new_token
-from shared.messages import AdminDigestRequested, InviteRequested, Message, PendingInvitesRequested
+from shared.errors import Permanent, Retry
+from shared.messages import AdminDigestRequested, InviteRequested, PendingInvitesRequested
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-class DigestWaiting(Exception):
-    """A digest some admin has not had yet, for the mail server would not take it: a temporary failure, which
-    the bus retries."""
+class DigestWaiting(Retry):
+    """A digest some admin has not had yet, for the mail server would not take it: the bus delivers it again
+    after a wait."""
 
 
 def _checked_ids(*values: str | None) -> None:
@@ -59,13 +60,10 @@ def _checked_ids(*values: str | None) -> None:
             try:
                 uuid.UUID(value)
             except ValueError as exc:
-                raise PermanentError(f"{value!r} is not an id") from exc
+                raise Permanent(f"{value!r} is not an id") from exc
 
 
 class Notifier:
-    consumer = "notifier"
-    handles: tuple[type[Message], ...] = (InviteRequested, AdminDigestRequested, PendingInvitesRequested)
-
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -92,17 +90,6 @@ class Notifier:
     @property
     def _base_url(self) -> str:
         return self.settings.public_url.rstrip("/")
-
-    async def handle(self, msg: Message) -> None:
-        """The one bus handler of the notifier's queue: ``bus.subscribe(n.consumer, n.handles, n.handle)``."""
-        if isinstance(msg, InviteRequested):
-            await self.on_invite_requested(msg)
-        elif isinstance(msg, AdminDigestRequested):
-            await self.on_digest_requested(msg)
-        elif isinstance(msg, PendingInvitesRequested):
-            await self.on_pending_invites_requested(msg)
-        else:
-            raise PermanentError(f"the notifier does not handle {type(msg).__name__}")
 
     async def on_invite_requested(self, msg: InviteRequested) -> None:
         _checked_ids(msg.team_id, msg.member_id, msg.run_id)
@@ -137,7 +124,7 @@ class Notifier:
                 directory_id=row["directory_id"],
             )
         except GaveUp as exc:  # the invite is pending again, with the error, for an admin to send again
-            raise PermanentError(f"invite {claimed.lease.key}: {exc}") from exc
+            raise Permanent(f"invite {claimed.lease.key}: {exc}") from exc
 
     async def on_digest_requested(self, msg: AdminDigestRequested) -> None:
         _checked_ids(msg.team_id, msg.run_id)
@@ -171,7 +158,9 @@ class Notifier:
             except GaveUp as exc:  # named by id, not address: the bus logs what this raises
                 waiting.append(f"admin {admin['member_id']}: {exc}")
         if waiting:
-            raise DigestWaiting(f"the digest of run {msg.run_id} waits for " + "; ".join(waiting))
+            raise DigestWaiting(
+                self.max_backoff, f"the digest of run {msg.run_id} waits for " + "; ".join(waiting)
+            )
 
     async def _send(
         self,

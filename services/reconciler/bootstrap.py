@@ -6,18 +6,22 @@ from services.reconciler.handlers import Reconciler
 from shared.messages import MembersFetched, PhotoFetched, RunApproved, SnapshotCompleted, SnapshotFailed
 from shared.outbox import run_relay
 from shared.runtime import Infra
-from shared.worker import Worker
+from shared.worker import Handlers, Worker
 
 
-def bootstrap(infra: Infra, standalone: bool = True) -> Worker:
-    reconciler = Reconciler(infra.pool, infra.settings)
-    routes = {
+def handler_map(reconciler: Reconciler) -> Handlers:
+    """The reconciler's HANDLERS: the consumer and the tests deliver through this map alone."""
+    return {
         MembersFetched: reconciler.on_members_fetched,
         SnapshotCompleted: reconciler.on_snapshot_completed,
         SnapshotFailed: reconciler.on_snapshot_failed,
         PhotoFetched: reconciler.on_photo_fetched,
         RunApproved: reconciler.on_run_approved,
     }
+
+
+def bootstrap(infra: Infra, standalone: bool = True) -> Worker:
+    handlers = handler_map(Reconciler(infra.pool, infra.settings))
     # In one process with the scheduler, the scheduler's relay serves both.
     background = [("outbox-relay", lambda: run_relay(infra.pool, infra.bus, infra.settings.outbox_interval))]
-    return Worker("reconciler", infra, routes, standalone, background if standalone else [])
+    return Worker("reconciler", infra, handlers, standalone, background if standalone else [])

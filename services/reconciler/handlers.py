@@ -17,50 +17,18 @@ from services.reconciler.approve import apply_approved
 from services.reconciler.reconcile import reconcile
 from shared import run_locks, runs
 from shared.batching import Batcher
-from shared.bus import PermanentError
-from shared.messages import (
-    MembersFetched,
-    Message,
-    PhotoFetched,
-    RunApproved,
-    SnapshotCompleted,
-    SnapshotFailed,
-)
+from shared.messages import MembersFetched, PhotoFetched, RunApproved, SnapshotCompleted, SnapshotFailed
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 class Reconciler:
-    consumer = "reconciler"
-    handles: tuple[type[Message], ...] = (
-        MembersFetched,
-        SnapshotCompleted,
-        SnapshotFailed,
-        PhotoFetched,
-        RunApproved,
-    )
-
     def __init__(self, pool: asyncpg.Pool, settings: Settings):
         self.pool = pool
         self.settings = settings
         self.mapped = staging.Mapped()
         self._photos: Batcher[member_photos.Photo, Exception | None] = Batcher(pool, self._store_photos)
-
-    async def handle(self, msg: Message) -> None:
-        """The one bus handler of the reconciler's queue: ``bus.subscribe(r.consumer, r.handles, r.handle)``."""
-        if isinstance(msg, MembersFetched):
-            await self.on_members_fetched(msg)
-        elif isinstance(msg, SnapshotCompleted):
-            await self.on_snapshot_completed(msg)
-        elif isinstance(msg, SnapshotFailed):
-            await self.on_snapshot_failed(msg)
-        elif isinstance(msg, PhotoFetched):
-            await self.on_photo_fetched(msg)
-        elif isinstance(msg, RunApproved):
-            await self.on_run_approved(msg)
-        else:
-            raise PermanentError(f"the reconciler does not handle {type(msg).__name__}")
 
     async def on_members_fetched(self, msg: MembersFetched) -> None:
         async with self.pool.acquire() as conn:

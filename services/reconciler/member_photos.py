@@ -18,8 +18,8 @@ from datetime import datetime
 import asyncpg
 
 from shared import run_locks, runs
-from shared.bus import PermanentError
 from shared.config import SyncConfig
+from shared.errors import Permanent
 from shared.messages import PhotoFetched
 
 CHUNK = 2000
@@ -106,13 +106,13 @@ class Photo:
 
 
 def decode(msg: PhotoFetched) -> Photo:
-    """The message's photo; a PermanentError when its data is not base64 (that message alone is refused)."""
+    """The message's photo; Permanent when its data is not base64 (that message alone is refused)."""
     data = None
     if msg.content_type is not None:
         try:
             data = base64.b64decode(msg.data_b64 or "", validate=True)
         except binascii.Error as exc:
-            raise PermanentError(f"photo of {msg.directory_id}: the data is not base64") from exc
+            raise Permanent(f"photo of {msg.directory_id}: the data is not base64") from exc
     return Photo(msg.team_id, msg.run_id, msg.directory_id, msg.etag, msg.content_type, data, msg.sent_at)
 
 

@@ -1,4 +1,4 @@
-"""The bus against the real RabbitMQ: confirms, ack after the work, dead-lettering, redelivery."""
+"""The bus against the real RabbitMQ: confirms, ack after the work, retries, dead-lettering, redelivery."""
 
 import asyncio
 
@@ -6,9 +6,11 @@ import aio_pika
 import pytest
 
 from shared import db
-from shared.bus import PermanentError, Undelivered
+from shared.bus import Bus, Undelivered
+from shared.errors import Permanent, Retry
 from shared.messages import InviteRequested, SyncRequested
 from shared.outbox import relay_once
+from shared.settlement import ERROR, FAILURES
 from tests.fixtures.infra import AMQP_URL
 
 
@@ -26,6 +28,18 @@ async def dead_letters(prefix: str, consumer: str) -> int:
         ch = await conn.channel()
         queue = await ch.declare_queue(f"{prefix}.{consumer}.dead", passive=True)
         return queue.declaration_result.message_count
+    finally:
+        await conn.close()
+
+
+async def first_dead_letter(prefix: str, consumer: str) -> aio_pika.abc.AbstractIncomingMessage:
+    conn = await aio_pika.connect(AMQP_URL)
+    try:
+        ch = await conn.channel()
+        queue = await ch.declare_queue(f"{prefix}.{consumer}.dead", passive=True)
+        message = await queue.get(no_ack=True)
+        assert message is not None
+        return message
     finally:
         await conn.close()
 
@@ -72,17 +86,52 @@ async def test_poison_message_ends_in_dead_letter_queue_after_delivery_limit(bus
     await wait_for_async(lambda: dead_letters(bus.prefix, "test"), 1)
 
 
-async def test_permanent_error_dead_letters_at_once(bus):
+async def test_permanent_error_dead_letters_at_once_with_its_reason(bus):
     attempts = []
 
     async def handler(message):
         attempts.append(1)
-        raise PermanentError("cannot ever work")
+        raise Permanent("cannot ever work")
 
     await bus.consume("test", [InviteRequested], handler)
-    await bus.publish(InviteRequested(team_id="t", member_id="m1"))
+    sent = InviteRequested(team_id="t", member_id="m1")
+    await bus.publish(sent)
     await wait_for_async(lambda: dead_letters(bus.prefix, "test"), 1)
     assert len(attempts) == 1
+    dead = await first_dead_letter(bus.prefix, "test")
+    assert dead.message_id == sent.message_id and dead.type == InviteRequested.routing_key
+    assert dead.headers[ERROR] == "cannot ever work" and dead.headers[FAILURES] == 0
+    assert InviteRequested.from_bytes(dead.body) == sent
+
+
+async def test_a_retry_waits_in_the_retry_queue_not_in_the_consumer(amqp_prefix):
+    """With one prefetch slot, a message told to come back later does not hold it: the next message is handled
+    meanwhile, and the first comes back after its delay."""
+    bus = Bus(AMQP_URL, prefix=amqp_prefix, prefetch=1, delivery_limit=3, retry_longest=5)
+    await bus.connect()
+    loop = asyncio.get_running_loop()
+    handled: list[tuple[str, float]] = []
+
+    async def handler(message):
+        handled.append((message.member_id, loop.time()))
+        if message.member_id == "later" and len(handled) == 1:
+            raise Retry(1.5, "the mail server asked to come back later")
+
+    try:
+        await bus.consume("test", [InviteRequested], handler)
+        await bus.publish(InviteRequested(team_id="t", member_id="later"))
+        await wait_for(lambda: handled)
+        await bus.publish(InviteRequested(team_id="t", member_id="next"))
+        await wait_for(lambda: len(handled) == 2)
+        await wait_for_async(lambda: bus.queue_depth("test.retry"), 1)
+        await wait_for(lambda: len(handled) == 3, timeout=10)
+    finally:
+        await bus.close()
+    (first, t0), (second, t1), (again, t2) = handled
+    assert (first, second, again) == ("later", "next", "later")
+    assert t1 - t0 < 1.0  # the consumer's only slot was free at once
+    assert t2 - t0 >= 1.5
+    assert await dead_letters(amqp_prefix, "test") == 0
 
 
 async def test_malformed_body_is_dead_lettered(bus):

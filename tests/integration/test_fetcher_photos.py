@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
+from services.reconciler.bootstrap import handler_map
 from services.reconciler.handlers import Reconciler
 from shared.messages import Message, PhotoFetched
+from shared.worker import dispatch
 from simulator.images import jpeg, png
 from tests.fixtures.fetcher import add_users, config
 
@@ -19,14 +21,14 @@ class Applied:
     """The fetcher's publish, handing each message to a real reconciler, as the broker would."""
 
     def __init__(self, reconciler: Reconciler):
-        self.reconciler = reconciler
+        self.handlers = handler_map(reconciler)
         self.photos: list[PhotoFetched] = []
 
     async def __call__(self, *messages: Message) -> None:
         for message in messages:
             if isinstance(message, PhotoFetched):
                 self.photos.append(message)
-            await self.reconciler.handle(message)
+            await dispatch(self.handlers, message)
 
 
 async def sync(b, team: str, group: str, publish: Applied) -> dict:

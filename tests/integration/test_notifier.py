@@ -13,15 +13,17 @@ import trustme
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr
 
+from services.notifier.bootstrap import handler_map
 from services.notifier.handlers import Notifier
 from services.notifier.mime import compose
 from services.notifier.pending import send_pending_invites
 from services.notifier.render import Card, Person, render_invite
 from services.notifier.smtp import SmtpTransport, TemporaryMailError
-from shared.bus import PermanentError
+from shared.errors import Permanent
 from shared.messages import InviteRequested
 from shared.outbox import relay_once
 from tests.fixtures.smtp import start_sink
+from tests.fixtures.workers import start_consumer
 
 
 async def make_team(pool, name: str = "Contoso") -> str:
@@ -126,8 +128,7 @@ async def test_an_invite_without_an_invite_row_is_made_and_sent(pool, notifier, 
 async def test_redelivered_messages_through_the_bus_send_once(pool, bus, notifier, smtp_server):
     team = await make_team(pool)
     members = [await make_member(pool, team, f"user{i}@contoso.com") for i in range(5)]
-    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
-    await bus.start()
+    await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
     messages = [InviteRequested(team_id=team, member_id=m) for m in members]
     await bus.publish(*messages, *messages, *messages)  # the same message ids, three times over
     await smtp_server.wait_for(5)
@@ -139,8 +140,7 @@ async def outage_then_all_once(pool, bus, notifier, smtp_server, seconds: float,
     team = await make_team(pool)
     members = [await make_member(pool, team, f"user{i}@contoso.com") for i in range(count)]
     smtp_server.refuse(seconds, code)
-    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
-    await bus.start()
+    await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
     await bus.publish(*(InviteRequested(team_id=team, member_id=m) for m in members))
     await smtp_server.wait_for(count, timeout=seconds + 30)
     await wait_until(lambda: pool.fetchval("SELECT count(*) = $1 FROM invites WHERE status = 'sent'", count))
@@ -168,7 +168,7 @@ async def test_an_outage_longer_than_the_retries_leaves_the_invite_pending(
     member = await make_member(pool, team, "jane@contoso.com")
     smtp_server.refuse(60)
     notifier = Notifier(pool, mail_settings, transport, retry_for=1, max_backoff=0.2)
-    with pytest.raises(PermanentError, match="still failing"):
+    with pytest.raises(Permanent, match="still failing"):
         await notifier.on_invite_requested(InviteRequested(team_id=team, member_id=member))
     row = await invite(pool, member)
     assert row["status"] == "pending" and "4.3.2" in row["error"]
@@ -209,8 +209,7 @@ async def test_pending_invites_are_queued_and_sent_on_request(pool, bus, notifie
     await make_member(pool, other, "other@fabrikam.com", invite="pending")
     assert await send_pending_invites(pool, team) == 3
     assert await send_pending_invites(pool, team) == 0
-    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
-    await bus.start()
+    await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
     assert await relay_once(pool, bus) == 3
     await smtp_server.wait_for(3)
     await wait_until(

@@ -9,13 +9,16 @@ from collections import Counter
 
 import pytest
 
+from services.notifier.bootstrap import handler_map
 from services.notifier.handlers import Notifier
 from services.notifier.sentlog import LostClaim, SentLog
 from services.notifier.smtp import SmtpTransport
 from shared import db
 from shared.bus import Bus
 from shared.messages import AdminDigestRequested, InviteRequested
+from shared.worker import dispatch
 from tests.fixtures.infra import AMQP_URL
+from tests.fixtures.workers import start_consumer
 from tests.integration.test_notifier import invite, make_member, make_team, wait_until
 
 
@@ -77,7 +80,9 @@ async def test_two_replicas_handling_the_same_messages_at_once_send_each_email_o
     messages = [InviteRequested(team_id=team, member_id=m) for m in members]
     messages += [AdminDigestRequested(team_id=team, run_id=run)] * 3
     orders = [random.sample(messages * 2, len(messages) * 2) for _ in replicas]
-    await asyncio.gather(*(n.handle(m) for n, order in zip(replicas, orders, strict=True) for m in order))
+    await asyncio.gather(
+        *(dispatch(handler_map(n), m) for n, order in zip(replicas, orders, strict=True) for m in order)
+    )
     counts = Counter(r.to for r in smtp_server.received)
     assert len(counts) == 150 + 3 and set(counts.values()) == {1}
     assert await pool.fetchval("SELECT count(*) FROM invites WHERE status = 'sent'") == 150
@@ -89,22 +94,25 @@ async def test_two_replicas_consuming_one_queue_of_redelivered_messages_send_eac
 ):
     team = await make_team(pool)
     members = await make_members(pool, team, 120)
-    second = Bus(AMQP_URL, prefix=amqp_prefix, prefetch=8, delivery_limit=3, retry_base=0.02)
+    second = Bus(
+        AMQP_URL, prefix=amqp_prefix, prefetch=8, delivery_limit=3, retry_base=0.02, retry_longest=0.5
+    )
     await second.connect()
     handled = 0
 
     def counted(notifier: Notifier):
+        handlers = handler_map(notifier)
+
         async def handle(message) -> None:
             nonlocal handled
-            await notifier.handle(message)
+            await dispatch(handlers, message)
             handled += 1
 
-        return handle
+        return dict.fromkeys(handlers, handle)
 
     try:
         for b, notifier in zip((bus, second), replicas, strict=True):
-            b.subscribe(notifier.consumer, notifier.handles, counted(notifier))
-            await b.start()
+            await start_consumer("notifier", counted(notifier), notifier.settings, notifier.pool, b)
         messages = [InviteRequested(team_id=team, member_id=m) for m in members]
         for copy in range(3):  # the same message ids, three times over, split between the replicas
             await bus.publish(*(messages if copy % 2 else reversed(messages)))

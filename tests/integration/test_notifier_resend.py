@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from services.notifier.bootstrap import handler_map
 from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
 from shared.messages import InviteRequested, PendingInvitesRequested
 from shared.outbox import relay_once
 from tests.fixtures.api import make_team
+from tests.fixtures.workers import start_consumer
 from tests.integration.test_notifier import claim_link, invite, make_member, wait_until
 
 
@@ -60,8 +62,7 @@ async def test_send_resends_pending_failed_and_expired_invites_once(
     again = await api.post(f"/api/v1/teams/{tid}/invites/send", headers=team["headers"])
     assert await again.json() == {"queued": 0}  # already on their way
     await notifier.on_pending_invites_requested(PendingInvitesRequested(team_id=tid))  # a redelivery
-    bus.subscribe(notifier.consumer, notifier.handles, notifier.handle)
-    await bus.start()
+    await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
     assert await relay_once(pool, bus) == 3
     await smtp_server.wait_for(before + 3)
     resent = [members[n] for n in ("expired", "failed", "pending")]

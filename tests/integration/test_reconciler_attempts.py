@@ -11,7 +11,7 @@ from datetime import timedelta
 import asyncpg
 
 from services.reconciler import member_photos
-from shared.bus import PermanentError
+from shared.errors import Permanent
 from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted
 from tests.fixtures.reconciler import GROUP, user
 
@@ -124,7 +124,7 @@ async def test_photos_arriving_together_are_stored_together_each_message_its_own
     )
     assert outcomes[:2] == [None, None] and outcomes[4] is None
     assert isinstance(outcomes[2], asyncpg.ForeignKeyViolationError)  # that message fails, and only it
-    assert isinstance(outcomes[3], PermanentError)
+    assert isinstance(outcomes[3], Permanent)
     members = await team.members()
     assert await _photos(team) == {
         members[USERS[0].id]["id"]: ("e1", b"one"),

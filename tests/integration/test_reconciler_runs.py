@@ -42,7 +42,7 @@ async def test_pages_and_completion_arriving_at_once_apply_the_run_every_time(te
         run_id = await team.new_run()
         pages, done = team.messages(run_id, {GROUP: USERS}, page_size=1)
         arriving = [*pages[:2], done, *pages[2:]]
-        await asyncio.gather(*(team.reconciler.handle(m) for m in arriving))
+        await asyncio.gather(*(team.deliver(m) for m in arriving))
         assert await team.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "succeeded"
     assert len(await team.members()) == len(USERS)
 
