@@ -2,7 +2,7 @@
 
 One durable topic exchange. Each consumer owns a durable quorum queue, bound to the routing keys of the message
 types it handles, with a retry queue and a dead-letter queue of its own. Publishes are persistent, mandatory and
-confirmed. A message is settled in one place (``shared.settlement``): acked once its handler
+confirmed, within a timeout. A message is settled in one place (``shared.settlement``): acked once its handler
 returned (so after the handler's transaction committed), else retried through the retry queue or dead-lettered.
 A consumer that dies with messages in hand has them redelivered by the broker, and the queue's delivery limit
 dead-letters a message that keeps killing its consumer.
@@ -39,6 +39,7 @@ class Bus:
         delivery_limit: int = 5,
         retry_base: float = 0.5,
         retry_longest: float = 30.0,
+        publish_timeout: float = 30.0,
     ):
         self.url = url
         self.prefix = prefix
@@ -47,6 +48,7 @@ class Bus:
         # RabbitMQ expires messages from a queue's head only: a message waits in the retry queue for its own
         # delay, and at most for the longest one queued before it.
         self.settlement = Settlement(self.send_to_queue, delivery_limit, retry_base, retry_longest)
+        self.publish_timeout = publish_timeout
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
@@ -101,6 +103,7 @@ class Bus:
                     ),
                     routing_key=key,
                     mandatory=True,
+                    timeout=self.publish_timeout,
                 )
                 for key, message_id, body in items
             ),

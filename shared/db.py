@@ -85,10 +85,39 @@ async def connect(url: str) -> asyncpg.Connection:
     return conn
 
 
-async def create_pool(url: str, size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=1, max_size=size, init=_init_connection)
-    assert pool is not None
-    return pool
+class _Pool(asyncpg.Pool):
+    """A pool whose every acquire gives up after ``acquire_timeout`` seconds, unless told another timeout."""
+
+    def __init__(self, *args, acquire_timeout: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None):
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(
+    url: str, size: int = 10, statement_timeout: float = 300.0, acquire_timeout: float = 60.0
+) -> asyncpg.Pool:
+    """A pool on which nothing waits for ever: PostgreSQL cancels a statement after ``statement_timeout``
+    seconds, and the client gives up a little later (a server that no longer answers cannot cancel)."""
+    pool = _Pool(
+        url,
+        min_size=1,
+        max_size=size,
+        max_queries=50000,
+        max_inactive_connection_lifetime=300.0,
+        setup=None,
+        init=_init_connection,
+        reset=None,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=acquire_timeout,
+        command_timeout=statement_timeout + 5,
+        server_settings={"statement_timeout": str(int(statement_timeout * 1000))},
+    )
+    return await pool
 
 
 def _with_database(url: str, database: str) -> str:

@@ -75,14 +75,25 @@ def check_settings(settings: Settings, names: Sequence[str]) -> None:
 
 async def open_infra(settings: Settings) -> Infra:
     try:
-        pool = await db.create_pool(settings.database_url, size=settings.db_pool_size)
+        pool = await db.create_pool(
+            settings.database_url,
+            size=settings.db_pool_size,
+            statement_timeout=settings.db_statement_timeout,
+            acquire_timeout=settings.db_acquire_timeout,
+        )
     except (OSError, TimeoutError) as exc:
         raise Unreachable(
             f"cannot reach PostgreSQL at CARDSYNC_DATABASE_URL ({exc}); is it running?"
         ) from exc
     try:
         await db.require_migrated(pool)
-        bus = Bus(settings.amqp_url, settings.amqp_prefix, settings.prefetch, settings.delivery_limit)
+        bus = Bus(
+            settings.amqp_url,
+            settings.amqp_prefix,
+            settings.prefetch,
+            settings.delivery_limit,
+            publish_timeout=settings.publish_timeout,
+        )
         try:
             await asyncio.wait_for(bus.connect(), 30)
         except Exception as exc:

@@ -55,6 +55,13 @@ class Settings(BaseSettings):
     prefetch: int = 16
     delivery_limit: int = 5
     db_pool_size: int = 10
+    db_statement_timeout: float = Field(
+        default=300.0, gt=0, description="seconds a database statement may run"
+    )
+    db_acquire_timeout: float = Field(
+        default=60.0, gt=0, description="seconds to wait for a pooled connection"
+    )
+    publish_timeout: float = Field(default=30.0, gt=0, description="seconds to wait for the broker's confirm")
     graph_concurrency: int = Field(default=8, description="Graph requests in flight per tenant")
     graph_max_throttle_wait: float = Field(default=600.0, description="seconds of throttling a run tolerates")
     photo_slice_days: int = Field(default=7, description="every photo is re-checked within this many days")

@@ -21,8 +21,8 @@ from shared.errors import Retry, Verdict, judge
 
 log = logging.getLogger(__name__)
 
-# Headers that travel with a message between its deliveries: its failures so far, and the last one's error.
-FAILURES, ERROR = "cardsync-failures", "cardsync-error"
+# Headers that travel with a message between its deliveries: counted failures, uncounted outages, last error.
+FAILURES, OUTAGES, ERROR = "cardsync-failures", "cardsync-outages", "cardsync-error"
 ERROR_LENGTH = 2000
 SendToQueue = Callable[[str, aio_pika.Message], Awaitable[None]]
 
@@ -52,12 +52,12 @@ class Settlement:
 
     async def _after_failure(self, queue: str, incoming: AbstractIncomingMessage, exc: Exception) -> None:
         headers = {k: v for k, v in (incoming.headers or {}).items() if not k.startswith("x-")}
-        failures = int(headers.get(FAILURES) or 0)
-        verdict = judge(exc, failures, self.delivery_limit, self.retry_base, self.retry_longest)
+        failures, outages = int(headers.get(FAILURES) or 0), int(headers.get(OUTAGES) or 0)
+        verdict = judge(exc, failures, outages, self.delivery_limit, self.retry_base, self.retry_longest)
         if not verdict.dead:
-            failures += 1
+            failures, outages = (failures + 1, outages) if verdict.counted else (failures, outages + 1)
         _log(queue, incoming.message_id, verdict, exc, failures, self.delivery_limit)
-        headers.update({FAILURES: failures, ERROR: verdict.reason[:ERROR_LENGTH]})
+        headers.update({FAILURES: failures, OUTAGES: outages, ERROR: verdict.reason[:ERROR_LENGTH]})
         copy = aio_pika.Message(
             incoming.body,
             message_id=incoming.message_id,
@@ -81,7 +81,7 @@ def _log(
 ) -> None:
     if verdict.dead:
         log.error("%s: dead-lettering message %s: %s", queue, message_id, verdict.reason)
-    else:
+    elif verdict.counted:
         log.warning(
             "%s: message %s failed (attempt %d of %d), retrying in %.1f s: %s",
             queue,
@@ -91,6 +91,14 @@ def _log(
             verdict.delay,
             verdict.reason,
             exc_info=failures == 1 and not isinstance(exc, Retry),
+        )
+    else:
+        log.warning(
+            "%s: message %s waits %.1f s for the database or the broker (not counted as a failure): %s",
+            queue,
+            message_id,
+            verdict.delay,
+            verdict.reason,
         )
 
 

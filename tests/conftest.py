@@ -10,4 +10,5 @@ pytest_plugins = [
     "tests.fixtures.reconciler",
     "tests.fixtures.fetcher",
     "tests.fixtures.e2e",
+    "tests.fixtures.proxy",
 ]

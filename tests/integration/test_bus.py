@@ -3,6 +3,7 @@
 import asyncio
 
 import aio_pika
+import asyncpg
 import pytest
 
 from shared import db
@@ -132,6 +133,29 @@ async def test_a_retry_waits_in_the_retry_queue_not_in_the_consumer(amqp_prefix)
     assert t1 - t0 < 1.0  # the consumer's only slot was free at once
     assert t2 - t0 >= 1.5
     assert await dead_letters(amqp_prefix, "test") == 0
+
+
+async def test_connection_errors_do_not_count_against_the_delivery_limit(bus):
+    """A database or broker outage outlasts any number of deliveries: ten failures with a limit of three, and
+    the message is still handled."""
+    outages = [
+        ConnectionRefusedError("connection refused"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+    ] * 4
+    attempts = []
+
+    async def handler(message):
+        attempts.append(1)
+        if len(attempts) <= 10:
+            raise outages[len(attempts)]
+
+    await bus.consume("test", [InviteRequested], handler)
+    await bus.publish(InviteRequested(team_id="t", member_id="m1"))
+    await wait_for(lambda: len(attempts) == 11, timeout=30)
+    await asyncio.sleep(0.3)
+    assert len(attempts) == 11 and bus.delivery_limit == 3
+    assert await dead_letters(bus.prefix, "test") == 0
 
 
 async def test_malformed_body_is_dead_lettered(bus):
