@@ -53,6 +53,8 @@ class Bus:
         self._publish_channel: aio_pika.abc.AbstractChannel | None = None
         self._exchange: aio_pika.abc.AbstractExchange | None = None
         self._channels: list[aio_pika.abc.AbstractChannel] = []
+        self._consumers: dict[str, tuple[AbstractQueue, str]] = {}
+        self.consumers: list[str] = []  # every consumer this process was asked to run, for readiness
 
     @property
     def connected(self) -> bool:
@@ -192,7 +194,13 @@ class Bus:
             async with self.settlement.settled(queue.name, incoming):
                 await handle(incoming)
 
-        await queue.consume(on_message)
+        self.consumers.append(consumer)
+        self._consumers[consumer] = (queue, await queue.consume(on_message))
+
+    def consuming(self, consumer: str) -> bool:
+        """Whether the consumer takes messages now: subscribed, and its channel open."""
+        entry = self._consumers.get(consumer)
+        return entry is not None and self.connected and not entry[0].channel.is_closed
 
     async def queue_depth(self, queue: str) -> int | None:
         """Messages ready in a queue (a consumer's, or ``<consumer>.dead``), or None when it was not declared
@@ -211,6 +219,7 @@ class Bus:
         for channel in self._channels:
             await quietly(channel.close())
         self._channels.clear()
+        self._consumers.clear()
         if self._connection is not None:
             await quietly(self._connection.close())
             self._connection = None

@@ -1,41 +1,102 @@
-"""/healthz and /metrics for the worker services (the scheduler serves them on its API port)."""
+"""Health: /livez (the process's event loop answers), /readyz (the process can do its work: the database, the
+broker, each background loop and each consumer), /healthz (the same as /readyz), and a worker's /metrics."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.bus import Bus
+from shared.runtime import Infra
 
-HealthCheck = Callable[[], Awaitable[bool]]
+log = logging.getLogger(__name__)
+OK = "ok"
+CHECK_TIMEOUT = 2.0
 
 
-def checker(pool: asyncpg.Pool, bus: Bus) -> HealthCheck:
-    async def healthy() -> bool:
-        if not bus.connected:
-            return False
+@dataclass(frozen=True)
+class Report:
+    """Each check's answer, ``ok`` or what is wrong; ready when every one is ok."""
+
+    checks: dict[str, str]
+
+    @property
+    def ready(self) -> bool:
+        return all(answer == OK for answer in self.checks.values())
+
+    def body(self) -> dict:
+        return {"status": OK if self.ready else "unavailable", "checks": self.checks}
+
+
+Readiness = Callable[[], Awaitable[Report]]
+
+
+async def _database(pool: asyncpg.Pool) -> str:
+    try:
+        await pool.fetchval("SELECT 1", timeout=CHECK_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001 - any failure is an answer, not an error
+        return f"PostgreSQL does not answer: {exc!r}"
+    return OK
+
+
+def database_readiness(pool: asyncpg.Pool) -> Readiness:
+    async def report() -> Report:
+        return Report({"database": await _database(pool)})
+
+    return report
+
+
+def readiness(infra: Infra) -> Readiness:
+    """The process's readiness: its database, its broker, and every loop and consumer it runs."""
+
+    async def report() -> Report:
+        checks = {
+            "database": await _database(infra.pool),
+            "broker": OK if infra.bus.connected else "RabbitMQ is not connected; reconnecting",
+        }
+        for loop in infra.loops:
+            checks[f"loop {loop.name}"] = OK if loop.alive else f"not running: {loop.problem or 'stopped'}"
+        for consumer in infra.bus.consumers:
+            checks[f"consumer {consumer}"] = OK if infra.bus.consuming(consumer) else "not consuming"
+        return Report(checks)
+
+    return report
+
+
+def probe_routes(ready: Readiness, detail: bool = True) -> list[web.RouteDef]:
+    """/livez, /readyz and /healthz; without ``detail`` (a port that may face the internet) the answer names
+    each check and whether it is ok, and only the log says what is wrong."""
+
+    async def livez(_request: web.Request) -> web.Response:
+        return web.json_response({"status": OK})
+
+    async def readyz(_request: web.Request) -> web.Response:
         try:
-            await pool.fetchval("SELECT 1", timeout=2)
-        except Exception:  # noqa: BLE001 - any failure is an unhealthy answer
-            return False
-        return True
+            report = await ready()
+        except Exception as exc:  # noqa: BLE001 - a failing check is an unready answer, not an error page
+            report = Report({"readiness": f"the check failed: {exc!r}"})
+        if not report.ready:
+            log.warning("not ready: %s", "; ".join(f"{k}: {v}" for k, v in report.checks.items() if v != OK))
+        if not detail:
+            report = Report(
+                {name: OK if answer == OK else "failing" for name, answer in report.checks.items()}
+            )
+        return web.json_response(report.body(), status=200 if report.ready else 503)
 
-    return healthy
+    return [web.get("/livez", livez), web.get("/readyz", readyz), web.get("/healthz", readyz)]
 
 
-def health_routes(healthy: HealthCheck) -> list[web.RouteDef]:
-    async def healthz(_request: web.Request) -> web.Response:
-        if await healthy():
-            return web.json_response({"status": "ok"})
-        return web.json_response({"status": "unavailable"}, status=503)
+def health_routes(ready: Readiness) -> list[web.RouteDef]:
+    """A worker's private port: the probes and its /metrics."""
 
     async def metrics(_request: web.Request) -> web.Response:
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    return [web.get("/healthz", healthz), web.get("/metrics", metrics)]
+    return [*probe_routes(ready), web.get("/metrics", metrics)]
 
 
 async def serve(routes: list[web.RouteDef], host: str, port: int) -> web.AppRunner:

@@ -58,7 +58,10 @@ async def run_relay(pool: asyncpg.Pool, bus: Bus, interval: float = 0.5) -> None
 
     try:
         await listener.add_listener("outbox", on_notify)
+        listener.add_termination_listener(on_notify)
         while True:
+            if listener.is_closed():  # the database went away: its supervisor starts the relay on a new one
+                raise ConnectionError("the outbox relay's LISTEN connection closed")
             try:
                 while await relay_once(pool, bus) == BATCH:
                     pass
@@ -72,5 +75,6 @@ async def run_relay(pool: asyncpg.Pool, bus: Bus, interval: float = 0.5) -> None
                 pass
             wake.clear()
     finally:
-        await listener.remove_listener("outbox", on_notify)
+        if not listener.is_closed():
+            await listener.remove_listener("outbox", on_notify)
         await pool.release(listener)

@@ -14,6 +14,7 @@ import asyncpg
 
 from shared import db
 from shared.bus import Bus
+from shared.loops import Loop
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,33 +30,32 @@ class Service(Protocol):
 
 @dataclass
 class Infra:
-    """The process-wide connections: one database pool and one broker connection."""
+    """The process-wide connections (one database pool, one broker connection) and background loops."""
 
     settings: Settings
     pool: asyncpg.Pool
     bus: Bus
-    tasks: list[asyncio.Task] = field(default_factory=list)
+    loops: list[Loop] = field(default_factory=list)
 
-    def spawn(self, coro: Awaitable, name: str) -> asyncio.Task:
-        task = asyncio.ensure_future(coro)
-        task.set_name(name)
-        task.add_done_callback(_log_crash)
-        self.tasks.append(task)
-        return task
+    def spawn(self, name: str, factory: Callable[[], Awaitable[None]]) -> Loop:
+        """Run ``factory()`` in the background, started again should it crash; readiness watches it."""
+        loop = Loop(name, factory)
+        loop.start()
+        self.loops.append(loop)
+        return loop
 
-    async def close(self) -> None:
-        for task in self.tasks:
+    async def stop_loops(self) -> None:
+        tasks = [loop.task for loop in self.loops if loop.task is not None]
+        for task in tasks:
             task.cancel()
-        for task in self.tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+    async def close(self) -> None:
+        await self.stop_loops()
         await self.bus.close()
         await self.pool.close()
-
-
-def _log_crash(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background task %s stopped: %r", task.get_name(), task.exception())
 
 
 class StartupError(RuntimeError):

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from shared import logs, metrics
 from shared.errors import Permanent
-from shared.health import checker, health_routes, serve
+from shared.health import health_routes, readiness, serve
 from shared.messages import Message, RunMessage
 from shared.runtime import Infra
 
@@ -72,11 +72,10 @@ class Worker:
         settings = self.infra.settings
         await self.infra.bus.consume(self.name, self.handlers, instrumented(self.name, self._dispatch))
         for task_name, factory in self.background:
-            self.infra.spawn(factory(), f"{self.name}-{task_name}")
+            self.infra.spawn(f"{self.name}-{task_name}", factory)
         if self.standalone:
-            healthy = checker(self.infra.pool, self.infra.bus)
             self._runner = await serve(
-                health_routes(healthy), settings.api_host, settings.health_port_for(self.name)
+                health_routes(readiness(self.infra)), settings.api_host, settings.health_port_for(self.name)
             )
 
     async def stop(self) -> None:

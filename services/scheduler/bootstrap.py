@@ -8,7 +8,7 @@ from services.scheduler.api.app import create_app
 from services.scheduler.claim.routes import claim_routes
 from services.scheduler.due import run_scheduler
 from services.scheduler.stats import run_stats
-from shared.health import checker
+from shared.health import readiness
 from shared.outbox import run_relay
 from shared.runtime import Infra
 
@@ -23,14 +23,14 @@ class SchedulerService:
     async def start(self) -> None:
         settings, pool = self.infra.settings, self.infra.pool
         app = create_app(
-            pool, settings, extra_routes=claim_routes(pool, settings), health=checker(pool, self.infra.bus)
+            pool, settings, extra_routes=claim_routes(pool, settings), ready=readiness(self.infra)
         )
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, settings.api_host, settings.api_port).start()
-        self.infra.spawn(run_scheduler(pool, settings), "cadence")
-        self.infra.spawn(run_relay(pool, self.infra.bus, settings.outbox_interval), "outbox-relay")
-        self.infra.spawn(run_stats(pool, self.infra.bus), "stats")
+        self.infra.spawn("cadence", lambda: run_scheduler(pool, settings))
+        self.infra.spawn("outbox-relay", lambda: run_relay(pool, self.infra.bus, settings.outbox_interval))
+        self.infra.spawn("stats", lambda: run_stats(pool, self.infra.bus))
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -138,9 +138,9 @@ def test_a_deployment_per_service_with_probes_resources_and_a_budget(example):
         assert container["args"] == [service] and container["image"] == "registry.example.com/cardsync:0.1.0"
         port = settings["CARDSYNC_API_PORT" if service == "scheduler" else "CARDSYNC_HEALTH_PORT"]
         named = {p["name"]: p["containerPort"] for p in container["ports"]}
-        for probe in ("readinessProbe", "livenessProbe"):
+        for probe, path in (("readinessProbe", "/readyz"), ("livenessProbe", "/livez")):
             get = container[probe]["httpGet"]
-            assert get["path"] == "/healthz" and str(named[get["port"]]) == port, (service, probe)
+            assert get["path"] == path and str(named[get["port"]]) == port, (service, probe)
         resources = container["resources"]
         assert set(resources["requests"]) == set(resources["limits"]) == {"cpu", "memory"}
         assert mebibytes(resources["requests"]["memory"]) >= PEAK_RSS_MB[service], service

@@ -21,7 +21,8 @@ import services.reconciler.bootstrap
 import services.scheduler.bootstrap  # noqa: F401 - each service's modules register the metrics it exports
 from services.scheduler.api import create_app
 from services.scheduler.stats import refresh
-from shared.health import checker, health_routes
+from shared.health import health_routes, readiness
+from shared.runtime import Infra
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "deploy/grafana/cardsync.json"
@@ -35,7 +36,7 @@ async def exported(pool, bus, settings) -> dict[str, set[str]]:
     """Every metric name /metrics shows, on the API port and on a worker's health port, with its labels."""
     await refresh(pool, bus)  # the scheduler's gauges, read from the database and the broker
     worker = web.Application()
-    worker.add_routes(health_routes(checker(pool, bus)))
+    worker.add_routes(health_routes(readiness(Infra(settings, pool, bus))))
     token = settings.operator_token.get_secret_value()
     texts = []
     for app, headers in ((create_app(pool, settings), {"Authorization": f"Bearer {token}"}), (worker, {})):

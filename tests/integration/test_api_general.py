@@ -7,6 +7,7 @@ import uuid
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.scheduler.api import create_app
+from shared.health import Report
 from tests.fixtures.api import make_team
 from tests.fixtures.sim import SIM_CLIENT_ID, SIM_CLIENT_SECRET
 
@@ -123,20 +124,23 @@ async def test_metrics_are_for_the_operator_only(api, operator):
     assert "cardsync_api_requests_total" in await resp.text()
 
 
-async def test_healthz_follows_the_health_check(pool, settings):
-    results = iter([True, False])
+async def test_readiness_follows_its_checks_and_tells_the_internet_no_details(pool, settings):
+    reports = iter([Report({"database": "ok"}), Report({"database": "PostgreSQL does not answer: refused"})])
 
-    async def health() -> bool:
-        return next(results)
+    async def ready() -> Report:
+        return next(reports)
 
-    async def broken() -> bool:
+    async def broken() -> Report:
         raise ConnectionError("broker down")
 
-    async with TestClient(TestServer(create_app(pool, settings, health=health))) as client:
+    async with TestClient(TestServer(create_app(pool, settings, ready=ready))) as client:
         ok = await client.get("/healthz")
-        assert ok.status == 200 and await ok.json() == {"status": "ok"}
-        assert (await client.get("/healthz")).status == 503
-    async with TestClient(TestServer(create_app(pool, settings, health=broken))) as client:
+        assert ok.status == 200 and await ok.json() == {"status": "ok", "checks": {"database": "ok"}}
+        down = await client.get("/readyz")
+        assert down.status == 503
+        assert await down.json() == {"status": "unavailable", "checks": {"database": "failing"}}
+        assert (await client.get("/livez")).status == 200  # the process itself is fine
+    async with TestClient(TestServer(create_app(pool, settings, ready=broken))) as client:
         assert (await client.get("/healthz")).status == 503
     async with TestClient(TestServer(create_app(pool, settings))) as client:  # the database by default
         assert (await client.get("/healthz")).status == 200

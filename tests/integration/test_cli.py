@@ -17,7 +17,7 @@ import pytest
 
 from services.cli import _parser
 from shared import db
-from shared.health import health_routes, serve
+from shared.health import Report, health_routes, serve
 from tests.fixtures.infra import BASE_DB_URL, _db_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,8 +143,8 @@ async def test_a_service_refuses_to_start_on_a_changed_migration(tmp_path, db_ur
 async def test_healthcheck_asks_the_port_that_answers(tmp_path, unused_tcp_port_factory):
     state = {"healthy": True}
 
-    async def healthy() -> bool:
-        return state["healthy"]
+    async def healthy() -> Report:
+        return Report({"database": "ok" if state["healthy"] else "PostgreSQL does not answer"})
 
     api, worker = unused_tcp_port_factory(), unused_tcp_port_factory()
     ports = {"CARDSYNC_API_PORT": str(api), "CARDSYNC_HEALTH_PORT": str(worker)}

@@ -21,10 +21,10 @@ from services.scheduler.api.routes.signin import ROUTES as SIGNIN_ROUTES
 from services.scheduler.api.routes.signin import signin_ctx
 from services.scheduler.dashboard.routes import ROUTES as DASHBOARD_ROUTES
 from shared.graph.client import GraphClient
+from shared.health import Readiness, database_readiness, probe_routes
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-HealthCheck = Callable[[], Awaitable[bool]]
 RequestHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -50,25 +50,6 @@ def _operator_only(handler: RequestHandler) -> RequestHandler:
     return handle
 
 
-def _database_health(pool: asyncpg.Pool) -> HealthCheck:
-    async def check() -> bool:
-        return await pool.fetchval("SELECT 1") == 1
-
-    return check
-
-
-def _healthz(health: HealthCheck) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def healthz(_: web.Request) -> web.Response:
-        try:
-            ok = await health()
-        except Exception as exc:  # noqa: BLE001 - a failing check is an unhealthy answer, not an error page
-            log.warning("health check failed: %s", exc)
-            ok = False
-        return web.json_response({"status": "ok" if ok else "unavailable"}, status=200 if ok else 503)
-
-    return healthz
-
-
 async def _graph_client(app: web.Application):
     """One Graph client for the API's searches and checks, made once the loop runs, closed at shutdown."""
     app[GRAPH] = GraphClient.from_settings(app[SETTINGS])
@@ -80,10 +61,11 @@ def create_app(
     pool: asyncpg.Pool,
     settings: Settings,
     *,
-    health: HealthCheck | None = None,
+    ready: Readiness | None = None,
     extra_routes: Iterable[web.AbstractRouteDef] = (),
 ) -> web.Application:
-    """The API on ``pool``; ``health`` defaults to a database check; ``extra_routes`` are served alongside."""
+    """The API on ``pool``; ``ready`` (its /readyz and /healthz) defaults to a database check;
+    ``extra_routes`` are served alongside."""
     app = web.Application(middlewares=[metrics_middleware, problem_middleware], client_max_size=MAX_BODY)
     app[POOL] = pool
     app[SETTINGS] = settings
@@ -100,7 +82,8 @@ def create_app(
     app.router.add_get("/api/docs", _bounded(docs_page))
     app.router.add_get(f"/api/docs/{BUNDLE}", _bounded(redoc_bundle))
     app.router.add_get(PROBLEMS_PATH + "/{kind}", _bounded(problem_page))
-    app.router.add_get("/healthz", _bounded(_healthz(health or _database_health(pool))))
+    for probe in probe_routes(ready or database_readiness(pool), detail=False):
+        app.router.add_get(probe.path, _bounded(probe.handler))
     # The API's port may face the internet: what the metrics tell (teams' run counts, queue depths) is the
     # operator's. A worker serves its own on its health port, which stays private.
     app.router.add_get("/metrics", _bounded(_operator_only(metrics)))
