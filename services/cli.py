@@ -101,6 +101,30 @@ def _parser() -> argparse.ArgumentParser:
         "Ask /healthz of the service running here, on the API port and then on each worker's health port"
         " (for a container's HEALTHCHECK); exit 0 when the first port that answers says healthy.",
     )
+    dead_letters = command(
+        "dead-letters",
+        "list, show, replay or purge the messages no service could handle",
+        "Work on the dead-letter queues (<prefix>.<service>.dead) of the fetcher, reconciler and notifier: list"
+        " their messages with the error that put each there, show one, replay messages to their service (once"
+        " what failed is mended) or purge them.",
+    )
+    dead_letters.add_argument(
+        "action",
+        choices=("list", "show", "replay", "purge"),
+        help="list the messages, show one, replay or purge",
+    )
+    dead_letters.add_argument(
+        "ids", nargs="*", metavar="MESSAGE_ID", help="the messages to show, replay or purge"
+    )
+    dead_letters.add_argument(
+        "--queue", choices=SERVICES[1:], help="one service's dead-letter queue (default: all)"
+    )
+    dead_letters.add_argument(
+        "--all", action="store_true", help="replay or purge every message of the queues"
+    )
+    dead_letters.add_argument(
+        "--limit", type=int, default=1000, help="messages read per queue (default 1000)"
+    )
     demo = command(
         "demo",
         "a simulated tenant, all services, one real sync",
@@ -238,6 +262,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         from services import rotate_secrets
 
         return await rotate_secrets.run(settings)
+    if args.command == "dead-letters":
+        from services import dead_letters
+
+        return await dead_letters.run(settings, args)
     if args.command == "demo":
         from services import demo
         from shared import db

@@ -128,6 +128,11 @@ class Bus:
         except aio_pika.exceptions.DeliveryError as exc:
             raise Undelivered(f"the broker did not take a message for queue {queue}") from exc
 
+    async def channel(self) -> aio_pika.abc.AbstractChannel:
+        """A channel of its own, for the caller to close."""
+        assert self._connection is not None, "connect() first"
+        return await self._connection.channel()
+
     def queue_name(self, consumer: str) -> str:
         return f"{self.prefix}.{consumer}"
 

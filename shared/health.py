@@ -3,14 +3,16 @@ broker, each background loop and each consumer), /healthz (the same as /readyz),
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.bus import Bus
 from shared.runtime import Infra
 
 log = logging.getLogger(__name__)
@@ -20,16 +22,21 @@ CHECK_TIMEOUT = 2.0
 
 @dataclass(frozen=True)
 class Report:
-    """Each check's answer, ``ok`` or what is wrong; ready when every one is ok."""
+    """Each check's answer, ``ok`` or what is wrong, ready when every one is ok; and what an operator should
+    know that does not keep the process from its work (``notices``)."""
 
     checks: dict[str, str]
+    notices: dict[str, str] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:
         return all(answer == OK for answer in self.checks.values())
 
     def body(self) -> dict:
-        return {"status": OK if self.ready else "unavailable", "checks": self.checks}
+        body: dict = {"status": OK if self.ready else "unavailable", "checks": self.checks}
+        if self.notices:
+            body["notices"] = self.notices
+        return body
 
 
 Readiness = Callable[[], Awaitable[Report]]
@@ -62,9 +69,26 @@ def readiness(infra: Infra) -> Readiness:
             checks[f"loop {loop.name}"] = OK if loop.alive else f"not running: {loop.problem or 'stopped'}"
         for consumer in infra.bus.consumers:
             checks[f"consumer {consumer}"] = OK if infra.bus.consuming(consumer) else "not consuming"
-        return Report(checks)
+        return Report(checks, await _dead_letters(infra.bus) if infra.bus.connected else {})
 
     return report
+
+
+async def _dead_letters(bus: Bus) -> dict[str, str]:
+    """A note for each of the process's consumers whose dead-letter queue holds messages."""
+    notices = {}
+    for consumer in bus.consumers:
+        try:
+            depth = await asyncio.wait_for(bus.queue_depth(f"{consumer}.dead"), CHECK_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - the broker check answers for the broker
+            log.debug("dead letters of %s not counted: %r", consumer, exc)
+            continue
+        if depth:
+            notices[f"dead letters {consumer}"] = (
+                f"{depth} message{'s' * (depth != 1)} in {bus.queue_name(consumer)}.dead: see them with"
+                f" `cardsync dead-letters list --queue {consumer}`, then replay or purge them"
+            )
+    return notices
 
 
 def probe_routes(ready: Readiness, detail: bool = True) -> list[web.RouteDef]:
@@ -81,7 +105,7 @@ def probe_routes(ready: Readiness, detail: bool = True) -> list[web.RouteDef]:
             report = Report({"readiness": f"the check failed: {exc!r}"})
         if not report.ready:
             log.warning("not ready: %s", "; ".join(f"{k}: {v}" for k, v in report.checks.items() if v != OK))
-        if not detail:
+        if not detail:  # nor notices: what the queues hold is the operator's
             report = Report(
                 {name: OK if answer == OK else "failing" for name, answer in report.checks.items()}
             )

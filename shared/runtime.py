@@ -87,21 +87,26 @@ async def open_infra(settings: Settings) -> Infra:
         ) from exc
     try:
         await db.require_migrated(pool)
-        bus = Bus(
-            settings.amqp_url,
-            settings.amqp_prefix,
-            settings.prefetch,
-            settings.delivery_limit,
-            publish_timeout=settings.publish_timeout,
-        )
-        try:
-            await asyncio.wait_for(bus.connect(), 30)
-        except Exception as exc:
-            raise Unreachable(f"cannot reach RabbitMQ at CARDSYNC_AMQP_URL ({exc}); is it running?") from exc
+        bus = await connect_bus(settings)
     except BaseException:
         await pool.close()
         raise
     return Infra(settings, pool, bus)
+
+
+async def connect_bus(settings: Settings) -> Bus:
+    bus = Bus(
+        settings.amqp_url,
+        settings.amqp_prefix,
+        settings.prefetch,
+        settings.delivery_limit,
+        publish_timeout=settings.publish_timeout,
+    )
+    try:
+        await asyncio.wait_for(bus.connect(), 30)
+    except Exception as exc:
+        raise Unreachable(f"cannot reach RabbitMQ at CARDSYNC_AMQP_URL ({exc}); is it running?") from exc
+    return bus
 
 
 async def run_until_signalled(

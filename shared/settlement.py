@@ -13,6 +13,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
@@ -66,6 +67,7 @@ class Settlement:
             headers=headers,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             expiration=None if verdict.dead else verdict.delay,
+            timestamp=datetime.now(UTC),  # when it failed last: a dead letter's listing shows it
         )
         try:
             await self.send(f"{queue}.dead" if verdict.dead else f"{queue}.retry", copy)

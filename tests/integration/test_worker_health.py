@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aio_pika
 import aiohttp
 
 from shared.messages import InviteRequested
@@ -75,3 +76,32 @@ async def test_readiness_fails_while_a_crashed_background_loop_waits_to_start_ag
     finally:
         await worker.stop()
         await infra.stop_loops()
+
+
+async def test_readiness_tells_of_dead_letters_and_stays_ready(settings, pool, bus):
+    port = free_port()
+    worker = Worker(
+        "notifier",
+        Infra(settings.model_copy(update={"health_port": port}), pool, bus),
+        {InviteRequested: noop},
+        True,
+    )
+    await worker.start()
+    try:
+        await bus.send_to_queue(
+            f"{bus.queue_name('notifier')}.dead", aio_pika.Message(b"{}", message_id="m1")
+        )
+        async with aiohttp.ClientSession(f"http://{settings.api_host}:{port}") as http:
+            for _ in range(50):  # the broker counts the message a moment after it confirmed it
+                async with http.get("/readyz") as resp:
+                    body = await resp.json()
+                if "notices" in body:
+                    break
+                await asyncio.sleep(0.1)
+        assert resp.status == 200 and body["status"] == "ok"
+        assert body["notices"] == {
+            "dead letters notifier": f"1 message in {bus.queue_name('notifier')}.dead: see them with"
+            " `cardsync dead-letters list --queue notifier`, then replay or purge them"
+        }
+    finally:
+        await worker.stop()
