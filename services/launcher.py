@@ -51,6 +51,6 @@ async def run(
     check_settings(settings, names)
     infra = await open_checked(settings)
     try:
-        await run_until_signalled(build(infra, names, standalone), on_started)
+        await run_until_signalled(build(infra, names, standalone), on_started, infra)
     finally:
         await asyncio.shield(infra.close())

@@ -55,6 +55,9 @@ class Bus:
         self._channels: list[aio_pika.abc.AbstractChannel] = []
         self._consumers: dict[str, tuple[AbstractQueue, str]] = {}
         self.consumers: list[str] = []  # every consumer this process was asked to run, for readiness
+        self.in_hand = 0  # messages delivered and not yet settled
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def connected(self) -> bool:
@@ -196,8 +199,15 @@ class Bus:
                 await self.publish(*emitted)
 
         async def on_message(incoming: AbstractIncomingMessage) -> None:
-            async with self.settlement.settled(queue.name, incoming):
-                await handle(incoming)
+            self.in_hand += 1
+            self._idle.clear()
+            try:
+                async with self.settlement.settled(queue.name, incoming):
+                    await handle(incoming)
+            finally:
+                self.in_hand -= 1
+                if self.in_hand == 0:
+                    self._idle.set()
 
         self.consumers.append(consumer)
         self._consumers[consumer] = (queue, await queue.consume(on_message))
@@ -206,6 +216,20 @@ class Bus:
         """Whether the consumer takes messages now: subscribed, and its channel open."""
         entry = self._consumers.get(consumer)
         return entry is not None and self.connected and not entry[0].channel.is_closed
+
+    async def stop_consuming(self) -> None:
+        """Take no more messages; the ones in hand go on to their end."""
+        for queue, tag in self._consumers.values():
+            await quietly(queue.cancel(tag))
+        self._consumers.clear()
+
+    async def drain(self, grace: float) -> bool:
+        """Wait up to ``grace`` seconds for the messages in hand to be settled; True when none is left."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            return False
+        return True
 
     async def queue_depth(self, queue: str) -> int | None:
         """Messages ready in a queue (a consumer's, or ``<consumer>.dead``), or None when it was not declared

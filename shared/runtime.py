@@ -109,9 +109,26 @@ async def connect_bus(settings: Settings) -> Bus:
     return bus
 
 
+async def finish_in_hand(infra: Infra) -> None:
+    """Take no more messages, and give the ones in hand the shutdown grace to finish; the broker delivers any
+    still unfinished again, to another replica or after the restart."""
+    await infra.bus.stop_consuming()
+    if infra.bus.in_hand:
+        log.info("finishing %d message(s) in hand", infra.bus.in_hand)
+    if not await infra.bus.drain(infra.settings.shutdown_grace):
+        log.warning(
+            "%d message(s) still in hand after %.0f s (CARDSYNC_SHUTDOWN_GRACE): they are delivered again",
+            infra.bus.in_hand,
+            infra.settings.shutdown_grace,
+        )
+
+
 async def run_until_signalled(
-    services: list[Service], on_started: Callable[[], Awaitable[None]] | None = None
+    services: list[Service],
+    on_started: Callable[[], Awaitable[None]] | None = None,
+    infra: Infra | None = None,
 ) -> None:
+    """Start the services, and on SIGTERM or SIGINT stop them: the messages in hand first (``infra``'s)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -129,7 +146,10 @@ async def run_until_signalled(
         if on_started is not None:
             await on_started()
         await stop.wait()
+        log.info("stopping")
     finally:
+        if infra is not None and started:
+            await finish_in_hand(infra)
         for service in reversed(started):
             with contextlib.suppress(Exception):
                 await service.stop()

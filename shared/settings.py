@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         default=7200.0, gt=0, description="seconds an active run may go without progress before it is failed"
     )
     outbox_interval: float = Field(default=0.5, description="seconds between outbox relay polls")
+    shutdown_grace: float = Field(
+        default=30.0, ge=0, description="seconds a stopping service gives the messages in hand to finish"
+    )
     invite_ttl_days: int = 30
     log_level: str = "INFO"
 
