@@ -100,7 +100,7 @@ async def test_the_reconciler_counts_a_run_once_however_often_its_messages_come(
     run_id = await team.new_run()
     pages, done = team.messages(run_id, {GROUP: USERS})
     for message in (*pages, done, done, *pages):
-        await team.reconciler.handle(message)
+        await team.deliver(message)
     assert delta(before, snapshot("succeeded")) == {
         "runs": 1,
         "seconds": pytest.approx(0, abs=5),
