@@ -12,6 +12,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Self
 
+import aiohttp
 import orjson
 import trustme
 from aiohttp import web
@@ -21,9 +22,11 @@ from simulator.delta import DeltaStore
 from simulator.errors import GraphError
 from simulator.identity_routes import IdentityRoutes
 from simulator.limits import Limits, ThrottleEvent, budget_for
+from simulator.notifications import Notifier
 from simulator.oidc import AuthorizationCode, CodeStore, id_token_claims
 from simulator.request import GraphRequest, GraphResponse, split_url
 from simulator.signing import SigningKey
+from simulator.subscriptions import Subscriptions
 from simulator.tenant import Tenant
 from simulator.tokens import TokenStore
 
@@ -64,6 +67,10 @@ class Simulator:
         self._delta: dict[str, DeltaStore] = {}
         self._rng = random.Random(seed)
         self._runner: web.AppRunner | None = None
+        # Change notifications: the subscriptions, and what sends them (with random numbers of its own).
+        self.subscriptions = Subscriptions()
+        self.notifier = Notifier(self.subscriptions, self.tenants, random.Random(seed))
+        self._notifying: asyncio.Task | None = None
         self._dir: str | None = None
 
     # Addresses
@@ -184,8 +191,17 @@ class Simulator:
         site = web.TCPSite(self._runner, self.host, self.port, ssl_context=server_ssl)
         await site.start()
         self.port = self._runner.addresses[0][1]
+        self.subscriptions.session = aiohttp.ClientSession()
+        self._notifying = asyncio.ensure_future(self.notifier.run())
 
     async def stop(self) -> None:
+        if self._notifying is not None:
+            self._notifying.cancel()
+            await asyncio.gather(self._notifying, return_exceptions=True)
+            self._notifying = None
+        if self.subscriptions.session is not None:
+            await self.subscriptions.session.close()
+            self.subscriptions.session = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -209,6 +225,8 @@ class Simulator:
             req = await self._graph_request(request)
             if req.path == "$batch":
                 response = batch.run(req, self.limits, self._rng)
+            elif req.path.split("/")[0] == "subscriptions":
+                response = await self.subscriptions.handle(req)
             else:
                 response = router.run(req, self.limits)
         except GraphError as error:
@@ -238,7 +256,7 @@ class Simulator:
             )
         path, query = split_url(str(request.rel_url))
         body = None
-        if request.method == "POST" and request.can_read_body:
+        if request.method in ("POST", "PATCH") and request.can_read_body:
             try:
                 body = orjson.loads(await request.read())
             except orjson.JSONDecodeError:
