@@ -233,6 +233,10 @@ class SyncConfig(Strict):
     removal_guard: RemovalGuard = Field(
         default_factory=RemovalGuard, description="when to hold removals (R10)"
     )
+    realtime: bool = Field(
+        default=False,
+        description="sync within a minute of a change in the directory, on Graph's change notifications",
+    )
 
     @field_validator("timezone")
     @classmethod

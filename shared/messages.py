@@ -42,11 +42,11 @@ class RunMessage(Message):
 
 
 class SyncRequested(RunMessage):
-    """A run was queued (Sync Now or a cadence came due): fetch the team's directory."""
+    """A run was queued (Sync Now, a cadence come due, a change notification): fetch the team's directory."""
 
     routing_key: ClassVar[str] = "sync.requested"
     dry_run: bool = False
-    trigger: Literal["manual", "schedule"] = "manual"
+    trigger: Literal["manual", "schedule", "notification"] = "manual"
 
 
 @dataclass(frozen=True, slots=True)

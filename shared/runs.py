@@ -107,7 +107,7 @@ async def load(conn: asyncpg.Connection, run_id: str) -> Run | None:
 async def queue(
     conn: asyncpg.Connection,
     team_id: Any,
-    trigger: Literal["manual", "schedule"],
+    trigger: Literal["manual", "schedule", "notification"],
     requested_by: str | None,
     dry_run: bool,
     config: dict[str, Any],

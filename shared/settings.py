@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     api_port: int = 8080
     health_port: int | None = Field(default=None, description="worker /healthz and /metrics port")
     public_url: str = "http://127.0.0.1:8080"
+    notification_url: str | None = Field(
+        default=None,
+        description="where Microsoft Graph reaches the API with change notifications, when not at public_url",
+    )
     operator_token: SecretStr | None = None
     secret_key: SecretStr | None = Field(default=None, description="CARDSYNC_SECRET_KEYS with one key")
     secret_key_ring: SecretStr | None = Field(
@@ -72,6 +76,9 @@ class Settings(BaseSettings):
     outbox_interval: float = Field(default=0.5, description="seconds between outbox relay polls")
     shutdown_grace: float = Field(
         default=30.0, ge=0, description="seconds a stopping service gives the messages in hand to finish"
+    )
+    notification_window: float = Field(
+        default=3.0, ge=0, description="seconds a team's change notifications gather before its run is queued"
     )
     invite_ttl_days: int = 30
     log_level: str = "INFO"

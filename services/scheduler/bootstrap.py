@@ -7,6 +7,7 @@ from aiohttp import web
 from services.scheduler.api.app import create_app
 from services.scheduler.claim.routes import claim_routes
 from services.scheduler.due import run_scheduler
+from services.scheduler.realtime.loops import run_keeper, run_requested_runs
 from services.scheduler.stats import run_stats
 from shared.health import readiness
 from shared.outbox import run_relay
@@ -31,6 +32,8 @@ class SchedulerService:
         self.infra.spawn("cadence", lambda: run_scheduler(pool, settings))
         self.infra.spawn("outbox-relay", lambda: run_relay(pool, self.infra.bus, settings.outbox_interval))
         self.infra.spawn("stats", lambda: run_stats(pool, self.infra.bus))
+        self.infra.spawn("notified-runs", lambda: run_requested_runs(pool))
+        self.infra.spawn("subscriptions", lambda: run_keeper(pool, settings))
 
     async def stop(self) -> None:
         if self._runner is not None:

@@ -28,7 +28,7 @@ async def queue_run(
     conn: asyncpg.Connection,
     team_id: UUID,
     *,
-    trigger: Literal["manual", "schedule"],
+    trigger: Literal["manual", "schedule", "notification"],
     requested_by: str | None,
     dry_run: bool = False,
 ) -> tuple[asyncpg.Record, bool]:

@@ -21,7 +21,12 @@ async def test_defaults_until_saved(api, operator):
     assert resp.status == 200
     assert resp.headers["ETag"] == '"0"'
     body = await resp.json()
-    assert body == {**_config(), "next_run_at": None}
+    off = {
+        "state": "off",
+        "reason": "near-real-time sync is off in the sync configuration",
+        "checked_at": None,
+    }
+    assert body == {**_config(), "next_run_at": None, "realtime_status": off}
 
 
 async def test_save_versions_and_refuses_stale_saves(api, operator, pool):

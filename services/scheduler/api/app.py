@@ -20,6 +20,7 @@ from services.scheduler.api.routes import ENDPOINTS
 from services.scheduler.api.routes.signin import ROUTES as SIGNIN_ROUTES
 from services.scheduler.api.routes.signin import signin_ctx
 from services.scheduler.dashboard.routes import ROUTES as DASHBOARD_ROUTES
+from services.scheduler.realtime.notifications import ROUTES as NOTIFICATION_ROUTES
 from shared.graph.client import GraphClient
 from shared.health import Readiness, database_readiness, probe_routes
 from shared.settings import Settings
@@ -89,5 +90,6 @@ def create_app(
     app.router.add_get("/metrics", _bounded(_operator_only(metrics)))
     app.router.add_routes(SIGNIN_ROUTES)
     app.router.add_routes(DASHBOARD_ROUTES)
+    app.router.add_routes(NOTIFICATION_ROUTES)
     app.router.add_routes(extra_routes)
     return app

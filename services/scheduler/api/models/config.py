@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import Field, field_serializer, field_validator
+from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from services.scheduler.api.models.common import examples
 from shared.config import UNLISTABLE, CustomMapping, RemovalGuard, SyncConfig, unlistable_sources
@@ -48,6 +49,7 @@ class ConfigIn(SyncConfig):
     model_config = examples(_EXAMPLE)
 
     next_run_at: datetime | None = Field(default=None, description=_NEXT_RUN + "; ignored on save")
+    realtime_status: Any = Field(default=None, description="read-only; ignored on save")
 
     @field_validator("custom_mappings")
     @classmethod
@@ -57,7 +59,7 @@ class ConfigIn(SyncConfig):
         return v
 
     def config(self) -> SyncConfig:
-        return SyncConfig.model_validate(self.model_dump(exclude={"next_run_at"}))
+        return SyncConfig.model_validate(self.model_dump(exclude={"next_run_at", "realtime_status"}))
 
 
 class RemovalGuardOut(RemovalGuard):
@@ -69,6 +71,14 @@ class RemovalGuardOut(RemovalGuard):
         return int(value) if value.is_integer() else value
 
 
+class RealtimeStatusOut(BaseModel):
+    state: Literal["off", "pending", "on", "failed"] = Field(
+        description="on: Graph notifies of changes; pending: subscribing; failed and off: see reason"
+    )
+    reason: str | None = Field(description="why it is not on, in words an admin can act on")
+    checked_at: datetime | None = Field(description="when the subscriptions were last looked at")
+
+
 class ConfigOut(SyncConfig):
     """The team's sync configuration (the defaults until one is saved); its version is the ETag header."""
 
@@ -78,3 +88,7 @@ class ConfigOut(SyncConfig):
         default_factory=RemovalGuardOut, description="when to hold removals (R10)"
     )
     next_run_at: datetime | None = Field(description=_NEXT_RUN, json_schema_extra={"readOnly": True})
+    realtime_status: RealtimeStatusOut = Field(
+        description="read-only: whether near-real-time sync is on, and if not, why",
+        json_schema_extra={"readOnly": True},
+    )

@@ -70,7 +70,9 @@ class RunOut(Out):
 
     id: UUID = Field(description="the run's id")
     team_id: UUID = Field(description="the team it syncs")
-    trigger: Literal["manual", "schedule"] = Field(description="Sync Now, or the team's cadence")
+    trigger: Literal["manual", "schedule", "notification"] = Field(
+        description="Sync Now, the team's cadence, or a change Graph notified"
+    )
     requested_by: str | None = Field(description="who asked for a manual run")
     dry_run: bool = Field(description="a plan only (R18): it changes nothing but its own record")
     status: RunStatus = Field(

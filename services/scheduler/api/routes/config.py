@@ -11,9 +11,10 @@ from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
 from services.scheduler.api.group_check import unknown_groups
-from services.scheduler.api.models.config import ConfigIn, ConfigOut
+from services.scheduler.api.models.config import ConfigIn, ConfigOut, RealtimeStatusOut
 from services.scheduler.api.problems import Problem, invalid
 from services.scheduler.cadence import next_run_at
+from services.scheduler.realtime.status import realtime_status
 from shared import runs
 from shared.config import SyncConfig
 from shared.graph.errors import GraphError
@@ -41,8 +42,12 @@ def if_match_versions(header: str | None) -> set[int] | None:
     return versions
 
 
-def _answer(config: dict[str, Any], version: int, next_at: datetime | None) -> web.Response:
-    body = ConfigOut(**SyncConfig.model_validate(config).model_dump(), next_run_at=next_at)
+async def _answer(call: Call, config: dict[str, Any], version: int, next_at: datetime | None) -> web.Response:
+    saved = SyncConfig.model_validate(config)
+    status = await realtime_status(call.pool, call.settings, call.team, saved)
+    body = ConfigOut(
+        **saved.model_dump(), next_run_at=next_at, realtime_status=RealtimeStatusOut(**vars(status))
+    )
     return json_response(body, headers={"ETag": etag(version)})
 
 
@@ -51,8 +56,8 @@ async def get_config(call: Call) -> web.Response:
         "SELECT config, version, next_run_at FROM sync_configs WHERE team_id = $1", call.team
     )
     if row is None:
-        return _answer(SyncConfig().model_dump(mode="json"), 0, None)
-    return _answer(row["config"], row["version"], row["next_run_at"])
+        return await _answer(call, SyncConfig().model_dump(mode="json"), 0, None)
+    return await _answer(call, row["config"], row["version"], row["next_run_at"])
 
 
 def _refuse_stale(accepted: set[int] | None, version: int) -> None:
@@ -149,7 +154,7 @@ async def put_config(call: Call) -> web.Response:
         before = saved["config"] if saved else {}
         changed = sorted(k for k in data if k != "next_run_at" and before.get(k) != data[k])
         await call.audit("config.save", {"version": row["version"], "changed": changed}, conn)
-    return _answer(data, row["version"], next_at)
+    return await _answer(call, data, row["version"], next_at)
 
 
 ENDPOINTS = (
