@@ -1,5 +1,6 @@
--- Near-real-time sync: the Graph change-notification subscriptions kept for each team, what the scheduler last
--- found when it kept them, and the teams a notification asked to sync.
+-- Near-real-time sync: the Graph change-notification subscriptions kept for each team, what the scheduler
+-- last found when it kept them, the teams a notification asked to sync, and runs that changed nothing,
+-- counted by day.
 
 ALTER TABLE sync_runs DROP CONSTRAINT sync_runs_trigger_check;
 ALTER TABLE sync_runs ADD CONSTRAINT sync_runs_trigger_check
@@ -22,8 +23,8 @@ CREATE TABLE graph_subscriptions (
 );
 CREATE INDEX ON graph_subscriptions (team_id);
 
--- One row per team whose configuration was saved: when the scheduler looks at its subscriptions next, and what
--- it found the last time (shown with the configuration).
+-- One row per team whose configuration was saved: when the scheduler looks at its subscriptions next, and
+-- what it found the last time (shown with the configuration).
 CREATE TABLE realtime_teams (
     team_id    uuid PRIMARY KEY REFERENCES teams ON DELETE CASCADE,
     check_at   timestamptz NOT NULL DEFAULT now(),
@@ -33,15 +34,28 @@ CREATE TABLE realtime_teams (
 );
 CREATE INDEX ON realtime_teams (check_at);
 
--- A team a change notification asked to sync: a run is queued at due_at, and notifications until then join it.
+-- A team a change notification asked to sync: a run is queued at due_at; notifications until then join it.
 CREATE TABLE realtime_requests (
     team_id     uuid PRIMARY KEY REFERENCES teams ON DELETE CASCADE,
     due_at      timestamptz NOT NULL,
     notified_at timestamptz NOT NULL DEFAULT now()
 );
 
--- A saved choice of near-real-time or of groups, and any change of the directory connection, has the scheduler
--- look at the team's subscriptions at once.
+-- Runs that changed nothing, past the newest few kept whole per team: how many a day, and their requests.
+CREATE TABLE sync_run_days (
+    team_id        uuid NOT NULL REFERENCES teams ON DELETE CASCADE,
+    day            date NOT NULL,             -- UTC
+    runs           int NOT NULL,
+    graph_requests bigint NOT NULL,
+    PRIMARY KEY (team_id, day)
+);
+CREATE INDEX sync_runs_no_change ON sync_runs (team_id, created_at DESC)
+    WHERE status = 'succeeded' AND NOT dry_run AND error IS NULL AND member_errors = '[]'::jsonb
+      AND counts ->> 'created' = '0' AND counts ->> 'invited' = '0' AND counts ->> 'updated' = '0'
+      AND counts ->> 'removed' = '0' AND counts ->> 'deleted' = '0';
+
+-- A saved choice of near-real-time or of groups, and any change of the directory connection, has the
+-- scheduler look at the team's subscriptions at once.
 CREATE FUNCTION realtime_config_saved() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'INSERT' OR OLD.config -> 'realtime' IS DISTINCT FROM NEW.config -> 'realtime'

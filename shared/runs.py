@@ -260,3 +260,38 @@ _STAGING = (
 async def drop_staging(conn: asyncpg.Connection, run_id: str) -> None:
     for table in _STAGING:
         await conn.execute(f"DELETE FROM {table} WHERE run_id = $1", run_id)
+
+
+# A run that changed nothing (the partial index sync_runs_no_change has the same predicate, word for word).
+NO_CHANGE_SQL = (
+    "status = 'succeeded' AND NOT dry_run AND error IS NULL AND member_errors = '[]'::jsonb"
+    " AND counts ->> 'created' = '0' AND counts ->> 'invited' = '0' AND counts ->> 'updated' = '0'"
+    " AND counts ->> 'removed' = '0' AND counts ->> 'deleted' = '0'"
+)
+
+
+async def count_unchanged_by_day(pool: asyncpg.Pool, keep: int) -> int:
+    """Past each team's newest ``keep`` runs that changed nothing, turn the older ones into counts per day
+    (``sync_run_days``); how many runs went. Safe with several callers: whoever deletes a run counts it."""
+    teams = await pool.fetch(
+        f"SELECT team_id FROM sync_runs WHERE {NO_CHANGE_SQL} GROUP BY team_id HAVING count(*) > $1", keep
+    )
+    gone = 0
+    for team in teams:
+        gone += await pool.fetchval(
+            f"""WITH old AS (
+                  SELECT id FROM sync_runs WHERE team_id = $1 AND {NO_CHANGE_SQL}
+                   ORDER BY created_at DESC, id DESC OFFSET $2),
+                gone AS (
+                  DELETE FROM sync_runs r USING old WHERE r.id = old.id
+                  RETURNING r.team_id, (r.created_at AT TIME ZONE 'UTC')::date AS day, r.graph_requests),
+                counted AS (
+                  INSERT INTO sync_run_days (team_id, day, runs, graph_requests)
+                  SELECT team_id, day, count(*), sum(graph_requests) FROM gone GROUP BY team_id, day
+                  ON CONFLICT (team_id, day) DO UPDATE SET runs = sync_run_days.runs + EXCLUDED.runs,
+                    graph_requests = sync_run_days.graph_requests + EXCLUDED.graph_requests)
+                SELECT count(*) FROM gone""",
+            team["team_id"],
+            keep,
+        )
+    return gone

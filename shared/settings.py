@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     notification_window: float = Field(
         default=3.0, ge=0, description="seconds a team's change notifications gather before its run is queued"
     )
+    unchanged_runs_kept: int = Field(
+        default=50,
+        ge=1,
+        description="runs that changed nothing kept whole per team; older ones counted by day",
+    )
     invite_ttl_days: int = 30
     log_level: str = "INFO"
 

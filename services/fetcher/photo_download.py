@@ -166,5 +166,5 @@ async def photo_candidates(
         ]
     rotation = await photo_etags.rotating_slice(pool, team_id, slice_days)
     if rotation:
-        await photo_etags.advance(pool, team_id, rotation[-1])
+        await photo_etags.advance(pool, team_id, rotation[-1], len(rotation), slice_days)
     return list(dict.fromkeys([*fresh, *rotation]))

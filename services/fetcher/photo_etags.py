@@ -20,21 +20,31 @@ async def known_etags(pool: asyncpg.Pool, team_id: str, ids: Sequence[str]) -> d
     return {r["directory_id"]: r["etag"] for r in rows}
 
 
-def slice_size(known: int, slice_days: int) -> int:
-    """How many known users a run re-checks so that every one is re-checked within ``slice_days`` runs."""
-    return math.ceil(known / max(1, slice_days))
+DAY = 86400.0
+
+
+def slice_size(known: int, slice_days: int, elapsed: float = DAY) -> int:
+    """How many known users a run re-checks so that every one is re-checked within ``slice_days`` days however
+    often runs come: their share of the ``elapsed`` seconds the slice has not covered yet (a first run: one
+    day's), rounded down. What is left over waits for a later run, so that a run every 15 minutes, or one on
+    every change notification, checks no more photos in a day than one daily run."""
+    period = max(1, slice_days) * DAY
+    return min(known, math.floor(known * min(elapsed, period) / period))
 
 
 async def rotating_slice(pool: asyncpg.Pool, team_id: str, slice_days: int) -> list[str]:
     """The next known users to re-check, continuing after where the last run stopped, wrapping round."""
     async with pool.acquire() as conn:
         known = await conn.fetchval("SELECT count(*) FROM fetcher_photos WHERE team_id = $1", team_id)
-        size = slice_size(known, slice_days)
+        cursor = await conn.fetchrow(
+            "SELECT after_id, extract(epoch FROM now() - updated_at)::float8 AS elapsed"
+            " FROM fetcher_photo_cursor WHERE team_id = $1",
+            team_id,
+        )
+        size = slice_size(known, slice_days, cursor["elapsed"] if cursor else DAY)
         if size == 0:
             return []
-        after = (
-            await conn.fetchval("SELECT after_id FROM fetcher_photo_cursor WHERE team_id = $1", team_id) or ""
-        )
+        after = cursor["after_id"] if cursor else ""
         ids = await conn.fetch(
             "SELECT directory_id FROM fetcher_photos WHERE team_id = $1 AND directory_id > $2"
             " ORDER BY directory_id LIMIT $3",
@@ -88,12 +98,19 @@ async def record(pool: asyncpg.Pool, team_id: str, etags: dict[str, str | None])
     )
 
 
-async def advance(pool: asyncpg.Pool, team_id: str, last_id: str) -> None:
+async def advance(pool: asyncpg.Pool, team_id: str, last_id: str, taken: int, slice_days: int) -> None:
+    """The slice moves on past ``last_id``; its time moves on by the share of the period the ``taken`` users
+    stand for (from at most a period ago), so that what a rounded-down slice left over counts for the next."""
     await pool.execute(
         "INSERT INTO fetcher_photo_cursor (team_id, after_id) VALUES ($1, $2)"
-        " ON CONFLICT (team_id) DO UPDATE SET after_id = excluded.after_id, updated_at = now()",
+        " ON CONFLICT (team_id) DO UPDATE SET after_id = excluded.after_id, updated_at = least(now(),"
+        " greatest(fetcher_photo_cursor.updated_at, now() - make_interval(secs => $4))"
+        " + make_interval(secs => $4 * $3"
+        " / greatest(1, (SELECT count(*) FROM fetcher_photos WHERE team_id = $1))))",
         team_id,
         last_id,
+        taken,
+        max(1, slice_days) * DAY,
     )
 
 

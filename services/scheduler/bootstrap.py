@@ -8,6 +8,7 @@ from services.scheduler.api.app import create_app
 from services.scheduler.claim.routes import claim_routes
 from services.scheduler.due import run_scheduler
 from services.scheduler.realtime.loops import run_keeper, run_requested_runs
+from services.scheduler.run_days import run_day_counts
 from services.scheduler.stats import run_stats
 from shared.health import readiness
 from shared.outbox import run_relay
@@ -34,6 +35,7 @@ class SchedulerService:
         self.infra.spawn("stats", lambda: run_stats(pool, self.infra.bus))
         self.infra.spawn("notified-runs", lambda: run_requested_runs(pool))
         self.infra.spawn("subscriptions", lambda: run_keeper(pool, settings))
+        self.infra.spawn("run-days", lambda: run_day_counts(pool, settings))
 
     async def stop(self) -> None:
         if self._runner is not None:

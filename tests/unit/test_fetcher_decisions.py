@@ -107,7 +107,10 @@ def test_photos_are_downloaded_only_when_new_or_changed():
 
 
 def test_every_photo_is_rechecked_within_the_slice_days():
-    assert slice_size(0, 7) == 0 and slice_size(100, 7) == 15 and slice_size(5, 0) == 5
+    assert slice_size(0, 7) == 0 and slice_size(100, 7) == 14 and slice_size(5, 0) == 5  # a day's share
+    # However often runs come, a day's runs check a day's share: a run every 15 minutes checks 1/96 of it.
+    assert slice_size(100_000, 7, 900) == 148 and slice_size(100, 7, 900) == 0
+    assert slice_size(100, 7, 30 * 86400) == 100  # a long pause checks everyone once, not more
 
 
 def test_delta_state_is_good_only_for_the_tenant_and_app_it_was_read_with():

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID
 
@@ -99,3 +99,17 @@ class RunsOut(Out):
     """The team's runs."""
 
     runs: list[RunOut] = Field(description="newest first")
+
+
+class RunDayOut(Out):
+    """The runs of one day that changed nothing, counted instead of kept (R17)."""
+
+    day: date = Field(description="the day, UTC")
+    runs: int = Field(description="runs that changed nothing that day")
+    graph_requests: int = Field(description="the Graph requests they made")
+
+
+class RunDaysOut(Out):
+    """Days of runs that changed nothing, newest first."""
+
+    days: list[RunDayOut] = Field(description="newest first")
