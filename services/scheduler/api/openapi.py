@@ -111,11 +111,15 @@ def _responses(
     return responses
 
 
+_SAME_TAG = {"run-days": "runs"}  # resources listed under another's tag
+
+
 def _tag(path: str) -> str:
     """The resource a path is about: its first segment under the API or under a team (``sync/`` skipped)."""
     rest = path.removeprefix("/api/v1/").removeprefix("teams/{team_id}/")
     segments = rest.split("/")
-    return TAGS[segments[1] if segments[0] == "sync" else segments[0]][0]
+    resource = segments[1] if segments[0] == "sync" else segments[0]
+    return TAGS[_SAME_TAG.get(resource, resource)][0]
 
 
 def _operation(

@@ -39,7 +39,13 @@ _EXAMPLE = {
     "use_admin_roles": False,
     "remove_disabled_users": True,
     "removal_guard": {"max_percent": 20, "min_count": 10},
+    "realtime": False,
     "next_run_at": "2026-11-29T02:00:00Z",
+    "realtime_status": {
+        "state": "off",
+        "reason": "near-real-time sync is off in the configuration",
+        "checked_at": None,
+    },
 }
 
 
@@ -72,6 +78,8 @@ class RemovalGuardOut(RemovalGuard):
 
 
 class RealtimeStatusOut(BaseModel):
+    """Whether Graph notifies CardSync of the team's changes (near-real-time sync), and if not, why."""
+
     state: Literal["off", "pending", "on", "failed"] = Field(
         description="on: Graph notifies of changes; pending: subscribing; failed and off: see reason"
     )
