@@ -14,7 +14,7 @@ from typing import Any
 from multidict import MultiMapping
 
 CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "photo")
-SWITCHES = ("send_invites", "delete_on_removal", "use_admin_roles", "remove_disabled_users")
+SWITCHES = ("send_invites", "delete_on_removal", "use_admin_roles", "remove_disabled_users", "realtime")
 # Where each card field comes from in the directory, as the settings page shows it.
 FIELD_SOURCES = {
     "name": ("Name", "Display name"),
