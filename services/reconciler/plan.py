@@ -1,103 +1,15 @@
-"""A whole plan over plain values: identity, every member's decision, the guard, counts and the preview. Pure.
-
-The service applies the same functions to data it streams from the database (``reconcile.py``); this module is
-their composition over in-memory sets, and the shape a dry run records (api.md: create, update, remove, invite,
-roles)."""
+"""An action's part in the run's counts (R17) and in the plan a dry run records (R18: create, update, remove,
+invite, roles, in api.md's shape). Pure."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from typing import Any
 
-from services.reconciler.identity import Binding, Candidate, resolve
-from services.reconciler.model import CurrentMember, MemberAction, Observed
-from services.reconciler.rules import Context, decide, guard_holds
+from services.reconciler.model import MemberAction
 
 COUNT_KEYS = ("created", "invited", "updated", "unchanged", "removed", "deleted", "skipped")
-
-
-@dataclass
-class TeamState:
-    members: list[CurrentMember]
-    emails: dict[str, str] = field(default_factory=dict)  # account id -> its email key
-    accounts: dict[str, str] = field(default_factory=dict)  # email key -> account id, the whole platform
-
-
-@dataclass
-class Plan:
-    actions: list[MemberAction]
-    errors: list[dict[str, str]]
-    held: bool
-
-    def kind(self, kind: str) -> list[MemberAction]:
-        return [a for a in self.actions if a.kind == kind]
-
-    @property
-    def empty(self) -> bool:
-        return all(a.kind in ("unchanged", "none", "skip") for a in self.actions)
-
-
-def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True) -> Iterator[Candidate]:
-    observed = list(observed)
-    bound = {m.directory_id for m in state.members if m.directory_id}
-    listed = {o.directory_id for o in observed if not o.gone}
-    gone = {o.directory_id for o in observed if o.gone}
-    cards = [o.card for o in observed if o.card]
-    taken = {c.email_key for c in cards if c.directory_id in bound}
-    in_team = {state.emails.get(m.account_id): m for m in state.members}
-    for card in cards:
-        if card.directory_id in bound:
-            continue
-        member = in_team.get(card.email_key) or in_team.get(card.login_key)
-        account = state.accounts.get(card.email_key) or state.accounts.get(card.login_key)
-        free = (
-            member is not None
-            and member.directory_id not in listed
-            and (full or member.status == "removed" or member.directory_id in gone)
-        )
-        yield Candidate(
-            card.directory_id,
-            card.email_key,
-            member and member.member_id,
-            member and member.directory_id,
-            account,
-            card.email_key in taken,
-            free,
-        )
-
-
-def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
-    bindings: dict[str, Binding] = {
-        b.directory_id: b for b in resolve(candidates(observed, state, ctx.mode == "full"))
-    }
-    by_directory = {m.directory_id: m for m in state.members if m.directory_id}
-    by_id = {m.member_id: m for m in state.members}
-    seen_members: set[str] = set()
-    taken = {b.member_id for b in bindings.values() if b.member_id}  # members another user takes over
-    actions, errors = [], []
-    for seen in observed:
-        binding = bindings.get(seen.directory_id)
-        if binding and binding.skip:
-            actions.append(MemberAction("skip", seen.directory_id, reason=binding.skip))
-            errors.append({"directory_id": seen.directory_id, "message": binding.skip})
-            continue
-        if seen.directory_id in by_directory and by_directory[seen.directory_id].member_id in taken:
-            continue  # its user left, and the member goes to the one who took it over
-        current = by_directory.get(seen.directory_id) or (by_id.get(binding.member_id) if binding else None)
-        if current:
-            seen_members.add(current.member_id)
-        actions.append(decide(seen, current, ctx, binding.account_id if binding else None))
-    if ctx.mode == "full":
-        actions += [
-            decide(None, m, ctx) for m in state.members if m.managed and m.member_id not in seen_members
-        ]
-    managed = sum(1 for m in state.members if m.managed and m.status != "removed")
-    held = guard_holds(sum(a.kind == "remove" for a in actions), managed, ctx.config.removal_guard)
-    return Plan(actions, errors, held)
-
-
 _COUNTED = {"create": "created", "update": "updated", "unchanged": "unchanged", "skip": "skipped"}
 
 
@@ -108,15 +20,6 @@ def tally(action: MemberAction, counter: Counter[str]) -> None:
     elif action.kind in _COUNTED:
         counter[_COUNTED[action.kind]] += 1
     counter["invited"] += action.invite
-
-
-def counts(actions: Iterable[MemberAction], held: bool = False) -> dict[str, int]:
-    counter: Counter[str] = Counter()
-    for action in actions:
-        tally(action, counter)
-    if held:
-        counter["removed"] = counter["deleted"] = 0
-    return {k: counter[k] for k in COUNT_KEYS}
 
 
 def person(action: MemberAction) -> dict[str, Any]:
@@ -152,13 +55,3 @@ def _update_entry(action: MemberAction) -> dict[str, Any]:
     if action.join or action.leave:
         entry["subteams"] = {"join": sorted(action.join), "leave": sorted(action.leave)}
     return entry
-
-
-def preview_plan(plan: Plan) -> dict[str, list[dict[str, Any]]]:
-    shaped: dict[str, list[dict[str, Any]]] = {
-        k: [] for k in ("create", "update", "remove", "invite", "roles")
-    }
-    for action in plan.actions:
-        for name, entry in preview(action):
-            shaped[name].append(entry)
-    return shaped

