@@ -100,6 +100,21 @@ class CurrentMember:
 
 
 Role = tuple[str, bool]  # (role, given by a sync)
+PLAIN: Role = ("member", False)
+
+
+@dataclass(frozen=True, slots=True)
+class Roles:
+    """R12's outcome for one directory user and its member, decided in SQL (``role_rules.py``): the team role the
+    member takes (None: it keeps its own), the subteam places whose role changes, the role of a place it
+    joins."""
+
+    team: Role | None = None
+    places: dict[str, Role] = field(default_factory=dict)
+    joined: Role = PLAIN
+
+
+NO_ROLES = Roles()
 
 
 @dataclass(slots=True)

@@ -44,7 +44,7 @@ def _decide(
         action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
         errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
     else:
-        action = decide(pair.seen, pair.current, ctx, pair.claim_account)
+        action = decide(pair.seen, pair.current, ctx, pair.claim_account, pair.roles)
         if pair.login_taken:
             errors.append(
                 {
@@ -119,7 +119,7 @@ async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging
     managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it
         "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
     )
-    pairs = await state.open_pairs(conn, run.id, completion.attempt, sorted(ctx.driven), run.team_id)
+    pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id)
     # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
     # decide the next.
     rows, writing = await pairs.fetch(CHUNK), None

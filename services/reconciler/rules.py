@@ -1,4 +1,5 @@
-"""The decision for one member (R3, R7-R9, R11, R12) and the removal guard (R10). Pure."""
+"""The decision for one member (R2, R3, R4's binding, R7-R9, R11; R12's roles as SQL decided them) and the
+removal guard (R10). Pure."""
 
 from __future__ import annotations
 
@@ -6,15 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from services.reconciler import fields as card_fields
-from services.reconciler.model import (
-    GLOBAL_ADMIN,
-    GROUPS_ADMIN,
-    CurrentMember,
-    MemberAction,
-    Observed,
-    Role,
-    email_key,
-)
+from services.reconciler.model import NO_ROLES, CurrentMember, MemberAction, Observed, Roles, email_key
 from shared.config import RemovalGuard, SyncConfig
 
 
@@ -22,7 +15,7 @@ from shared.config import RemovalGuard, SyncConfig
 class Context:
     config: SyncConfig
     mode: str = "full"
-    roles: dict[str, frozenset[str]] = field(default_factory=dict)
+    roles: dict[str, frozenset[str]] = field(default_factory=dict)  # role template -> the ids that hold it
 
     @cached_property
     def driven(self) -> frozenset[str]:
@@ -31,9 +24,6 @@ class Context:
     @cached_property
     def synced(self) -> card_fields.Synced:
         return card_fields.synced(self.config)
-
-    def has_role(self, template: str, directory_id: str) -> bool:
-        return directory_id in self.roles.get(template, ())
 
 
 def target_groups(seen: Observed | None, current: CurrentMember | None, ctx: Context) -> frozenset[str]:
@@ -55,26 +45,12 @@ def target_groups(seen: Observed | None, current: CurrentMember | None, ctx: Con
     return ((had | seen.groups) - seen.left) & ctx.driven
 
 
-def _team_role(directory_id: str, current: Role, ctx: Context) -> Role | None:
-    if not ctx.config.use_admin_roles:
-        return None
-    role, from_sync = current
-    if ctx.has_role(GLOBAL_ADMIN, directory_id):
-        return ("admin", True) if role != "admin" else None
-    return ("member", False) if role == "admin" and from_sync else None
-
-
-def _subteam_role(directory_id: str, current: Role, ctx: Context) -> Role:
-    if not ctx.config.use_admin_roles:
-        return current
-    role, from_sync = current
-    if ctx.has_role(GROUPS_ADMIN, directory_id):
-        return current if role == "admin" else ("admin", True)
-    return ("member", False) if role == "admin" and from_sync else current
-
-
 def decide(
-    seen: Observed | None, current: CurrentMember | None, ctx: Context, account_id: str | None = None
+    seen: Observed | None,
+    current: CurrentMember | None,
+    ctx: Context,
+    account_id: str | None = None,
+    roles: Roles = NO_ROLES,
 ) -> MemberAction:
     """What to do with one directory user and the member it is bound to (either may be missing).
     ``account_id``: an existing account outside the team that the user's email claims (R4)."""
@@ -82,7 +58,7 @@ def decide(
     if current is None:
         if seen is None or seen.card is None or not groups:
             return MemberAction("none", seen.directory_id if seen else None)
-        return _create(seen, groups, ctx, account_id)
+        return _create(seen, groups, ctx, account_id, roles)
     if not groups:
         if seen is not None and seen.card is None and not seen.gone and not seen.left:
             return MemberAction("none", current.directory_id, current.member_id)
@@ -99,16 +75,17 @@ def decide(
             ),
             current,
             groups,
-            ctx,
+            roles,
         )
-    return _update(seen, current, groups, ctx)
+    return _update(seen, current, groups, ctx, roles)
 
 
-def _create(seen: Observed, groups: frozenset[str], ctx: Context, account_id: str | None) -> MemberAction:
+def _create(
+    seen: Observed, groups: frozenset[str], ctx: Context, account_id: str | None, roles: Roles
+) -> MemberAction:
     card = seen.card
     assert card is not None
     fields, custom, links = card_fields.created(card, ctx.config, ctx.synced)
-    role = _team_role(card.directory_id, ("member", False), ctx)
     return MemberAction(
         "create",
         card.directory_id,
@@ -117,8 +94,8 @@ def _create(seen: Observed, groups: frozenset[str], ctx: Context, account_id: st
         fields=fields,
         custom=custom,
         links=links,
-        join={g: _subteam_role(card.directory_id, ("member", False), ctx) for g in sorted(groups)},
-        role=role,
+        join=dict.fromkeys(sorted(groups), roles.joined),
+        role=roles.team,
         status="invited",
         bind=True,
         invite=True,
@@ -139,7 +116,9 @@ def _remove(current: CurrentMember, ctx: Context) -> MemberAction:
     )
 
 
-def _update(seen: Observed, current: CurrentMember, groups: frozenset[str], ctx: Context) -> MemberAction:
+def _update(
+    seen: Observed, current: CurrentMember, groups: frozenset[str], ctx: Context, roles: Roles
+) -> MemberAction:
     assert seen.card is not None
     fields, custom, changes, links = card_fields.updated(seen.card, current, ctx.config)
     action = MemberAction(
@@ -161,22 +140,18 @@ def _update(seen: Observed, current: CurrentMember, groups: frozenset[str], ctx:
     if not current.managed or current.directory_id != seen.directory_id:
         action.bind = True
         action.changes["directory_id"] = {"old": current.directory_id, "new": seen.directory_id}
-    return _memberships(action, current, groups, ctx)
+    return _memberships(action, current, groups, roles)
 
 
 def _memberships(
-    action: MemberAction, current: CurrentMember, groups: frozenset[str], ctx: Context
+    action: MemberAction, current: CurrentMember, groups: frozenset[str], roles: Roles
 ) -> MemberAction:
-    directory_id = action.directory_id or ""
+    """R3: the subteams the member joins and leaves; R12: the roles it takes with them."""
     had = {} if current.status == "removed" else current.subteams
-    action.join = {
-        g: _subteam_role(directory_id, ("member", False), ctx) for g in sorted(groups - had.keys())
-    }
+    action.join = dict.fromkeys(sorted(groups - had.keys()), roles.joined)
     action.leave = frozenset(had.keys() - groups)
-    for g in sorted(groups & had.keys()):
-        if (role := _subteam_role(directory_id, had[g], ctx)) != had[g]:
-            action.subteam_roles[g] = role
-    action.role = _team_role(directory_id, (current.role, current.role_from_sync), ctx)
+    action.subteam_roles = {g: roles.places[g] for g in sorted(groups & had.keys()) if g in roles.places}
+    action.role = roles.team
     if action.role:
         action.changes["role"] = {"old": current.role, "new": action.role[0]}
     changed = action.changes or action.links or action.join or action.leave or action.subteam_roles

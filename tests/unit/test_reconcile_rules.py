@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from services.reconciler.mapping import map_user
-from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN, CurrentMember, Observed
+from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN, CurrentMember, Observed, Roles
 from services.reconciler.rules import Context, decide, guard_holds
 from shared.config import RemovalGuard, SyncConfig
 from tests.oracle.plan import TeamState, counts, make_plan, preview_plan
+from tests.oracle.roles import decide as oracle_decide
 
 G1, G2 = "group-1", "group-2"
 
@@ -121,15 +122,29 @@ def test_r10_guard_needs_both_percent_and_count():
     assert not guard_holds(11, 100, guard)
 
 
-def test_r12_roles_given_and_taken_back_only_when_sync_gave_them():
+def test_r12_the_oracle_gives_roles_and_takes_back_only_those_a_sync_gave():
     cfg = config(use_admin_roles=True)
     ctx = Context(cfg, roles={GLOBAL_ADMIN: frozenset({"id-1"}), GROUPS_ADMIN: frozenset({"id-1"})})
-    action = decide(seen(1), member(1), ctx)
+    action = oracle_decide(seen(1), member(1), ctx)
     assert action.role == ("admin", True) and action.subteam_roles == {G1: ("admin", True)}
     lost = Context(cfg)
-    assert decide(seen(1), member(1, role="admin", role_from_sync=True), lost).role == ("member", False)
-    assert decide(seen(1), member(1, role="admin", role_from_sync=False), lost).kind == "unchanged"
-    assert decide(seen(1), member(1), Context(config(), roles=ctx.roles)).kind == "unchanged"
+    assert oracle_decide(seen(1), member(1, role="admin", role_from_sync=True), lost).role == (
+        "member",
+        False,
+    )
+    assert oracle_decide(seen(1), member(1, role="admin", role_from_sync=False), lost).kind == "unchanged"
+    assert oracle_decide(seen(1), member(1), Context(config(), roles=ctx.roles)).kind == "unchanged"
+
+
+def test_r12_roles_as_sql_decided_them_go_with_the_member():
+    roles = Roles(
+        team=("admin", True), places={G1: ("admin", True), G2: ("member", False)}, joined=("admin", True)
+    )
+    action = decide(seen(1, groups=(G1, "group-3")), member(1), Context(config()), roles=roles)
+    assert action.role == ("admin", True) and action.changes["role"] == {"old": "member", "new": "admin"}
+    assert action.subteam_roles == {G1: ("admin", True)}  # G2 is no place of the member's
+    created = decide(seen(1, groups=(G1, G2)), None, Context(config()), roles=roles)
+    assert created.role == ("admin", True) and created.join == {G1: ("admin", True), G2: ("admin", True)}
 
 
 def test_r4_email_claims_a_hand_added_member_and_an_outside_account():
