@@ -45,15 +45,15 @@ def _decide(
         errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
     else:
         action = decide(pair.seen, pair.current, ctx, pair.claim_account, pair.roles)
-        if pair.login_taken:
+        card = pair.seen.card if pair.seen else None
+        if pair.login_taken and card:  # the user's: the member may be another's it takes over, or none
             errors.append(
                 {
-                    "directory_id": action.directory_id or "",
+                    "directory_id": card.directory_id,
                     "message": f"the login"
                     f" {pair.login_taken} belongs to another account; the member keeps its login",
                 }
             )
-        card = pair.seen.card if pair.seen else None
         if card and card.refused and action.kind in ("create", "update", "unchanged"):
             errors.extend({"directory_id": card.directory_id, "message": m} for m in card.refused.values())
     tally(action, tallies)

@@ -331,6 +331,18 @@ async def test_r4_a_rehire_on_a_delta_run_takes_back_the_removed_member_of_its_e
     assert back["id"] == old["id"] and back["status"] == "invited" and back["subscription_active"]
 
 
+async def test_r4_a_taken_login_is_reported_on_the_user_whose_login_it_is(team):
+    # A rehire takes over the member of its email, disabled, and so removes it; the login it cannot move to is
+    # its own, and the error names it, not the member's old user.
+    await team.sync(USERS)
+    await team.pool.execute("INSERT INTO accounts (email, name) VALUES ('taken@contoso.com', 'Someone else')")
+    login = USERS[4].properties["userPrincipalName"]
+    rehired = user(5, id=REHIRED, mail=login, userPrincipalName="taken@contoso.com", accountEnabled=False)
+    run = await team.sync([*USERS[:4], rehired])
+    assert run["counts"]["removed"] == 1
+    assert [e["directory_id"] for e in run["member_errors"]] == [REHIRED]
+
+
 async def test_r4_a_new_object_id_with_the_email_of_a_listed_member_is_skipped(team):
     # The old object id is still in the directory (listed, with another login now): the member stays its own.
     await team.sync(USERS)
