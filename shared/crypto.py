@@ -1,4 +1,4 @@
-"""Secrets at rest (client secrets) under a rotating key list, the signing key, and token hashing."""
+"""Secrets at rest (client secrets, R1) under a rotating key list, the signing key, and token hashing."""
 
 from __future__ import annotations
 

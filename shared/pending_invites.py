@@ -1,5 +1,5 @@
-"""Which of a team's invites are pending: the ones an admin's request (POST /api/v1/teams/{team_id}/invites/send)
-sends. The API counts them; the notifier queues and sends them.
+"""Which of a team's invites are pending (R11): the ones an admin's request (POST
+/api/v1/teams/{team_id}/invites/send) sends. The API counts them; the notifier queues and sends them.
 
 Pending is every invite of a member still to join that has no usable link on its way or in a mailbox: never sent
 (``send_invites`` was off, or an outage outlasted the retries), failed (the admin may have fixed the address), or

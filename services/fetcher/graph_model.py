@@ -2,7 +2,7 @@
 
 ``Nesting`` maps every group the fetcher read (the synced groups and every group nested under them) to the
 groups directly in it. Users sit directly in groups; a user belongs to a synced group when it sits in a group
-the synced group reaches through the nesting (itself included)."""
+the synced group reaches through the nesting (itself included): its transitive members (R2)."""
 
 from __future__ import annotations
 

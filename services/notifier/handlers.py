@@ -1,4 +1,5 @@
-"""The notifier's message handlers: an invite per new membership and a digest per run, each sent once.
+"""The notifier's message handlers: an invite per new membership (R11) and a digest per run (R16), each sent
+once.
 
 Once, across any number of replicas, rests on the sent-log (``sentlog``): before an email goes out, its key is
 claimed in a committed ``sending`` row with a lease; after the server's "250 OK" the row is marked ``sent`` (a

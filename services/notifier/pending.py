@@ -1,4 +1,5 @@
-"""Queuing a team's pending invites (``shared.pending_invites`` says which) for sending, on an admin's request.
+"""Queuing a team's pending invites (R11; ``shared.pending_invites`` says which) for sending, on an admin's
+request.
 
 A failed or expired invite is sent as a new round, with a sent-log key of its own, and gets a fresh link and
 expiry when it is sent. A stale queued one is queued again in the same round, so that were its first message to

@@ -61,6 +61,8 @@ _CHUNK: tuple[str, ...] = (
         WHERE NOT t.new AND t.value IS NOT NULL
        ON CONFLICT (member_id, source)
        DO UPDATE SET value = EXCLUDED.value WHERE links.value IS DISTINCT FROM EXCLUDED.value""",
+    # R3: a member leaves the subteams of the groups it left, joins those of the groups it joined; R12: the
+    # roles of its places.
     """DELETE FROM subteam_members sm USING chunk_subteams t, subteams s
         WHERE t.op = 'leave' AND s.team_id = :team AND s.directory_group_id = t.group_id
           AND sm.subteam_id = s.id AND sm.member_id = t.member_id""",
@@ -95,8 +97,8 @@ _NEW_ROWS: tuple[str, ...] = (
 _RESET = "TRUNCATE chunk_members, chunk_links, chunk_subteams, accounts_taken"
 DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 
-# The removals, once the whole plan is known and the guard has spoken; each with whether it takes the run's id
-# as $1.
+# R9: the removals, once the whole plan is known and the guard (R10) has spoken; each with whether it takes
+# the run's id as $1.
 _FINAL: tuple[tuple[str, bool], ...] = (
     (
         """UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
@@ -179,8 +181,8 @@ _SUMMARY = (
     totals=", ".join(f"'{name}', count(*) FILTER (WHERE {where})" for name, where in _LISTS.items()),
 )
 
-# As the run would go: no invite is emailed while invites are off (R11), and removals the guard would hold say so
-# (R10), as the counts do.
+# R18: a dry run's plan, as the run would go: no invite is emailed while invites are off (R11), and removals
+# the guard would hold say so (R10), as the counts do.
 _PREVIEW = """
 SELECT jsonb_build_object(
   'create', coalesce(jsonb_agg(entry::jsonb) FILTER (WHERE list = 'create'), '[]'),
@@ -216,7 +218,7 @@ async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
         " RETURNING m.account_id"
     )
     if gone:
-        # An account goes with its member only when this team's sync made it and it is in no other team.
+        # R9: an account goes with its member only when this team's sync made it and it is in no other team.
         await conn.execute(
             "DELETE FROM accounts a WHERE a.id = ANY($2::uuid[]) AND a.created_by_team = $1"
             " AND NOT EXISTS (SELECT 1 FROM members x WHERE x.account_id = a.id)",

@@ -67,7 +67,7 @@ def fingerprint(
 ) -> list[str | None] | None:
     """The values a member holds when ``updated`` finds nothing to change, in ``overwritten`` order: columns,
     custom fields, link values. None when the user cannot leave its member unchanged (disabled, and disabled
-    users are removed), or when a link value was refused: the rules report it on every run that sees it. The
+    users are removed: R2), or when a link value was refused: the rules report it on every run that sees it. The
     gathering compares it with the member in SQL, so unchanged members never reach Python. ``spec``:
     ``overwritten(config)``, when the caller fingerprints many cards under one config."""
     if (not card.enabled and config.remove_disabled_users) or card.refused:

@@ -62,6 +62,7 @@ def _decide(
 
 
 def _missing_groups(run: runs.Run, completion: staging.Completion) -> list[str]:
+    """R9: the synced groups a full snapshot lacks; it removes nobody."""
     assert run.config is not None
     seen = {g["id"] for g in completion.groups}
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]

@@ -1,5 +1,5 @@
-"""The decision for one member (R2, R3, R4's binding, R7-R9, R11; R12's roles as SQL decided them) and the
-removal guard (R10). Pure."""
+"""The decision for one member (R2, R3, R4's binding, R7, R8, R9, R11; R12's roles as SQL decided them) and
+the removal guard (R10). Pure."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
-"""Sorting out, in SQL, the pairs the rules would find unchanged, before any of them reaches Python.
+"""Sorting out, in SQL, the pairs a run leaves as they are (R8: an unchanged member writes nothing; R17: the run
+counts it), so that they never reach Python.
 
-Members pair with users by object id, else by the email binding. A pair is unchanged when its member is
-managed, bound to the user, not removed, in exactly the synced groups the snapshot lists it in, keeps its roles
-(R12, as ``role_rules`` decides them), holds the staged fingerprint (``fields.fingerprint``: the overwritten columns,
-custom fields and link values), and, when this team's sync made its account, has the user's userPrincipalName as
-its login. The test errs only one way: a pair it keeps may still turn out unchanged in ``rules.decide``, a pair
-it drops never needs a change. Every other pair goes to ``pairs_to_decide`` for the rules.
+Members pair with users by object id, else by the email binding (R4). A pair is unchanged when its member is
+managed, bound to the user, not removed, in exactly the synced groups the snapshot lists it in (R3), keeps its
+roles (R12, as ``role_rules`` decides them), holds the staged fingerprint (``fields.fingerprint``: the overwritten
+columns, custom fields and link values, R7, R8), and, when this team's sync made its account, has the user's
+userPrincipalName as its login (R4, R5). The test errs only one way: a pair it keeps may still turn out unchanged
+in ``rules.decide`` (a refused link value or a taken login, reported on every run that sees it; a group a delta
+says it left that it was not in), a pair it drops never needs a change. Every other pair goes to
+``pairs_to_decide`` for the rules. The property test against the oracle holds the two together.
 
 A delta snapshot lists only the users whose records or groups changed; the directory roles, though, are read
 whole every run. With admin roles on, a delta run also hands the rules every member it did not list whose team

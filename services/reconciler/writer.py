@@ -97,7 +97,7 @@ class ActionWriter:
         await self.conn.execute("ANALYZE user_bindings")
 
     def add(self, action: MemberAction, current_role: tuple[str, bool] = ("member", False)) -> None:
-        if self.dry_run:
+        if self.dry_run:  # R18: the plan is recorded, nothing applied
             self.buffers["plan_entries"].extend((name, _json(entry)) for name, entry in preview(action))
         elif action.kind in ("create", "update", "remove"):
             self._member(action, current_role)

@@ -1,4 +1,5 @@
-"""Confirming an admin consent: the platform's app takes a Graph token (msal) for the consenting tenant."""
+"""Confirming an admin consent (R1 a): the platform's app takes a Graph token (msal) for the consenting
+tenant."""
 
 from __future__ import annotations
 

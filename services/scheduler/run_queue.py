@@ -1,4 +1,5 @@
-"""Queuing a run: one row and its SyncRequested in the caller's transaction, at most one active run a team."""
+"""Queuing a run: one row and its SyncRequested in the caller's transaction, at most one active run a team
+(R15)."""
 
 from __future__ import annotations
 

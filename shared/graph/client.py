@@ -176,7 +176,7 @@ class TenantGraph:
         max_body: int | None = None,
     ) -> Response:
         """Send with retries: 429/503 wait (within the run's budget), 5xx and network errors back off a few
-        times, a 401 takes a fresh token once, and so does a 403 to a token that may predate a grant
+        times, a 401 takes a fresh token once (R1), and so does a 403 to a token that may predate a grant
         (``renew_refused``). Any other answer is returned as it is. Nothing, and no token, goes to a URL
         outside the Graph base (GraphLinkRefused). With ``max_body``, no more than that many bytes and one are
         read of the answer (``Response.complete`` says whether it ended within them)."""

@@ -1,4 +1,4 @@
-"""Credentials for a team's directory connection (a ``directory_connections`` row)."""
+"""Credentials for a team's directory connection (a ``directory_connections`` row, R1)."""
 
 from __future__ import annotations
 

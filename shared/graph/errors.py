@@ -1,4 +1,5 @@
-"""Typed Graph and identity failures, each with a reason an admin can act on, and the mapping from answers."""
+"""Typed Graph and identity failures, each with a reason an admin can act on (R17), and the mapping from
+answers."""
 
 from __future__ import annotations
 

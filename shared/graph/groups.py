@@ -1,4 +1,4 @@
-"""Searching a tenant's groups by name, for the admin choosing which groups to sync."""
+"""Searching a tenant's groups by name, for the admin choosing which groups to sync (R2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""App-only tokens for Graph from msal (client credentials), one msal app per tenant and client id."""
+"""App-only tokens for Graph from msal (client credentials), one msal app per tenant and client id (R1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The claim link of an invite: GET shows the card, POST claims it (the member becomes active). Once, until expiry."""
+"""The claim link of an invite (R11): GET shows the card, POST claims it (the member becomes active). Once,
+until expiry."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A dry run's plan as rows a person reads, and finding rows in it. Pure: the plan in, rows out."""
+"""A dry run's plan (R18) as rows a person reads, and finding rows in it. Pure: the plan in, rows out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Members: the paged list, one member, platform-side card edits, the photo, and applying a template."""
+"""Members: the paged list, one member, platform-side card edits, the photo, and applying a template (R13)."""
 
 from __future__ import annotations
 

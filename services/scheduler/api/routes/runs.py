@@ -1,5 +1,5 @@
-"""Runs: Sync Now (coalesced with an active run), the run records, and approving held removals (the reconciler
-applies them)."""
+"""Runs: Sync Now (coalesced with an active run, R15; a dry run previews, R18), the run records (R17), and
+approving held removals (R10; the reconciler applies them)."""
 
 from __future__ import annotations
 

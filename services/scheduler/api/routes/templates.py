@@ -1,4 +1,4 @@
-"""Templates, subteams and the sending of pending invites."""
+"""Templates (R13), subteams and the sending of pending invites (R11)."""
 
 from __future__ import annotations
 
