@@ -147,6 +147,13 @@ class PhotoFetched(RunMessage):
     data_b64: str | None = None
 
 
+class RunApplied(RunMessage):
+    """The reconciler committed a run's apply (its removals perhaps held for approval): the run's members exist,
+    and what follows an apply (the photo step) may start."""
+
+    routing_key: ClassVar[str] = "run.applied"
+
+
 class RunApproved(RunMessage):
     """An admin approved the removals a held run holds (R10); the run is ``reconciling`` again until they are
     applied."""
@@ -184,6 +191,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     SnapshotCompleted,
     SnapshotFailed,
     PhotoFetched,
+    RunApplied,
     RunApproved,
     InviteRequested,
     AdminDigestRequested,

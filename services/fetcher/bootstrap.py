@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from services.fetcher.fetcher import Fetcher
 from shared.graph.client import GraphClient
-from shared.messages import SyncRequested
+from shared.messages import RunApplied, SyncRequested
 from shared.runtime import Infra
 from shared.worker import Handlers, Worker
 
 
 def handler_map(fetcher: Fetcher) -> Handlers:
     """The fetcher's HANDLERS: the consumer and the tests deliver through this map alone."""
-    return {SyncRequested: fetcher.on_sync_requested}
+    return {SyncRequested: fetcher.on_sync_requested, RunApplied: fetcher.on_run_applied}
 
 
 class FetcherService(Worker):

@@ -1,9 +1,12 @@
-"""The fetcher's handler: for each SyncRequested, read the directory and send the snapshot.
+"""The fetcher's handlers: for each SyncRequested, read the directory and send the snapshot; for each RunApplied,
+check the photos of the run's members.
 
-Every run ends in exactly one SnapshotCompleted (after all its pages) or one SnapshotFailed (and nothing else
-for that run). Photos follow the applied run, so they never hold it up: on a first sync of a large team the photo
-checks and the apply would share the machine's CPU and the database, and the cards would come later. A dry run reads
-like any other but moves neither the delta state (links and group graph) nor the photo records."""
+Every fetch ends in exactly one SnapshotCompleted (after all its pages) or one SnapshotFailed (and nothing else
+for that run), and the request is done: it is acknowledged then, whatever the reconciler does next. Photos follow
+the applied run (the reconciler's RunApplied), so they never hold it up: on a first sync of a large team the photo
+checks and the apply would share the machine's CPU and the database, and the cards would come later; and a photo
+needs its member. A dry run reads like any other but moves neither the delta state (links and group graph) nor the
+photo records, and applies nothing, so no photo follows it."""
 
 from __future__ import annotations
 
@@ -24,15 +27,12 @@ from shared.config import UNLISTABLE, unlistable_sources
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
-from shared.messages import Message, SnapshotCompleted, SnapshotFailed, SyncRequested
+from shared.messages import Message, RunApplied, SnapshotCompleted, SnapshotFailed, SyncRequested
 from shared.runs import Run
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 Publish = Callable[[Message], Awaitable[None]]
-# Photos wait for their run's apply at most this long, then go anyway (the reconciler stages a photo that comes
-# before its member).
-APPLY_WAIT = 600.0
 
 
 class RunFailed(Exception):
@@ -100,7 +100,30 @@ class Fetcher:
         )
         log.info("%s snapshot sent: %d pages, %d Graph requests", snap.mode, sink.pages, graph.requests)
         if not msg.dry_run:
-            await self._remember(msg, run, delta.scope_of(run.config, connection), graph, snap)
+            await self._remember(run, delta.scope_of(run.config, connection), snap)
+
+    async def on_run_applied(self, msg: RunApplied) -> None:
+        """Check the photos of the applied run's members, as its team's members are now (``photo_download``)."""
+        claimed = await run_claim.applied(self.pool, msg.run_id)
+        if claimed is None or not self._syncs_photos(claimed[0]):
+            return
+        run, connection = claimed
+        if connection is None:
+            log.warning("run %s: the team's directory was disconnected; its photos are not checked", run.id)
+            return
+        try:
+            graph = self.graph.for_tenant(credentials_for(self.settings, connection))
+        except GraphError as exc:
+            log.warning("photos not synced: %s", exc.reason)
+            return
+        candidates = await photo_candidates(self.pool, run.team_id, self.settings.photo_slice_days)
+        await sync_photos(graph, self.pool, msg, candidates, self.publish)
+
+    def _syncs_photos(self, run: Run) -> bool:
+        if not self.photos or run.dry_run or run.config is None:
+            return False
+        toggles = run.config.toggles("photo")
+        return toggles.sync or toggles.overwrite
 
     def _tenant(self, run: Run, connection: dict[str, Any] | None) -> TenantGraph:
         if connection is None:
@@ -130,9 +153,7 @@ class Fetcher:
                     log.info("full read: %s", why)
         return await snapshot.full(reading, self.group_window, track=self.use_delta)
 
-    async def _remember(
-        self, msg: SyncRequested, run: Run, scope: str, graph: TenantGraph, snap: Snapshot
-    ) -> None:
+    async def _remember(self, run: Run, scope: str, snap: Snapshot) -> None:
         if snap.mode == "delta":
             await delta_store.save_delta(
                 self.pool,
@@ -150,28 +171,13 @@ class Fetcher:
             )
         else:
             await delta_store.clear(self.pool, run.team_id)
-        toggles = run.config.toggles("photo")
-        if not self.photos or not (toggles.sync or toggles.overwrite):
+        if not self._syncs_photos(run):
             return
-        left = {*snap.gone_ids, *snap.left_ids}
         if snap.mode == "full":
             await photo_etags.forget(self.pool, run.team_id, snap.member_ids)
         else:
             # A user who left may come back after its member (and photo) was deleted: checked afresh.
-            await photo_etags.forget_ids(self.pool, run.team_id, left)
-        if not await run_claim.wait_applied(self.pool, run.id, APPLY_WAIT):
-            log.warning(
-                "run %s still not applied after %.0f s; checking its photos anyway", run.id, APPLY_WAIT
-            )
-        candidates = await photo_candidates(
-            self.pool,
-            run.team_id,
-            sorted(snap.member_ids),
-            self.settings.photo_slice_days,
-            catch_up=run.id if snap.mode == "delta" else None,
-            left=left,
-        )
-        await sync_photos(graph, self.pool, msg, candidates, self.publish)
+            await photo_etags.forget_ids(self.pool, run.team_id, {*snap.gone_ids, *snap.left_ids})
 
     async def _fail(self, msg: SyncRequested, reason: str, graph: TenantGraph | None) -> None:
         await self.publish(

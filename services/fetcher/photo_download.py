@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -23,11 +23,10 @@ from shared.graph.batch import BatchItem, batch_get, chunks
 from shared.graph.client import TenantGraph
 from shared.graph.errors import GraphError
 from shared.image_types import MAX_PHOTO_BYTES, photo_problem, sniff
-from shared.messages import PhotoFetched, SyncRequested
+from shared.messages import PhotoFetched, RunMessage
 
 log = logging.getLogger(__name__)
 PARALLEL_BATCHES = 4
-CATCH_UP = 2000  # users a delta run checks beyond its joiners and the rotation (a hundred $batch requests)
 
 
 @dataclass
@@ -65,7 +64,7 @@ def photo_path(user_id: str, value: bool = False) -> str:
 
 
 async def _fetch(
-    graph: TenantGraph, msg: SyncRequested, user_id: str, etag: str, publish: Publish
+    graph: TenantGraph, msg: RunMessage, user_id: str, etag: str, publish: Publish
 ) -> tuple[bool, str | None]:
     """Download one photo, reading MAX_PHOTO_BYTES and one byte at most, and send it on when it may be kept:
     (whether Graph gave a photo to judge, the member error when it is not kept). Without one (the user's photo
@@ -93,7 +92,7 @@ async def _fetch(
 async def _check(
     graph: TenantGraph,
     pool: asyncpg.Pool,
-    msg: SyncRequested,
+    msg: RunMessage,
     ids: Sequence[str],
     known: Mapping[str, str | None],
     publish: Publish,
@@ -132,7 +131,7 @@ async def _check(
 
 
 async def sync_photos(
-    graph: TenantGraph, pool: asyncpg.Pool, msg: SyncRequested, candidates: Sequence[str], publish: Publish
+    graph: TenantGraph, pool: asyncpg.Pool, msg: RunMessage, candidates: Sequence[str], publish: Publish
 ) -> None:
     """Check ``candidates``' photos; failures are logged, never fail the (already completed) run."""
     groups = list(chunks(list(candidates)))
@@ -145,25 +144,10 @@ async def sync_photos(
         log.warning("photos not synced: %s", exc.reason)
 
 
-async def photo_candidates(
-    pool: asyncpg.Pool,
-    team_id: str,
-    member_ids: Sequence[str],
-    slice_days: int,
-    catch_up: str | None = None,
-    left: Collection[str] = (),
-) -> list[str]:
-    """New members first, then the rotating slice of members checked before (the cursor moves on). With
-    ``catch_up`` (the id of a delta run, which names only the users who joined), also users of the synced
-    groups whose photo no check has recorded yet (a check that failed or was cut short), CATCH_UP at most, but
-    not those the run saw ``left`` (the group graph drops them only once the run has succeeded)."""
-    fresh = await photo_etags.new_ids(pool, team_id, member_ids)
-    if catch_up is not None:
-        fresh += [
-            u
-            for u in await photo_etags.unchecked(pool, team_id, CATCH_UP + len(left), catch_up)
-            if u not in left
-        ]
+async def photo_candidates(pool: asyncpg.Pool, team_id: str, slice_days: int) -> list[str]:
+    """The team's members whose photo no check has recorded (new members, and those whose check failed or was
+    cut short), then the rotating slice of members checked before (the cursor moves on)."""
+    fresh = await photo_etags.unchecked_members(pool, team_id)
     rotation = await photo_etags.rotating_slice(pool, team_id, slice_days)
     if rotation:
         await photo_etags.advance(pool, team_id, rotation[-1], len(rotation), slice_days)

@@ -1,4 +1,6 @@
-"""The fetcher's record of the photos it has seen per team (etags) and of the rotating re-check slice."""
+"""The fetcher's record of the photos it has seen per team (etags) and of the rotating re-check slice. Which
+photos to check starts from the team's members as applied (``members``, read only), not from a snapshot: a photo
+is of use only to a member."""
 
 from __future__ import annotations
 
@@ -63,31 +65,16 @@ async def rotating_slice(pool: asyncpg.Pool, team_id: str, slice_days: int) -> l
     return [r["directory_id"] for r in ids]
 
 
-async def new_ids(pool: asyncpg.Pool, team_id: str, member_ids: Collection[str]) -> list[str]:
-    """Members whose photo was never checked."""
+async def unchecked_members(pool: asyncpg.Pool, team_id: str) -> list[str]:
+    """The directory ids of the team's members (as the last apply left them) whose photo no check recorded."""
     rows = await pool.fetch(
-        "SELECT m.id FROM unnest($2::text[]) AS m(id)"
-        " WHERE NOT EXISTS (SELECT 1 FROM fetcher_photos p WHERE p.team_id = $1 AND p.directory_id = m.id)"
-        " ORDER BY m.id",
+        "SELECT m.directory_id FROM members m WHERE m.team_id = $1 AND m.directory_id IS NOT NULL"
+        " AND m.status <> 'removed' AND NOT EXISTS (SELECT 1 FROM fetcher_photos p"
+        "  WHERE p.team_id = $1 AND p.directory_id = m.directory_id)"
+        " ORDER BY m.directory_id",
         team_id,
-        list(member_ids),
     )
-    return [r["id"] for r in rows]
-
-
-async def unchecked(pool: asyncpg.Pool, team_id: str, limit: int, run_id: str) -> list[str]:
-    """Users of the team's group graph whose photo no check has recorded, ``limit`` at most: a different choice
-    each run (ordered by a hash with the run's id), so that users whose check keeps failing never hold up the
-    others."""
-    rows = await pool.fetch(
-        "SELECT g.user_id::text AS id FROM fetcher_graph_members g WHERE g.team_id = $1"
-        " AND NOT EXISTS (SELECT 1 FROM fetcher_photos p WHERE p.team_id = $1 AND p.directory_id = g.user_id::text)"
-        " GROUP BY g.user_id ORDER BY hashtext(g.user_id::text || $3) LIMIT $2",
-        team_id,
-        limit,
-        run_id,
-    )
-    return [r["id"] for r in rows]
+    return [r["directory_id"] for r in rows]
 
 
 async def record(pool: asyncpg.Pool, team_id: str, etags: dict[str, str | None]) -> None:

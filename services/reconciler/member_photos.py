@@ -1,7 +1,8 @@
 """Profile photos (R5 photo, R7, R8). A PhotoFetched is staged (per team and directory user; a later message
-replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos right
-after the snapshot, so most arrive while their run is still being applied: they wait staged, and the end of
-each apply moves the staged photos of the members that now exist. No message waits for a run or is retried.
+replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos once
+their run is applied (RunApplied), so their members exist; one that finds none (a member another run removed
+meanwhile, and brings back) waits staged, and the end of each apply moves the staged photos of the members that
+now exist. No message waits for a run or is retried.
 
 Photo messages come by the tens of thousands on a first sync, while the apply of the same team runs: the
 reconciler stores the ones that arrive together in one transaction (``store_many``), one statement each step."""

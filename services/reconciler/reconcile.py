@@ -16,7 +16,7 @@ from services.reconciler.plan import COUNT_KEYS, tally
 from services.reconciler.rules import Context, decide, guard_holds
 from services.reconciler.writer import ActionWriter
 from shared import db, runs
-from shared.messages import AdminDigestRequested
+from shared.messages import AdminDigestRequested, RunApplied
 
 log = logging.getLogger(__name__)
 CHUNK = 5000  # pairs decided (and written) at a time
@@ -163,6 +163,8 @@ async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging
         errors,
         summary=summary,
     )
+    # The members exist once this commits: the fetcher checks their photos then.
+    await db.enqueue(conn, RunApplied(team_id=run.team_id, run_id=run.id))
     # R16: one email a run to each admin; a held run's lists who joined and left as well as the held removals.
     if held:
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted, SnapshotFailed
 from simulator.images import jpeg, png
-from tests.fixtures.fetcher import add_users, config
+from tests.fixtures.fetcher import add_users, applying, config
 
 GA = "62e90394-69f5-4237-9190-012177145e10"
+FETCHER = Path(__file__).resolve().parents[2] / "services" / "fetcher"
 
 
 def nested_tenant(tenant) -> tuple[str, set[str]]:
@@ -169,15 +171,29 @@ async def test_redelivered_requests_refetch_only_a_run_still_fetching(fetch_benc
     assert b.published.messages == []
 
 
-async def fetched_then_applied(fetcher, request, b) -> None:
-    """The request handled while the reconciler applies the run: photos come only once it is applied."""
-    handling = asyncio.create_task(fetcher.on_sync_requested(request))
-    while not b.published.of(SnapshotCompleted) and not handling.done():
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.3)
-    assert not b.published.of(PhotoFetched) and not handling.done()  # the run is not applied yet
-    await b.finish(request)
-    await asyncio.wait_for(handling, timeout=30)
+async def test_the_request_is_done_once_the_snapshot_is_sent_and_photos_follow_the_apply(fetch_bench):
+    # Nothing applies this run: the fetcher still returns (its message is acknowledged) as soon as the snapshot
+    # is sent, and sends no photo until the reconciler says the run is applied.
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    [pictured] = add_users(b.tenant, group, 1, "u")
+    b.tenant.set_photo(pictured, jpeg((200, 30, 30)), "image/jpeg")
+    request = await b.run(await b.team(), config(group))
+    wired = applying(b)
+    await asyncio.wait_for(b.fetcher().on_sync_requested(request), timeout=10)
+    assert isinstance(b.published.messages[-1], SnapshotCompleted) and not b.published.of(PhotoFetched)
+    status = await b.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", request.run_id)
+    assert status == "fetching"
+
+    await wired.deliver(*b.published.messages)
+    [applied] = await wired.relay_applied()
+    assert applied.run_id == request.run_id
+    assert [p.directory_id for p in b.published.of(PhotoFetched)] == [pictured]
+
+
+def test_no_handler_waits_for_a_run_by_polling_it():
+    source = "\n".join(p.read_text() for p in FETCHER.glob("*.py"))
+    assert "asyncio.sleep" not in source and "wait_applied" not in source
 
 
 async def test_r12_a_role_held_through_a_group_is_held_by_its_members(fetch_bench):
@@ -204,8 +220,7 @@ async def test_roles_and_photos(fetch_bench):
     b.tenant.set_photo(pictured, jpeg((200, 30, 30)), "image/jpeg")
     b.tenant.set_photo(admin, png((30, 30, 200)), "image/png")
     team = await b.team()
-    request = await b.run(team, config(group, use_admin_roles=True))
-    await fetched_then_applied(b.fetcher(), request, b)
+    await applying(b).sync(await b.run(team, config(group, use_admin_roles=True)))
 
     done = next(m for m in b.published.messages if isinstance(m, SnapshotCompleted))
     assert done.roles[GA] == [admin]
@@ -219,7 +234,7 @@ async def test_roles_and_photos(fetch_bench):
     b.published.messages.clear()
     b.tenant.remove_photo(admin)
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
-    await fetched_then_applied(b.fetcher(use_delta=False), await b.run(team, config(group)), b)
+    await applying(b, use_delta=False).sync(await b.run(team, config(group)))
     [cleared] = b.published.of(PhotoFetched)
     assert cleared.directory_id == admin and cleared.content_type is None and cleared.data_b64 is None
 
@@ -251,12 +266,12 @@ async def test_delta_runs_check_the_photos_no_check_recorded_and_of_users_back_i
     for user in (pictured, leaver):
         b.tenant.set_photo(user, jpeg((200, 30, 30)), "image/jpeg")
     team = await b.team()
-    await fetched_then_applied(b.fetcher(), await b.run(team, config(group)), b)
+    await applying(b).sync(await b.run(team, config(group)))
     assert {p.directory_id for p in b.published.of(PhotoFetched)} == {pictured, leaver}
 
     async def delta_photos() -> set[str]:
         b.published.messages.clear()
-        await fetched_then_applied(b.fetcher(), await b.run(team, config(group)), b)
+        await applying(b).sync(await b.run(team, config(group)))
         assert b.published.of(SnapshotCompleted)[0].mode == "delta"
         return {p.directory_id for p in b.published.of(PhotoFetched)}
 

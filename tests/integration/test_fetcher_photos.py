@@ -4,41 +4,20 @@ member keeps the photo it had."""
 
 from __future__ import annotations
 
-import asyncio
-
-from services.reconciler.bootstrap import handler_map
-from services.reconciler.handlers import Reconciler
-from shared.messages import Message, PhotoFetched
-from shared.worker import dispatch
+from shared.messages import PhotoFetched
 from simulator.images import jpeg, png
-from tests.fixtures.fetcher import add_users, config
+from tests.fixtures.fetcher import Applying, add_users, applying, config
 
 HTML = b"<!doctype html><script>fetch('/api/v1/teams').then(r => r.text()).then(alert)</script>"
 HUGE = b"\xff\xd8\xff\xe0" + bytes(5 * 1024 * 1024)  # a JPEG's first bytes, 5 MiB long
 
 
-class Applied:
-    """The fetcher's publish, handing each message to a real reconciler, as the broker would."""
-
-    def __init__(self, reconciler: Reconciler):
-        self.handlers = handler_map(reconciler)
-        self.photos: list[PhotoFetched] = []
-
-    async def __call__(self, *messages: Message) -> None:
-        for message in messages:
-            if isinstance(message, PhotoFetched):
-                self.photos.append(message)
-            await dispatch(self.handlers, message)
-
-
-async def sync(b, team: str, group: str, publish: Applied) -> dict:
-    """One run of the team syncing ``group``, photos included; the run row afterwards."""
-    publish.photos.clear()
-    request = await b.run(team, config(group))
-    fetcher = b.fetcher(use_delta=False)
-    fetcher.publish = publish
-    await asyncio.wait_for(fetcher.on_sync_requested(request), timeout=60)
-    return dict(await b.pool.fetchrow("SELECT * FROM sync_runs WHERE id = $1", request.run_id))
+async def sync(b, team: str, group: str) -> tuple[dict, list[PhotoFetched]]:
+    """One run of the team syncing ``group``, photos included: the run row afterwards, and the photos sent."""
+    b.published.messages.clear()
+    wired: Applying = applying(b, use_delta=False)
+    run = await wired.sync(await b.run(team, config(group)))
+    return run, b.published.of(PhotoFetched)
 
 
 async def stored_photos(b) -> dict[str, tuple[str, bytes]]:
@@ -49,9 +28,7 @@ async def stored_photos(b) -> dict[str, tuple[str, bytes]]:
     return {r["directory_id"]: (r["content_type"], bytes(r["data"])) for r in rows}
 
 
-async def test_html_labelled_jpeg_and_an_oversized_photo_are_skipped_with_member_errors(
-    fetch_bench, settings
-):
+async def test_html_labelled_jpeg_and_an_oversized_photo_are_skipped_with_member_errors(fetch_bench):
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
     good, mislabelled, html, huge = add_users(b.tenant, group, 4, "u")
@@ -60,11 +37,10 @@ async def test_html_labelled_jpeg_and_an_oversized_photo_are_skipped_with_member
     b.tenant.set_photo(html, HTML, "image/jpeg")
     b.tenant.set_photo(huge, HUGE, "image/jpeg")
     team = await b.team()
-    publish = Applied(Reconciler(b.pool, settings))
 
-    run = await sync(b, team, group, publish)
+    run, photos = await sync(b, team, group)
     assert run["status"] == "succeeded", run["error"]
-    assert {(p.directory_id, p.content_type) for p in publish.photos} == {
+    assert {(p.directory_id, p.content_type) for p in photos} == {
         (good, "image/jpeg"),
         (mislabelled, "image/png"),
     }
@@ -91,24 +67,23 @@ async def test_html_labelled_jpeg_and_an_oversized_photo_are_skipped_with_member
     }
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})  # every photo checked each run
     downloads = b.sim.requests[b.tenant.tenant_id]["photoValue"]
-    again = await sync(b, team, group, publish)
-    assert again["member_errors"] == [] and publish.photos == []
+    again, photos = await sync(b, team, group)
+    assert again["member_errors"] == [] and photos == []
     assert b.sim.requests[b.tenant.tenant_id]["photoValue"] == downloads
 
 
-async def test_a_photo_replaced_by_one_that_is_not_kept_leaves_the_previous_one(fetch_bench, settings):
+async def test_a_photo_replaced_by_one_that_is_not_kept_leaves_the_previous_one(fetch_bench):
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
     [user] = add_users(b.tenant, group, 1, "u")
     b.tenant.set_photo(user, png((1, 2, 3)), "image/png")
     team = await b.team()
-    publish = Applied(Reconciler(b.pool, settings))
-    await sync(b, team, group, publish)
+    await sync(b, team, group)
     assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}
 
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
     b.tenant.set_photo(user, b"GIF87" + HTML, "image/gif")  # one byte short of a GIF's signature
-    run = await sync(b, team, group, publish)
+    run, _ = await sync(b, team, group)
     assert [e["directory_id"] for e in run["member_errors"]] == [user]
     assert "(it was sent as image/gif)" in run["member_errors"][0]["message"]
     assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}

@@ -7,7 +7,14 @@ import base64
 
 from services.reconciler.apply import SUMMARY_PEOPLE
 from shared import runs
-from shared.messages import AdminDigestRequested, MembersFetched, PhotoFetched, RunApproved, SnapshotFailed
+from shared.messages import (
+    AdminDigestRequested,
+    MembersFetched,
+    PhotoFetched,
+    RunApplied,
+    RunApproved,
+    SnapshotFailed,
+)
 from tests.fixtures.reconciler import GROUP, OTHER_GROUP, user
 
 USERS = [user(n) for n in range(1, 6)]
@@ -35,6 +42,22 @@ async def test_every_message_redelivered_stages_and_applies_once(team):
     assert len(await team.members()) == 5
     assert await team.pool.fetchval("SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite'") == 5
     assert await team.pool.fetchval("SELECT count(*) FROM snapshot_pages") == 0
+    assert await _applied(team) == [run_id]
+
+
+async def _applied(team) -> list[str]:
+    """The runs a RunApplied in the outbox announces, in order."""
+    rows = await team.pool.fetch("SELECT body FROM outbox WHERE routing_key = 'run.applied' ORDER BY id")
+    return [RunApplied.from_bytes(r["body"]).run_id for r in rows]
+
+
+async def test_only_an_apply_announces_itself_not_a_preview_or_a_failure(team):
+    await team.sync(USERS[:2], dry_run=True)
+    failed = await team.new_run()
+    await team.reconciler.on_snapshot_failed(SnapshotFailed(team_id=team.team_id, run_id=failed, reason="x"))
+    assert await _applied(team) == []
+    applied = await team.sync(USERS[:2])
+    assert await _applied(team) == [str(applied["id"])]
 
 
 async def test_pages_and_completion_arriving_at_once_apply_the_run_every_time(team):

@@ -11,6 +11,7 @@ from shared.messages import (
     InviteRequested,
     MembersFetched,
     PendingInvitesRequested,
+    RunApplied,
     RunApproved,
     SnapshotCompleted,
     SnapshotFailed,
@@ -41,6 +42,7 @@ EXAMPLES = [
     AdminDigestRequested(team_id="t", run_id="r", kind="held"),
     PendingInvitesRequested(team_id="t"),
     RunApproved(team_id="t", run_id="r"),
+    RunApplied(team_id="t", run_id="r"),
 ]
 
 
