@@ -137,14 +137,27 @@ class SnapshotFailed(RunMessage):
     graph_requests: int = 0
 
 
-class PhotoFetched(RunMessage):
-    """A user's profile photo changed (or was seen for the first time); photos travel apart from members."""
+class FetchedPhoto(BaseModel):
+    """A user's profile photo, changed or seen for the first time; or, without a content type, gone."""
 
-    routing_key: ClassVar[str] = "snapshot.photo"
+    model_config = ConfigDict(frozen=True)
+
     directory_id: str
     etag: str | None
     content_type: str | None = Field(description="None when the user has no photo any more")
     data_b64: str | None = None
+
+
+class PhotosFetched(RunMessage):
+    """The photos one check of an applied run found changed, together: photos travel apart from members, after
+    them, and are stored together."""
+
+    routing_key: ClassVar[str] = "photos.fetched"
+    attempt: str = Field(
+        description="the photo step this belongs to; a redelivered RunApplied starts another"
+    )
+    seq: int = Field(description="message number within the attempt, from 0")
+    photos: list[FetchedPhoto]
 
 
 class RunApplied(RunMessage):
@@ -190,7 +203,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     MembersFetched,
     SnapshotCompleted,
     SnapshotFailed,
-    PhotoFetched,
+    PhotosFetched,
     RunApplied,
     RunApproved,
     InviteRequested,

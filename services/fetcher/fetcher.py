@@ -19,7 +19,7 @@ import asyncpg
 from services.fetcher import delta, delta_store, photo_etags, run_claim, snapshot
 from services.fetcher.graph_model import NeedsFullRead
 from services.fetcher.pages import PageSink
-from services.fetcher.photo_download import photo_candidates, sync_photos
+from services.fetcher.photo_download import PhotoCheck, photo_candidates
 from services.fetcher.roles import read_roles
 from services.fetcher.snapshot import Reading, Snapshot
 from services.fetcher.user_properties import select_param, user_properties
@@ -117,7 +117,12 @@ class Fetcher:
             log.warning("photos not synced: %s", exc.reason)
             return
         candidates = await photo_candidates(self.pool, run.team_id, self.settings.photo_slice_days)
-        await sync_photos(graph, self.pool, msg, candidates, self.publish)
+        # Twice the requests a tenant may have in flight: a worker between two batches holds none.
+        check = PhotoCheck(graph, self.pool, msg, self.publish, 2 * self.settings.graph_concurrency)
+        try:
+            await check.check(candidates)
+        except GraphError as exc:
+            log.warning("photos not synced: %s", exc.reason)
 
     def _syncs_photos(self, run: Run) -> bool:
         if not self.photos or run.dry_run or run.config is None:

@@ -3,14 +3,20 @@ others, by etag, twenty to a ``$batch``, and downloads only the photos whose eta
 streamed, so that no more of a photo is read than may be kept (inside a ``$batch`` answer, a photo would come
 whole, base64 in JSON, however large). A photo that is not kept (too large, or not a JPEG, PNG or GIF image
 whatever its header says) goes on the run's member errors, and its etag is recorded: it is not fetched again
-until it changes, and the member keeps the photo it had."""
+until it changes, and the member keeps the photo it had. A photo Graph would not give goes on the member errors
+too, unrecorded: the next run asks again.
+
+Batches are checked by several workers at once, each downloading its batch's changed photos as soon as it knows
+them, so that the tenant's requests in flight (the Graph client's cap) are always taken; each batch's photos go
+to the reconciler in one message."""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import logging
-from collections.abc import Mapping, Sequence
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -21,12 +27,13 @@ from services.fetcher.pages import Publish
 from shared import runs
 from shared.graph.batch import BatchItem, batch_get, chunks
 from shared.graph.client import TenantGraph
-from shared.graph.errors import GraphError
+from shared.graph.errors import error_for
 from shared.image_types import MAX_PHOTO_BYTES, photo_problem, sniff
-from shared.messages import PhotoFetched, RunMessage
+from shared.messages import FetchedPhoto, PhotosFetched, RunMessage
 
 log = logging.getLogger(__name__)
-PARALLEL_BATCHES = 4
+# Answers that fail the whole step: a refused token or a missing permission is the same for every photo.
+REFUSED = (401, 403)
 
 
 @dataclass
@@ -34,13 +41,14 @@ class PhotoPlan:
     download: dict[str, str] = field(default_factory=dict)  # id -> new etag
     removed: list[str] = field(default_factory=list)
     seen: dict[str, str | None] = field(default_factory=dict)  # id -> etag to record (None: no photo)
+    failed: dict[str, BatchItem] = field(default_factory=dict)  # id -> the answer that was no answer
 
 
 def plan_photos(
     ids: Sequence[str], known: Mapping[str, str | None], answers: Mapping[str, BatchItem]
 ) -> PhotoPlan:
     """From the photo metadata answers (keyed by position in ``ids``), what to download, clear and record.
-    A user with no photo (404) clears one seen before; other failures are left for a later run."""
+    A user with no photo (404) clears one seen before; another failure is kept apart, for the run's errors."""
     plan = PhotoPlan()
     for position, user_id in enumerate(ids):
         answer = answers.get(str(position))
@@ -56,6 +64,8 @@ def plan_photos(
             if known.get(user_id) is not None:
                 plan.removed.append(user_id)
             plan.seen[user_id] = None
+        else:
+            plan.failed[user_id] = answer
     return plan
 
 
@@ -63,85 +73,104 @@ def photo_path(user_id: str, value: bool = False) -> str:
     return f"/users/{quote(user_id, safe='')}/photo" + ("/$value" if value else "")
 
 
-async def _fetch(
-    graph: TenantGraph, msg: RunMessage, user_id: str, etag: str, publish: Publish
-) -> tuple[bool, str | None]:
-    """Download one photo, reading MAX_PHOTO_BYTES and one byte at most, and send it on when it may be kept:
-    (whether Graph gave a photo to judge, the member error when it is not kept). Without one (the user's photo
-    went meanwhile, or Graph failed), a later run asks again."""
-    response = await graph.request(
-        "GET", graph.url(photo_path(user_id, value=True)), headers={"Accept": "*/*"}, max_body=MAX_PHOTO_BYTES
-    )
-    if response.status != 200:
-        return False, None
-    if problem := photo_problem(response.body, response.complete, response.headers.get("Content-Type")):
-        return True, f"the profile photo was not stored: it {problem}; the member keeps the photo it had"
-    await publish(
-        PhotoFetched(
-            team_id=msg.team_id,
-            run_id=msg.run_id,
+def _unread(user_id: str, status: int, body: object, value: bool = False) -> dict[str, str]:
+    reason = error_for(status, body, photo_path(user_id, value)).reason
+    return {"directory_id": user_id, "message": f"the profile photo could not be read: {reason}"}
+
+
+@dataclass
+class _Download:
+    photo: FetchedPhoto | None = None
+    judged: bool = False  # Graph gave a photo to judge: its etag is recorded
+    error: dict[str, str] | None = None
+
+
+class PhotoCheck:
+    """One run's photo step: ``checked`` users so far, ``sent`` messages of photos (numbered from 0 within
+    ``attempt``: a redelivered RunApplied checks again, apart)."""
+
+    def __init__(
+        self, graph: TenantGraph, pool: asyncpg.Pool, run: RunMessage, publish: Publish, workers: int
+    ):
+        self.graph = graph
+        self.pool = pool
+        self.run = run
+        self.publish = publish
+        self.workers = workers
+        self.attempt = uuid.uuid4().hex
+        self.checked = 0
+        self.sent = 0
+
+    async def check(self, candidates: Sequence[str]) -> None:
+        """Check ``candidates``' photos; a GraphError that is not about one photo ends the check."""
+        known = await photo_etags.known_etags(self.pool, self.run.team_id, candidates)
+        batches = chunks(list(candidates))
+        workers = [asyncio.ensure_future(self._work(batches, known)) for _ in range(self.workers)]
+        try:
+            await asyncio.gather(*workers)
+        finally:
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _work(self, batches: Iterator[Sequence[str]], known: Mapping[str, str | None]) -> None:
+        for ids in batches:  # one iterator for all the workers: each takes the next batch
+            await self._check(ids, known)
+            self.checked += len(ids)
+
+    async def _check(self, ids: Sequence[str], known: Mapping[str, str | None]) -> None:
+        answers = await batch_get(self.graph, {str(i): photo_path(u) for i, u in enumerate(ids)})
+        plan = plan_photos(ids, known, {a.id: a for a in answers})
+        if refused := next((a for a in plan.failed.values() if a.status in REFUSED), None):
+            raise error_for(refused.status, refused.body, photo_path(ids[0]))
+        errors = [_unread(u, a.status, a.body) for u, a in plan.failed.items()]
+        wanted = list(plan.download.items())
+        downloads = await asyncio.gather(*(self._download(u, etag) for u, etag in wanted))
+        photos = [FetchedPhoto(directory_id=u, etag=None, content_type=None) for u in plan.removed]
+        for (user_id, etag), download in zip(wanted, downloads, strict=True):
+            if download.judged:
+                plan.seen[user_id] = etag
+            if download.photo is not None:
+                photos.append(download.photo)
+            if download.error is not None:
+                errors.append(download.error)
+        if photos:
+            seq, self.sent = self.sent, self.sent + 1
+            run = self.run
+            await self.publish(
+                PhotosFetched(
+                    team_id=run.team_id, run_id=run.run_id, attempt=self.attempt, seq=seq, photos=photos
+                )
+            )
+        # Recorded only after the message and errors: a crash in between re-sends, never loses, a photo.
+        await runs.add_member_errors(self.pool, self.run.run_id, errors)
+        await photo_etags.record(self.pool, self.run.team_id, plan.seen)
+
+    async def _download(self, user_id: str, etag: str) -> _Download:
+        """One photo, reading MAX_PHOTO_BYTES and one byte at most. Without one (the user's photo went
+        meanwhile, or Graph failed), a later run asks again."""
+        response = await self.graph.request(
+            "GET",
+            self.graph.url(photo_path(user_id, value=True)),
+            headers={"Accept": "*/*"},
+            max_body=MAX_PHOTO_BYTES,
+        )
+        if response.status == 404:
+            return _Download()
+        if response.status in REFUSED:
+            raise error_for(response.status, response.json(), photo_path(user_id, value=True))
+        if response.status != 200:
+            return _Download(error=_unread(user_id, response.status, response.json(), value=True))
+        if problem := photo_problem(response.body, response.complete, response.headers.get("Content-Type")):
+            message = f"the profile photo was not stored: it {problem}; the member keeps the photo it had"
+            return _Download(judged=True, error={"directory_id": user_id, "message": message})
+        photo = FetchedPhoto(
             directory_id=user_id,
             etag=etag,
             content_type=sniff(response.body),
             data_b64=base64.b64encode(response.body).decode(),
         )
-    )
-    return True, None
-
-
-async def _check(
-    graph: TenantGraph,
-    pool: asyncpg.Pool,
-    msg: RunMessage,
-    ids: Sequence[str],
-    known: Mapping[str, str | None],
-    publish: Publish,
-) -> None:
-    answers = await batch_get(graph, {str(i): photo_path(u) for i, u in enumerate(ids)})
-    plan = plan_photos(ids, known, {a.id: a for a in answers})
-    wanted = list(plan.download.items())
-    # Each is sent on as soon as it is read, so that a batch's photos are not all held at once.
-    outcomes = await asyncio.gather(
-        *(_fetch(graph, msg, u, etag, publish) for u, etag in wanted), return_exceptions=True
-    )
-    errors = []
-    for (user_id, etag), outcome in zip(wanted, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            continue
-        judged, error = outcome
-        if judged:
-            plan.seen[user_id] = etag
-        if error is not None:
-            errors.append({"directory_id": user_id, "message": error})
-    for user_id in plan.removed:
-        await publish(
-            PhotoFetched(
-                team_id=msg.team_id,
-                run_id=msg.run_id,
-                directory_id=user_id,
-                etag=None,
-                content_type=None,
-            )
-        )
-    # Recorded only after the messages and errors: a crash in between re-sends, never loses, a photo.
-    await runs.add_member_errors(pool, msg.run_id, errors)
-    await photo_etags.record(pool, msg.team_id, plan.seen)
-    if failed := next((o for o in outcomes if isinstance(o, BaseException)), None):
-        raise failed
-
-
-async def sync_photos(
-    graph: TenantGraph, pool: asyncpg.Pool, msg: RunMessage, candidates: Sequence[str], publish: Publish
-) -> None:
-    """Check ``candidates``' photos; failures are logged, never fail the (already completed) run."""
-    groups = list(chunks(list(candidates)))
-    known = await photo_etags.known_etags(pool, msg.team_id, candidates)
-    try:
-        for start in range(0, len(groups), PARALLEL_BATCHES):
-            wave = groups[start : start + PARALLEL_BATCHES]
-            await asyncio.gather(*(_check(graph, pool, msg, ids, known, publish) for ids in wave))
-    except GraphError as exc:
-        log.warning("photos not synced: %s", exc.reason)
+        return _Download(photo, judged=True)
 
 
 async def photo_candidates(pool: asyncpg.Pool, team_id: str, slice_days: int) -> list[str]:

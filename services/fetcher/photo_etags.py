@@ -78,11 +78,15 @@ async def unchecked_members(pool: asyncpg.Pool, team_id: str) -> list[str]:
 
 
 async def record(pool: asyncpg.Pool, team_id: str, etags: dict[str, str | None]) -> None:
-    await pool.executemany(
-        "INSERT INTO fetcher_photos (team_id, directory_id, etag) VALUES ($1, $2, $3)"
-        " ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = excluded.etag, checked_at = now()",
-        [(team_id, directory_id, etag) for directory_id, etag in etags.items()],
-    )
+    if etags:
+        await pool.execute(
+            "INSERT INTO fetcher_photos (team_id, directory_id, etag)"
+            " SELECT $1, d.id, d.etag FROM unnest($2::text[], $3::text[]) AS d(id, etag)"
+            " ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = excluded.etag, checked_at = now()",
+            team_id,
+            list(etags),
+            list(etags.values()),
+        )
 
 
 async def advance(pool: asyncpg.Pool, team_id: str, last_id: str, taken: int, slice_days: int) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.reconciler.handlers import Reconciler
-from shared.messages import MembersFetched, PhotoFetched, RunApproved, SnapshotCompleted, SnapshotFailed
+from shared.messages import MembersFetched, PhotosFetched, RunApproved, SnapshotCompleted, SnapshotFailed
 from shared.outbox import run_relay
 from shared.runtime import Infra
 from shared.worker import Handlers, Worker
@@ -15,7 +15,7 @@ def handler_map(reconciler: Reconciler) -> Handlers:
         MembersFetched: reconciler.on_members_fetched,
         SnapshotCompleted: reconciler.on_snapshot_completed,
         SnapshotFailed: reconciler.on_snapshot_failed,
-        PhotoFetched: reconciler.on_photo_fetched,
+        PhotosFetched: reconciler.on_photos_fetched,
         RunApproved: reconciler.on_run_approved,
     }
 

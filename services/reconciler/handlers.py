@@ -17,7 +17,8 @@ from services.reconciler.approve import apply_approved
 from services.reconciler.reconcile import reconcile
 from shared import run_locks, runs
 from shared.batching import Batcher
-from shared.messages import MembersFetched, PhotoFetched, RunApproved, SnapshotCompleted, SnapshotFailed
+from shared.errors import Permanent
+from shared.messages import MembersFetched, PhotosFetched, RunApproved, SnapshotCompleted, SnapshotFailed
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class Reconciler:
         self.pool = pool
         self.settings = settings
         self.mapped = staging.Mapped()
-        self._photos: Batcher[member_photos.Photo, Exception | None] = Batcher(pool, self._store_photos)
+        self._photos: Batcher[PhotosFetched, Exception | None] = Batcher(pool, self._store_photos)
 
     async def on_members_fetched(self, msg: MembersFetched) -> None:
         async with self.pool.acquire() as conn:
@@ -80,33 +81,42 @@ class Reconciler:
                 return
             await apply_approved(conn, run)
 
-    async def on_photo_fetched(self, msg: PhotoFetched) -> None:
+    async def on_photos_fetched(self, msg: PhotosFetched) -> None:
         """Stored with the photos that arrive meanwhile, in one transaction; acknowledged once it commits."""
-        error = await self._photos.submit(member_photos.decode(msg))
+        error = await self._photos.submit(msg)
         if error is not None:
             raise error
 
     @staticmethod
     async def _store_photos(
-        conn: asyncpg.Connection, batch: Sequence[member_photos.Photo]
+        conn: asyncpg.Connection, batch: Sequence[PhotosFetched]
     ) -> list[Exception | None]:
-        """One transaction for the batch; should it fail, one for each photo, so that a photo the database
+        """One transaction for the batch; should it fail, one for each message, so that a photo the database
         refuses fails its own message and no other."""
+        outcomes: list[Exception | None] = []
+        decoded: list[list[member_photos.Photo]] = []
+        for msg in batch:
+            try:
+                decoded.append(member_photos.decode(msg))
+                outcomes.append(None)
+            except Permanent as exc:
+                decoded.append([])
+                outcomes.append(exc)
         try:
             async with conn.transaction():
-                await member_photos.store_many(conn, batch)
-            return [None] * len(batch)
+                await member_photos.store_many(conn, [p for photos in decoded for p in photos])
+            return outcomes
         except asyncpg.PostgresError as exc:
             if len(batch) == 1:
                 return [exc]
-        outcomes: list[Exception | None] = []
-        for photo in batch:
+        for n, photos in enumerate(decoded):
+            if outcomes[n] is not None:
+                continue
             try:
                 async with conn.transaction():
-                    await member_photos.store_many(conn, [photo])
-                outcomes.append(None)
+                    await member_photos.store_many(conn, photos)
             except asyncpg.PostgresError as exc:
-                outcomes.append(exc)
+                outcomes[n] = exc
         return outcomes
 
     @staticmethod

@@ -1,11 +1,11 @@
-"""Profile photos (R5 photo, R7, R8). A PhotoFetched is staged (per team and directory user; a later message
-replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos once
+"""Profile photos (R5 photo, R7, R8). Each photo of a PhotosFetched is staged (per team and directory user; a later
+message replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos once
 their run is applied (RunApplied), so their members exist; one that finds none (a member another run removed
 meanwhile, and brings back) waits staged, and the end of each apply moves the staged photos of the members that
 now exist. No message waits for a run or is retried.
 
-Photo messages come by the tens of thousands on a first sync, while the apply of the same team runs: the
-reconciler stores the ones that arrive together in one transaction (``store_many``), one statement each step."""
+Photos come by the tens of thousands on a first sync, twenty users' worth to a message at most: the reconciler
+stores the messages that arrive together in one transaction (``store_many``), one statement each step."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import asyncpg
 from shared import run_locks, runs
 from shared.config import SyncConfig
 from shared.errors import Permanent
-from shared.messages import PhotoFetched
+from shared.messages import PhotosFetched
 
 CHUNK = 2000
 
@@ -95,7 +95,7 @@ def photo_write(has_photo: bool, same: bool, removed: bool, sync: bool, overwrit
 
 @dataclass(frozen=True, slots=True)
 class Photo:
-    """A PhotoFetched with its image decoded: what is staged."""
+    """A fetched photo with its image decoded: what is staged."""
 
     team_id: str
     run_id: str
@@ -106,25 +106,27 @@ class Photo:
     sent_at: datetime
 
 
-def decode(msg: PhotoFetched) -> Photo:
-    """The message's photo; Permanent when its data is not base64 (that message alone is refused)."""
-    data = None
-    if msg.content_type is not None:
-        try:
-            data = base64.b64decode(msg.data_b64 or "", validate=True)
-        except binascii.Error as exc:
-            raise Permanent(f"photo of {msg.directory_id}: the data is not base64") from exc
-    return Photo(msg.team_id, msg.run_id, msg.directory_id, msg.etag, msg.content_type, data, msg.sent_at)
-
-
-async def store(conn: asyncpg.Connection, msg: PhotoFetched) -> None:
-    """Stage the photo, and set it on its member when the member exists. Run it in the caller's transaction."""
-    await store_many(conn, [decode(msg)])
+def decode(msg: PhotosFetched) -> list[Photo]:
+    """The message's photos; Permanent when one's data is not base64 (that message alone is refused)."""
+    photos = []
+    for photo in msg.photos:
+        data = None
+        if photo.content_type is not None:
+            try:
+                data = base64.b64decode(photo.data_b64 or "", validate=True)
+            except binascii.Error as exc:
+                raise Permanent(f"photo of {photo.directory_id}: the data is not base64") from exc
+        photos.append(
+            Photo(
+                msg.team_id, msg.run_id, photo.directory_id, photo.etag, photo.content_type, data, msg.sent_at
+            )
+        )
+    return photos
 
 
 async def store_many(conn: asyncpg.Connection, batch: Sequence[Photo]) -> None:
-    """``store`` for many photos at once, in the caller's transaction: of two photos of one user the later
-    message wins, as it would one after the other."""
+    """Stage the photos, and set each on its member when the member exists, in the caller's transaction: of two
+    photos of one user the later message wins, as it would one after the other."""
     latest: dict[tuple[str, str], Photo] = {}
     for photo in batch:
         key = (photo.team_id, photo.directory_id)
@@ -134,6 +136,8 @@ async def store_many(conn: asyncpg.Connection, batch: Sequence[Photo]) -> None:
     for team_id in sorted({team_id for team_id, _ in latest}):
         await run_locks.lock(conn, "photos", team_id, shared=True)
     staged = list(latest.values())
+    if not staged:
+        return
     await conn.execute(
         _STAGE,
         *(

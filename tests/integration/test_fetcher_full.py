@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted, SnapshotFailed
+from shared.messages import MembersFetched, PhotosFetched, SnapshotCompleted, SnapshotFailed
 from simulator.images import jpeg, png
 from tests.fixtures.fetcher import add_users, applying, config
 
@@ -181,14 +181,14 @@ async def test_the_request_is_done_once_the_snapshot_is_sent_and_photos_follow_t
     request = await b.run(await b.team(), config(group))
     wired = applying(b)
     await asyncio.wait_for(b.fetcher().on_sync_requested(request), timeout=10)
-    assert isinstance(b.published.messages[-1], SnapshotCompleted) and not b.published.of(PhotoFetched)
+    assert isinstance(b.published.messages[-1], SnapshotCompleted) and not b.published.photos()
     status = await b.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", request.run_id)
     assert status == "fetching"
 
     await wired.deliver(*b.published.messages)
     [applied] = await wired.relay_applied()
     assert applied.run_id == request.run_id
-    assert [p.directory_id for p in b.published.of(PhotoFetched)] == [pictured]
+    assert [p.directory_id for p in b.published.photos()] == [pictured]
 
 
 def test_no_handler_waits_for_a_run_by_polling_it():
@@ -224,9 +224,9 @@ async def test_roles_and_photos(fetch_bench):
 
     done = next(m for m in b.published.messages if isinstance(m, SnapshotCompleted))
     assert done.roles[GA] == [admin]
-    photos = b.published.of(PhotoFetched)
-    assert b.published.messages.index(done) < b.published.messages.index(photos[0])
-    assert {(p.directory_id, p.content_type) for p in photos} == {
+    [sent] = b.published.of(PhotosFetched)
+    assert b.published.messages.index(done) < b.published.messages.index(sent)
+    assert {(p.directory_id, p.content_type) for p in sent.photos} == {
         (pictured, "image/jpeg"),
         (admin, "image/png"),
     }
@@ -235,7 +235,7 @@ async def test_roles_and_photos(fetch_bench):
     b.tenant.remove_photo(admin)
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
     await applying(b, use_delta=False).sync(await b.run(team, config(group)))
-    [cleared] = b.published.of(PhotoFetched)
+    [cleared] = b.published.photos()
     assert cleared.directory_id == admin and cleared.content_type is None and cleared.data_b64 is None
 
 
@@ -267,13 +267,13 @@ async def test_delta_runs_check_the_photos_no_check_recorded_and_of_users_back_i
         b.tenant.set_photo(user, jpeg((200, 30, 30)), "image/jpeg")
     team = await b.team()
     await applying(b).sync(await b.run(team, config(group)))
-    assert {p.directory_id for p in b.published.of(PhotoFetched)} == {pictured, leaver}
+    assert {p.directory_id for p in b.published.photos()} == {pictured, leaver}
 
     async def delta_photos() -> set[str]:
         b.published.messages.clear()
         await applying(b).sync(await b.run(team, config(group)))
         assert b.published.of(SnapshotCompleted)[0].mode == "delta"
-        return {p.directory_id for p in b.published.of(PhotoFetched)}
+        return {p.directory_id for p in b.published.photos()}
 
     # A check that never recorded its answer (it failed, or the run stopped short) is made by a later delta run.
     await b.pool.execute("DELETE FROM fetcher_photos WHERE directory_id = $1", pictured)

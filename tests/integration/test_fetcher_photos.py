@@ -4,7 +4,7 @@ member keeps the photo it had."""
 
 from __future__ import annotations
 
-from shared.messages import PhotoFetched
+from shared.messages import FetchedPhoto
 from simulator.images import jpeg, png
 from tests.fixtures.fetcher import Applying, add_users, applying, config
 
@@ -12,12 +12,12 @@ HTML = b"<!doctype html><script>fetch('/api/v1/teams').then(r => r.text()).then(
 HUGE = b"\xff\xd8\xff\xe0" + bytes(5 * 1024 * 1024)  # a JPEG's first bytes, 5 MiB long
 
 
-async def sync(b, team: str, group: str) -> tuple[dict, list[PhotoFetched]]:
+async def sync(b, team: str, group: str) -> tuple[dict, list[FetchedPhoto]]:
     """One run of the team syncing ``group``, photos included: the run row afterwards, and the photos sent."""
     b.published.messages.clear()
     wired: Applying = applying(b, use_delta=False)
     run = await wired.sync(await b.run(team, config(group)))
-    return run, b.published.of(PhotoFetched)
+    return run, b.published.photos()
 
 
 async def stored_photos(b) -> dict[str, tuple[str, bytes]]:

@@ -12,7 +12,7 @@ import asyncpg
 
 from services.reconciler import member_photos
 from shared.errors import Permanent
-from shared.messages import MembersFetched, PhotoFetched, SnapshotCompleted
+from shared.messages import FetchedPhoto, MembersFetched, PhotosFetched, SnapshotCompleted
 from tests.fixtures.reconciler import GROUP, user
 
 USERS = [user(n) for n in range(1, 6)]
@@ -72,16 +72,15 @@ async def test_late_pages_of_an_abandoned_attempt_are_ignored(team):
     assert sorted(await team.members()) == [u.id for u in USERS[:3]]
 
 
-def _photo(team, run_id: str, n: int, etag: str, data: bytes, **kw) -> PhotoFetched:
-    return PhotoFetched(
-        team_id=team.team_id,
-        run_id=run_id,
+def _photo(team, run_id: str, n: int, etag: str | None, data: bytes | None, **kw) -> PhotosFetched:
+    """A message of one photo of user ``n`` (gone, without ``data``)."""
+    photo = FetchedPhoto(
         directory_id=USERS[n].id,
         etag=etag,
-        content_type="image/jpeg",
-        data_b64=base64.b64encode(data).decode(),
-        **kw,
+        content_type="image/jpeg" if data is not None else None,
+        data_b64=base64.b64encode(data).decode() if data is not None else None,
     )
+    return PhotosFetched(team_id=team.team_id, run_id=run_id, attempt="a", seq=n, photos=[photo], **kw)
 
 
 async def test_photos_before_their_member_exists_wait_then_land(team):
@@ -91,9 +90,9 @@ async def test_photos_before_their_member_exists_wait_then_land(team):
         await team.reconciler.on_members_fetched(page)
     early = _photo(team, run_id, 0, "e1", b"one")
     later = _photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1))
-    await team.reconciler.on_photo_fetched(later)
-    await team.reconciler.on_photo_fetched(early)  # out of order: the later message wins
-    await team.reconciler.on_photo_fetched(_photo(team, run_id, 1, "f1", b"other"))
+    await team.reconciler.on_photos_fetched(later)
+    await team.reconciler.on_photos_fetched(early)  # out of order: the later message wins
+    await team.reconciler.on_photos_fetched(_photo(team, run_id, 1, "f1", b"other"))
     assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
     await team.reconciler.on_snapshot_completed(done)
     members = await team.members()
@@ -111,7 +110,10 @@ async def test_photos_before_their_member_exists_wait_then_land(team):
 async def test_photos_arriving_together_are_stored_together_each_message_its_own_outcome(team):
     run_id = str((await team.sync(USERS))["id"])
     unknown_team = _photo(team, run_id, 2, "x", b"x").model_copy(update={"team_id": str(uuid.uuid4())})
-    not_base64 = _photo(team, run_id, 3, "y", b"y").model_copy(update={"data_b64": "%%%"})
+    not_base64 = _photo(team, run_id, 3, "y", b"y")
+    not_base64 = not_base64.model_copy(
+        update={"photos": [not_base64.photos[0].model_copy(update={"data_b64": "%%%"})]}
+    )
     arriving = [
         _photo(team, run_id, 0, "e1", b"one"),
         _photo(team, run_id, 1, "f1", b"other"),
@@ -120,7 +122,7 @@ async def test_photos_arriving_together_are_stored_together_each_message_its_own
         _photo(team, run_id, 4, "g1", b"last"),
     ]
     outcomes = await asyncio.gather(
-        *(team.reconciler.on_photo_fetched(m) for m in arriving), return_exceptions=True
+        *(team.reconciler.on_photos_fetched(m) for m in arriving), return_exceptions=True
     )
     assert outcomes[:2] == [None, None] and outcomes[4] is None
     assert isinstance(outcomes[2], asyncpg.ForeignKeyViolationError)  # that message fails, and only it
@@ -136,8 +138,8 @@ async def test_photos_arriving_together_are_stored_together_each_message_its_own
 
 async def test_of_two_photos_of_one_user_in_one_batch_the_later_message_wins(team):
     run_id = str((await team.sync(USERS))["id"])
-    early = member_photos.decode(_photo(team, run_id, 0, "e1", b"one"))
-    later = member_photos.decode(
+    [early] = member_photos.decode(_photo(team, run_id, 0, "e1", b"one"))
+    [later] = member_photos.decode(
         _photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1))
     )
     for batch in ([later, early], [early, later]):
@@ -150,16 +152,14 @@ async def test_an_older_photo_message_coming_late_changes_nothing(team):
     run_id = str((await team.sync(USERS))["id"])
     early = _photo(team, run_id, 0, "e1", b"one")
     later = _photo(team, run_id, 0, "e2", b"two", sent_at=early.sent_at + timedelta(seconds=1))
-    await team.reconciler.on_photo_fetched(later)
-    await team.reconciler.on_photo_fetched(early)  # redelivered, after the later one landed
+    await team.reconciler.on_photos_fetched(later)
+    await team.reconciler.on_photos_fetched(early)  # redelivered, after the later one landed
     assert list((await _photos(team)).values()) == [("e2", b"two")]
-    await team.reconciler.on_photo_fetched(
-        early.model_copy(update={"etag": None, "content_type": None, "data_b64": None})
-    )
+    await team.reconciler.on_photos_fetched(_photo(team, run_id, 0, None, None, sent_at=early.sent_at))
     assert list((await _photos(team)).values()) == [("e2", b"two")]
     assert await team.pool.fetchval("SELECT count(*) FROM staged_photos") == 0
     newest = _photo(team, run_id, 0, "e3", b"three", sent_at=later.sent_at + timedelta(seconds=1))
-    await team.reconciler.on_photo_fetched(newest)
+    await team.reconciler.on_photos_fetched(newest)
     assert list((await _photos(team)).values()) == [("e3", b"three")]
 
 
@@ -175,7 +175,7 @@ async def test_r7_staged_photo_honours_the_toggles_of_the_applying_run(team):
     run_id = await team.new_run(config=config)
     pages, done = team.messages(run_id, {GROUP: USERS[:1]})
     await team.reconciler.on_members_fetched(pages[0])
-    await team.reconciler.on_photo_fetched(_photo(team, run_id, 0, "e1", b"one"))
+    await team.reconciler.on_photos_fetched(_photo(team, run_id, 0, "e1", b"one"))
     await team.reconciler.on_snapshot_completed(done)
     assert await _status(team, run_id) == "succeeded"
     assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0

@@ -9,8 +9,9 @@ from services.reconciler.apply import SUMMARY_PEOPLE
 from shared import runs
 from shared.messages import (
     AdminDigestRequested,
+    FetchedPhoto,
     MembersFetched,
-    PhotoFetched,
+    PhotosFetched,
     RunApplied,
     RunApproved,
     SnapshotFailed,
@@ -271,18 +272,23 @@ async def test_r3_renamed_group_renames_its_subteam(team):
 
 async def test_photo_is_stored_then_removed(team):
     run = await team.sync(USERS[:1])
-    photo = PhotoFetched(
-        team_id=team.team_id,
-        run_id=str(run["id"]),
+
+    def photos(*items: FetchedPhoto) -> PhotosFetched:
+        return PhotosFetched(
+            team_id=team.team_id, run_id=str(run["id"]), attempt="a", seq=0, photos=list(items)
+        )
+
+    photo = FetchedPhoto(
         directory_id=USERS[0].id,
         etag="e1",
         content_type="image/jpeg",
         data_b64=base64.b64encode(b"jpeg").decode(),
     )
-    await team.reconciler.on_photo_fetched(photo)
-    await team.reconciler.on_photo_fetched(photo)
+    await team.reconciler.on_photos_fetched(photos(photo))
+    await team.reconciler.on_photos_fetched(photos(photo))
     assert bytes(await team.pool.fetchval("SELECT data FROM member_photos")) == b"jpeg"
-    await team.reconciler.on_photo_fetched(photo.model_copy(update={"content_type": None, "data_b64": None}))
+    gone = photo.model_copy(update={"content_type": None, "data_b64": None})
+    await team.reconciler.on_photos_fetched(photos(gone))
     assert await team.pool.fetchval("SELECT count(*) FROM member_photos") == 0
 
 

@@ -104,6 +104,7 @@ def test_photos_are_downloaded_only_when_new_or_changed():
     assert plan.download == {"changed": "e2", "new": "e5"}
     assert plan.removed == ["lost"]
     assert plan.seen == {"same": "e1", "lost": None, "never": None}
+    assert {u: a.status for u, a in plan.failed.items()} == {"denied": 403}
 
 
 def test_every_photo_is_rechecked_within_the_slice_days():

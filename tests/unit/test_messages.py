@@ -7,10 +7,12 @@ from shared.messages import (
     BY_ROUTING_KEY,
     AdminDigestRequested,
     DirectoryUser,
+    FetchedPhoto,
     GroupInfo,
     InviteRequested,
     MembersFetched,
     PendingInvitesRequested,
+    PhotosFetched,
     RunApplied,
     RunApproved,
     SnapshotCompleted,
@@ -43,6 +45,16 @@ EXAMPLES = [
     PendingInvitesRequested(team_id="t"),
     RunApproved(team_id="t", run_id="r"),
     RunApplied(team_id="t", run_id="r"),
+    PhotosFetched(
+        team_id="t",
+        run_id="r",
+        attempt="a",
+        seq=2,
+        photos=[
+            FetchedPhoto(directory_id="u1", etag='W/"1"', content_type="image/png", data_b64="iVBORw=="),
+            FetchedPhoto(directory_id="u2", etag=None, content_type=None),
+        ],
+    ),
 ]
 
 
