@@ -129,6 +129,10 @@ class SnapshotCompleted(RunMessage):
     skipped: list[dict[str, str]] = Field(
         default_factory=list, description="records the fetcher could not read"
     )
+    photos: bool = Field(
+        default=False,
+        description="the fetcher checks the members' photos once the run is applied: the run waits for them",
+    )
 
 
 class SnapshotFailed(RunMessage):
@@ -160,11 +164,27 @@ class PhotosFetched(RunMessage):
     photos: list[FetchedPhoto]
 
 
+class PhotosCompleted(RunMessage):
+    """The photo check of an applied run is over: ``messages`` PhotosFetched of its ``attempt`` were sent, and
+    the run ends once they are stored."""
+
+    routing_key: ClassVar[str] = "photos.completed"
+    attempt: str
+    messages: int
+    graph_requests: int = 0
+    error: str | None = Field(
+        default=None, description="why the check stopped short, in words an admin understands; the run fails"
+    )
+
+
 class RunApplied(RunMessage):
     """The reconciler committed a run's apply (its removals perhaps held for approval): the run's members exist,
     and what follows an apply (the photo step) may start."""
 
     routing_key: ClassVar[str] = "run.applied"
+    photos: bool = Field(
+        default=False, description="its snapshot promised a photo check, which the run waits for"
+    )
 
 
 class RunApproved(RunMessage):
@@ -204,6 +224,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     SnapshotCompleted,
     SnapshotFailed,
     PhotosFetched,
+    PhotosCompleted,
     RunApplied,
     RunApproved,
     InviteRequested,

@@ -53,12 +53,13 @@ def members_applied(counts: Mapping[str, int]) -> None:
         MEMBERS_APPLIED.labels(action).inc(counts.get(action, 0))
 
 
-async def run_ended(conn: asyncpg.Connection, run_id: object) -> None:
-    """Count a run the caller's transaction has just ended: its duration and, unless it was dry or failed, the
-    members it applied. Call it right after the statement that ends the run, in the same transaction."""
+async def run_ended(conn: asyncpg.Connection, run_id: object, members: bool = True) -> None:
+    """Count a run the caller's transaction has just ended: its duration and, unless it was dry or failed (or,
+    ``members`` false, they were counted at its apply), the members it applied. Call it right after the
+    statement that ends the run, in the same transaction."""
     row = await conn.fetchrow(_ENDED, run_id)
     if row is None:
         return
     RUN_DURATION.labels(row["status"]).observe(row["seconds"])
-    if row["status"] in ("succeeded", "held") and not row["dry_run"]:
+    if members and row["status"] in ("succeeded", "held") and not row["dry_run"]:
         members_applied(row["counts"] or {})

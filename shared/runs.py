@@ -1,6 +1,11 @@
-"""The sync run's lifecycle (R17): its states, the moves allowed between them, and the only SQL that writes
-``sync_runs``. The scheduler queues a run and approves a held one, the fetcher starts its fetch, the reconciler
-ends it, the stall sweep fails it, the fetcher and the notifier add member errors: all of them through here.
+"""The sync run's lifecycle (R17): its states, the moves allowed between them, its progress, and the only SQL that
+writes ``sync_runs``. The scheduler queues a run and approves a held one, the fetcher starts its fetch, the
+reconciler applies it and ends it, the stall sweep fails it, the fetcher and the notifier add member errors, and
+each service records its progress: all of them through here.
+
+A run whose snapshot promised photos is ``photos`` once applied (its members listed) and ends when they are stored:
+the API shows that state as ``reconciling`` in phase ``photos``, so that the statuses it answers stay the six of
+the spec.
 
 A move the table does not allow raises ``TransitionRefused``: it is a bug, or a race a caller must rule out
 under the run's lock. Redelivered messages re-enter a state they already reached: those are self-moves in the
@@ -10,10 +15,12 @@ site that may see a run past its step asks ``allowed`` first and ignores the mes
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import asyncpg
 from pydantic import ValidationError
@@ -21,19 +28,39 @@ from pydantic import ValidationError
 from shared import metrics
 from shared.config import SyncConfig
 
+log = logging.getLogger(__name__)
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
     FETCHING = "fetching"
     RECONCILING = "reconciling"
+    PHOTOS = "photos"  # applied; the photos the fetcher checks after the apply are not all stored yet
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     HELD = "held"
 
 
-ACTIVE = (RunStatus.QUEUED, RunStatus.FETCHING, RunStatus.RECONCILING)
+ACTIVE = (RunStatus.QUEUED, RunStatus.FETCHING, RunStatus.RECONCILING, RunStatus.PHOTOS)
 # Written out: PostgreSQL answers from the partial index of active runs only for the same literal list.
 ACTIVE_SQL = "(" + ", ".join(f"'{s}'" for s in ACTIVE) + ")"
+# The states the API answers: ``photos`` is shown as the end of ``reconciling``.
+PUBLIC = tuple(s for s in RunStatus if s != RunStatus.PHOTOS)
+PUBLIC_STATUS_SQL = f"CASE status WHEN '{RunStatus.PHOTOS}' THEN '{RunStatus.RECONCILING}' ELSE status END"
+# An active run's progress as the API answers it; NULL for a queued run (nothing started) and an ended one.
+PUBLIC_PROGRESS_SQL = (
+    f"CASE WHEN status IN {ACTIVE_SQL} THEN progress || jsonb_build_object('updated_at', progress_at) END"
+)
+
+
+class Phase(StrEnum):
+    FETCHING = "fetching"
+    RECONCILING = "reconciling"
+    PHOTOS = "photos"
+
+
+COUNTERS = ("users_read", "members_applied", "photos_checked", "photos_stored")
+PROGRESS_EVERY = 2.0  # seconds between a working service's progress writes (the API promises at most 5)
 
 TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
     RunStatus.QUEUED: frozenset({RunStatus.FETCHING, RunStatus.FAILED}),
@@ -42,8 +69,10 @@ TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
     # reconciling -> reconciling: a redelivered page or completion finds the snapshot whole again (the apply
     # itself runs once, under the run's lock).
     RunStatus.RECONCILING: frozenset(
-        {RunStatus.RECONCILING, RunStatus.SUCCEEDED, RunStatus.HELD, RunStatus.FAILED}
+        {RunStatus.RECONCILING, RunStatus.PHOTOS, RunStatus.SUCCEEDED, RunStatus.HELD, RunStatus.FAILED}
     ),
+    # photos -> succeeded once they are stored, -> failed when their check could not finish.
+    RunStatus.PHOTOS: frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED}),
     # held -> reconciling: an admin approved the removals it holds (R10).
     RunStatus.HELD: frozenset({RunStatus.RECONCILING}),
     RunStatus.SUCCEEDED: frozenset(),
@@ -159,13 +188,32 @@ async def start_fetching(conn: asyncpg.Connection, run_id: str) -> Run | None:
     row = await conn.fetchrow(_WITH_CONFIG + " FOR UPDATE OF r", run_id)
     if row is None or not allowed(row["status"], RunStatus.FETCHING):
         return None
-    await _move(conn, run_id, RunStatus.FETCHING, ", started_at = coalesce(started_at, now())")
+    await _move(
+        conn,
+        run_id,
+        RunStatus.FETCHING,
+        ", started_at = coalesce(started_at, now()), progress = $3, progress_at = now()",
+        ({"phase": Phase.FETCHING.value} | dict.fromkeys(COUNTERS, 0),),
+    )
     return _run(run_id, dict(row) | {"status": RunStatus.FETCHING})
 
 
 async def start_reconciling(conn: asyncpg.Connection, run_id: str) -> bool:
     """The run's snapshot is whole: mark it ``reconciling``; False when it was already."""
-    return await _move(conn, run_id, RunStatus.RECONCILING) != RunStatus.RECONCILING
+    was = await _move(conn, run_id, RunStatus.RECONCILING)
+    if was == RunStatus.RECONCILING:
+        return False
+    await _set_phase(conn, run_id, Phase.RECONCILING)
+    return True
+
+
+async def _set_phase(conn: asyncpg.Connection, run_id: str, phase: Phase) -> None:
+    await conn.execute(
+        "UPDATE sync_runs SET progress = coalesce(progress, '{}') || jsonb_build_object('phase', $2::text),"
+        " progress_at = now() WHERE id = $1",
+        run_id,
+        phase.value,
+    )
 
 
 async def approve(conn: asyncpg.Connection, run_id: str) -> None:
@@ -173,8 +221,11 @@ async def approve(conn: asyncpg.Connection, run_id: str) -> None:
     approved run starts again: the stall sweep counts its progress from now."""
     try:
         async with conn.transaction():  # a savepoint: the caller's transaction survives a refusal
-            sets = ", started_at = now(), finished_at = NULL"
-            await _move(conn, run_id, RunStatus.RECONCILING, sets, only_from=RunStatus.HELD)
+            sets = (
+                ", started_at = now(), finished_at = NULL, progress_at = now(),"
+                " progress = coalesce(progress, '{}') || jsonb_build_object('phase', $3::text)"
+            )
+            await _move(conn, run_id, RunStatus.RECONCILING, sets, (Phase.RECONCILING.value,), RunStatus.HELD)
     except asyncpg.UniqueViolationError as exc:
         raise TeamBusy(f"another run of the team is queued or running; run {run_id} stays held") from exc
 
@@ -182,22 +233,42 @@ async def approve(conn: asyncpg.Connection, run_id: str) -> None:
 async def finish(
     conn: asyncpg.Connection,
     run_id: str,
-    status: Literal[RunStatus.SUCCEEDED, RunStatus.HELD],
+    status: Literal[RunStatus.SUCCEEDED, RunStatus.HELD, RunStatus.PHOTOS],
     counts: dict[str, int],
     member_errors: list[dict[str, str]],
     plan: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
 ) -> None:
-    """End an applied (or, dry, previewed) run; its member errors are added to the ones it has (the fetcher's)."""
+    """End an applied (or, dry, previewed) run, or, ``photos``, leave it waiting for its photos (``end_photos``);
+    its member errors are added to the ones it has (the fetcher's)."""
+    applied = sum(counts.get(k, 0) for k in ("created", "updated", "unchanged", "removed", "deleted"))
+    ends = status != RunStatus.PHOTOS
     await _move(
         conn,
         run_id,
         status,
-        ", counts = $3, member_errors = member_errors || $4::jsonb, plan = $5, summary = $6,"
-        " finished_at = now(), error = NULL",
-        (counts, member_errors, plan, summary),
+        ", counts = $3, member_errors = member_errors || $4::jsonb, plan = $5, summary = $6, error = NULL,"
+        " progress = coalesce(progress, '{}') || jsonb_build_object('phase', $7::text, 'members_applied', $8::int),"
+        f" progress_at = now(){', finished_at = now()' if ends else ''}",
+        (counts, member_errors, plan, summary, (Phase.RECONCILING if ends else Phase.PHOTOS).value, applied),
     )
     await metrics.run_ended(conn, run_id)
+    if not ends:  # applied now, whatever the photos: the run's end is counted once they are in
+        metrics.members_applied(counts)
+    await drop_staging(conn, run_id)
+
+
+async def end_photos(conn: asyncpg.Connection, run_id: str, error: str | None, graph_requests: int) -> None:
+    """End a run whose photos are in: succeeded, or failed saying why its photo check stopped short (its members
+    stay as the apply left them). The photo check's Graph requests join the run's."""
+    sets = ", finished_at = now(), graph_requests = graph_requests + $3"
+    if error is None:
+        await _move(conn, run_id, RunStatus.SUCCEEDED, sets, (graph_requests,), RunStatus.PHOTOS)
+    else:
+        await _move(
+            conn, run_id, RunStatus.FAILED, sets + ", error = $4", (graph_requests, error), RunStatus.PHOTOS
+        )
+    await metrics.run_ended(conn, run_id, members=False)  # its members were counted at its apply
     await drop_staging(conn, run_id)
 
 
@@ -221,7 +292,8 @@ async def finish_approved(
 
 
 async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_requests: int | None = None) -> None:
-    """End an active run as failed; nobody is removed, the staged snapshot is dropped."""
+    """End an active run as failed; what it had not applied is not (a run failed before its apply removes
+    nobody), and the staged snapshot is dropped."""
     await _move(
         conn,
         run_id,
@@ -235,6 +307,65 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
 
 async def record_graph_requests(conn: asyncpg.Connection, run_id: str, requests: int) -> None:
     await conn.execute("UPDATE sync_runs SET graph_requests = $2 WHERE id = $1", run_id, requests)
+
+
+async def record_progress(
+    database: asyncpg.Connection | asyncpg.Pool, run_id: str, status: RunStatus, counters: Mapping[str, int]
+) -> None:
+    """Merge ``counters`` into the run's progress, and stamp it, while the run is still ``status`` (a late write
+    from a phase the run has left changes nothing)."""
+    await database.execute(
+        "UPDATE sync_runs SET progress = coalesce(progress, '{}') || $3::jsonb, progress_at = now()"
+        " WHERE id = $1 AND status = $2",
+        run_id,
+        status.value,
+        dict(counters),
+    )
+
+
+class Progress:
+    """A service's part of a run's progress while it works on the run in ``status``: ``read()`` is written every
+    ``every`` seconds, whether it changed or not (the API promises progress at most 5 s old, and the stall sweep
+    reads the writes as the run moving), and, with ``last_word``, once more when the work ends without an error.
+    Writes go through the pool, outside the caller's transaction, which nobody sees before it commits; one still
+    waiting when the work ends is cancelled, so that a caller holding a connection (or the run's row) never
+    waits for another."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        run_id: str,
+        status: RunStatus,
+        read: Callable[[], Mapping[str, int]],
+        *,
+        last_word: bool = True,
+        every: float = PROGRESS_EVERY,
+    ):
+        self.pool, self.run_id, self.status, self.read = pool, run_id, status, read
+        self.last_word, self.every = last_word, every
+        self._beat: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Self:
+        self._beat = asyncio.create_task(self._beating())
+        return self
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
+        if kind is None and self.last_word:
+            await self.write()
+
+    async def _beating(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            await self.write()
+
+    async def write(self) -> None:
+        try:
+            await record_progress(self.pool, self.run_id, self.status, self.read())
+        except (OSError, asyncpg.PostgresError) as exc:  # progress is for show; the work goes on
+            log.warning("run %s: progress not recorded: %r", self.run_id, exc)
 
 
 async def add_member_errors(
@@ -254,6 +385,8 @@ _STAGING = (
     "snapshot_removals",
     "snapshot_pages",
     "snapshot_completions",
+    "photo_deliveries",
+    "photo_completions",
 )
 
 

@@ -5,12 +5,14 @@ Every fetch ends in exactly one SnapshotCompleted (after all its pages) or one S
 for that run), and the request is done: it is acknowledged then, whatever the reconciler does next. Photos follow
 the applied run (the reconciler's RunApplied), so they never hold it up: on a first sync of a large team the photo
 checks and the apply would share the machine's CPU and the database, and the cards would come later; and a photo
-needs its member. A dry run reads like any other but moves neither the delta state (links and group graph) nor the
+needs its member. The snapshot says whether a photo check follows, and the run waits for it: the check ends in
+exactly one PhotosCompleted (after all its PhotosFetched), saying why when it stopped short. A dry run reads like any other but moves neither the delta state (links and group graph) nor the
 photo records, and applies nothing, so no photo follows it."""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,12 +25,20 @@ from services.fetcher.photo_download import PhotoCheck, photo_candidates
 from services.fetcher.roles import read_roles
 from services.fetcher.snapshot import Reading, Snapshot
 from services.fetcher.user_properties import select_param, user_properties
+from shared import runs
 from shared.config import UNLISTABLE, unlistable_sources
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
-from shared.messages import Message, RunApplied, SnapshotCompleted, SnapshotFailed, SyncRequested
-from shared.runs import Run
+from shared.messages import (
+    Message,
+    PhotosCompleted,
+    RunApplied,
+    SnapshotCompleted,
+    SnapshotFailed,
+    SyncRequested,
+)
+from shared.runs import Run, RunStatus
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -72,11 +82,13 @@ class Fetcher:
             return
         graph: TenantGraph | None = None
         sink = PageSink(msg, self.publish)
+        progress = runs.Progress(self.pool, run.id, RunStatus.FETCHING, lambda: {"users_read": sink.users})
         try:
-            graph = self._tenant(run, connection)
-            snap = await self._snapshot(run, connection, graph, sink)
-            roles = await read_roles(graph) if run.config.use_admin_roles else {}
-            await sink.flush()
+            async with progress:  # its last word is in before the completion moves the run on
+                graph = self._tenant(run, connection)
+                snap = await self._snapshot(run, connection, graph, sink)
+                roles = await read_roles(graph) if run.config.use_admin_roles else {}
+                await sink.flush()
         except (GraphError, RunFailed, ValueError) as exc:
             reason = exc.reason if isinstance(exc, GraphError) else str(exc)
             log.warning("fetch failed: %s", reason)
@@ -96,6 +108,7 @@ class Fetcher:
                 roles=roles,
                 graph_requests=graph.requests,
                 skipped=snap.skipped,
+                photos=self._syncs_photos(run),
             )
         )
         log.info("%s snapshot sent: %d pages, %d Graph requests", snap.mode, sink.pages, graph.requests)
@@ -103,26 +116,41 @@ class Fetcher:
             await self._remember(run, delta.scope_of(run.config, connection), snap)
 
     async def on_run_applied(self, msg: RunApplied) -> None:
-        """Check the photos of the applied run's members, as its team's members are now (``photo_download``)."""
+        """The photo check the run's snapshot promised (``photo_download``), of the members as the apply left
+        them. It ends in one PhotosCompleted, saying why when the check stopped short."""
+        if not msg.photos:
+            return
         claimed = await run_claim.applied(self.pool, msg.run_id)
-        if claimed is None or not self._syncs_photos(claimed[0]):
+        if claimed is None or claimed[0].status not in (RunStatus.PHOTOS, RunStatus.HELD):
+            log.info("run %s is not waiting for its photos; message ignored", msg.run_id)
             return
         run, connection = claimed
-        if connection is None:
-            log.warning("run %s: the team's directory was disconnected; its photos are not checked", run.id)
-            return
+        attempt, graph, check, error = uuid.uuid4().hex, None, None, None
         try:
+            if connection is None:
+                raise RunFailed("the team's directory was disconnected meanwhile")
             graph = self.graph.for_tenant(credentials_for(self.settings, connection))
-        except GraphError as exc:
-            log.warning("photos not synced: %s", exc.reason)
-            return
-        candidates = await photo_candidates(self.pool, run.team_id, self.settings.photo_slice_days)
-        # Twice the requests a tenant may have in flight: a worker between two batches holds none.
-        check = PhotoCheck(graph, self.pool, msg, self.publish, 2 * self.settings.graph_concurrency)
-        try:
-            await check.check(candidates)
-        except GraphError as exc:
-            log.warning("photos not synced: %s", exc.reason)
+            # Twice the requests a tenant may have in flight: a worker between two batches holds none.
+            check = PhotoCheck(
+                graph, self.pool, msg, self.publish, 2 * self.settings.graph_concurrency, attempt
+            )
+            candidates = await photo_candidates(self.pool, run.team_id, self.settings.photo_slice_days)
+            async with runs.Progress(self.pool, run.id, RunStatus.PHOTOS, check.progress):
+                await check.check(candidates)
+        except (GraphError, RunFailed) as exc:
+            reason = exc.reason if isinstance(exc, GraphError) else str(exc)
+            log.warning("photos not synced: %s", reason)
+            error = f"the members were applied, but their profile photos could not all be synced: {reason}"
+        await self.publish(
+            PhotosCompleted(
+                team_id=msg.team_id,
+                run_id=msg.run_id,
+                attempt=attempt,
+                messages=check.sent if check else 0,
+                graph_requests=graph.requests if graph else 0,
+                error=error,
+            )
+        )
 
     def _syncs_photos(self, run: Run) -> bool:
         if not self.photos or run.dry_run or run.config is None:

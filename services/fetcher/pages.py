@@ -63,6 +63,7 @@ class PageSink:
         self.request = request
         self.publish = publish
         self.pages = 0
+        self.users = 0  # listed in the pages sent, once per page that lists them
         # A redelivered request fetches again from scratch; pages of an interrupted fetch must not mix in.
         self.attempt = uuid.uuid4().hex
         self._room = asyncio.Semaphore(window)
@@ -90,6 +91,7 @@ class PageSink:
         self._raise_failure()
         message = self.build(group_id, users, removed_ids)
         self.pages += 1
+        self.users += len(users)
         await self._room.acquire()
         sending = asyncio.ensure_future(self.publish(message))
         self._in_flight.add(sending)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -90,32 +89,47 @@ class PhotoCheck:
     ``attempt``: a redelivered RunApplied checks again, apart)."""
 
     def __init__(
-        self, graph: TenantGraph, pool: asyncpg.Pool, run: RunMessage, publish: Publish, workers: int
+        self,
+        graph: TenantGraph,
+        pool: asyncpg.Pool,
+        run: RunMessage,
+        publish: Publish,
+        workers: int,
+        attempt: str,
     ):
         self.graph = graph
         self.pool = pool
         self.run = run
         self.publish = publish
         self.workers = workers
-        self.attempt = uuid.uuid4().hex
+        self.attempt = attempt
         self.checked = 0
         self.sent = 0
 
+    def progress(self) -> dict[str, int]:
+        return {"photos_checked": self.checked}
+
     async def check(self, candidates: Sequence[str]) -> None:
-        """Check ``candidates``' photos; a GraphError that is not about one photo ends the check."""
+        """Check ``candidates``' photos. On a failure that is not about one photo (a GraphError), the workers
+        finish the batches they hold, so that every message counted in ``sent`` was sent, and it is raised."""
         known = await photo_etags.known_etags(self.pool, self.run.team_id, candidates)
         batches = chunks(list(candidates))
-        workers = [asyncio.ensure_future(self._work(batches, known)) for _ in range(self.workers)]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-            await asyncio.gather(*workers, return_exceptions=True)
+        failures: list[Exception] = []
+        await asyncio.gather(*(self._work(batches, known, failures) for _ in range(self.workers)))
+        if failures:
+            raise failures[0]
 
-    async def _work(self, batches: Iterator[Sequence[str]], known: Mapping[str, str | None]) -> None:
+    async def _work(
+        self, batches: Iterator[Sequence[str]], known: Mapping[str, str | None], failures: list[Exception]
+    ) -> None:
         for ids in batches:  # one iterator for all the workers: each takes the next batch
-            await self._check(ids, known)
+            if failures:
+                return
+            try:
+                await self._check(ids, known)
+            except Exception as exc:  # noqa: BLE001 - raised by ``check`` once the other workers stop
+                failures.append(exc)
+                return
             self.checked += len(ids)
 
     async def _check(self, ids: Sequence[str], known: Mapping[str, str | None]) -> None:

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from services.reconciler.handlers import Reconciler
-from shared.messages import MembersFetched, PhotosFetched, RunApproved, SnapshotCompleted, SnapshotFailed
+from shared.messages import (
+    MembersFetched,
+    PhotosCompleted,
+    PhotosFetched,
+    RunApproved,
+    SnapshotCompleted,
+    SnapshotFailed,
+)
 from shared.outbox import run_relay
 from shared.runtime import Infra
 from shared.worker import Handlers, Worker
@@ -16,6 +23,7 @@ def handler_map(reconciler: Reconciler) -> Handlers:
         SnapshotCompleted: reconciler.on_snapshot_completed,
         SnapshotFailed: reconciler.on_snapshot_failed,
         PhotosFetched: reconciler.on_photos_fetched,
+        PhotosCompleted: reconciler.on_photos_completed,
         RunApproved: reconciler.on_run_approved,
     }
 

@@ -3,25 +3,28 @@
 A run's messages are serialised by an advisory lock on the run, so whichever of the last page and the
 completion commits second sees the snapshot whole and starts the reconcile; a team's reconciles are serialised
 by a lock on the team. The run is marked ``reconciling`` in its own small transaction first: a crash during the
-apply leaves it there, and the redelivered message applies it again from the start."""
+apply leaves it there, and the redelivered message applies it again from the start. The photos that follow an
+apply are ``photo_handlers``'."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import Counter
 
 import asyncpg
 
-from services.reconciler import member_photos, planner_statistics, staging
+from services.reconciler import planner_statistics, staging
 from services.reconciler.approve import apply_approved
+from services.reconciler.photo_handlers import PhotoHandlers
 from services.reconciler.reconcile import reconcile
 from shared import run_locks, runs
-from shared.batching import Batcher
-from shared.errors import Permanent
-from shared.messages import MembersFetched, PhotosFetched, RunApproved, SnapshotCompleted, SnapshotFailed
+from shared.messages import MembersFetched, RunApproved, SnapshotCompleted, SnapshotFailed
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+# The states in which a run takes its snapshot's messages (a run waiting for its photos is past them).
+SNAPSHOT_OPEN = (runs.RunStatus.QUEUED, runs.RunStatus.FETCHING, runs.RunStatus.RECONCILING)
+APPLIED = ("created", "updated", "unchanged", "removed", "deleted")
 
 
 class Reconciler:
@@ -29,7 +32,9 @@ class Reconciler:
         self.pool = pool
         self.settings = settings
         self.mapped = staging.Mapped()
-        self._photos: Batcher[PhotosFetched, Exception | None] = Batcher(pool, self._store_photos)
+        self.photos = PhotoHandlers(pool)
+        self.on_photos_fetched = self.photos.on_photos_fetched
+        self.on_photos_completed = self.photos.on_photos_completed
 
     async def on_members_fetched(self, msg: MembersFetched) -> None:
         async with self.pool.acquire() as conn:
@@ -81,51 +86,13 @@ class Reconciler:
                 return
             await apply_approved(conn, run)
 
-    async def on_photos_fetched(self, msg: PhotosFetched) -> None:
-        """Stored with the photos that arrive meanwhile, in one transaction; acknowledged once it commits."""
-        error = await self._photos.submit(msg)
-        if error is not None:
-            raise error
-
-    @staticmethod
-    async def _store_photos(
-        conn: asyncpg.Connection, batch: Sequence[PhotosFetched]
-    ) -> list[Exception | None]:
-        """One transaction for the batch; should it fail, one for each message, so that a photo the database
-        refuses fails its own message and no other."""
-        outcomes: list[Exception | None] = []
-        decoded: list[list[member_photos.Photo]] = []
-        for msg in batch:
-            try:
-                decoded.append(member_photos.decode(msg))
-                outcomes.append(None)
-            except Permanent as exc:
-                decoded.append([])
-                outcomes.append(exc)
-        try:
-            async with conn.transaction():
-                await member_photos.store_many(conn, [p for photos in decoded for p in photos])
-            return outcomes
-        except asyncpg.PostgresError as exc:
-            if len(batch) == 1:
-                return [exc]
-        for n, photos in enumerate(decoded):
-            if outcomes[n] is not None:
-                continue
-            try:
-                async with conn.transaction():
-                    await member_photos.store_many(conn, photos)
-            except asyncpg.PostgresError as exc:
-                outcomes[n] = exc
-        return outcomes
-
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:
-        """The run under its lock, when it is still waiting for its snapshot; None once it ended."""
+        """The run under its lock, when it is still waiting for its snapshot; None once it is applied or ended."""
         await run_locks.lock(conn, "run", run_id, shared)
         run = await runs.load(conn, run_id)
-        if run is None or not run.active:
-            log.info("run %s is unknown or already ended; message ignored", run_id)
+        if run is None or run.status not in SNAPSHOT_OPEN:
+            log.info("run %s is unknown or already past its snapshot; message ignored", run_id)
             return None
         return run
 
@@ -146,5 +113,15 @@ class Reconciler:
             if run is None or run.status != runs.RunStatus.RECONCILING or completion is None:
                 return  # another delivery applied it meanwhile
             await run_locks.lock(conn, "team", run.team_id)
-            written = await reconcile(conn, run, completion)
+            decided: Counter[str] = Counter()
+            # Its last word is the run's move on (``runs.finish``).
+            progress = runs.Progress(
+                self.pool,
+                run_id,
+                runs.RunStatus.RECONCILING,
+                lambda: {"members_applied": sum(decided[k] for k in APPLIED)},
+                last_word=False,
+            )
+            async with progress:
+                written = await reconcile(conn, run, completion, decided)
         await planner_statistics.after(conn, written)

@@ -68,8 +68,14 @@ def _missing_groups(run: runs.Run, completion: staging.Completion) -> list[str]:
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
 
 
-async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging.Completion) -> int:
-    """Apply (or, dry, preview) the run; return how many members it wrote."""
+async def reconcile(
+    conn: asyncpg.Connection,
+    run: runs.Run,
+    completion: staging.Completion,
+    tallies: Counter[str] | None = None,
+) -> int:
+    """Apply (or, dry, preview) the run; return how many members it wrote. ``tallies`` counts the members decided
+    as it goes (the run's progress)."""
     config = run.config
     if config is None:
         await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
@@ -111,7 +117,7 @@ async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging
             )
         )
     )
-    tallies: Counter[str] = Counter()
+    tallies = Counter() if tallies is None else tallies
     errors = [
         {"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")
     ]
@@ -155,16 +161,12 @@ async def reconcile(conn: asyncpg.Connection, run: runs.Run, completion: staging
     await apply.finish(conn, run.team_id, run.id)
     await member_photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
-    await runs.finish(
-        conn,
-        run.id,
-        runs.RunStatus.HELD if held else runs.RunStatus.SUCCEEDED,
-        counts,
-        errors,
-        summary=summary,
-    )
+    # A run whose photos follow the apply ends when they are in (R17), unless it holds removals: an admin's
+    # approval ends it then.
+    status = runs.RunStatus.PHOTOS if completion.photos else runs.RunStatus.SUCCEEDED
+    await runs.finish(conn, run.id, runs.RunStatus.HELD if held else status, counts, errors, summary=summary)
     # The members exist once this commits: the fetcher checks their photos then.
-    await db.enqueue(conn, RunApplied(team_id=run.team_id, run_id=run.id))
+    await db.enqueue(conn, RunApplied(team_id=run.team_id, run_id=run.id, photos=completion.photos))
     # R16: one email a run to each admin; a held run's lists who joined and left as well as the held removals.
     if held:
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))

@@ -35,6 +35,7 @@ class Completion:
     groups: list[dict[str, str]]
     roles: dict[str, list[str]]
     skipped: list[dict[str, str]]
+    photos: bool = False  # the fetcher checks photos once the run is applied
 
 
 StagedUser = tuple[str, bytes | None, list[str | None] | None, str | None, str | None, str | None]
@@ -129,8 +130,8 @@ async def stage_page(
 
 async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) -> None:
     await conn.execute(
-        "INSERT INTO snapshot_completions (run_id, attempt, pages, mode, groups, roles, skipped)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+        "INSERT INTO snapshot_completions (run_id, attempt, pages, mode, groups, roles, skipped, photos)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
         msg.run_id,
         msg.attempt,
         msg.pages,
@@ -138,6 +139,7 @@ async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) ->
         [g.model_dump() for g in msg.groups],
         msg.roles,
         msg.skipped,
+        msg.photos,
     )
     await runs.record_graph_requests(conn, msg.run_id, msg.graph_requests)
 
@@ -149,7 +151,7 @@ async def completion_recorded(conn: asyncpg.Connection, run_id: str) -> bool:
 async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     """A recorded completion whose attempt has every page it announced staged; else None."""
     row = await conn.fetchrow(
-        "SELECT c.attempt, c.pages, c.mode, c.groups, c.roles, c.skipped FROM snapshot_completions c"
+        "SELECT c.attempt, c.pages, c.mode, c.groups, c.roles, c.skipped, c.photos FROM snapshot_completions c"
         " WHERE c.run_id = $1 AND c.pages <= (SELECT count(*) FROM snapshot_pages p"
         "  WHERE p.run_id = c.run_id AND p.attempt = c.attempt AND p.seq < c.pages)"
         " ORDER BY c.received_at LIMIT 1",

@@ -1,9 +1,10 @@
 """Failing runs that stopped moving (R17). A run whose message was dead-lettered, or whose worker died for good,
 would otherwise stay queued, fetching or reconciling forever, and Sync Now would keep handing it back (R15).
 
-A run shows progress when it is made, when a fetch starts, and each time a page or the completion of its
-snapshot is staged, so a long fetch whose pages keep arriving is never cut short. A run the reconciler is
-working on holds the reconciler's advisory lock on it and is left alone, however long its apply takes.
+A run shows progress when it is made, when a fetch starts, each time a page or the completion of its snapshot is
+staged, and each time a service working on it records its progress (every few seconds while it works), so a long
+fetch or photo check that keeps going is never cut short. A run the reconciler is working on holds the
+reconciler's advisory lock on it and is left alone, however long its apply takes.
 Several schedulers may sweep at once: each claims stalled runs with ``FOR UPDATE SKIP LOCKED``.
 """
 
@@ -24,6 +25,7 @@ SELECT r.id, r.team_id, r.status FROM sync_runs r
  WHERE r.status IN {runs.ACTIVE_SQL}
    AND r.created_at < now() - make_interval(secs => $1)
    AND (r.started_at IS NULL OR r.started_at < now() - make_interval(secs => $1))
+   AND (r.progress_at IS NULL OR r.progress_at < now() - make_interval(secs => $1))
    AND NOT EXISTS (SELECT 1 FROM snapshot_pages p
                     WHERE p.run_id = r.id AND p.received_at >= now() - make_interval(secs => $1))
    AND NOT EXISTS (SELECT 1 FROM snapshot_completions c
@@ -34,11 +36,17 @@ SELECT r.id, r.team_id, r.status FROM sync_runs r
 """
 
 
-def stalled_reason(timeout: float) -> str:
-    """The run's error, for the admin: what happened, that nothing was lost, and what to do."""
+def stalled_reason(timeout: float, status: str = runs.RunStatus.FETCHING) -> str:
+    """The run's error, for the admin: what happened, what was kept, and what to do."""
+    why = "(a service stopped, or one of its messages could not be processed), so it was stopped"
+    if status == runs.RunStatus.PHOTOS:
+        return (
+            f"the run's members were applied, but its profile photos made no progress for {_duration(timeout)}"
+            f" {why}. Press Sync Now to check the photos again"
+        )
     return (
-        f"the run made no progress for {_duration(timeout)} (a service stopped, or one of its messages could not"
-        " be processed), so it was stopped; nobody was removed. Press Sync Now to run it again"
+        f"the run made no progress for {_duration(timeout)} {why}; nobody was removed. Press Sync Now to run it"
+        " again"
     )
 
 
@@ -56,7 +64,7 @@ async def _fail_batch(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.
     for run in await conn.fetch(_STALLED, timeout, BATCH):
         if not await run_locks.try_lock(conn, "run", str(run["id"])):
             continue  # a reconciler is working on it
-        await runs.fail(conn, str(run["id"]), stalled_reason(timeout))
+        await runs.fail(conn, str(run["id"]), stalled_reason(timeout, run["status"]))
         failed.append(run)
     return failed
 

@@ -8,9 +8,8 @@ import logging
 
 import asyncpg
 
-from shared import metrics
+from shared import metrics, runs
 from shared.bus import Bus
-from shared.runs import RunStatus
 
 log = logging.getLogger(__name__)
 CONSUMERS = ("fetcher", "reconciler", "notifier")
@@ -28,8 +27,9 @@ SELECT c.team_id::text AS team, c.cadence, extract(epoch FROM coalesce(last.fini
 
 
 async def refresh(pool: asyncpg.Pool, bus: Bus) -> None:
-    counts = dict(await pool.fetch("SELECT status, count(*) FROM sync_runs GROUP BY status"))
-    for status in RunStatus:
+    # By the statuses the API answers, which the alerts and dashboards name.
+    counts = dict(await pool.fetch(f"SELECT {runs.PUBLIC_STATUS_SQL}, count(*) FROM sync_runs GROUP BY 1"))
+    for status in runs.PUBLIC:
         metrics.RUNS.labels(status).set(counts.get(status, 0))
     teams = await pool.fetch(LAST_SUCCESS)
     metrics.TEAM_LAST_SUCCESS.clear()  # a deleted team, or one whose cadence changed, leaves no series behind

@@ -99,16 +99,25 @@ async def test_sync_now_creates_every_member_with_card_subteams_and_invites(
         run = await resp.json()
     assert run["status"] == "queued" and run["trigger"] == "manual"
     seen_statuses = {run["status"]}
+    seen_progress = []
 
     async def get_run():
         async with stack_api.get(f"api/v1/teams/{tid}/sync/runs/{run['id']}") as resp:
             body = await resp.json()
             seen_statuses.add(body["status"])
+            if body["progress"] is not None:
+                seen_progress.append(body["progress"])
             return body
 
     run = await until(get_run, lambda r: r["status"] in ("succeeded", "failed", "held"), timeout=120)
     assert run["status"] == "succeeded", run
     assert "fetching" in seen_statuses or "reconciling" in seen_statuses
+    assert seen_statuses <= {"queued", "fetching", "reconciling", "succeeded"}
+    # An active run shows where it stands; its counters only grow.
+    assert seen_progress and {p["phase"] for p in seen_progress} <= {"fetching", "reconciling", "photos"}
+    for key in ("users_read", "members_applied", "photos_checked", "photos_stored"):
+        assert [p[key] for p in seen_progress] == sorted(p[key] for p in seen_progress), key
+    assert run["progress"] is None
 
     in_scope = set()
     for g in groups:
@@ -141,6 +150,8 @@ async def test_sync_now_creates_every_member_with_card_subteams_and_invites(
             assert links.get("phone", "").startswith("tel:")
             assert "".join(c for c in links["phone"] if c.isdigit() or c == "+") == digits
         assert len(member["links"]) == len(links)
+        # R17: a succeeded run has its photos in.
+        assert member["card"]["has_photo"] is (uid in tenant.photos), uid
     assert synced[odd[0]]["card"]["name"] == "Ada Lovelace"
     assert synced[odd[1]]["card"]["name"] == "nobody.named"
     assert synced[odd[1]]["card"]["phone"] == "+44 20 7946 0000"

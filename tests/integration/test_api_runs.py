@@ -22,6 +22,7 @@ RUN_KEYS = {
     "error",
     "member_errors",
     "plan",
+    "progress",
 }
 COUNTS = {"created": 0, "invited": 0, "updated": 0, "unchanged": 0, "removed": 0, "deleted": 0, "skipped": 0}
 
@@ -85,6 +86,38 @@ async def test_sync_now_while_a_run_is_active_returns_that_run(api, operator, po
     fresh = await api.post(path, json={"requested_by": "ann@contoso.com"}, headers=operator)
     assert fresh.status == 202
     assert (await fresh.json())["requested_by"] == "ann@contoso.com"
+
+
+async def test_an_active_run_answers_its_progress_and_waiting_for_photos_reads_as_reconciling(
+    api, operator, pool
+):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/sync/runs"
+    run = await (await api.post(path, headers=team["headers"])).json()
+    assert run["progress"] is None  # queued: nothing started
+    progress = {
+        "phase": "photos",
+        "users_read": 10,
+        "members_applied": 10,
+        "photos_checked": 4,
+        "photos_stored": 2,
+    }
+    await pool.execute(
+        "UPDATE sync_runs SET status = 'photos', progress = $2, progress_at = now() WHERE id = $1",
+        uuid.UUID(run["id"]),
+        progress,
+    )
+    got = await (await api.get(f"{path}/{run['id']}", headers=team["headers"])).json()
+    listed = (await (await api.get(path, headers=team["headers"])).json())["runs"]
+    assert listed == [got] and got["status"] == "reconciling"
+    assert {k: v for k, v in got["progress"].items() if k != "updated_at"} == progress
+    assert got["progress"]["updated_at"].endswith("Z")
+    again = await api.post(path, headers=team["headers"])
+    assert again.status == 200 and (await again.json())["id"] == run["id"]  # still the team's active run
+
+    await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", uuid.UUID(run["id"]))
+    ended = await (await api.get(f"{path}/{run['id']}", headers=team["headers"])).json()
+    assert ended["status"] == "succeeded" and ended["progress"] is None
 
 
 async def test_list_and_get_runs(api, operator, pool):

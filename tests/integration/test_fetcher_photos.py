@@ -87,3 +87,61 @@ async def test_a_photo_replaced_by_one_that_is_not_kept_leaves_the_previous_one(
     assert [e["directory_id"] for e in run["member_errors"]] == [user]
     assert "(it was sent as image/gif)" in run["member_errors"][0]["message"]
     assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}
+
+
+async def test_a_run_lists_its_members_at_the_apply_and_succeeds_once_its_photos_are_stored(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    users = add_users(b.tenant, group, 3, "u")
+    for n, user in enumerate(users[:2]):
+        b.tenant.set_photo(user, png((n, 2, 3)), "image/png")
+    wired = applying(b, use_delta=False)
+    request = await b.run(await b.team(), config(group))
+
+    await wired.fetcher.on_sync_requested(request)
+    run = await b.pool.fetchrow("SELECT * FROM sync_runs WHERE id = $1", request.run_id)
+    assert run["status"] == "photos" and run["progress"]["phase"] == "photos"
+    assert run["progress"]["users_read"] == 3 and run["progress"]["members_applied"] == 3
+    assert await b.pool.fetchval("SELECT count(*) FROM members") == 3 and await stored_photos(b) == {}
+
+    await wired.relay_applied()
+    after = await b.pool.fetchrow("SELECT * FROM sync_runs WHERE id = $1", request.run_id)
+    assert after["status"] == "succeeded" and after["error"] is None
+    assert set(await stored_photos(b)) == set(users[:2])
+    assert after["graph_requests"] == run["graph_requests"] + 1 + 2  # one $batch, two photos
+
+
+async def test_a_photo_check_graph_gives_up_on_fails_the_run_saying_so_and_keeps_its_members(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    add_users(b.tenant, group, 2, "u")
+    wired = applying(b, use_delta=False)
+    request = await b.run(await b.team(), config(group))
+    await wired.fetcher.on_sync_requested(request)
+
+    b.graph.max_throttle_wait = 0.5
+    b.sim.throttle(b.tenant.tenant_id, times=50, retry_after=1, status=503)
+    await wired.relay_applied()
+    run = await b.pool.fetchrow("SELECT status, error, counts FROM sync_runs WHERE id = $1", request.run_id)
+    assert run["status"] == "failed" and run["counts"]["created"] == 2
+    assert run["error"].startswith(
+        "the members were applied, but their profile photos could not all be synced: Microsoft Graph kept"
+        " throttling this tenant"
+    )
+    assert await b.pool.fetchval("SELECT count(*) FROM members WHERE status <> 'removed'") == 2
+
+
+async def test_with_the_photo_field_off_a_run_succeeds_at_its_apply_and_checks_no_photo(fetch_bench):
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    [user] = add_users(b.tenant, group, 1, "u")
+    b.tenant.set_photo(user, png((1, 2, 3)), "image/png")
+    wired = applying(b, use_delta=False)
+    off = {"photo": {"sync": False, "overwrite": False}}
+    request = await b.run(await b.team(), config(group, fields=off))
+
+    await wired.fetcher.on_sync_requested(request)
+    assert await b.pool.fetchval("SELECT status FROM sync_runs WHERE id = $1", request.run_id) == "succeeded"
+    [applied] = await wired.relay_applied()
+    assert applied.photos is False and b.published.photos() == []
+    assert b.sim.requests[b.tenant.tenant_id]["photo"] == 0

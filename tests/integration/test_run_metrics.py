@@ -34,15 +34,14 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
     return {k: after[k] - before[k] for k in before if after[k] != before[k]}
 
 
-async def end_run(
-    pool, status: str, *, dry_run: bool = False, started: timedelta | None = timedelta(seconds=90)
+async def started_run(
+    pool, dry_run: bool = False, started: timedelta | None = timedelta(seconds=90)
 ) -> object:
-    """A run ended as the services end one: its final status and finished_at = now() in one transaction, then
-    run_ended in that same transaction."""
+    """A run reconciling, queued 100 s ago and started ``started`` ago."""
     team = await pool.fetchval(
         "INSERT INTO teams (name, token_hash) VALUES ('T', md5(random()::text)) RETURNING id"
     )
-    run_id = await pool.fetchval(
+    return await pool.fetchval(
         "INSERT INTO sync_runs (team_id, trigger, status, dry_run, created_at, started_at)"
         " VALUES ($1, 'manual', 'reconciling', $2, now() - interval '100 seconds', now() - $3::interval)"
         " RETURNING id",
@@ -50,6 +49,14 @@ async def end_run(
         dry_run,
         started,
     )
+
+
+async def end_run(
+    pool, status: str, *, dry_run: bool = False, started: timedelta | None = timedelta(seconds=90)
+) -> object:
+    """A run ended as the services end one: its final status and finished_at = now() in one transaction, then
+    run_ended in that same transaction."""
+    run_id = await started_run(pool, dry_run, started)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
             "UPDATE sync_runs SET status = $2, counts = $3, finished_at = now() WHERE id = $1",
@@ -139,3 +146,19 @@ async def test_failed_runs_are_counted_by_the_reconciler_and_by_the_scheduler_on
     assert await fail_stalled_runs(team.pool, 3600) == 1
     change = delta(before, snapshot("failed"))
     assert change["runs"] == 2 and 3 * 3600 - 5 < change["seconds"] < 3 * 3600 + 5
+
+
+@pytest.mark.parametrize(("error", "status"), [(None, "succeeded"), ("Graph was down", "failed")])
+async def test_a_run_waiting_for_its_photos_counts_its_members_at_the_apply_and_ends_once_they_are_in(
+    pool, error, status
+):
+    run_id = str(await started_run(pool))
+    before = snapshot(status)
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.finish(conn, run_id, runs.RunStatus.PHOTOS, COUNTS, [])
+    assert delta(before, snapshot(status)) == {"created": 3, "updated": 2, "removed": 1}
+    before = snapshot(status)
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.end_photos(conn, run_id, error, graph_requests=2)
+    change = delta(before, snapshot(status))
+    assert change.pop("runs") == 1 and 89 < change.pop("seconds") < 95 and change == {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from shared import runs
@@ -118,3 +120,75 @@ async def test_a_failed_run_keeps_its_graph_requests_unless_told_and_drops_its_s
     row = await pool.fetchrow("SELECT status, error, graph_requests FROM sync_runs WHERE id = $1", run_id)
     assert tuple(row) == ("failed", "the client secret has expired", 7)
     assert await pool.fetchval("SELECT count(*) FROM snapshot_pages") == 0
+
+
+async def test_an_applied_run_waits_for_its_photos_active_then_ends_with_their_requests(pool, team):
+    run_id = await new_run(pool, team, "reconciling")
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.finish(conn, run_id, RunStatus.PHOTOS, {"created": 2, "unchanged": 3, "invited": 2}, [])
+        # Active: a second Sync Now finds it.
+        assert await runs.queue(conn, team, "manual", None, False, {}, "id") is None
+    row = await pool.fetchrow("SELECT status, finished_at, progress FROM sync_runs WHERE id = $1", run_id)
+    assert (row["status"], row["finished_at"]) == ("photos", None)
+    assert row["progress"]["phase"] == "photos" and row["progress"]["members_applied"] == 5
+
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.end_photos(conn, run_id, None, graph_requests=7)
+    row = await pool.fetchrow(
+        "SELECT status, finished_at, graph_requests FROM sync_runs WHERE id = $1", run_id
+    )
+    assert row["status"] == "succeeded" and row["finished_at"] is not None and row["graph_requests"] == 7
+
+
+async def test_a_photo_check_that_stopped_short_fails_the_run_saying_why(pool, team):
+    run_id = await new_run(pool, team, "photos")
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.end_photos(conn, run_id, "Graph was down", graph_requests=1)
+        with pytest.raises(runs.TransitionRefused):
+            await runs.end_photos(conn, run_id, None, graph_requests=1)
+    row = await pool.fetchrow("SELECT status, error FROM sync_runs WHERE id = $1", run_id)
+    assert (row["status"], row["error"]) == ("failed", "Graph was down")
+
+
+async def test_progress_is_written_every_few_seconds_while_the_work_goes_on_and_only_in_its_phase(pool, team):
+    run_id = await new_run(pool, team, "queued")
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.start_fetching(conn, run_id)
+    started = await pool.fetchrow("SELECT progress, progress_at FROM sync_runs WHERE id = $1", run_id)
+    assert started["progress"] == {
+        "phase": "fetching",
+        "users_read": 0,
+        "members_applied": 0,
+        "photos_checked": 0,
+        "photos_stored": 0,
+    }
+    read = {"users_read": 0}
+
+    async def written() -> list[tuple]:
+        seen = []
+        for n in (999, 1998):
+            read["users_read"] = n
+            deadline = asyncio.get_running_loop().time() + 5
+            while (
+                row := await pool.fetchrow(
+                    "SELECT progress, progress_at FROM sync_runs WHERE id = $1", run_id
+                )
+            )["progress"]["users_read"] != n:
+                assert asyncio.get_running_loop().time() < deadline, row
+                await asyncio.sleep(0.02)
+            seen.append((row["progress"]["users_read"], row["progress_at"]))
+        return seen
+
+    async with runs.Progress(pool, run_id, RunStatus.FETCHING, lambda: read, every=0.05):
+        (first, first_at), (second, second_at) = await written()
+    assert (first, second) == (999, 1998) and started["progress_at"] < first_at < second_at
+
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.start_reconciling(conn, run_id)
+    read["users_read"] = 5
+    async with runs.Progress(pool, run_id, RunStatus.FETCHING, lambda: read, every=0.05):
+        await asyncio.sleep(0.2)
+    progress = await pool.fetchval("SELECT progress FROM sync_runs WHERE id = $1", run_id)
+    assert (
+        progress["phase"] == "reconciling" and progress["users_read"] == 1998
+    )  # a late word changes nothing

@@ -111,6 +111,30 @@ async def test_a_long_run_whose_pages_keep_arriving_is_left_alone(pool):
         assert await status_of(pool, alive) != "failed"
 
 
+async def test_a_run_whose_services_record_progress_is_left_alone_and_one_whose_photos_stopped_fails(pool):
+    moving = await new_run(pool, "photos", LONG_AGO, LONG_AGO)
+    stopped = await new_run(pool, "photos", LONG_AGO, LONG_AGO)
+    fetching = await new_run(pool, "fetching", LONG_AGO, LONG_AGO)
+    for run_id, ago in (
+        (moving, timedelta(seconds=3)),
+        (stopped, LONG_AGO),
+        (fetching, timedelta(seconds=3)),
+    ):
+        await pool.execute(
+            "UPDATE sync_runs SET progress = '{}', progress_at = now() - $2::interval WHERE id = $1",
+            run_id,
+            ago,
+        )
+
+    assert await fail_stalled_runs(pool, TIMEOUT) == 1
+    assert (await status_of(pool, moving), await status_of(pool, fetching)) == ("photos", "fetching")
+    failed = await pool.fetchrow("SELECT status, error FROM sync_runs WHERE id = $1", stopped)
+    assert failed["status"] == "failed" and failed["error"] == stalled_reason(TIMEOUT, "photos")
+    assert failed["error"].startswith(
+        "the run's members were applied, but its profile photos made no progress"
+    )
+
+
 async def test_a_held_run_approved_long_after_it_began_waits_for_the_reconciler(pool):
     run_id = await new_run(pool, "held", LONG_AGO, LONG_AGO)
     async with pool.acquire() as conn, conn.transaction():
@@ -119,7 +143,10 @@ async def test_a_held_run_approved_long_after_it_began_waits_for_the_reconciler(
     assert await status_of(pool, run_id) == "reconciling"
     # Should no reconciler take it, it stalls as any run does.
     await pool.execute(
-        "UPDATE sync_runs SET started_at = now() - $2::interval WHERE id = $1", run_id, LONG_AGO
+        "UPDATE sync_runs SET started_at = now() - $2::interval, progress_at = now() - $2::interval"
+        " WHERE id = $1",
+        run_id,
+        LONG_AGO,
     )
     assert await fail_stalled_runs(pool, TIMEOUT) == 1
 

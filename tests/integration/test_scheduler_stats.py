@@ -18,6 +18,10 @@ async def test_refresh_reports_runs_outbox_and_queues(pool, bus):
     await pool.execute(
         "INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'queued')", team
     )
+    other = await pool.fetchval("INSERT INTO teams (name, token_hash) VALUES ('U', 'i') RETURNING id")
+    await pool.execute(
+        "INSERT INTO sync_runs (team_id, trigger, status) VALUES ($1, 'manual', 'photos')", other
+    )
     async with pool.acquire() as conn, conn.transaction():
         await db.enqueue(conn, InviteRequested(team_id=str(team), member_id="m"))
     await bus.declare("notifier", [InviteRequested])
@@ -27,6 +31,8 @@ async def test_refresh_reports_runs_outbox_and_queues(pool, bus):
     text = generate_latest().decode()
     assert 'cardsync_runs{status="failed"} 1.0' in text
     assert 'cardsync_runs{status="queued"} 1.0' in text
+    assert 'cardsync_runs{status="reconciling"} 1.0' in text  # waiting for its photos, as the API shows it
+    assert 'status="photos"' not in text
     assert "cardsync_outbox_pending 1.0" in text
     assert 'cardsync_queue_messages{queue="notifier"} 0.0' in text
     assert 'cardsync_dead_letter_messages{queue="notifier"} 0.0' in text

@@ -9,12 +9,13 @@ from typing import get_args
 import pytest
 
 from services.scheduler.api.models.runs import RunStatus as ApiRunStatus
-from shared.runs import ACTIVE, ACTIVE_SQL, TRANSITIONS, RunStatus, allowed
+from shared.runs import ACTIVE, ACTIVE_SQL, PUBLIC, TRANSITIONS, RunStatus, allowed
 
-Q, F, R, S, X, H = (
+Q, F, R, P, S, X, H = (
     RunStatus.QUEUED,
     RunStatus.FETCHING,
     RunStatus.RECONCILING,
+    RunStatus.PHOTOS,
     RunStatus.SUCCEEDED,
     RunStatus.FAILED,
     RunStatus.HELD,
@@ -24,7 +25,10 @@ MOVES = {
     (F, F): "a redelivered SyncRequested starts the fetch over",
     (F, R): "the snapshot is whole",
     (R, R): "a redelivered page or completion finds the snapshot whole again",
-    (R, S): "applied, or previewed when dry",
+    (R, S): "applied with no photos to wait for, or previewed when dry",
+    (R, P): "applied; the photos the snapshot promised are checked now",
+    (P, S): "every photo of the check is stored",
+    (P, X): "the photo check stopped short, or stalled",
     (R, H): "the removal guard held the removals",
     (H, R): "an admin approved the held removals",
     (Q, X): "stalled before a fetcher took it",
@@ -46,10 +50,10 @@ def test_the_table_names_every_state_and_an_ended_run_never_moves():
 
 
 def test_the_active_states_are_the_ones_the_database_allows_one_of_a_team():
-    schema = (MIGRATIONS / "0002_sync.sql").read_text()
+    schema = (MIGRATIONS / "0071_run_progress.sql").read_text()
     assert f"ON sync_runs (team_id) WHERE status IN {ACTIVE_SQL};" in schema
-    assert ACTIVE_SQL == "('queued', 'fetching', 'reconciling')"
+    assert ACTIVE_SQL == "('queued', 'fetching', 'reconciling', 'photos')"
 
 
-def test_the_api_answers_the_same_states():
-    assert get_args(ApiRunStatus) == tuple(RunStatus)
+def test_the_api_answers_every_state_but_the_wait_for_photos_which_it_shows_as_reconciling():
+    assert get_args(ApiRunStatus) == PUBLIC == tuple(s for s in RunStatus if s != P)

@@ -32,6 +32,19 @@ class RunsQuery(In):
     limit: int = Field(default=50, ge=1, le=1000, description="the most runs to return")
 
 
+class RunProgress(Out):
+    """Where an active run stands; each counter is written by the service doing that part."""
+
+    phase: Literal["fetching", "reconciling", "photos"] = Field(
+        description="reading the directory, applying the members, or checking and storing their photos"
+    )
+    users_read: int = Field(default=0, description="directory users the fetcher has read")
+    members_applied: int = Field(default=0, description="members the reconciler has applied")
+    photos_checked: int = Field(default=0, description="photos the fetcher has checked with Microsoft Graph")
+    photos_stored: int = Field(default=0, description="photos the reconciler has stored")
+    updated_at: datetime = Field(description="when a counter last moved")
+
+
 class RunOut(Out):
     """A run: one sync of one team, manual or scheduled, and its record (R17)."""
 
@@ -92,6 +105,9 @@ class RunOut(Out):
     )
     plan: dict[str, Any] | None = Field(
         description="a dry run's plan: create, update (field by field, old and new), remove, invite, roles"
+    )
+    progress: RunProgress | None = Field(
+        default=None, description="while the run is active: its phase and counters; null once it ended"
     )
 
 
