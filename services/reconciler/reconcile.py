@@ -61,13 +61,6 @@ def _decide(
     writer.add(action, current_role)
 
 
-async def _managed(conn: asyncpg.Connection, team_id: str) -> int:
-    """The team's synced members (its removals not applied yet count, as they wait for the end of the apply)."""
-    return await conn.fetchval(
-        "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", team_id
-    )
-
-
 def _missing_groups(run: runs.Run, completion: staging.Completion) -> list[str]:
     """R9: the synced groups a full snapshot lacks; it removes nobody."""
     assert run.config is not None
@@ -130,8 +123,9 @@ async def reconcile(
     ]
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
-    # R10 weighs the removals against the team as the run found it.
-    managed = await _managed(conn, run.team_id)
+    managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it
+        "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
+    )
     pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id)
     # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
     # decide the next.
@@ -150,14 +144,6 @@ async def reconcile(
         if writing is not None and not writing.done():
             await asyncio.wait([writing])  # the connection is free again (an error has been raised already)
     decided = time.perf_counter()
-    if completion.mode == "delta":
-        # R17: a delta lists only who changed; every other member in scope the run left as it was. A dry run wrote
-        # nothing: its team is the one it found, without the members it would create.
-        team = managed if run.dry_run else await _managed(conn, run.team_id)
-        touched = (
-            ("updated", "removed", "deleted") if run.dry_run else ("created", "updated", "removed", "deleted")
-        )
-        tallies["unchanged"] = team - sum(tallies[k] for k in touched)
     if not config.send_invites:
         tallies["invited"] = 0  # R11: the invites wait, pending, until they are sent on request
     removals = tallies["removed"] + tallies["deleted"]
