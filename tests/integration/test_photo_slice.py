@@ -3,25 +3,14 @@ beyond the share of the time that passed."""
 
 from __future__ import annotations
 
-import asyncio
-
-from shared.messages import SnapshotCompleted
 from simulator.images import jpeg
-from tests.fixtures.fetcher import add_users, config
+from tests.fixtures.fetcher import add_users, applying, config
 
 
 async def photo_checks(b, team: str, group: str) -> int:
-    """Photo metadata requests of one run of the team, applied as the reconciler would (photos wait for it)."""
+    """Photo metadata requests of one run of the team: the fetch, the apply, and the photo step on RunApplied."""
     before = b.sim.requests[b.tenant.tenant_id]["photo"]
-    request = await b.run(team, config(group))
-    handling = asyncio.create_task(b.fetcher().on_sync_requested(request))
-    while not any(
-        isinstance(m, SnapshotCompleted) and m.run_id == request.run_id for m in b.published.messages
-    ):
-        assert not handling.done() or handling.result() is None
-        await asyncio.sleep(0.02)
-    await b.finish(request)
-    await asyncio.wait_for(handling, timeout=30)
+    await applying(b).sync(await b.run(team, config(group)))
     return b.sim.requests[b.tenant.tenant_id]["photo"] - before
 
 
