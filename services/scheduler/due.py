@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -26,6 +27,7 @@ from services.scheduler.stalled import fail_stalled_runs
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+Batch = Callable[[asyncpg.Connection, datetime], Awaitable[tuple[int, int]]]
 BATCH = 200
 PREVIEW_RETRY = timedelta(minutes=1)
 SCHEDULER = "scheduler"
@@ -59,15 +61,21 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
     return len(due), queued
 
 
-async def publish_due_runs(pool: asyncpg.Pool, now: datetime) -> int:
-    """Queue the runs due at ``now``; returns how many new runs this call queued."""
+async def in_batches(pool: asyncpg.Pool, now: datetime, batch: Batch) -> int:
+    """Run ``batch`` (teams claimed, runs queued) in a transaction each until one claims fewer than BATCH teams;
+    how many new runs they queued."""
     total = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
-            claimed, queued = await _publish_batch(conn, now)
+            claimed, queued = await batch(conn, now)
         total += queued
         if claimed < BATCH:
             return total
+
+
+async def publish_due_runs(pool: asyncpg.Pool, now: datetime) -> int:
+    """Queue the runs due at ``now``; returns how many new runs this call queued."""
+    return await in_batches(pool, now, _publish_batch)
 
 
 async def run_scheduler(pool: asyncpg.Pool, settings: Settings) -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import asyncpg
 
+from services.scheduler.due import BATCH, in_batches
 from services.scheduler.run_queue import queue_run
 
 log = logging.getLogger(__name__)
-BATCH = 200
 BUSY_RETRY = timedelta(seconds=2)  # a team whose run is under way is asked again this much later
 NOTIFICATION = "a change notification"  # who asked for the run, as the run record says
 
@@ -89,10 +89,4 @@ async def _queue_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, in
 
 async def queue_requested_runs(pool: asyncpg.Pool, now: datetime) -> int:
     """Queue the runs notifications asked for that are due at ``now``; how many new runs were queued."""
-    total = 0
-    while True:
-        async with pool.acquire() as conn, conn.transaction():
-            claimed, queued = await _queue_batch(conn, now)
-        total += queued
-        if claimed < BATCH:
-            return total
+    return await in_batches(pool, now, _queue_batch)
