@@ -6,22 +6,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-
-from shared.text import PRODUCT, one_line
+from shared.text import PRODUCT, one_line, templates
 
 LIST_LIMIT = 50
 COUNT_KEYS = ("created", "invited", "updated", "unchanged", "removed", "deleted", "skipped")
 
-_env = Environment(
-    loader=PackageLoader("services.notifier", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    auto_reload=False,  # the templates ship with the code: no stat() of the file on every email
-)
+_env = templates("services.notifier")
 
 
 @dataclass(frozen=True)
@@ -44,9 +34,6 @@ class Card:
     company: str = ""
     email: str = ""
     phone: str = ""
-
-
-_env.filters["one_line"] = one_line
 
 
 def _both(name: str, subject: str, **context: object) -> Rendered:

@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from shared.text import PRODUCT, templates
 
-from shared.text import PRODUCT, one_line
-
-_env = Environment(
-    loader=PackageLoader("services.scheduler.claim", "templates"),
-    autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    keep_trailing_newline=True,
-    auto_reload=False,  # the templates ship with the code: no stat() of the file on every page
-)
-_env.filters["one_line"] = one_line
+_env = templates("services.scheduler.claim")
 
 
 @dataclass(frozen=True)
