@@ -1,6 +1,6 @@
 """What the end-to-end bench runs besides the services: child processes driven by commands over a pipe (the
-simulated tenant, a counting SMTP sink), the service processes with their peak memory, and a throwaway database
-and bus prefix."""
+simulated tenant, a counting SMTP sink), the service processes with their peak memory, and a throwaway
+database and bus prefix."""
 
 from __future__ import annotations
 
@@ -217,7 +217,8 @@ class TenantControl:
 
 
 def simulator_child(conn, users: int, groups: int, seed: int) -> None:
-    """The simulated tenant in a process of its own, so that serving Graph competes with nobody's event loop."""
+    """The simulated tenant in a process of its own, so that serving Graph competes with nobody's event
+    loop."""
     from simulator import Simulator, generate_tenant
 
     async def main() -> None:

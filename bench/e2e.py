@@ -1,19 +1,21 @@
-"""End to end: the four services as separate processes syncing a simulated 100,000-user tenant, against floors.
+"""End to end: the four services as separate processes syncing a simulated 100,000-user tenant, against
+floors.
 
     python -m bench.e2e [--users 100000] [--groups 20] [--timeout 3600]
     python -m bench.e2e --quick          # 5,000 users, for a fast check
     python -m bench.e2e --first-sync-only  # the floors and the first sync only, e.g. to profile it
 
 Needs the local PostgreSQL and RabbitMQ (CARDSYNC_BENCH_POSTGRES, CARDSYNC_AMQP_URL to point elsewhere). The
-simulated tenant (20 groups of Zipf sizes, two levels of nesting, 30% of users with small photos) runs in a child
-process, as does a counting SMTP sink; the bench uses a database and a bus prefix of its own and removes them.
+simulated tenant (20 groups of Zipf sizes, two levels of nesting, 30% of users with small photos) runs in a
+child process, as does a counting SMTP sink; the bench uses a database and a bus prefix of its own and removes
+them.
 
 It prints one table line per measurement: (a) the floors, a bare aiohttp client paging every synced group's
-transitive members ($top=999) and a COPY of one card-sized row per user into PostgreSQL; (b) the first Sync Now
-with invites off, until its members are applied (its progress turns to photos) and until the run succeeded, which
-is when every photo is stored (R17: the bench checks they are), then invites on (the config's
-send_invites turned on and the backlog sent with POST /invites/send) until the sink has every invite; (c) a run
-with no changes; (d) a run after 1% churn (title changes, joiners, leavers: 1%, 0.5%, 0.5% of the users);
+transitive members ($top=999) and a COPY of one card-sized row per user into PostgreSQL; (b) the first Sync
+Now with invites off, until its members are applied (its progress turns to photos) and until the run
+succeeded, which is when every photo is stored (R17: the bench checks they are), then invites on (the config's
+send_invites turned on and the backlog sent with POST /invites/send) until the sink has every invite; (c) a
+run with no changes; (d) a run after 1% churn (title changes, joiners, leavers: 1%, 0.5%, 0.5% of the users);
 (e) the first sync of a second team on the same tenant with 2 fetchers and 2 reconcilers, which must end
 identical to the first team. After each run it checks the member count, the subteam counts, and that no
 member, account or email appears twice. Exits 1 if a run fails or a check does not hold.
@@ -274,8 +276,8 @@ async def configure(b: Bench, team: str, send_invites: bool) -> None:
 
 
 async def sync(b: Bench, team: str) -> tuple[dict[str, Any], float]:
-    """Sync Now, until the run ends; a run that does not succeed fails the bench. With the run, when its members
-    were seen applied: its progress in phase photos, or the run ended."""
+    """Sync Now, until the run ends; a run that does not succeed fails the bench. With the run, when its
+    members were seen applied: its progress in phase photos, or the run ended."""
     run, _ = await call(b, "POST", f"teams/{team}/sync/runs", 202, json={"dry_run": False})
     applied: list[float] = []
 
@@ -402,7 +404,8 @@ async def check_team(b: Bench, team: str, expected: dict[str, Any], label: str) 
 
 FINGERPRINTS = {
     "cards": "SELECT md5(string_agg(concat_ws('|', directory_id, card_name, card_email, card_job_title,"
-    " card_company, card_phone, card_location, card_fields::text, role, status), E'\\n' ORDER BY directory_id))"
+    " card_company, card_phone, card_location, card_fields::text, role, status), E'\\n' ORDER BY "
+    "directory_id))"
     " FROM members WHERE team_id = $1 AND managed AND status <> 'removed'",
     "links": "SELECT md5(string_agg(concat_ws('|', m.directory_id, l.source, l.position, l.type, l.label,"
     " l.value), E'\\n' ORDER BY m.directory_id, l.source, l.position)) FROM links l JOIN members m"
@@ -437,14 +440,19 @@ def report(b: Bench) -> str:
 
     lines = [
         (
-            f"{b.args.users:,} users in {b.args.groups} groups. Graph requests as Graph counts them (each $batch item is one);"
+            f"{b.args.users:,} users in {b.args.groups} groups. Graph requests as Graph counts them (each "
+            "$batch item is one);"
             " rows written = inserts, updates and deletes in"
-            f" {', '.join(CARD_TABLES)}; peak RSS per service process (sch, fet, rec, not), in MB; CPU seconds"
+            f" {', '.join(CARD_TABLES)}; peak RSS per service process (sch, fet, rec, not), in MB; CPU "
+            "seconds"
             " of each service process, the simulated tenant (sim) and PostgreSQL (pg) from the start of the"
             " measurement to its end."
         ),
         "",
-        "| measurement | wall s | members/s | Graph requests | rows written | emails | peak RSS MB | CPU s | × floor |",
+        (
+            "| measurement | wall s | members/s | Graph requests | rows written | emails | peak RSS MB"
+            " | CPU s | × floor |"
+        ),
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |",
     ]
     for r in b.rows:

@@ -1,6 +1,7 @@
-"""The fetcher against a 100,000-user tenant (20 groups nested two levels deep) from the simulator, at 0 ms and
-50 ms latency: a first (full) run, a second run with no changes, and a run after 1% churn (title changes,
-joiners, leavers: 1%, 0.5%, 0.5% of the users), each marked succeeded before the next, as the reconciler would.
+"""The fetcher against a 100,000-user tenant (20 groups nested two levels deep) from the simulator, at 0 ms
+and 50 ms latency: a first (full) run, a second run with no changes, and a run after 1% churn (title changes,
+joiners, leavers: 1%, 0.5%, 0.5% of the users), each marked succeeded before the next, as the reconciler
+would.
 
 The simulator runs in a child process so that the figures are the fetcher's own: wall time, Graph requests,
 pages, and the peak resident memory of this process during each run. Each message is serialised as the bus

@@ -5,10 +5,10 @@
 
 Seeds a throwaway database with one team of ``count`` members whose invites are queued, starts an SMTP sink
 (aiosmtpd) in a process of its own, and sends every invite through the notifier: by default as InviteRequested
-messages on RabbitMQ, with ``--direct`` by calling the handler. ``--replicas`` runs that many notifiers (a pool,
-SMTP connections and, on RabbitMQ, a bus connection each) and ``--duplicates`` hands them every message that many
-times, as redeliveries would. Prints a table; exits 1 if an invite was sent twice, not at all, or is not marked
-sent.
+messages on RabbitMQ, with ``--direct`` by calling the handler. ``--replicas`` runs that many notifiers (a
+pool, SMTP connections and, on RabbitMQ, a bus connection each) and ``--duplicates`` hands them every message
+that many times, as redeliveries would. Prints a table; exits 1 if an invite was sent twice, not at all, or is
+not marked sent.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ async def seed(pool: asyncpg.Pool, count: int) -> tuple[str, list[str]]:
         WITH a AS (INSERT INTO accounts (email, name)
                    SELECT 'user' || g || '@bench.example', 'User ' || g FROM generate_series(1, $2) g
                    RETURNING id, name),
-             m AS (INSERT INTO members (team_id, account_id, managed, status, card_name, card_job_title, card_company)
+             m AS (INSERT INTO members (team_id, account_id, managed, status, card_name, card_job_title,
+                 card_company)
                    SELECT $1, a.id, true, 'invited', a.name, 'Engineer', 'Bench Inc' FROM a RETURNING id)
         INSERT INTO invites (member_id, status) SELECT id, 'queued' FROM m
         """,
@@ -124,8 +125,9 @@ async def run(args: argparse.Namespace) -> int:
         f"\n{'concurrency':<22}{args.prefetch:>10}\n{'seconds':<22}{elapsed:>10.2f}"
         f"\n{'emails/s':<22}{sum(counts.values()) / elapsed:>10.0f}"
         f"\n{'notifier CPU ms/email':<22}{cpu * 1000 / args.count:>10.2f}"
-        f"\n{'SMTP sink CPU ms/email':<22}{sink_cpu * 1000 / args.count:>10.2f}\n{'sent twice':<22}{twice:>10}"
-        f"\n{'not sent':<22}{missing:>10}\n{'marked sent':<22}{marked:>10}\n{'sent-log rows sent':<22}{logged:>10}"
+        f"\n{'SMTP sink CPU ms/email':<22}{sink_cpu * 1000 / args.count:>10.2f}"
+        f"\n{'sent twice':<22}{twice:>10}\n{'not sent':<22}{missing:>10}"
+        f"\n{'marked sent':<22}{marked:>10}\n{'sent-log rows sent':<22}{logged:>10}"
     )
     return 0 if twice == 0 and missing == 0 and marked == logged == args.count else 1
 

@@ -1,4 +1,5 @@
-"""The `cardsync` command: one service per process, all four in one, migrations, key rotation, and the demo."""
+"""The `cardsync` command: one service per process, all four in one, migrations, key rotation, and the
+demo."""
 
 from __future__ import annotations
 
@@ -55,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cardsync",
         description="Keeps digital business card teams in step with Microsoft Entra ID.",
-        epilog=f"Settings come from CARDSYNC_* environment variables and an optional .env file. {EXIT_CODES}.",
+        epilog="Settings come from CARDSYNC_* environment variables and an optional .env file. "
+        f"{EXIT_CODES}.",
         parents=[debug],
     )
     parser.add_argument("--version", action="version", version=f"cardsync {_version()}")
@@ -104,7 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     dead_letters = command(
         "dead-letters",
         "list, show, replay or purge the messages no service could handle",
-        "Work on the dead-letter queues (<prefix>.<service>.dead) of the fetcher, reconciler and notifier: list"
+        "Work on the dead-letter queues (<prefix>.<service>.dead) of the fetcher, reconciler and notifier: "
+        "list"
         " their messages with the error that put each there, show one, replay messages to their service (once"
         " what failed is mended) or purge them.",
     )
@@ -128,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     demo = command(
         "demo",
         "a simulated tenant, all services, one real sync",
-        "Start a simulated Microsoft tenant, a local mail sink and the four services, make a team, sync it and"
+        "Start a simulated Microsoft tenant, a local mail sink and the four services, make a team, sync it "
+        "and"
         " print what happened; needs the extra cardsync[sim].",
     )
     demo.add_argument("--once", action="store_true", help="exit after the summary instead of serving the API")

@@ -1,8 +1,9 @@
 """`cardsync dead-letters`: list, show, replay or purge the messages in the services' dead-letter queues.
 
-The messages are taken from a queue unacknowledged, one by one, all held until the command is done: the ones it
-acts on are acked after their copy (a replay) is confirmed; the others go back to the queue, in their order, when
-its channel closes. A replayed message goes to its service's queue alone, with a fresh count of failures."""
+The messages are taken from a queue unacknowledged, one by one, all held until the command is done: the ones
+it acts on are acked after their copy (a replay) is confirmed; the others go back to the queue, in their
+order, when its channel closes. A replayed message goes to its service's queue alone, with a fresh count of
+failures."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ DEMO_AMQP_PREFIX = "cardsync-demo"
 
 
 def demo_overrides(settings: Settings) -> dict[str, object]:
-    """What the demo decides unless the environment did: the tokens it makes up, and a bus prefix of its own so
-    that it never consumes the queues of an installation on the same broker."""
+    """What the demo decides unless the environment did: the tokens it makes up, and a bus prefix of its own
+    so that it never consumes the queues of an installation on the same broker."""
     made: dict[str, object] = {
         "operator_token": settings.operator_token or SecretStr(secrets.token_urlsafe(24)),
         "amqp_prefix": settings.amqp_prefix
@@ -84,7 +84,8 @@ async def run(settings: Settings, *, once: bool, users: int) -> int:
             print(
                 f"\nThe dashboard: {site}/\n"
                 f"  sign in as the tenant's admin {admin['displayName']}: {site}/auth/login?{hint}\n"
-                "  (the simulated Microsoft sign-in runs on this machine with a certificate of a test authority:\n"
+                "  (the simulated Microsoft sign-in runs on this machine with a certificate of a test "
+                "authority:\n"
                 "  your browser asks you to accept it once)\n"
                 f"  or as the operator (break-glass) with the token {token}\n"
                 f"The API: {site}/api/v1 (reference: {site}/api/docs). Ctrl-C stops."

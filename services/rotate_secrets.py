@@ -20,8 +20,9 @@ class RotationFailed(RuntimeError):
 async def rotate_secrets(conn: asyncpg.Connection, keys: Sequence[str]) -> int:
     """Rewrite the secrets the newest key cannot open yet, all or none; how many were rewritten.
 
-    One transaction holding the rows' locks: a connection saved meanwhile waits instead of being overwritten with
-    its old secret, and a row no key opens leaves every row as it was, so the command can simply be run again.
+    One transaction holding the rows' locks: a connection saved meanwhile waits instead of being overwritten
+    with its old secret, and a row no key opens leaves every row as it was, so the command can simply be run
+    again.
     """
     rewritten = 0
     async with conn.transaction():
@@ -36,8 +37,10 @@ async def rotate_secrets(conn: asyncpg.Connection, keys: Sequence[str]) -> int:
                 token = rotate(keys, row["secret_encrypted"])
             except UndecryptableSecret:
                 raise RotationFailed(
-                    f"the client secret of team {row['team_id']} opens with no key of CARDSYNC_SECRET_KEYS: add the"
-                    " key it was stored under (after the newest) and run again, or connect that team's directory"
+                    f"the client secret of team {row['team_id']} opens with no key of CARDSYNC_SECRET_KEYS: "
+                    "add the"
+                    " key it was stored under (after the newest) and run again, or connect that team's "
+                    "directory"
                     " again; nothing was rewritten"
                 ) from None
             await conn.execute(

@@ -17,12 +17,12 @@ Work = Callable[[asyncpg.Connection, Sequence[T]], Awaitable[Sequence[R]]]
 class Batcher(Generic[T, R]):
     """Runs ``work`` on everything submitted while the previous batch was running, one batch at a time.
 
-    Without ``linger`` an idle batcher starts at once, so a lone caller waits for no timer; under load the batches
-    grow by themselves to what arrives during one round trip (at most ``max_size``). With ``linger``, a batch that
-    is not full waits that long for more callers first: fewer, larger statements, for work whose callers do not
-    mind the wait. ``work`` answers one result per item, in order; if it raises, every caller of that batch gets
-    the exception. One pooled connection serves batch after batch while callers keep coming: a pool's release
-    costs a round trip of its own (the reset).
+    Without ``linger`` an idle batcher starts at once, so a lone caller waits for no timer; under load the
+    batches grow by themselves to what arrives during one round trip (at most ``max_size``). With ``linger``,
+    a batch that is not full waits that long for more callers first: fewer, larger statements, for work whose
+    callers do not mind the wait. ``work`` answers one result per item, in order; if it raises, every caller
+    of that batch gets the exception. One pooled connection serves batch after batch while callers keep
+    coming: a pool's release costs a round trip of its own (the reset).
     """
 
     def __init__(self, pool: asyncpg.Pool, work: Work[T, R], *, max_size: int = 500, linger: float = 0.0):

@@ -1,11 +1,11 @@
 """The message bus on RabbitMQ (aio-pika).
 
-One durable topic exchange. Each consumer owns a durable quorum queue, bound to the routing keys of the message
-types it handles, with a retry queue and a dead-letter queue of its own. Publishes are persistent, mandatory and
-confirmed, within a timeout. A message is settled in one place (``shared.settlement``): acked once its handler
-returned (so after the handler's transaction committed), else retried through the retry queue or dead-lettered.
-A consumer that dies with messages in hand has them redelivered by the broker, and the queue's delivery limit
-dead-letters a message that keeps killing its consumer.
+One durable topic exchange. Each consumer owns a durable quorum queue, bound to the routing keys of the
+message types it handles, with a retry queue and a dead-letter queue of its own. Publishes are persistent,
+mandatory and confirmed, within a timeout. A message is settled in one place (``shared.settlement``): acked
+once its handler returned (so after the handler's transaction committed), else retried through the retry queue
+or dead-lettered. A consumer that dies with messages in hand has them redelivered by the broker, and the
+queue's delivery limit dead-letters a message that keeps killing its consumer.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ Handler = Callable[[Message], Awaitable[Iterable[Message] | None]]
 
 
 class Undelivered(RuntimeError):
-    """The broker did not take a message (no queue is bound to its key, or it refused it): a failure to retry."""
+    """The broker did not take a message (no queue is bound to its key, or it refused it): a failure to
+    retry."""
 
 
 class Bus:
@@ -92,7 +93,8 @@ class Bus:
 
     async def publish_raw(self, items: list[tuple[str, str, bytes]]) -> list[int]:
         """Publish and wait for the broker's confirms; the positions of the messages the broker did not take
-        (it returned them, for no queue was bound to their key, or refused them), for the caller to send again."""
+        (it returned them, for no queue was bound to their key, or refused them), for the caller to send
+        again."""
         assert self._exchange is not None, "connect() first"
         outcomes = await asyncio.gather(
             *(
@@ -124,7 +126,8 @@ class Bus:
         ]
 
     async def send_to_queue(self, queue: str, message: aio_pika.Message) -> None:
-        """Publish straight into one queue (the default exchange), confirmed; Undelivered when it is missing."""
+        """Publish straight into one queue (the default exchange), confirmed; Undelivered when it is
+        missing."""
         assert self._publish_channel is not None, "connect() first"
         try:
             await self._publish_channel.default_exchange.publish(message, routing_key=queue, mandatory=True)

@@ -1,7 +1,7 @@
 """What a card link may hold: an https, http, mailto or tel link, or text with no scheme at all (which a
-browser reads as a link within the page's own site). Never another scheme: javascript:, data: and vbscript: run
-code in the page, file: and the like open something on the reader's device. And which card fields the sync also
-writes as links of their own."""
+browser reads as a link within the page's own site). Never another scheme: javascript:, data: and vbscript:
+run code in the page, file: and the like open something on the reader's device. And which card fields the sync
+also writes as links of their own."""
 
 from __future__ import annotations
 

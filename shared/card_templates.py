@@ -1,7 +1,7 @@
 """R13: applying a team template to a member; the synced email and phone move into the template's links.
 
-The control API applies a template on an admin's request; the reconciler's apply keeps the synced values in the
-template's links on every later run."""
+The control API applies a template on an admin's request; the reconciler's apply keeps the synced values in
+the template's links on every later run."""
 
 from __future__ import annotations
 

@@ -59,8 +59,8 @@ PLAIN_SOURCES = frozenset(
         "employeeOrgData.costCenter",
     }
 )
-# Profile properties Graph returns only for one user at a time: a list of members selecting them is refused, so a
-# configuration saved now may not map them (one saved before still reads, so that it can be corrected).
+# Profile properties Graph returns only for one user at a time: a list of members selecting them is refused,
+# so a configuration saved now may not map them (one saved before still reads, so that it can be corrected).
 SINGLE_USER_SOURCES = frozenset({"aboutMe", "preferredName"})
 _EXTENSION_ATTR = re.compile(r"^onPremisesExtensionAttributes\.extensionAttribute([1-9]|1[0-5])$")
 _SCHEMA_EXTENSION = re.compile(r"^extension_[0-9a-fA-F]{32}_[A-Za-z][A-Za-z0-9_]{0,119}$")
@@ -97,7 +97,8 @@ class SyncedGroup(Strict):
     @field_validator("id")
     @classmethod
     def _as_graph_answers_it(cls, v: str) -> str:
-        """Lower case, as every id Graph sends (a delta round's members@delta among them) is compared with it."""
+        """Lower case, as every id Graph sends (a delta round's members@delta among them) is compared with
+        it."""
         return v.lower() if OBJECT_ID.fullmatch(v) else v
 
 
@@ -172,7 +173,8 @@ class RemovalGuard(Strict):
 
 
 def unlistable_sources(mappings: list[CustomMapping]) -> list[str]:
-    """Each source of ``mappings`` that Graph returns only for one user at a time, as "custom mapping N reads X"."""
+    """Each source of ``mappings`` that Graph returns only for one user at a time, as "custom mapping N reads
+    X"."""
     return [
         f"custom mapping {i} reads {source}"
         for i, m in enumerate(mappings)
@@ -209,7 +211,8 @@ class SyncConfig(Strict):
     at: str | None = Field(
         default=None,
         pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$",
-        description='time of day "HH:MM" of daily and longer cadences, in `timezone`; none: a time of the team\'s own',
+        description='time of day "HH:MM" of daily and longer cadences, in `timezone`; none: a time of the '
+        "team's own",
     )
     timezone: str = Field(
         default="UTC", max_length=64, description="IANA time zone of `at`, e.g. Europe/Berlin"
@@ -273,8 +276,8 @@ class SyncConfig(Strict):
             )
         return {name: v.get(name, FieldToggles()) for name in CARD_FIELDS}
 
-    # Checked as fields, not once the whole configuration is valid, so that a 422 lists them with every other bad
-    # field.
+    # Checked as fields, not once the whole configuration is valid, so that a 422 lists them with every other
+    # bad field.
     @field_validator("groups")
     @classmethod
     def _groups_once(cls, v: list[SyncedGroup]) -> list[SyncedGroup]:

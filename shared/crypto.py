@@ -70,7 +70,8 @@ def rotate(keys: Sequence[str], token: bytes) -> bytes:
 
 
 def signing_key(keys: Sequence[str]) -> bytes:
-    """32 bytes for MACs (consent states), derived from the newest key and never equal to the encryption key."""
+    """32 bytes for MACs (consent states), derived from the newest key and never equal to the encryption
+    key."""
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SIGNING_INFO)
     return hkdf.derive(_newest(keys).encode())
 

@@ -21,7 +21,8 @@ class NotMigrated(RuntimeError):
 
 
 class ChangedMigration(NotMigrated):
-    """An applied migration's file no longer matches what was applied: the schema is not what the code expects."""
+    """An applied migration's file no longer matches what was applied: the schema is not what the code
+    expects."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,9 @@ def checksum(sql: str) -> str:
     return hashlib.sha256(sql.encode()).hexdigest()
 
 
-# Earlier released texts of a migration whose schema today's file still matches, so a database that applied one
-# of them is migrated, not changed: 0043 as first released differs in a comment only, and its second text in an
-# index with one more trailing column, which serves the same look-ups.
+# Earlier released texts of a migration whose schema today's file still matches, so a database that applied
+# one of them is migrated, not changed: 0043 as first released differs in a comment only, and its second text
+# in an index with one more trailing column, which serves the same look-ups.
 EARLIER_RELEASES = {
     43: frozenset(
         {
@@ -194,7 +195,8 @@ def _refuse_changed(recorded: list[asyncpg.Record]) -> None:
     changed = [s.name for s in _states(recorded) if s.state == "changed"]
     if changed:
         raise ChangedMigration(
-            f"{', '.join(changed)} changed after {'they were' if len(changed) > 1 else 'it was'} applied to this"
+            f"{', '.join(changed)} changed after {'they were' if len(changed) > 1 else 'it was'} applied to "
+            "this"
             " database (the checksum differs from the recorded one): restore the released file, since the"
             " schema may not be what this release expects (`cardsync migrate --status` lists the migrations)"
         )

@@ -47,7 +47,8 @@ class Permanent(Exception):
 
 
 def outage(exc: BaseException) -> bool:
-    """Whether the failure came from a lost connection to the database or the broker (or was caused by one)."""
+    """Whether the failure came from a lost connection to the database or the broker (or was caused by
+    one)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -70,7 +71,8 @@ class Verdict:
 
 def judge(exc: Exception, failures: int, outages: int, limit: int, base: float, longest: float) -> Verdict:
     """The verdict on a message whose handler raised ``exc``, after ``failures`` counted failures and
-    ``outages`` uncounted ones before this one; waits grow from ``base`` to ``longest`` seconds, with jitter."""
+    ``outages`` uncounted ones before this one; waits grow from ``base`` to ``longest`` seconds, with
+    jitter."""
     if isinstance(exc, Permanent):
         return Verdict(dead=True, reason=exc.reason)
     if not isinstance(exc, Retry) and outage(exc):

@@ -1,9 +1,9 @@
 """Time-ordered UUIDs (the layout of RFC 9562's version 7) for rows written in bulk.
 
-Random (version 4) keys scatter a large insert over every page of a b-tree; keys that grow with time land at its
-right edge, so the primary key, and every index that leads with the key (a member's links, subteam places and
-invite), takes a 100,000-row insert in cache-friendly order. The 12 bits after the millisecond count a sequence,
-so ids made by one process are strictly increasing."""
+Random (version 4) keys scatter a large insert over every page of a b-tree; keys that grow with time land at
+its right edge, so the primary key, and every index that leads with the key (a member's links, subteam places
+and invite), takes a 100,000-row insert in cache-friendly order. The 12 bits after the millisecond count a
+sequence, so ids made by one process are strictly increasing."""
 
 from __future__ import annotations
 

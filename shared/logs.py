@@ -14,8 +14,8 @@ team_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("team_i
 run_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("run_id", default=None)
 
 # What never reaches a log line, whoever logged it and however: each pattern and what it becomes, in order.
-# A pattern that begins with a run of characters starts only where such a run starts (the look-behinds): a long
-# line without a match then costs one pass, not one per character.
+# A pattern that begins with a run of characters starts only where such a run starts (the look-behinds): a
+# long line without a match then costs one pass, not one per character.
 _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     # Bearer tokens, and secrets named in query strings, headers or reprs.
     (re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9\-._~+/]+=*"), r"\1***"),
@@ -28,8 +28,8 @@ _REDACTIONS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?i)(?<![a-z0-9+.\-])([a-z][a-z0-9+.\-]*://)[^/\s@\"'<>]+@"), r"\1***@"),
     # The claim token of an invite link; /invites/send is a route, and {token} its template.
     (re.compile(r"(/invites/)(?!send\b|\{)[^/\s?#\"'<>]+"), r"\1***"),
-    # Email addresses, a guest's login (jane_fabrikam.com#EXT#@contoso.onmicrosoft.com) among them: the domain stays.
-    # Quotes and braces around an address stay, so the local part is taken without them.
+    # Email addresses, a guest's login (jane_fabrikam.com#EXT#@contoso.onmicrosoft.com) among them: the domain
+    # stays. Quotes and braces around an address stay, so the local part is taken without them.
     (re.compile(r"(?<![\w.!#$%&*+^~\-])[\w.!#$%&*+^~\-]+@((?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,})\b"), r"***@\1"),
 )
 
@@ -41,7 +41,8 @@ def redact(text: str) -> str:
 
 
 class Redacting(logging.Filter):
-    """Rewrites a record's message, traceback and stack in place, so every handler after it sees them redacted."""
+    """Rewrites a record's message, traceback and stack in place, so every handler after it sees them
+    redacted."""
 
     _plain = logging.Formatter()
 

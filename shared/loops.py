@@ -9,7 +9,8 @@ from collections.abc import Awaitable, Callable
 
 log = logging.getLogger(__name__)
 FIRST_WAIT, LONGEST_WAIT = 1.0, 60.0
-# A loop that ran this long before it failed starts again after the first wait: its failure is news, not a habit.
+# A loop that ran this long before it failed starts again after the first wait: its failure is news, not a
+# habit.
 SETTLED = 300.0
 
 

@@ -1,7 +1,8 @@
 """The typed messages the services exchange. JSON on the wire; every one may arrive twice or late.
 
 Commands are imperative (the ones an admin's action starts, ``SyncRequested`` and ``PendingInvitesRequested``,
-are named for what the admin did); events are in the past tense. Each message has its own ``message_id`` (for the consumers' inboxes) and a ``schema_version``.
+are named for what the admin did); events are in the past tense. Each message has its own ``message_id`` (for
+the consumers' inboxes) and a ``schema_version``.
 """
 
 from __future__ import annotations
@@ -178,8 +179,8 @@ class PhotosCompleted(RunMessage):
 
 
 class RunApplied(RunMessage):
-    """The reconciler committed a run's apply (its removals perhaps held for approval): the run's members exist,
-    and what follows an apply (the photo step) may start."""
+    """The reconciler committed a run's apply (its removals perhaps held for approval): the run's members
+    exist, and what follows an apply (the photo step) may start."""
 
     routing_key: ClassVar[str] = "run.applied"
     photos: bool = Field(
@@ -206,8 +207,8 @@ class AdminDigestRequested(Message):
     team_id: str
     run_id: str
     kind: Literal["summary", "held"] = "summary"
-    # A summary sent once a held run's removals are approved and applied: it lists who left, not who joined again
-    # (a notifier that predates the flag ignores it and sends the whole summary).
+    # A summary sent once a held run's removals are approved and applied: it lists who left, not who joined
+    # again (a notifier that predates the flag ignores it and sends the whole summary).
     approved: bool = False
 
 

@@ -1,11 +1,11 @@
 """Which of a team's invites are pending (R11): the ones an admin's request (POST
 /api/v1/teams/{team_id}/invites/send) sends. The API counts them; the notifier queues and sends them.
 
-Pending is every invite of a member still to join that has no usable link on its way or in a mailbox: never sent
-(``send_invites`` was off, or an outage outlasted the retries), failed (the admin may have fixed the address), or
-sent with a link that expired. Sent ones with a live link are left alone, and so are queued ones, unless nothing
-has touched them for an hour (STALE_QUEUED): then their message was lost (dead-lettered, say) and they are queued
-again.
+Pending is every invite of a member still to join that has no usable link on its way or in a mailbox: never
+sent (``send_invites`` was off, or an outage outlasted the retries), failed (the admin may have fixed the
+address), or sent with a link that expired. Sent ones with a live link are left alone, and so are queued ones,
+unless nothing has touched them for an hour (STALE_QUEUED): then their message was lost (dead-lettered, say)
+and they are queued again.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Advisory locks on a run's work, transaction-scoped: ``run`` serialises a run's messages (and keeps the stall
-sweep off a run being applied), ``team`` a team's applies, ``photos`` (shared by photo messages) the end of a
-team's apply with its photos."""
+"""Advisory locks on a run's work, transaction-scoped: ``run`` serialises a run's messages (and keeps the
+stall sweep off a run being applied), ``team`` a team's applies, ``photos`` (shared by photo messages) the end
+of a team's apply with its photos."""
 
 from __future__ import annotations
 

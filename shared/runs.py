@@ -1,11 +1,11 @@
-"""The sync run's lifecycle (R17): its states, the moves allowed between them, its progress, and the only SQL that
-writes ``sync_runs``. The scheduler queues a run and approves a held one, the fetcher starts its fetch, the
-reconciler applies it and ends it, the stall sweep fails it, the fetcher and the notifier add member errors, and
-each service records its progress: all of them through here.
+"""The sync run's lifecycle (R17): its states, the moves allowed between them, its progress, and the only SQL
+that writes ``sync_runs``. The scheduler queues a run and approves a held one, the fetcher starts its fetch,
+the reconciler applies it and ends it, the stall sweep fails it, the fetcher and the notifier add member
+errors, and each service records its progress: all of them through here.
 
-A run whose snapshot promised photos is ``photos`` once applied (its members listed) and ends when they are stored:
-the API shows that state as ``reconciling`` in phase ``photos``, so that the statuses it answers stay the six of
-the spec.
+A run whose snapshot promised photos is ``photos`` once applied (its members listed) and ends when they are
+stored: the API shows that state as ``reconciling`` in phase ``photos``, so that the statuses it answers stay
+the six of the spec.
 
 A move the table does not allow raises ``TransitionRefused``: it is a bug, or a race a caller must rule out
 under the run's lock. Redelivered messages re-enter a state they already reached: those are self-moves in the
@@ -155,7 +155,8 @@ async def queue(
 
 
 async def configure_queued(conn: asyncpg.Connection, team_id: Any, config: dict[str, Any]) -> None:
-    """R15: a saved configuration applies from the next run, and a run no fetcher has taken yet is the next."""
+    """R15: a saved configuration applies from the next run, and a run no fetcher has taken yet is the
+    next."""
     await conn.execute(
         "UPDATE sync_runs SET config = $2 WHERE team_id = $1 AND status = 'queued'", team_id, config
     )
@@ -169,8 +170,8 @@ async def _move(
     args: tuple[Any, ...] = (),
     only_from: RunStatus | None = None,
 ) -> RunStatus:
-    """Move the run to ``to`` (from ``only_from`` alone, when given), setting ``sets`` too (its parameters from
-    $3); the status it left. Locks the run's row until the caller's transaction ends."""
+    """Move the run to ``to`` (from ``only_from`` alone, when given), setting ``sets`` too (its parameters
+    from $3); the status it left. Locks the run's row until the caller's transaction ends."""
     to = RunStatus(to)
     was = await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1 FOR UPDATE", run_id)
     if was is None:
@@ -239,8 +240,8 @@ async def finish(
     plan: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
 ) -> None:
-    """End an applied (or, dry, previewed) run, or, ``photos``, leave it waiting for its photos (``end_photos``);
-    its member errors are added to the ones it has (the fetcher's)."""
+    """End an applied (or, dry, previewed) run, or, ``photos``, leave it waiting for its photos
+    (``end_photos``); its member errors are added to the ones it has (the fetcher's)."""
     applied = sum(counts.get(k, 0) for k in ("created", "updated", "unchanged", "removed", "deleted"))
     ends = status != RunStatus.PHOTOS
     await _move(
@@ -248,7 +249,8 @@ async def finish(
         run_id,
         status,
         ", counts = $3, member_errors = member_errors || $4::jsonb, plan = $5, summary = $6, error = NULL,"
-        " progress = coalesce(progress, '{}') || jsonb_build_object('phase', $7::text, 'members_applied', $8::int),"
+        " progress = coalesce(progress, '{}') || jsonb_build_object('phase', $7::text, 'members_applied', "
+        "$8::int),"
         f" progress_at = now(){', finished_at = now()' if ends else ''}",
         (counts, member_errors, plan, summary, (Phase.RECONCILING if ends else Phase.PHOTOS).value, applied),
     )
@@ -259,8 +261,8 @@ async def finish(
 
 
 async def end_photos(conn: asyncpg.Connection, run_id: str, error: str | None, graph_requests: int) -> None:
-    """End a run whose photos are in: succeeded, or failed saying why its photo check stopped short (its members
-    stay as the apply left them). The photo check's Graph requests join the run's."""
+    """End a run whose photos are in: succeeded, or failed saying why its photo check stopped short (its
+    members stay as the apply left them). The photo check's Graph requests join the run's."""
     sets = ", finished_at = now(), graph_requests = graph_requests + $3"
     if error is None:
         await _move(conn, run_id, RunStatus.SUCCEEDED, sets, (graph_requests,), RunStatus.PHOTOS)
@@ -312,8 +314,8 @@ async def record_graph_requests(conn: asyncpg.Connection, run_id: str, requests:
 async def record_progress(
     database: asyncpg.Connection | asyncpg.Pool, run_id: str, status: RunStatus, counters: Mapping[str, int]
 ) -> None:
-    """Merge ``counters`` into the run's progress, and stamp it, while the run is still ``status`` (a late write
-    from a phase the run has left changes nothing)."""
+    """Merge ``counters`` into the run's progress, and stamp it, while the run is still ``status`` (a late
+    write from a phase the run has left changes nothing)."""
     await database.execute(
         "UPDATE sync_runs SET progress = coalesce(progress, '{}') || $3::jsonb, progress_at = now()"
         " WHERE id = $1 AND status = $2",
@@ -324,12 +326,12 @@ async def record_progress(
 
 
 class Progress:
-    """A service's part of a run's progress while it works on the run in ``status``: ``read()`` is written every
-    ``every`` seconds, whether it changed or not (the API promises progress at most 5 s old, and the stall sweep
-    reads the writes as the run moving), and, with ``last_word``, once more when the work ends without an error.
-    Writes go through the pool, outside the caller's transaction, which nobody sees before it commits; one still
-    waiting when the work ends is cancelled, so that a caller holding a connection (or the run's row) never
-    waits for another."""
+    """A service's part of a run's progress while it works on the run in ``status``: ``read()`` is written
+    every ``every`` seconds, whether it changed or not (the API promises progress at most 5 s old, and the
+    stall sweep reads the writes as the run moving), and, with ``last_word``, once more when the work ends
+    without an error. Writes go through the pool, outside the caller's transaction, which nobody sees before
+    it commits; one still waiting when the work ends is cancelled, so that a caller holding a connection (or
+    the run's row) never waits for another."""
 
     def __init__(
         self,

@@ -102,13 +102,15 @@ class Settings(BaseSettings):
         return value
 
     def smtp_security(self) -> Literal["starttls", "tls", "none"]:
-        """CARDSYNC_SMTP_TLS when set; else starttls when CARDSYNC_SMTP_STARTTLS is true or a username is set."""
+        """CARDSYNC_SMTP_TLS when set; else starttls when CARDSYNC_SMTP_STARTTLS is true or a username is
+        set."""
         if self.smtp_tls is not None:
             return self.smtp_tls
         return "starttls" if self.smtp_starttls or self.smtp_username else "none"
 
     def secret_keys(self) -> list[str]:
-        """The keys of the stored client secrets, newest first: CARDSYNC_SECRET_KEYS, else CARDSYNC_SECRET_KEY."""
+        """The keys of the stored client secrets, newest first: CARDSYNC_SECRET_KEYS, else
+        CARDSYNC_SECRET_KEY."""
         ring = _value(self.secret_key_ring)
         if ring:
             return [key.strip() for key in ring.split(",") if key.strip()]
@@ -128,7 +130,8 @@ class Settings(BaseSettings):
         if not keys:
             unset = (
                 "CARDSYNC_SECRET_KEYS is not set (nor CARDSYNC_SECRET_KEY, its one-key form): it encrypts the"
-                " stored client secrets (make one with `openssl rand -hex 32`, and keep it: secrets stored under"
+                " stored client secrets (make one with `openssl rand -hex 32`, and keep it: secrets stored "
+                "under"
                 " a key need that key)"
             )
             return [unset]
@@ -159,7 +162,8 @@ class Settings(BaseSettings):
             problems += self.secret_key_problems()
         if names & NEEDS_SMTP and self.smtp_username and self.smtp_security() == "none":
             problems.append(
-                "CARDSYNC_SMTP_USERNAME is set but CARDSYNC_SMTP_TLS is none: the notifier does not send a password"
+                "CARDSYNC_SMTP_USERNAME is set but CARDSYNC_SMTP_TLS is none: the notifier does not send a "
+                "password"
                 " over a plain connection; set CARDSYNC_SMTP_TLS=starttls (usually port 587) or tls (usually"
                 " port 465)"
             )

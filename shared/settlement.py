@@ -2,8 +2,8 @@
 dead letter.
 
 A retry is a copy of the message in the consumer's retry queue, with a per-message expiration: it waits there,
-holding no consumer's prefetch slot, then expires back into the consumer's queue. A dead letter is a copy in the
-consumer's dead-letter queue, with the error that put it there. The original is acked once its copy is
+holding no consumer's prefetch slot, then expires back into the consumer's queue. A dead letter is a copy in
+the consumer's dead-letter queue, with the error that put it there. The original is acked once its copy is
 confirmed, so a broker that fails in between delivers the original again rather than lose it.
 """
 
@@ -39,7 +39,8 @@ class Settlement:
 
     @asynccontextmanager
     async def settled(self, queue: str, incoming: AbstractIncomingMessage) -> AsyncIterator[None]:
-        """Ack the message once the block returns; after a failure, retry or dead-letter it as the error says."""
+        """Ack the message once the block returns; after a failure, retry or dead-letter it as the error
+        says."""
         try:
             yield
         except asyncio.CancelledError:

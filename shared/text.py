@@ -17,7 +17,8 @@ def one_line(value: object, limit: int = 200) -> str:
 
 
 def templates(package: str, folder: str = "templates") -> Environment:
-    """The Jinja environment of a package's templates: HTML escaped, undefined names an error, ``one_line``."""
+    """The Jinja environment of a package's templates: HTML escaped, undefined names an error,
+    ``one_line``."""
     env = Environment(
         loader=PackageLoader(package, folder),
         autoescape=select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),

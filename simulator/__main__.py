@@ -1,7 +1,7 @@
 """Run the simulated tenant on its own: ``python -m simulator --users 1000 --groups 20 --port 8443``.
 
-``--redirect-uri`` (repeatable) registers a reply URL of the app, which admin consent and sign-in send the browser
-back to, e.g. ``--redirect-uri http://127.0.0.1:8080/api/v1/directory/consent-callback``."""
+``--redirect-uri`` (repeatable) registers a reply URL of the app, which admin consent and sign-in send the
+browser back to, e.g. ``--redirect-uri http://127.0.0.1:8080/api/v1/directory/consent-callback``."""
 
 from __future__ import annotations
 

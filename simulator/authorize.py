@@ -1,8 +1,9 @@
-"""The v2.0 authorize endpoint of the authorization-code flow: checks the request, decides who signs in and sends
-the browser back with a code or an error.
+"""The v2.0 authorize endpoint of the authorization-code flow: checks the request, decides who signs in and
+sends the browser back with a code or an error.
 
 Errors about the app or its redirect URI stay on the sign-in page (an HTML 400); the app never hears of them.
-Errors in the rest of the request go back to the redirect URI as ``error``, ``error_description`` and ``state``.
+Errors in the rest of the request go back to the redirect URI as ``error``, ``error_description`` and
+``state``.
 """
 
 from __future__ import annotations
@@ -63,8 +64,8 @@ def _request_error(query: MultiMapping[str]) -> tuple[str, int, str] | None:
 
 
 def _sign_in_page(hint: str | None, query: Mapping[str, str]) -> web.Response:
-    """No one to sign in yet: the page waits for a person, who types a username; the request goes on with it as
-    the login_hint. Nothing goes back to the app."""
+    """No one to sign in yet: the page waits for a person, who types a username; the request goes on with it
+    as the login_hint. Nothing goes back to the app."""
     note = (
         f"<p role='alert'>We couldn't find an account with that username: {html.escape(hint)}</p>"
         if hint
@@ -155,8 +156,10 @@ async def authorize(sim: Simulator, request: web.Request) -> web.Response:
         return page(
             50020,
             f"User account '{user.get('userPrincipalName')}' from identity provider "
-            f"'https://sts.windows.net/{tenant.tenant_id}/' does not exist in tenant '{authority.domain}' and "
-            f"cannot access the application '{client_id}' in that tenant. The account needs to be added as an "
+            f"'https://sts.windows.net/{tenant.tenant_id}/' does not exist in tenant '{authority.domain}' "
+            "and "
+            f"cannot access the application '{client_id}' in that tenant. The account needs to be added as "
+            "an "
             "external user in the tenant first. Sign out and sign in again with a different Microsoft Entra "
             "user account.",
         )

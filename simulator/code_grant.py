@@ -1,5 +1,6 @@
-"""The token endpoint's authorization_code grant: the code's checks, in the order the identity platform answers
-them, and the tokens it gives for a code: a delegated access token, the ID token and the client info."""
+"""The token endpoint's authorization_code grant: the code's checks, in the order the identity platform
+answers them, and the tokens it gives for a code: a delegated access token, the ID token and the client
+info."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def _client_error(sim: Simulator, name: str, client_id: str, secret: object) -> 
         return 401, identity_error(
             "invalid_client",
             7000215,
-            "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
+            "Invalid client secret provided. Ensure the secret being sent in the request is the client "
+            "secret "
             f"value, not the client secret ID, for a secret added to app '{client_id}'.",
         )
     return None

@@ -49,8 +49,9 @@ class DeltaStore:
         self.cursors: dict[str, _Cursor] = {}
 
     def expire_all(self, answer: str = "syncStateNotFound") -> None:
-        """Every token lapses; the next use is answered as Graph answers a lapsed token (400 ``syncStateNotFound``
-        or ``resyncRequired``) or one made void by tenant maintenance (``gone``: 410 with a ``Location``)."""
+        """Every token lapses; the next use is answered as Graph answers a lapsed token (400
+        ``syncStateNotFound`` or ``resyncRequired``) or one made void by tenant maintenance (``gone``: 410
+        with a ``Location``)."""
         self.expiry_code = answer
         self.links.clear()
         self.cursors.clear()

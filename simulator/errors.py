@@ -86,7 +86,8 @@ def error_page(aadsts: int, message: str) -> str:
 
 def tenant_not_found(tenant: str) -> str:
     return (
-        f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the "
+        f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
+        "into the "
         "correct cloud. Check with your subscription administrator, this may happen if there are no active "
         "subscriptions for the tenant."
     )
@@ -94,7 +95,8 @@ def tenant_not_found(tenant: str) -> str:
 
 def app_not_found(client_id: str, tenant: str) -> str:
     return (
-        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can happen "
+        f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can "
+        "happen "
         "if the application has not been installed by the administrator of the tenant or consented to by any "
         "user in the tenant. You may have sent your authentication request to the wrong tenant."
     )

@@ -41,7 +41,8 @@ class AuthorizationCode:
 
 
 class CodeStore:
-    """Codes for ten minutes, each redeemed once; a redeemed code is remembered so that a replay is told so."""
+    """Codes for ten minutes, each redeemed once; a redeemed code is remembered so that a replay is told
+    so."""
 
     def __init__(self, lifetime: float = CODE_LIFETIME) -> None:
         self.lifetime = lifetime

@@ -21,16 +21,19 @@ def reply_url_matches(registered: list[str], given: str) -> bool:
 
 
 def reply_url_error(registered: list[str], client_id: str, given: str | None) -> tuple[int, str] | None:
-    """The AADSTS code and message that stop a sign-in or consent on the page, before anything is redirected."""
+    """The AADSTS code and message that stop a sign-in or consent on the page, before anything is
+    redirected."""
     if not registered:
         return 500113, "No reply address is registered for the application."
     if not given:
         return 900971, "No reply address provided."
     if not reply_url_matches(registered, given):
         return 50011, (
-            f"The redirect URI '{given}' specified in the request does not match the redirect URIs configured "
+            f"The redirect URI '{given}' specified in the request does not match the redirect URIs "
+            "configured "
             f"for the application '{client_id}'. Make sure the redirect URI sent in the request matches one "
-            "added to your application in the Azure portal. Navigate to https://aka.ms/redirectUriMismatchError "
+            "added to your application in the Azure portal. Navigate to "
+            "https://aka.ms/redirectUriMismatchError "
             "to learn more about how to fix this."
         )
     return None

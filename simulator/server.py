@@ -117,7 +117,8 @@ class Simulator:
 
     # Sign-in
     def sign_in(self, tenant_id: str, object_id: str) -> None:
-        """The browser's signed-in user, whom the authorize endpoint signs in when no login_hint names another."""
+        """The browser's signed-in user, whom the authorize endpoint signs in when no login_hint names
+        another."""
         if object_id not in self.tenants[tenant_id].users:
             raise KeyError(f"no user {object_id} in tenant {tenant_id}")
         self.signed_in = (tenant_id, object_id)
@@ -138,8 +139,9 @@ class Simulator:
         return None
 
     def tamper_next_id_token(self, foreign_key: bool = False, **claims: Any) -> None:
-        """The next ID token only carries these claims instead (None drops one) and, with ``foreign_key``, is signed
-        by a key the keys URL does not publish, under the published kid: a token a verifier must refuse."""
+        """The next ID token only carries these claims instead (None drops one) and, with ``foreign_key``, is
+        signed by a key the keys URL does not publish, under the published kid: a token a verifier must
+        refuse."""
         self._id_token_tamper = (claims, foreign_key)
 
     def id_token(self, grant: AuthorizationCode, user: dict[str, Any]) -> str:

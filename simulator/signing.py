@@ -1,5 +1,5 @@
-"""The identity platform's token signing key: an RSA key with a self-signed certificate, published as a JWK and
-used to sign ID tokens with RS256."""
+"""The identity platform's token signing key: an RSA key with a self-signed certificate, published as a JWK
+and used to sign ID tokens with RS256."""
 
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ class SigningKey:
         }
 
     def sign(self, claims: dict[str, Any], foreign: bool = False) -> str:
-        """An RS256 JWT with this key's kid; ``foreign`` signs it with a new key instead, which nothing publishes."""
+        """An RS256 JWT with this key's kid; ``foreign`` signs it with a new key instead, which nothing
+        publishes."""
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if foreign else self.private_key
         return jwt.encode(claims, key, algorithm="RS256", headers={"kid": self.kid})

@@ -1,5 +1,5 @@
-"""Access tokens: opaque strings bound to a tenant and an app, with the app's permissions at issue time, and to
-the signed-in user for a delegated token."""
+"""Access tokens: opaque strings bound to a tenant and an app, with the app's permissions at issue time, and
+to the signed-in user for a delegated token."""
 
 from __future__ import annotations
 

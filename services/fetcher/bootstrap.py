@@ -1,4 +1,5 @@
-"""Composition root of the fetcher: one Graph client (one HTTP session, one msal app per tenant) per process."""
+"""Composition root of the fetcher: one Graph client (one HTTP session, one msal app per tenant) per
+process."""
 
 from __future__ import annotations
 

@@ -108,7 +108,8 @@ async def finish_tracking(
     graph: TenantGraph, links: dict[str, str], tree: Tree, synced: Collection[str]
 ) -> dict[str, str]:
     """Once the tree is read: a group link filtered on its groups, with the changes made while it was read
-    applied to it (they are behind the new link). No links when delta could not follow (a newly nested group)."""
+    applied to it (they are behind the new link). No links when delta could not follow (a newly nested
+    group)."""
     known = set(tree.nesting)
     if len(known) > GROUP_FILTER_MAX:
         return links

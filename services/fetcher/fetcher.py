@@ -1,13 +1,14 @@
-"""The fetcher's handlers: for each SyncRequested, read the directory and send the snapshot; for each RunApplied,
-check the photos of the run's members.
+"""The fetcher's handlers: for each SyncRequested, read the directory and send the snapshot; for each
+RunApplied, check the photos of the run's members.
 
-Every fetch ends in exactly one SnapshotCompleted (after all its pages) or one SnapshotFailed (and nothing else
-for that run), and the request is done: it is acknowledged then, whatever the reconciler does next. Photos follow
-the applied run (the reconciler's RunApplied), so they never hold it up: on a first sync of a large team the photo
-checks and the apply would share the machine's CPU and the database, and the cards would come later; and a photo
-needs its member. The snapshot says whether a photo check follows, and the run waits for it: the check ends in
-exactly one PhotosCompleted (after all its PhotosFetched), saying why when it stopped short. A dry run reads like any other but moves neither the delta state (links and group graph) nor the
-photo records, and applies nothing, so no photo follows it."""
+Every fetch ends in exactly one SnapshotCompleted (after all its pages) or one SnapshotFailed (and nothing
+else for that run), and the request is done: it is acknowledged then, whatever the reconciler does next.
+Photos follow the applied run (the reconciler's RunApplied), so they never hold it up: on a first sync of a
+large team the photo checks and the apply would share the machine's CPU and the database, and the cards would
+come later; and a photo needs its member. The snapshot says whether a photo check follows, and the run waits
+for it: the check ends in exactly one PhotosCompleted (after all its PhotosFetched), saying why when it
+stopped short. A dry run reads like any other but moves neither the delta state (links and group graph) nor
+the photo records, and applies nothing, so no photo follows it."""
 
 from __future__ import annotations
 

@@ -127,8 +127,8 @@ class Diff:
     gone: list[str] = field(default_factory=list)  # deleted users who were in a synced group
     edges: list[tuple[str, str, bool]] = field(default_factory=list)  # (user, group, present) to store
     # Every user sent whole (joiners and changed users): all the synced groups it is in after the changes, so
-    # that a member the last run removed or never made (disabled then, or without an email) comes back with its
-    # groups when its record changes, not only with the groups it has just joined.
+    # that a member the last run removed or never made (disabled then, or without an email) comes back with
+    # its groups when its record changes, not only with the groups it has just joined.
     member_of: dict[str, list[str]] = field(default_factory=dict)
     out: list[str] = field(default_factory=list)  # users who were in a synced group and are in none now
 

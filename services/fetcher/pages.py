@@ -27,8 +27,9 @@ def user_of(item: Mapping[str, Any], properties: Sequence[str]) -> DirectoryUser
 
 
 def split_members(items: Iterable[Mapping[str, Any]], properties: Sequence[str]) -> PageContent:
-    """Users of a ``transitiveMembers`` page (R2); groups, devices, contacts, service principals are dropped. Graph returns only id and type of users it may not read (no User.Read.All): that is an
-    error for the run, not a page of blank users."""
+    """Users of a ``transitiveMembers`` page (R2); groups, devices, contacts, service principals are dropped.
+    Graph returns only id and type of users it may not read (no User.Read.All): that is an error for the run,
+    not a page of blank users."""
     content = PageContent()
     blanks = 0
     for item in items:

@@ -3,12 +3,12 @@ others, by etag, twenty to a ``$batch``, and downloads only the photos whose eta
 streamed, so that no more of a photo is read than may be kept (inside a ``$batch`` answer, a photo would come
 whole, base64 in JSON, however large). A photo that is not kept (too large, or not a JPEG, PNG or GIF image
 whatever its header says) goes on the run's member errors, and its etag is recorded: it is not fetched again
-until it changes, and the member keeps the photo it had. A photo Graph would not give goes on the member errors
-too, unrecorded: the next run asks again.
+until it changes, and the member keeps the photo it had. A photo Graph would not give goes on the member
+errors too, unrecorded: the next run asks again.
 
-Batches are checked by several workers at once, each downloading its batch's changed photos as soon as it knows
-them, so that the tenant's requests in flight (the Graph client's cap) are always taken; each batch's photos go
-to the reconciler in one message."""
+Batches are checked by several workers at once, each downloading its batch's changed photos as soon as it
+knows them, so that the tenant's requests in flight (the Graph client's cap) are always taken; each batch's
+photos go to the reconciler in one message."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The fetcher's record of the photos it has seen per team (etags) and of the rotating re-check slice. Which
-photos to check starts from the team's members as applied (``members``, read only), not from a snapshot: a photo
-is of use only to a member."""
+photos to check starts from the team's members as applied (``members``, read only), not from a snapshot: a
+photo is of use only to a member."""
 
 from __future__ import annotations
 

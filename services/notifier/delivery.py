@@ -1,4 +1,5 @@
-"""Sending one email through an outage: retry temporary failures with capped exponential backoff and jitter."""
+"""Sending one email through an outage: retry temporary failures with capped exponential backoff and
+jitter."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ class GaveUp(Exception):
 
 
 def backoff(attempt: int, cap: float, rand: Callable[[], float] = random.random) -> float:
-    """Seconds to wait before retry ``attempt`` (0-based): 0.5 s doubling up to ``cap``, jittered to 50-100 %."""
+    """Seconds to wait before retry ``attempt`` (0-based): 0.5 s doubling up to ``cap``, jittered to 50-100
+    %."""
     return min(cap, 0.5 * 2**attempt) * (0.5 + rand() / 2)
 
 
@@ -41,8 +43,8 @@ async def deliver(
     max_backoff: float,
     ready: Ready | None = None,
 ) -> None:
-    """Send, retrying temporary failures for up to ``retry_for`` seconds; PermanentMailError passes through, and
-    so does whatever ``ready`` raises to stop an attempt."""
+    """Send, retrying temporary failures for up to ``retry_for`` seconds; PermanentMailError passes through,
+    and so does whatever ``ready`` raises to stop an attempt."""
     deadline = time.monotonic() + retry_for
     attempt = 0
     while True:

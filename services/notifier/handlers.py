@@ -3,24 +3,24 @@ once.
 
 Once, across any number of replicas, rests on the sent-log (``sentlog``): before an email goes out, its key is
 claimed in a committed ``sending`` row with a lease; after the server's "250 OK" the row is marked ``sent`` (a
-refusal marks it ``failed``). A replica that finds a live claim of another waits for its outcome, so a redelivered
-message neither sends twice nor is acked while the email may still be lost. The crash windows:
+refusal marks it ``failed``). A replica that finds a live claim of another waits for its outcome, so a
+redelivered message neither sends twice nor is acked while the email may still be lost. The crash windows:
 
 - before the email went out: the claim's lease runs out (``lease`` seconds, 3 minutes by default) and the
   redelivered message claims and sends it then. Late, never twice.
 - from the end of the email's DATA until the ``sent`` mark commits (the server's reply, then one batched write
   that does not wait for company): the redelivered message sends that one email again after the lease. This is
-  the only way an email goes twice, and nothing can close it, since SMTP has no way to ask whether a message was
-  taken; the mark is retried through database errors for half a lease rather than given up.
+  the only way an email goes twice, and nothing can close it, since SMTP has no way to ask whether a message
+  was taken; the mark is retried through database errors for half a lease rather than given up.
 
-A long SMTP outage must not lose anything, and the bus dead-letters a message after a few retries half a minute
-apart at most. So a temporary failure is retried here, with capped exponential backoff, for ``retry_for`` seconds
-(10 minutes by default, well below RabbitMQ's 30-minute consumer acknowledgement timeout even with a lease of
-waiting on top). The message stays unacked meanwhile; the handlers run concurrently up to the prefetch, so other
-messages go on being handled, and the invites of concurrent messages are claimed and recorded in batches. An invite
-still failing after the window goes back to ``pending`` with the error, for an admin to send again. A digest has
-nothing to go back to: its message is delivered again, each delivery another window, until the bus's delivery
-limit.
+A long SMTP outage must not lose anything, and the bus dead-letters a message after a few retries half a
+minute apart at most. So a temporary failure is retried here, with capped exponential backoff, for
+``retry_for`` seconds (10 minutes by default, well below RabbitMQ's 30-minute consumer acknowledgement timeout
+even with a lease of waiting on top). The message stays unacked meanwhile; the handlers run concurrently up to
+the prefetch, so other messages go on being handled, and the invites of concurrent messages are claimed and
+recorded in batches. An invite still failing after the window goes back to ``pending`` with the error, for an
+admin to send again. A digest has nothing to go back to: its message is delivered again, each delivery another
+window, until the bus's delivery limit.
 """
 
 from __future__ import annotations
@@ -112,8 +112,8 @@ class Notifier:
         rendered = render_invite(
             row["team_name"], card, f"{self._base_url}/invites/{token}", row["expires_at"]
         )
-        # To the card's email (the user's mail, else its login): a guest's login (…#EXT#@tenant.onmicrosoft.com)
-        # has no mailbox behind it.
+        # To the card's email (the user's mail, else its login): a guest's login
+        # (…#EXT#@tenant.onmicrosoft.com) has no mailbox behind it.
         try:
             await self._send(
                 "invite",
@@ -137,11 +137,11 @@ class Notifier:
         rendered = render_digest(
             "approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"], run["counts"]
         )
-        # Nothing but this message keeps a digest: one the server would not take for the whole window leaves the
-        # message to be delivered again (the bus backs off between deliveries), and the admins who have theirs are
-        # not sent it twice. The admins after it get one attempt each meanwhile: a mailbox that refuses for now
-        # must not keep the others waiting, and a server that is down must not hold the message past the broker's
-        # acknowledgement timeout.
+        # Nothing but this message keeps a digest: one the server would not take for the whole window leaves
+        # the message to be delivered again (the bus backs off between deliveries), and the admins who have
+        # theirs are not sent it twice. The admins after it get one attempt each meanwhile: a mailbox that
+        # refuses for now must not keep the others waiting, and a server that is down must not hold the
+        # message past the broker's acknowledgement timeout.
         waiting: list[str] = []
         for admin in await store.team_admins(self.pool, msg.team_id):
             key = digest_key(msg.run_id, msg.kind, admin["member_id"])

@@ -26,9 +26,10 @@ class InviteAsk:
 
 
 class InviteClaims:
-    """Claims wait up to ``linger`` seconds for company: an invite is rarely alone (a sync invites many members),
-    and a few milliseconds before the email is written cost nothing, where a statement per invite costs the
-    database. (Marking sent does not wait: that write closes the window in which a crash duplicates an email.)"""
+    """Claims wait up to ``linger`` seconds for company: an invite is rarely alone (a sync invites many
+    members), and a few milliseconds before the email is written cost nothing, where a statement per invite
+    costs the database. (Marking sent does not wait: that write closes the window in which a crash duplicates
+    an email.)"""
 
     def __init__(self, sentlog: SentLog, ttl_days: int, linger: float = 0.01):
         self.sentlog = sentlog
@@ -37,7 +38,8 @@ class InviteClaims:
 
     async def claim(self, ask: InviteAsk) -> Outcome:
         """Claimed, with the row an invite email needs (its ``expires_at`` included); "busy" while another
-        holder sends it; "done" when there is nothing to send: sent, claimed, failed, or the member is gone."""
+        holder sends it; "done" when there is nothing to send: sent, claimed, failed, or the member is
+        gone."""
         return await self._batcher.submit(ask)
 
     async def _claim_batch(self, conn: asyncpg.Connection, asks: Sequence[InviteAsk]) -> list[Outcome]:

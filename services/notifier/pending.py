@@ -2,8 +2,8 @@
 request.
 
 A failed or expired invite is sent as a new round, with a sent-log key of its own, and gets a fresh link and
-expiry when it is sent. A stale queued one is queued again in the same round, so that were its first message to
-turn up after all, the sent-log would still let one email go.
+expiry when it is sent. A stale queued one is queued again in the same round, so that were its first message
+to turn up after all, the sent-log would still let one email go.
 """
 
 from __future__ import annotations

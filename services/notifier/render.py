@@ -101,8 +101,8 @@ def _shortened(items: list[Person], total: int, limit: int) -> dict[str, object]
 def render_digest(
     kind: str, team: str, run_url: str, summary: object, counts: object, limit: int = LIST_LIMIT
 ) -> Rendered:
-    """``summary``: lists of people (``added``, ``removed``, ``held``), each perhaps only the first of a longer
-    list whose length ``totals`` gives."""
+    """``summary``: lists of people (``added``, ``removed``, ``held``), each perhaps only the first of a
+    longer list whose length ``totals`` gives."""
     source = summary if isinstance(summary, Mapping) else {}
     totals = source.get("totals")
     totals = totals if isinstance(totals, Mapping) else {}

@@ -1,10 +1,11 @@
 """The sent-log as a claim on each email, shared by every notifier replica through the database.
 
-A replica sends an email only after it committed a ``sending`` row for the email's key with itself as holder and
-a lease; it marks the row ``sent`` (or ``failed``) after the server's answer. The row's primary key makes the claim
-exclusive across replicas and processes. A row still ``sending`` after its lease belongs to a holder that died,
-and may be claimed again. A holder renews its lease before an attempt when less than half is left; an attempt is
-bounded by the transport's attempt timeout, which is well under half a lease, so it always ends inside the lease.
+A replica sends an email only after it committed a ``sending`` row for the email's key with itself as holder
+and a lease; it marks the row ``sent`` (or ``failed``) after the server's answer. The row's primary key makes
+the claim exclusive across replicas and processes. A row still ``sending`` after its lease belongs to a holder
+that died, and may be claimed again. A holder renews its lease before an attempt when less than half is left;
+an attempt is bounded by the transport's attempt timeout, which is well under half a lease, so it always ends
+inside the lease.
 """
 
 from __future__ import annotations
@@ -82,8 +83,8 @@ _CLAIM = """
     RETURNING true
 """
 
-# Rows are locked in key order, as the claims take them, so that a claim and a mark never wait for each other in
-# a circle (a claim locks the rows of the emails it finds busy); invites follow in member order.
+# Rows are locked in key order, as the claims take them, so that a claim and a mark never wait for each other
+# in a circle (a claim locks the rows of the emails it finds busy); invites follow in member order.
 _MARK_SENT = """
     WITH logged AS (
         UPDATE sent_emails s SET state = 'sent', sent_at = now(), lease_until = NULL
@@ -91,7 +92,8 @@ _MARK_SENT = """
                  ORDER BY key FOR UPDATE) l
          WHERE s.key = l.key)
     UPDATE invites i SET status = 'sent', sent_at = now(), error = NULL, updated_at = now()
-      FROM (SELECT member_id FROM invites WHERE member_id = ANY($2::uuid[]) AND status IN ('pending', 'queued')
+      FROM (SELECT member_id FROM invites WHERE member_id = ANY($2::uuid[]) AND status IN ('pending',
+          'queued')
              ORDER BY member_id FOR UPDATE) l
      WHERE i.member_id = l.member_id
 """
@@ -99,7 +101,8 @@ _MARK_SENT = """
 # Whether an invite failed now (and not before): it goes into its run's member errors once.
 _MARK_FAILED = """
     WITH logged AS (
-        UPDATE sent_emails SET state = 'failed', error = $2, lease_until = NULL WHERE key = $1 AND state = 'sending'),
+        UPDATE sent_emails SET state = 'failed', error = $2, lease_until = NULL WHERE key = $1 AND state =
+            'sending'),
     failed AS (
         UPDATE invites SET status = 'failed', error = $2, updated_at = now()
          WHERE member_id = $3 AND status IN ('pending', 'queued') RETURNING member_id)
@@ -140,8 +143,9 @@ class SentLog:
         )
 
     async def sent(self, key: str, member_id: str | None = None) -> None:
-        """Record that the server took the email (and the invite, for an invite's key), in a batch with others.
-        Until this commits a crash sends the email again, so database errors are retried for half a lease."""
+        """Record that the server took the email (and the invite, for an invite's key), in a batch with
+        others. Until this commits a crash sends the email again, so database errors are retried for half a
+        lease."""
         deadline = time.monotonic() + self.lease / 2
         attempt = 0
         while True:

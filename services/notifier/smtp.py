@@ -1,4 +1,5 @@
-"""The SMTP transport: long-lived aiosmtplib connections reused for many emails, errors sorted by what helps."""
+"""The SMTP transport: long-lived aiosmtplib connections reused for many emails, errors sorted by what
+helps."""
 
 from __future__ import annotations
 
@@ -63,10 +64,11 @@ _TRANSACTION_REFUSALS = (
 
 
 class SmtpTransport:
-    """Sends over up to ``connections`` SMTP connections, each opened once and reused until the server drops it.
+    """Sends over up to ``connections`` SMTP connections, each opened once and reused until the server drops
+    it.
 
-    ``timeout`` bounds each command; ``attempt_timeout`` bounds one whole attempt (connecting, logging in and the
-    mail transaction), so a stalled server cannot hold an email longer than the sent-log's lease allows.
+    ``timeout`` bounds each command; ``attempt_timeout`` bounds one whole attempt (connecting, logging in and
+    the mail transaction), so a stalled server cannot hold an email longer than the sent-log's lease allows.
     """
 
     def __init__(
@@ -95,8 +97,8 @@ class SmtpTransport:
             )
 
     async def send(self, message: Outgoing, *, ready: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Send one email; raises TemporaryMailError or PermanentMailError, or what ``ready`` raised (it is awaited
-        once a connection is free, before anything is written)."""
+        """Send one email; raises TemporaryMailError or PermanentMailError, or what ``ready`` raised (it is
+        awaited once a connection is free, before anything is written)."""
         client = await self._idle.get()
         try:
             if ready is not None:
@@ -117,7 +119,8 @@ class SmtpTransport:
             if meaning is None:
                 raise
             if client.is_connected and not isinstance(exc, _TRANSACTION_REFUSALS):
-                client.close()  # a fresh connection (and login) next time, whatever state this one was left in
+                # A fresh connection (and login) next time, whatever state this one was left in.
+                client.close()
             raise meaning from exc
 
     async def _send_on(self, client: aiosmtplib.SMTP, message: Outgoing) -> None:
@@ -142,7 +145,8 @@ class SmtpTransport:
                 # Start-up refuses these settings; this holds for any way the transport was made.
                 client.close()
                 raise TemporaryMailError(
-                    "not logging in to the mail server over a plain connection: set CARDSYNC_SMTP_TLS to starttls"
+                    "not logging in to the mail server over a plain connection: set CARDSYNC_SMTP_TLS to "
+                    "starttls"
                     " or tls"
                 )
             password = self._settings.smtp_password

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import asyncpg
 
-# For each asked (member, team, token hash): the invite's sent-log key, and, where this replica could claim that
-# key, the invite given the new token and what its email needs. Keys, then invites, are locked in order, as the
-# other writers of the sent-log and the invites lock them, so that none waits for another in a circle. A member
-# without an invite row comes back `missing`; one that is gone, in another team, or whose invite is sent, failed
-# or claimed does not come back.
+# For each asked (member, team, token hash): the invite's sent-log key, and, where this replica could claim
+# that key, the invite given the new token and what its email needs. Keys, then invites, are locked in order,
+# as the other writers of the sent-log and the invites lock them, so that none waits for another in a circle.
+# A member without an invite row comes back `missing`; one that is gone, in another team, or whose invite is
+# sent, failed or claimed does not come back.
 _CLAIM_INVITES = """
 WITH ask AS (
     SELECT a.member_id, a.token_hash, m.account_id, nullif(m.card_email, '') AS card_email,
@@ -37,7 +37,8 @@ reserved AS (
       FROM locked l JOIN ask k ON k.member_id = l.member_id
      WHERE i.member_id = l.member_id
     RETURNING i.member_id)
-SELECT k.member_id::text, m.team_id::text, k.key, k.missing, r.member_id IS NOT NULL AS claimed, s.state AS logged,
+SELECT k.member_id::text, m.team_id::text, k.key, k.missing, r.member_id IS NOT NULL AS claimed, s.state AS
+    logged,
        m.directory_id, t.name AS team_name,
        coalesce(nullif(m.card_name, ''), acc.name) AS name, m.card_job_title, m.card_company,
        coalesce(nullif(m.card_email, ''), acc.email) AS card_email, m.card_phone
@@ -55,7 +56,8 @@ async def claim_invites(
     lease: float,
     expires_at: datetime,
 ) -> list[asyncpg.Record]:
-    """Claim the invites of ``asks`` (member id, team id, token hash), in one statement (see ``_CLAIM_INVITES``)."""
+    """Claim the invites of ``asks`` (member id, team id, token hash), in one statement (see
+    ``_CLAIM_INVITES``)."""
     members, teams, hashes = (list(column) for column in zip(*asks, strict=True))
     return await conn.fetch(_CLAIM_INVITES, members, teams, hashes, holder, lease, expires_at)
 

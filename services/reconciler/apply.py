@@ -12,8 +12,8 @@ from services.reconciler.model import CARD_COLUMNS
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
 
-# A chunk's statements, run as one batch while the next chunk is decided: everything but removals, which wait for
-# the guard (R10) and run once the whole plan is known, from ``run_actions``. ``:team`` is the team's id.
+# A chunk's statements, run as one batch while the next chunk is decided: everything but removals, which wait
+# for the guard (R10) and run once the whole plan is known, from ``run_actions``. ``:team`` is the team's id.
 _CHUNK: tuple[str, ...] = (
     # Accounts of new members: a concurrent sync of another team may have made the same one; then use it (the
     # look-up is for those alone, in a statement of its own that sees the other transaction's row).
@@ -28,7 +28,8 @@ _CHUNK: tuple[str, ...] = (
         WHERE t.member_id = k.member_id AND a.email_key = lower(btrim(t.login_email))""",
     f"""INSERT INTO members (id, team_id, account_id, directory_id, managed, status, role, role_from_sync,
                             {_CARD}, card_fields)
-        SELECT member_id, :team, account_id, directory_id, true, status, role, role_from_sync, {_CARD}, card_fields::jsonb
+        SELECT member_id, :team, account_id, directory_id, true, status, role, role_from_sync, {_CARD},
+            card_fields::jsonb
           FROM chunk_members WHERE op = 'create'""",
     f"""UPDATE members m SET {_CARD_SET}, card_fields = t.card_fields::jsonb, role = t.role,
                role_from_sync = t.role_from_sync, updated_at = now(),
@@ -42,7 +43,8 @@ _CHUNK: tuple[str, ...] = (
     # another account has; one that a concurrent run took meanwhile is left too).
     """UPDATE accounts a SET email = t.login_email FROM chunk_members t
         WHERE t.op = 'update' AND t.relogin AND a.id = t.account_id
-          AND NOT EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = lower(btrim(t.login_email)) AND x.id <> a.id)""",
+          AND NOT EXISTS (SELECT 1 FROM accounts x WHERE x.email_key = lower(btrim(t.login_email)) AND x.id <>
+              a.id)""",
     # R13: a template's email or phone link takes the synced value instead of a link of the sync's own.
     """UPDATE links l SET source = pick.source FROM (
          SELECT DISTINCT ON (t.member_id, t.source) x.id, t.source
@@ -53,9 +55,11 @@ _CHUNK: tuple[str, ...] = (
           ORDER BY t.member_id, t.source, x.position, x.id) pick
         WHERE l.id = pick.id""",
     """DELETE FROM links l USING chunk_links t
-        WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NULL""",
+        WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS
+            NULL""",
     """UPDATE links l SET value = '' FROM chunk_links t
-        WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS NOT NULL""",
+        WHERE t.value IS NULL AND l.member_id = t.member_id AND l.source = t.source AND l.template_link_id IS
+            NOT NULL""",
     """INSERT INTO links (id, member_id, type, label, value, source, position)
        SELECT t.id, t.member_id, t.type, t.label, t.value, t.source, t.position FROM chunk_links t
         WHERE NOT t.new AND t.value IS NOT NULL
@@ -101,7 +105,8 @@ DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 # the run's id as $1.
 _FINAL: tuple[tuple[str, bool], ...] = (
     (
-        """UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(), updated_at = now()
+        """UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(),
+            updated_at = now()
          FROM run_actions t WHERE t.op = 'remove' AND m.id = t.member_id""",
         False,
     ),
@@ -120,8 +125,8 @@ _FINAL: tuple[tuple[str, bool], ...] = (
 
 
 def chunk_statements(team_id: str, send_invites: bool, trusted_new_rows: bool) -> str:
-    """The batch that applies one chunk's buffered actions, its values written in (it goes as one simple query,
-    sent whole, so that the database works through it while the next chunk is decided).
+    """The batch that applies one chunk's buffered actions, its values written in (it goes as one simple
+    query, sent whole, so that the database works through it while the next chunk is decided).
 
     ``trusted_new_rows``: the new members' rows go in without their foreign keys checked row by row (see
     ``may_trust_new_rows``)."""
@@ -196,10 +201,11 @@ FROM plan_entries
 
 
 async def release_holds(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
-    """R10: a later run supersedes the removals earlier runs held (it removes, or holds, whoever is still gone);
-    approving an earlier held run then removes nobody."""
+    """R10: a later run supersedes the removals earlier runs held (it removes, or holds, whoever is still
+    gone); approving an earlier held run then removes nobody."""
     await conn.execute(
-        "DELETE FROM held_removals h USING sync_runs r WHERE h.run_id = r.id AND r.team_id = $1 AND r.id <> $2",
+        "DELETE FROM held_removals h USING sync_runs r WHERE h.run_id = r.id AND r.team_id = $1 AND r.id <> "
+        "$2",
         team_id,
         run_id,
     )

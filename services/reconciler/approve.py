@@ -1,4 +1,5 @@
-"""Applying an approved held run (R10): the removals it held, as far as they are still right, are applied now."""
+"""Applying an approved held run (R10): the removals it held, as far as they are still right, are applied
+now."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from services.reconciler.writer import ActionWriter
 from shared import db, run_locks, runs
 from shared.messages import AdminDigestRequested
 
-# Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A held
-# member keeps its subteam places until the removal is applied.
+# Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A
+# held member keeps its subteam places until the removal is applied.
 _STILL_VALID = f"""
 SELECT m.id::text, m.account_id::text, m.directory_id, {", ".join(f"m.card_{f}" for f in CARD_COLUMNS)}
   FROM held_removals h JOIN members m ON m.id = h.member_id
@@ -23,8 +24,8 @@ SELECT m.id::text, m.account_id::text, m.directory_id, {", ".join(f"m.card_{f}" 
 
 
 async def apply_approved(conn: asyncpg.Connection, run: runs.Run) -> None:
-    """Apply the approved run's still-valid removals and mark it succeeded; call it in the caller's transaction,
-    under the run's lock, with the run known to be approved (``reconciling`` after ``held``)."""
+    """Apply the approved run's still-valid removals and mark it succeeded; call it in the caller's
+    transaction, under the run's lock, with the run known to be approved (``reconciling`` after ``held``)."""
     if run.config is None:
         await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
         return

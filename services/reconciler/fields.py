@@ -1,4 +1,5 @@
-"""R7, R8 and the synced links: what a card's fields and links become, at creation and on later syncs. Pure."""
+"""R7, R8 and the synced links: what a card's fields and links become, at creation and on later syncs.
+Pure."""
 
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ def fingerprint(
 ) -> list[str | None] | None:
     """The values a member holds when ``updated`` finds nothing to change, in ``overwritten`` order: columns,
     custom fields, link values. None when the user cannot leave its member unchanged (disabled, and disabled
-    users are removed: R2), or when a link value was refused: the rules report it on every run that sees it. The
-    gathering compares it with the member in SQL, so unchanged members never reach Python. ``spec``:
+    users are removed: R2), or when a link value was refused: the rules report it on every run that sees it.
+    The gathering compares it with the member in SQL, so unchanged members never reach Python. ``spec``:
     ``overwritten(config)``, when the caller fingerprints many cards under one config."""
     if (not card.enabled and config.remove_disabled_users) or card.refused:
         return None
@@ -82,7 +83,8 @@ def fingerprint(
 
 @dataclass(frozen=True, slots=True)
 class Synced:
-    """The card columns, custom fields and link sources whose sync toggle is on: what a created member gets."""
+    """The card columns, custom fields and link sources whose sync toggle is on: what a created member
+    gets."""
 
     columns: tuple[str, ...]
     custom: tuple[str, ...]
@@ -100,8 +102,8 @@ def synced(config: SyncConfig) -> Synced:
 def created(
     card: MappedCard, config: SyncConfig, spec: Synced | None = None
 ) -> tuple[dict, dict, dict[str, LinkValue | None]]:
-    """Fields, custom fields and links of a member a sync creates: what the sync toggles let through. ``spec``:
-    ``synced(config)``, when the caller creates many members under one config."""
+    """Fields, custom fields and links of a member a sync creates: what the sync toggles let through.
+    ``spec``: ``synced(config)``, when the caller creates many members under one config."""
     spec = spec or synced(config)
     fields = dict.fromkeys(CARD_COLUMNS)
     for name in spec.columns:

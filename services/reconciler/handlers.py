@@ -2,9 +2,9 @@
 
 A run's messages are serialised by an advisory lock on the run, so whichever of the last page and the
 completion commits second sees the snapshot whole and starts the reconcile; a team's reconciles are serialised
-by a lock on the team. The run is marked ``reconciling`` in its own small transaction first: a crash during the
-apply leaves it there, and the redelivered message applies it again from the start. The photos that follow an
-apply are ``photo_handlers``'."""
+by a lock on the team. The run is marked ``reconciling`` in its own small transaction first: a crash during
+the apply leaves it there, and the redelivered message applies it again from the start. The photos that follow
+an apply are ``photo_handlers``'."""
 
 from __future__ import annotations
 
@@ -38,8 +38,8 @@ class Reconciler:
 
     async def on_members_fetched(self, msg: MembersFetched) -> None:
         async with self.pool.acquire() as conn:
-            # Pages of one run stage side by side, under the run's lock shared; whether the snapshot is whole is
-            # asked under the lock alone, once this page has committed.
+            # Pages of one run stage side by side, under the run's lock shared; whether the snapshot is whole
+            # is asked under the lock alone, once this page has committed.
             async with conn.transaction():
                 run = await self._locked_run(conn, msg.run_id, shared=True)
                 if run is None or run.config is None:
@@ -49,9 +49,9 @@ class Reconciler:
                 if staged is None:
                     log.debug("page %d of run %s was staged before", msg.seq, msg.run_id)
             known.update(staged or ())
-            # Before its completion is recorded the snapshot cannot be whole, and most pages stop here instead of
-            # queueing for the run's lock behind the pages still staging. This page committed first, under the
-            # run's lock shared: a completion that commits after this look counts it.
+            # Before its completion is recorded the snapshot cannot be whole, and most pages stop here instead
+            # of queueing for the run's lock behind the pages still staging. This page committed first, under
+            # the run's lock shared: a completion that commits after this look counts it.
             if not await staging.completion_recorded(conn, msg.run_id):
                 return
             async with conn.transaction():
@@ -88,7 +88,8 @@ class Reconciler:
 
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:
-        """The run under its lock, when it is still waiting for its snapshot; None once it is applied or ended."""
+        """The run under its lock, when it is still waiting for its snapshot; None once it is applied or
+        ended."""
         await run_locks.lock(conn, "run", run_id, shared)
         run = await runs.load(conn, run_id)
         if run is None or run.status not in SNAPSHOT_OPEN:

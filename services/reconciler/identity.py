@@ -1,4 +1,5 @@
-"""R4: binding directory users that no member is bound to yet, by email, without ever making a duplicate. Pure."""
+"""R4: binding directory users that no member is bound to yet, by email, without ever making a duplicate.
+Pure."""
 
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ class Candidate:
     team_member_directory_id: str | None = None
     account: str | None = None  # an account anywhere on the platform with the email
     taken: bool = False  # a user of the snapshot already bound to a member has the same email
-    # The member is bound to another directory user that has left: the snapshot does not list that user, and it
-    # is a full one (it lists everyone), or a delta one that names it gone, or a run removed the member. A user
-    # with the member's email then takes the member over (a rehire, or a user deleted and made again, under a new
-    # object id keeps its card) instead of being skipped on every run. A listed one keeps its member: object id
-    # first.
+    # The member is bound to another directory user that has left: the snapshot does not list that user, and
+    # it is a full one (it lists everyone), or a delta one that names it gone, or a run removed the member. A
+    # user with the member's email then takes the member over (a rehire, or a user deleted and made again,
+    # under a new object id keeps its card) instead of being skipped on every run. A listed one keeps its
+    # member: object id first.
     team_member_free: bool = False
 
 

@@ -16,7 +16,8 @@ class SkipUser(ValueError):
 
 
 def text(value: Any) -> str | None:
-    """A property value as trimmed text; blanks, objects and empty lists are None, a list gives its first text."""
+    """A property value as trimmed text; blanks, objects and empty lists are None, a list gives its first
+    text."""
     if type(value) is str:  # nearly every value: the fast way first
         return value.strip() or None
     if isinstance(value, list):

@@ -1,8 +1,8 @@
-"""Profile photos (R5 photo, R7, R8). Each photo of a PhotosFetched is staged (per team and directory user; a later
-message replaces an earlier one) and set on the member at once when the member exists. The fetcher sends photos once
-their run is applied (RunApplied), so their members exist; one that finds none (a member another run removed
-meanwhile, and brings back) waits staged, and the end of each apply moves the staged photos of the members that
-now exist. No message waits for a run or is retried.
+"""Profile photos (R5 photo, R7, R8). Each photo of a PhotosFetched is staged (per team and directory user; a
+later message replaces an earlier one) and set on the member at once when the member exists. The fetcher sends
+photos once their run is applied (RunApplied), so their members exist; one that finds none (a member another
+run removed meanwhile, and brings back) waits staged, and the end of each apply moves the staged photos of the
+members that now exist. No message waits for a run or is retried.
 
 Photos come by the tens of thousands on a first sync, twenty users' worth to a message at most: the reconciler
 stores the messages that arrive together in one transaction (``store_many``), one statement each step."""
@@ -39,8 +39,9 @@ _READY = (
  WHERE p.team_id = $1
 """
 )
-# Some photos, driven by their ids: look-ups by key. (members' (team, directory id) index is partial, and a join
-# clause does not prove its predicate: joined from staged_photos, the plan would read the whole team's members.)
+# Some photos, driven by their ids: look-ups by key. (members' (team, directory id) index is partial, and a
+# join clause does not prove its predicate: joined from staged_photos, the plan would read the whole team's
+# members.)
 _READY_SOME = (
     _DECISION
     + """
@@ -61,8 +62,8 @@ ON CONFLICT (team_id, directory_id) DO UPDATE SET etag = EXCLUDED.etag,
  WHERE staged_photos.sent_at <= EXCLUDED.sent_at
 """
 
-# The decisions travel as two arrays (member ids, writes): no temporary table, whose catalog rows would cost more
-# than the write itself for the one photo of a message.
+# The decisions travel as two arrays (member ids, writes): no temporary table, whose catalog rows would cost
+# more than the write itself for the one photo of a message.
 _DECIDED = "unnest($1::uuid[], $2::text[]) AS d(member_id, write)"
 # A photo older than the member's (by the send time of its message) is consumed and changes nothing.
 _NEWER = "(mp.sent_at IS NULL OR mp.sent_at <= p.sent_at)"
@@ -125,8 +126,8 @@ def decode(msg: PhotosFetched) -> list[Photo]:
 
 
 async def store_many(conn: asyncpg.Connection, batch: Sequence[Photo]) -> None:
-    """Stage the photos, and set each on its member when the member exists, in the caller's transaction: of two
-    photos of one user the later message wins, as it would one after the other."""
+    """Stage the photos, and set each on its member when the member exists, in the caller's transaction: of
+    two photos of one user the later message wins, as it would one after the other."""
     latest: dict[tuple[str, str], Photo] = {}
     for photo in batch:
         key = (photo.team_id, photo.directory_id)
@@ -168,7 +169,8 @@ async def apply_staged(conn: asyncpg.Connection, team_id: str, config: SyncConfi
 async def _move(
     conn: asyncpg.Connection, team_id: str, directory_ids: list[str] | None, config: SyncConfig
 ) -> None:
-    """Set the staged photos of ``directory_ids`` (every staged one of the team when None) on their members."""
+    """Set the staged photos of ``directory_ids`` (every staged one of the team when None) on their
+    members."""
     toggles = config.toggles("photo")
     if directory_ids is None:
         ready = conn.cursor(_READY, team_id, prefetch=CHUNK)

@@ -105,8 +105,8 @@ PLAIN: Role = ("member", False)
 
 @dataclass(frozen=True, slots=True)
 class Roles:
-    """R12's outcome for one directory user and its member, decided in SQL (``role_rules.py``): the team role the
-    member takes (None: it keeps its own), the subteam places whose role changes, the role of a place it
+    """R12's outcome for one directory user and its member, decided in SQL (``role_rules.py``): the team role
+    the member takes (None: it keeps its own), the subteam places whose role changes, the role of a place it
     joins."""
 
     team: Role | None = None

@@ -1,7 +1,7 @@
 """R17: a run whose photos follow its apply is succeeded once they are in. Which messages of photos of a run
-waiting for them (``photos``) are stored, and the fetcher's word on how many it sent: whichever of the last message
-and the completion commits second finds the run's photos whole (each asks under the run's lock), as a snapshot's
-pages and completion do."""
+waiting for them (``photos``) are stored, and the fetcher's word on how many it sent: whichever of the last
+message and the completion commits second finds the run's photos whole (each asks under the run's lock), as a
+snapshot's pages and completion do."""
 
 from __future__ import annotations
 

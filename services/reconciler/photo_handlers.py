@@ -1,6 +1,6 @@
-"""The reconciler's photo handlers: each message of photos is stored with the ones that arrive meanwhile, in one
-transaction, and a run waiting for its photos ends once the fetcher's completion and every message it counts are
-stored (``photo_deliveries``)."""
+"""The reconciler's photo handlers: each message of photos is stored with the ones that arrive meanwhile, in
+one transaction, and a run waiting for its photos ends once the fetcher's completion and every message it
+counts are stored (``photo_deliveries``)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ class PhotoHandlers:
 
     @staticmethod
     async def _waiting(conn: asyncpg.Connection, run_id: str) -> bool:
-        """Whether the run waits for its photos, under the run's lock (to the end of the caller's transaction)."""
+        """Whether the run waits for its photos, under the run's lock (to the end of the caller's
+        transaction)."""
         await run_locks.lock(conn, "run", run_id)
         run = await runs.load(conn, run_id)
         return run is not None and run.status == runs.RunStatus.PHOTOS
@@ -77,8 +78,8 @@ class PhotoHandlers:
 
 
 async def _store_messages(conn: asyncpg.Connection, batch: Sequence[PhotosFetched]) -> list[Exception | None]:
-    """One transaction for the batch; should it fail, one for each message, so that a photo the database refuses
-    fails its own message and no other."""
+    """One transaction for the batch; should it fail, one for each message, so that a photo the database
+    refuses fails its own message and no other."""
     outcomes: list[Exception | None] = []
     decoded: list[list[member_photos.Photo]] = []
     for msg in batch:

@@ -74,8 +74,8 @@ async def reconcile(
     completion: staging.Completion,
     tallies: Counter[str] | None = None,
 ) -> int:
-    """Apply (or, dry, preview) the run; return how many members it wrote. ``tallies`` counts the members decided
-    as it goes (the run's progress)."""
+    """Apply (or, dry, preview) the run; return how many members it wrote. ``tallies`` counts the members
+    decided as it goes (the run's progress)."""
     config = run.config
     if config is None:
         await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")

@@ -2,10 +2,10 @@
 
 With ``use_admin_roles`` on, a Global Administrator (role template ``GLOBAL_ADMIN``) is a team admin and a
 Groups Administrator (``GROUPS_ADMIN``) an admin of each subteam it is in; a role a sync gave
-(``role_from_sync``) is taken back once the directory no longer gives it; a role given by hand stays. Off, a sync
-changes no role. A role is a JSON pair ``[role, given by a sync]``; NULL means none to give or take.
-``unchanged`` sorts out the members none of these change, and ``state`` hands the rules the others' roles, which
-they apply as they stand."""
+(``role_from_sync``) is taken back once the directory no longer gives it; a role given by hand stays. Off, a
+sync changes no role. A role is a JSON pair ``[role, given by a sync]``; NULL means none to give or take.
+``unchanged`` sorts out the members none of these change, and ``state`` hands the rules the others' roles,
+which they apply as they stand."""
 
 from __future__ import annotations
 

@@ -35,8 +35,8 @@ def target_groups(seen: Observed | None, current: CurrentMember | None, ctx: Con
         return frozenset()
     if ctx.mode == "full":
         return seen.groups & ctx.driven
-    # A member taken over by another directory user (R4) keeps none of the old user's groups: the new one comes
-    # with all of its own (a user a delta brings whole is on the page of every synced group it is in).
+    # A member taken over by another directory user (R4) keeps none of the old user's groups: the new one
+    # comes with all of its own (a user a delta brings whole is on the page of every synced group it is in).
     had = (
         frozenset(current.subteams)
         if current and current.status != "removed" and current.directory_id in (None, seen.directory_id)

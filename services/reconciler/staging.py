@@ -2,10 +2,10 @@
 when an attempt is whole. Only the attempt a completion names makes the snapshot: a refetch (a redelivered
 request) stages apart, so pages of an interrupted attempt never mix in.
 
-A page's users are appended with COPY, one row per listed user, so pages stage side by side; a user whom several
-groups list has several rows, which ``gather`` makes one, with all its groups, when the run is applied. Nested
-groups list most users more than once: the users whose mapping a committed page of the attempt holds (``Mapped``)
-are staged by id alone, all of a page's in one row of ``snapshot_listings``."""
+A page's users are appended with COPY, one row per listed user, so pages stage side by side; a user whom
+several groups list has several rows, which ``gather`` makes one, with all its groups, when the run is
+applied. Nested groups list most users more than once: the users whose mapping a committed page of the attempt
+holds (``Mapped``) are staged by id alone, all of a page's in one row of ``snapshot_listings``."""
 
 from __future__ import annotations
 
@@ -54,8 +54,8 @@ _COLUMNS = (
 
 
 def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | None = None) -> StagedUser:
-    """(directory id, card as JSON, fingerprint, email key, login key, skip reason) of one listed user; ``spec`` as
-    for ``fingerprint``."""
+    """(directory id, card as JSON, fingerprint, email key, login key, skip reason) of one listed user;
+    ``spec`` as for ``fingerprint``."""
     try:
         card = map_user(user.properties, config, user.id)
     except SkipUser as exc:
@@ -65,8 +65,9 @@ def staged_user(user: DirectoryUser, config: SyncConfig, spec: Overwritten | Non
 
 
 class Mapped:
-    """The users this process staged with their card, per recent attempt: a hint, never a need (another replica,
-    or this one after a restart, maps a user again). Ids are added only once their page has committed."""
+    """The users this process staged with their card, per recent attempt: a hint, never a need (another
+    replica, or this one after a restart, maps a user again). Ids are added only once their page has
+    committed."""
 
     ATTEMPTS = 4  # runs staging at once in one process; an older one only maps again
 
@@ -151,7 +152,8 @@ async def completion_recorded(conn: asyncpg.Connection, run_id: str) -> bool:
 async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     """A recorded completion whose attempt has every page it announced staged; else None."""
     row = await conn.fetchrow(
-        "SELECT c.attempt, c.pages, c.mode, c.groups, c.roles, c.skipped, c.photos FROM snapshot_completions c"
+        "SELECT c.attempt, c.pages, c.mode, c.groups, c.roles, c.skipped, c.photos FROM snapshot_completions "
+        "c"
         " WHERE c.run_id = $1 AND c.pages <= (SELECT count(*) FROM snapshot_pages p"
         "  WHERE p.run_id = c.run_id AND p.attempt = c.attempt AND p.seq < c.pages)"
         " ORDER BY c.received_at LIMIT 1",
@@ -162,8 +164,8 @@ async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
 
 async def add_unreadable(conn: asyncpg.Connection, unreadable: dict[str, str]) -> None:
     """Users the fetch listed but could not read (directory id -> why), gathered as skipped unless a page did
-    stage them: present in the directory, their members stay (R9 removes nobody on a record it could not read),
-    and each is reported on the run once."""
+    stage them: present in the directory, their members stay (R9 removes nobody on a record it could not
+    read), and each is reported on the run once."""
     if unreadable:
         await conn.execute(
             "INSERT INTO seen_users (directory_id, groups, skip) SELECT id, '{}', why"
@@ -173,20 +175,23 @@ async def add_unreadable(conn: asyncpg.Connection, unreadable: dict[str, str]) -
         )
 
 
-# Each user once, in one pass over its rows (sorted by id, bytewise: the order does not matter, only the grouping):
-# the groups of all its listings; where one of its rows with a card is (the card itself, wide, stays where it is:
-# only the users the rules see read it, in ``state``, by the row's ctid, which holds while the run's transaction
-# reads the table: no one updates staged rows, and the lock the transaction keeps on the table until it ends keeps
-# VACUUM FULL and CLUSTER out); the fingerprint and keys of that row; else its reason to be skipped. A user whose
-# card several rows hold (replicas, or pages staged at once, each mapped it) most often reads the same in each;
-# should two reads differ (the user changed between two groups' pages), the fingerprint and keys are read again
-# from the row whose card the run takes, so that they always belong together.
+# Each user once, in one pass over its rows (sorted by id, bytewise: the order does not matter, only the
+# grouping): the groups of all its listings; where one of its rows with a card is (the card itself, wide,
+# stays where it is: only the users the rules see read it, in ``state``, by the row's ctid, which holds while
+# the run's transaction reads the table: no one updates staged rows, and the lock the transaction keeps on the
+# table until it ends keeps VACUUM FULL and CLUSTER out); the fingerprint and keys of that row; else its
+# reason to be skipped. A user whose card several rows hold (replicas, or pages staged at once, each mapped
+# it) most often reads the same in each; should two reads differ (the user changed between two groups' pages),
+# the fingerprint and keys are read again from the row whose card the run takes, so that they always belong
+# together.
 _GATHER = """
 INSERT INTO seen_users
 SELECT directory_id, groups, card_row,
        CASE WHEN cards > 1 THEN (SELECT u.want FROM snapshot_users u WHERE u.ctid = card_row) ELSE want END,
-       CASE WHEN cards > 1 THEN (SELECT u.email_key FROM snapshot_users u WHERE u.ctid = card_row) ELSE email_key END,
-       CASE WHEN cards > 1 THEN (SELECT u.login_key FROM snapshot_users u WHERE u.ctid = card_row) ELSE login_key END,
+       CASE WHEN cards > 1 THEN (SELECT u.email_key FROM snapshot_users u WHERE u.ctid = card_row) ELSE
+           email_key END,
+       CASE WHEN cards > 1 THEN (SELECT u.login_key FROM snapshot_users u WHERE u.ctid = card_row) ELSE
+           login_key END,
        CASE WHEN cards = 0 THEN skip END
   FROM (SELECT directory_id COLLATE "C" AS directory_id,
                coalesce(array_agg(group_id) FILTER (WHERE group_id IS NOT NULL), '{}') AS groups,
@@ -212,9 +217,9 @@ async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
     status = await conn.execute(_GATHER, run_id, attempt)
     await conn.execute("CREATE UNIQUE INDEX seen_users_once ON seen_users (directory_id)")
     if int(status.rsplit(" ", 1)[1]) >= LARGE:
-        # A narrow table, quickly sampled: the users' match with the team's members and accounts is then planned
-        # as joins, not as an index probe per user. Its row count and the keys' distinctness are what matters; a
-        # small sample tells them as well as the default one, at a fifth of the time.
+        # A narrow table, quickly sampled: the users' match with the team's members and accounts is then
+        # planned as joins, not as an index probe per user. Its row count and the keys' distinctness are what
+        # matters; a small sample tells them as well as the default one, at a fifth of the time.
         await conn.execute("SET LOCAL default_statistics_target = 10")
         await conn.execute("ANALYZE seen_users (directory_id, email_key, login_key, skip)")
         await conn.execute("RESET default_statistics_target")

@@ -1,5 +1,6 @@
 """Reading a run's inputs from the database: unbound users' identity candidates, then every (directory user,
-member) pair that ``unchanged.classify`` kept, read a chunk at a time so memory does not grow with the team."""
+member) pair that ``unchanged.classify`` kept, read a chunk at a time so memory does not grow with the
+team."""
 
 from __future__ import annotations
 
@@ -24,13 +25,14 @@ from services.reconciler.rules import Context
 from services.reconciler.staging import GONE
 
 # Only users a match or a shared email puts in play: any other unbound user binds to nothing (a new account).
-# The team member is the one whose account has the user's email, else its login (a member of the team before any
-# outside account); the account, the one with its email, else its login (``plan.candidates`` on plain values).
-# seen_users is read where it is each time (a CTE read three times would be written out first).
+# The team member is the one whose account has the user's email, else its login (a member of the team before
+# any outside account); the account, the one with its email, else its login (``plan.candidates`` on plain
+# values). seen_users is read where it is each time (a CTE read three times would be written out first).
 _CANDIDATES = """
 SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id AS team_member_directory_id,
        coalesce(ae.id, al.id)::text AS account,
-       coalesce(($2 OR tm.status = 'removed' OR tm.directory_id IN (SELECT g.directory_id FROM snapshot_removals g
+       coalesce(($2 OR tm.status = 'removed' OR tm.directory_id IN (SELECT g.directory_id FROM
+           snapshot_removals g
                                                                    WHERE g.run_id = $3 AND g.attempt = $4
                                                                      AND g.group_id = '*'))
                 AND NOT EXISTS (SELECT 1 FROM seen_users x WHERE x.directory_id = tm.directory_id), false)
@@ -50,7 +52,8 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
 """
 
 _PAIRS = """
-SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row) AS card, s.groups, r.left_groups,
+SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row) AS card, s.groups,
+    r.left_groups,
        s.skip, b.skip AS bind_skip, b.account_id::text AS claim_account,
        m.id, m.account_id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync,
        {card}, m.card_fields, i.status AS invite_status,
@@ -79,8 +82,8 @@ SELECT p.seen_id, (SELECT u.card FROM snapshot_users u WHERE u.ctid = s.card_row
 async def candidates(
     conn: asyncpg.Connection, team_id: str, full: bool, run_id: str, attempt: str
 ) -> list[Candidate]:
-    """``full``: the snapshot lists every user of the synced groups (a user it does not list has left); a delta
-    snapshot names the users gone from every group."""
+    """``full``: the snapshot lists every user of the synced groups (a user it does not list has left); a
+    delta snapshot names the users gone from every group."""
     return [Candidate(**dict(r)) for r in await conn.fetch(_CANDIDATES, team_id, full, run_id, attempt)]
 
 

@@ -1,14 +1,14 @@
-"""Sorting out, in SQL, the pairs a run leaves as they are (R8: an unchanged member writes nothing; R17: the run
-counts it), so that they never reach Python.
+"""Sorting out, in SQL, the pairs a run leaves as they are (R8: an unchanged member writes nothing; R17: the
+run counts it), so that they never reach Python.
 
 Members pair with users by object id, else by the email binding (R4). A pair is unchanged when its member is
 managed, bound to the user, not removed, in exactly the synced groups the snapshot lists it in (R3), keeps its
-roles (R12, as ``role_rules`` decides them), holds the staged fingerprint (``fields.fingerprint``: the overwritten
-columns, custom fields and link values, R7, R8), and, when this team's sync made its account, has the user's
-userPrincipalName as its login (R4, R5). The test errs only one way: a pair it keeps may still turn out unchanged
-in ``rules.decide`` (a refused link value or a taken login, reported on every run that sees it; a group a delta
-says it left that it was not in), a pair it drops never needs a change. Every other pair goes to
-``pairs_to_decide`` for the rules. The property test against the oracle holds the two together.
+roles (R12, as ``role_rules`` decides them), holds the staged fingerprint (``fields.fingerprint``: the
+overwritten columns, custom fields and link values, R7, R8), and, when this team's sync made its account, has
+the user's userPrincipalName as its login (R4, R5). The test errs only one way: a pair it keeps may still turn
+out unchanged in ``rules.decide`` (a refused link value or a taken login, reported on every run that sees it;
+a group a delta says it left that it was not in), a pair it drops never needs a change. Every other pair goes
+to ``pairs_to_decide`` for the rules. The property test against the oracle holds the two together.
 
 A delta snapshot lists only the users whose records or groups changed; the directory roles, though, are read
 whole every run. With admin roles on, a delta run also hands the rules every member it did not list whose team
@@ -51,7 +51,8 @@ WITH claimed AS (
     SELECT m.id, m.directory_id, m.managed, m.status, m.role, m.role_from_sync{member_columns},
            CASE WHEN a.created_by_team = $3 THEN a.email_key END AS sync_login
       FROM members m JOIN accounts a ON a.id = m.account_id
-     WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM claimed))
+     WHERE m.team_id = $3 AND (m.managed OR m.directory_id IS NOT NULL OR m.id IN (SELECT member_id FROM
+         claimed))
 ), subs AS (
     SELECT sm.member_id, array_agg(s.directory_group_id) AS groups{place_changes}
       FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id{place_members}
@@ -76,7 +77,8 @@ SELECT count(*) FROM pair WHERE unchanged
 # the rules, an unlisted member in none has nowhere to be and would be removed.
 _ROLES = """, roles AS (
     SELECT cur.id FROM cur LEFT JOIN subs ON subs.member_id = cur.id
-     WHERE cur.managed AND cur.status <> 'removed' AND cur.directory_id IS NOT NULL AND subs.groups IS NOT NULL
+     WHERE cur.managed AND cur.status <> 'removed' AND cur.directory_id IS NOT NULL AND subs.groups IS NOT
+         NULL
        AND cur.id NOT IN (SELECT member_id FROM claimed)
        AND NOT EXISTS (SELECT 1 FROM seen WHERE seen.directory_id = cur.directory_id)
        AND NOT {keeps_roles}

@@ -63,8 +63,8 @@ class ActionWriter:
         }
         self.statements = ""  # made by ``open``
         self.ids = time_ordered_stream()
-        # With send_invites on, each new member's InviteRequested goes into the outbox with its chunk, made while
-        # the database writes the chunk before.
+        # With send_invites on, each new member's InviteRequested goes into the outbox with its chunk, made
+        # while the database writes the chunk before.
         self.send_invites = config.send_invites
         self.invites: list[tuple[str, str, bytes]] = []
         self.invite: tuple[bytes, ...] | None = None
@@ -158,8 +158,8 @@ class ActionWriter:
         subs.extend((member, g, "role", r[0], r[1], new) for g, r in action.subteam_roles.items())
 
     async def send(self) -> asyncio.Future[str] | None:
-        """Copy the buffered chunk in and send its statements; the future is done once they ran. Nothing else may
-        use the connection until then (a dry run's chunk needs no statements: None)."""
+        """Copy the buffered chunk in and send its statements; the future is done once they ran. Nothing else
+        may use the connection until then (a dry run's chunk needs no statements: None)."""
         for name, rows in self.buffers.items():
             if rows:
                 await self.conn.copy_records_to_table(name, records=rows)

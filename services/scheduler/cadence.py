@@ -1,12 +1,13 @@
-"""When a team's next scheduled run is due (R14). Pure: the time, the team and its schedule in, the next run out.
+"""When a team's next scheduled run is due (R14). Pure: the time, the team and its schedule in, the next run
+out.
 
 Teams are spread out: each gets a stable slot derived from a hash of its id (a second of the day, a weekday, a
-day of the month, a month of the quarter), so a thousand daily teams do not all start at midnight, nor a thousand
-hourly ones on the hour. For daily and longer cadences an admin may pick the time of day (``at``) in a time zone;
-days, weekdays and month days are then those of that zone, and a time that a daylight-saving change skips runs
-as the clock reads after the change (02:30 on a spring-forward night runs at 03:30), one that it repeats runs
-once, the first time. The next run is always strictly after ``now``, so a scheduler that was down runs each team
-once on return and then goes on from the present, never replaying the missed periods.
+day of the month, a month of the quarter), so a thousand daily teams do not all start at midnight, nor a
+thousand hourly ones on the hour. For daily and longer cadences an admin may pick the time of day (``at``) in
+a time zone; days, weekdays and month days are then those of that zone, and a time that a daylight-saving
+change skips runs as the clock reads after the change (02:30 on a spring-forward night runs at 03:30), one
+that it repeats runs once, the first time. The next run is always strictly after ``now``, so a scheduler that
+was down runs each team once on return and then goes on from the present, never replaying the missed periods.
 """
 
 from __future__ import annotations

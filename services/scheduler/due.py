@@ -8,8 +8,8 @@ catch-up run per team, not one per missed period.
 A team is on the schedule once it has saved a configuration whose cadence is not ``off``: until then the API
 shows no next run time, and this loop never sees the team. When its time comes, a run is queued only if there
 is something to sync (a connected directory and at least one group); otherwise the schedule just moves on,
-instead of collecting a failed run each period. A team whose active run is a preview (a dry run) is due again a
-minute later: the period's run starts once the preview has ended.
+instead of collecting a failed run each period. A team whose active run is a preview (a dry run) is due again
+a minute later: the period's run starts once the preview has ended.
 """
 
 from __future__ import annotations
@@ -53,7 +53,8 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
             run, new = await queue_run(conn, team["team_id"], trigger="schedule", requested_by=SCHEDULER)
             queued += new
             if not new and run["dry_run"]:
-                # A preview changes nothing: the period's run is tried again shortly, once the preview has ended.
+                # A preview changes nothing: the period's run is tried again shortly, once the preview has
+                # ended.
                 next_at = now + PREVIEW_RETRY
         await conn.execute(
             "UPDATE sync_configs SET next_run_at = $2 WHERE team_id = $1", team["team_id"], next_at
@@ -62,8 +63,8 @@ async def _publish_batch(conn: asyncpg.Connection, now: datetime) -> tuple[int, 
 
 
 async def in_batches(pool: asyncpg.Pool, now: datetime, batch: Batch) -> int:
-    """Run ``batch`` (teams claimed, runs queued) in a transaction each until one claims fewer than BATCH teams;
-    how many new runs they queued."""
+    """Run ``batch`` (teams claimed, runs queued) in a transaction each until one claims fewer than BATCH
+    teams; how many new runs they queued."""
     total = 0
     while True:
         async with pool.acquire() as conn, conn.transaction():
@@ -79,8 +80,8 @@ async def publish_due_runs(pool: asyncpg.Pool, now: datetime) -> int:
 
 
 async def run_scheduler(pool: asyncpg.Pool, settings: Settings) -> None:
-    """Every ``settings.scheduler_interval`` seconds until cancelled: fail the runs that stalled, so that their
-    teams can run again, then queue the due runs."""
+    """Every ``settings.scheduler_interval`` seconds until cancelled: fail the runs that stalled, so that
+    their teams can run again, then queue the due runs."""
     while True:
         try:
             await fail_stalled_runs(pool, settings.run_timeout)

@@ -14,8 +14,10 @@ from shared.db import enqueue
 from shared.messages import SyncRequested
 
 RUN_COLUMNS = (
-    f"id, team_id, trigger, requested_by, dry_run, {runs.PUBLIC_STATUS_SQL} AS status, created_at, started_at,"
-    f" finished_at, counts, graph_requests, error, member_errors, plan, {runs.PUBLIC_PROGRESS_SQL} AS progress"
+    f"id, team_id, trigger, requested_by, dry_run, {runs.PUBLIC_STATUS_SQL} AS status, created_at, "
+    "started_at,"
+    f" finished_at, counts, graph_requests, error, member_errors, plan, {runs.PUBLIC_PROGRESS_SQL} AS "
+    "progress"
 )
 
 

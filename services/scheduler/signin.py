@@ -1,8 +1,9 @@
 """Signing an admin in with Microsoft: OpenID Connect's authorization code flow with PKCE.
 
-msal builds the request (state, nonce, PKCE) and redeems the code; msal does not check the ID token, so this module
-does, as the identity platform documents for a multi-tenant app: an RS256 signature by a key of the discovery
-document's ``jwks_uri``, the issuer for the token's own ``tid``, the audience, the nonce and the expiry.
+msal builds the request (state, nonce, PKCE) and redeems the code; msal does not check the ID token, so this
+module does, as the identity platform documents for a multi-tenant app: an RS256 signature by a key of the
+discovery document's ``jwks_uri``, the issuer for the token's own ``tid``, the audience, the nonce and the
+expiry.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class Identity:
 
 
 def person_email(claims: dict[str, Any]) -> str | None:
-    """The email a signed-in person is known by: their user principal name, or ``email`` when its domain is the
-    principal name's.
+    """The email a signed-in person is known by: their user principal name, or ``email`` when its domain is
+    the principal name's.
 
     The ``email`` claim is whatever the user's tenant put in ``mail``, so a hostile tenant can write anyone's
     address there; a user principal name's domain is one the tenant has verified as its own, so an address on
@@ -88,7 +89,8 @@ class SignIn:
 
     async def start(self, redirect_uri: str, login_hint: str | None = None) -> dict[str, Any]:
         """msal's flow for one round trip: its ``auth_uri`` goes to the browser, the rest stays server-side. A
-        ``login_hint`` (a username) fills in the platform's sign-in page, as a link to a named person's sign-in."""
+        ``login_hint`` (a username) fills in the platform's sign-in page, as a link to a named person's
+        sign-in."""
         app = await self._msal()
         prompt = None if login_hint else "select_account"
         return await asyncio.to_thread(
@@ -100,7 +102,8 @@ class SignIn:
         )
 
     async def finish(self, flow: dict[str, Any], answer: dict[str, str]) -> Identity:
-        """The person the platform signed in, from the redirect's ``answer``; SignInError unless every check holds."""
+        """The person the platform signed in, from the redirect's ``answer``; SignInError unless every check
+        holds."""
         app = await self._msal()
         try:
             result = await asyncio.to_thread(app.acquire_token_by_auth_code_flow, flow, answer)
@@ -155,7 +158,8 @@ class SignIn:
     async def _msal(self) -> msal.ConfidentialClientApplication:
         if not self.configured:
             raise SignInUnavailable(
-                "sign-in with Microsoft is not configured: set CARDSYNC_APP_CLIENT_ID and CARDSYNC_APP_CLIENT_SECRET"
+                "sign-in with Microsoft is not configured: set CARDSYNC_APP_CLIENT_ID and "
+                "CARDSYNC_APP_CLIENT_SECRET"
             )
         async with self._app_lock:
             if self._app is None:

@@ -1,9 +1,10 @@
-"""Failing runs that stopped moving (R17). A run whose message was dead-lettered, or whose worker died for good,
-would otherwise stay queued, fetching or reconciling forever, and Sync Now would keep handing it back (R15).
+"""Failing runs that stopped moving (R17). A run whose message was dead-lettered, or whose worker died for
+good, would otherwise stay queued, fetching or reconciling forever, and Sync Now would keep handing it back
+(R15).
 
-A run shows progress when it is made, when a fetch starts, each time a page or the completion of its snapshot is
-staged, and each time a service working on it records its progress (every few seconds while it works), so a long
-fetch or photo check that keeps going is never cut short. A run the reconciler is working on holds the
+A run shows progress when it is made, when a fetch starts, each time a page or the completion of its snapshot
+is staged, and each time a service working on it records its progress (every few seconds while it works), so a
+long fetch or photo check that keeps going is never cut short. A run the reconciler is working on holds the
 reconciler's advisory lock on it and is left alone, however long its apply takes.
 Several schedulers may sweep at once: each claims stalled runs with ``FOR UPDATE SKIP LOCKED``.
 """
@@ -41,11 +42,13 @@ def stalled_reason(timeout: float, status: str = runs.RunStatus.FETCHING) -> str
     why = "(a service stopped, or one of its messages could not be processed), so it was stopped"
     if status == runs.RunStatus.PHOTOS:
         return (
-            f"the run's members were applied, but its profile photos made no progress for {_duration(timeout)}"
+            "the run's members were applied, but its profile photos made no progress for "
+            f"{_duration(timeout)}"
             f" {why}. Press Sync Now to check the photos again"
         )
     return (
-        f"the run made no progress for {_duration(timeout)} {why}; nobody was removed. Press Sync Now to run it"
+        f"the run made no progress for {_duration(timeout)} {why}; nobody was removed. Press Sync Now to run "
+        "it"
         " again"
     )
 
@@ -84,6 +87,7 @@ async def fail_stalled_runs(pool: asyncpg.Pool, timeout: float) -> int:
                 run["status"],
             )
         total += len(failed)
-        # A short batch ends the sweep: runs skipped while reconciling would otherwise be claimed again at once.
+        # A short batch ends the sweep: runs skipped while reconciling would otherwise be claimed again at
+        # once.
         if len(failed) < BATCH:
             return total

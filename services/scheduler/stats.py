@@ -1,5 +1,6 @@
 """Gauges read from the database and the broker: runs by status, each team's last success, outbox backlog,
-queue depths and dead letters. Every scheduler replica reads the same: queries take the max (shared/metrics)."""
+queue depths and dead letters. Every scheduler replica reads the same: queries take the max
+(shared/metrics)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from shared.bus import Bus
 log = logging.getLogger(__name__)
 CONSUMERS = ("fetcher", "reconciler", "notifier")
 # Per scheduled team, the end of its last applied successful run, or else when its configuration last changed:
-# an alert compares it with the team's cadence (the index on sync_runs (team_id, created_at) serves each team).
+# an alert compares it with the team's cadence (the index on sync_runs (team_id, created_at) serves each
+# team).
 LAST_SUCCESS = """
 SELECT c.team_id::text AS team, c.cadence, extract(epoch FROM coalesce(last.finished_at, c.updated_at)) AS at
   FROM sync_configs c

@@ -172,15 +172,18 @@ def token_error(result: Mapping[str, Any], tenant_id: str, client_id: str) -> Gr
     detail = f": {description.rstrip('. ')}" if description else f" ({error})"
     if error in _TRANSIENT_ERRORS:
         return GraphUnavailable(
-            f"the identity platform gave no token for tenant {tenant_id} for now{detail}; a later attempt may "
+            f"the identity platform gave no token for tenant {tenant_id} for now{detail}; a later attempt "
+            "may "
             "work",
             code=error,
         )
     credential = _AADSTS_CREDENTIAL.get(_aadsts_code(result, description)) or _ERROR_CREDENTIAL.get(error)
     if credential == "tenant_id":
         reason = (
-            f"the tenant {tenant_id} is unknown to Microsoft's identity platform{detail}; check the tenant id: "
-            "the Directory (tenant) ID on the app registration's overview page, or a verified domain of the tenant"
+            f"the tenant {tenant_id} is unknown to Microsoft's identity platform{detail}; check the tenant "
+            "id: "
+            "the Directory (tenant) ID on the app registration's overview page, or a verified domain of the "
+            "tenant"
         )
     elif credential == "client_id":
         reason = (

@@ -1,5 +1,5 @@
-"""The operator's break-glass sign-in, making a team, and the settings page's answers to a stale or invalid save,
-against the API and dashboard served in this process."""
+"""The operator's break-glass sign-in, making a team, and the settings page's answers to a stale or invalid
+save, against the API and dashboard served in this process."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The lock and the image: uv.lock and its hashed exports match pyproject.toml, and the Dockerfile (read by the
-parser Docker uses) builds a lean, locked, non-root image with a health check and the OCI labels."""
+"""The lock and the image: uv.lock and its hashed exports match pyproject.toml, and the Dockerfile (read by
+the parser Docker uses) builds a lean, locked, non-root image with a health check and the OCI labels."""
 
 from __future__ import annotations
 

@@ -55,7 +55,8 @@ def by_kind(objects: list[dict], kind: str) -> dict[str, dict]:
 
 
 def closed(schema: object) -> object:
-    """The schema with no property beyond those it names, as the API server prunes them (a typo would be lost)."""
+    """The schema with no property beyond those it names, as the API server prunes them (a typo would be
+    lost)."""
     if isinstance(schema, dict):
         schema = {k: closed(v) for k, v in schema.items()}
         if "properties" in schema and "additionalProperties" not in schema:

@@ -1,5 +1,6 @@
-"""The Grafana dashboard and the Prometheus alert rules name only metrics that CardSync's /metrics exports (the
-API's and a worker's, scraped in-process), with labels those metrics have; every expression parses as PromQL."""
+"""The Grafana dashboard and the Prometheus alert rules name only metrics that CardSync's /metrics exports
+(the API's and a worker's, scraped in-process), with labels those metrics have; every expression parses as
+PromQL."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""A reconciler killed with SIGKILL in the middle of applying a 20,000-member snapshot: once it is back, the run
-completes with exactly the right members, none twice."""
+"""A reconciler killed with SIGKILL in the middle of applying a 20,000-member snapshot: once it is back, the
+run completes with exactly the right members, none twice."""
 
 from __future__ import annotations
 

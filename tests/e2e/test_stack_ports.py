@@ -1,4 +1,5 @@
-"""The end-to-end stack survives a port taken between the moment it is picked and the moment a service binds it."""
+"""The end-to-end stack survives a port taken between the moment it is picked and the moment a service binds
+it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Sync Now end to end: four service processes, a 2,500-user simulated tenant, checked only through the API."""
+"""Sync Now end to end: four service processes, a 2,500-user simulated tenant, checked only through the
+API."""
 
 from __future__ import annotations
 

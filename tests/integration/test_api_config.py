@@ -73,7 +73,8 @@ async def test_cadence_change_reschedules_and_off_clears(api, operator):
         body = await (await api.put(path, json=_config(cadence=cadence), headers=h)).json()
         after = datetime.now(UTC)
         shown = datetime.fromisoformat(body["next_run_at"])
-        # A monthly slot may fall on the daily one's day: compare with the cadence's own next slot, not the other.
+        # A monthly slot may fall on the daily one's day: compare with the cadence's own next slot, not the
+        # other.
         assert shown in {next_run_at(cadence, before, team["id"]), next_run_at(cadence, after, team["id"])}
         return shown
 

@@ -1,4 +1,5 @@
-"""Saving synced groups: each id is checked against the team's directory (the simulated tenant) before it counts."""
+"""Saving synced groups: each id is checked against the team's directory (the simulated tenant) before it
+counts."""
 
 from __future__ import annotations
 
@@ -105,8 +106,8 @@ async def test_a_stale_save_is_412_before_its_groups_are_checked(graph_api, oper
 
 
 async def test_only_newly_chosen_groups_are_checked(graph_api, operator, sim_tenant):
-    # A group saved before and deleted in the directory since does not stop an edit of something else (its runs
-    # fail naming it); a group added in the same save is checked.
+    # A group saved before and deleted in the directory since does not stop an edit of something else (its
+    # runs fail naming it); a group added in the same save is checked.
     team = await _connected_team(graph_api, operator, sim_tenant)
     real = _real(sim_tenant)
     assert (await _save(graph_api, team, real[:2])).status == 200

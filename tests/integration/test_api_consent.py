@@ -13,7 +13,8 @@ CALLBACK = "/api/v1/directory/consent-callback"
 
 
 async def _admin_of(browser, operator, tenant, user_index: int = 0) -> dict:
-    """A team whose admin is a user of ``tenant``, signed in in ``browser``; the team's id and token headers."""
+    """A team whose admin is a user of ``tenant``, signed in in ``browser``; the team's id and token
+    headers."""
     user_id = sorted(tenant.users)[user_index]
     email = tenant.users[user_id]["mail"]
     team = await make_team(browser.api, operator, f"Team of {email}", [{"email": email, "name": "Admin"}])
@@ -58,7 +59,8 @@ async def test_admin_consent_connects_the_signed_in_tenant(browsers, operator, s
 async def test_a_hostile_admin_cannot_connect_another_companys_tenant(
     browsers, operator, simulator, sim_tenant, pool
 ):
-    """Tenant A consented to the platform app earlier; team B's admin replays every variation of the callback."""
+    """Tenant A consented to the platform app earlier; team B's admin replays every variation of the
+    callback."""
     victim = simulator.add_tenant(generate_tenant(5, 1, seed=21))
     victim.register_app(SIM_CLIENT_ID, SIM_CLIENT_SECRET)  # A's earlier consent: a token for A can be taken
     hostile = simulator.add_tenant(generate_tenant(5, 1, seed=22))

@@ -1,5 +1,5 @@
-"""Nothing crosses a team: every operation of the OpenAPI document, called by team B (its token, and its admin's
-signed-in session) on team A's resources, answers 401, 403 or 404 and shows none of A's data."""
+"""Nothing crosses a team: every operation of the OpenAPI document, called by team B (its token, and its
+admin's signed-in session) on team A's resources, answers 401, 403 or 404 and shows none of A's data."""
 
 from __future__ import annotations
 
@@ -23,7 +23,8 @@ async def _team_a(api, operator, pool) -> tuple[dict, dict[str, str], list[str]]
         member_id,
     )
     await pool.execute(
-        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', $2, $3)",
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', $2, "
+        "$3)",
         uuid.UUID(team["id"]),
         "aaaaaaaa-1111-2222-3333-444444444444",
         "alpha-client",

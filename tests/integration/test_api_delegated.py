@@ -1,4 +1,5 @@
-"""Endpoints whose work other services do: sending invites and approving held runs (by a message), templates."""
+"""Endpoints whose work other services do: sending invites and approving held runs (by a message),
+templates."""
 
 from __future__ import annotations
 

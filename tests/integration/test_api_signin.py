@@ -1,4 +1,5 @@
-"""Signing in with Microsoft (OpenID Connect with PKCE through msal), sessions, CSRF and the break-glass login."""
+"""Signing in with Microsoft (OpenID Connect with PKCE through msal), sessions, CSRF and the break-glass
+login."""
 
 from __future__ import annotations
 
@@ -89,7 +90,8 @@ async def test_a_member_made_from_the_directory_object_is_the_admin(browsers, op
         user_id,
     )
     await pool.execute(
-        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', $2, 'c')",
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', $2, "
+        "'c')",
         team_id,
         sim_tenant.tenant_id,
     )

@@ -91,7 +91,8 @@ async def test_the_audit_log_records_changes_and_pages(api, operator, pool):
 async def test_the_csv_export_defuses_formulas(api, operator, pool):
     team = await make_team(api, operator)
     await pool.execute(
-        "INSERT INTO audit_log (team_id, actor_kind, action, details) VALUES ($1, 'operator', '=HYPERLINK(1)', '{}')",
+        "INSERT INTO audit_log (team_id, actor_kind, action, details) VALUES ($1, 'operator', "
+        "'=HYPERLINK(1)', '{}')",
         uuid.UUID(team["id"]),
     )
     text = await (

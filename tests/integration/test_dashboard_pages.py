@@ -1,5 +1,5 @@
-"""The dashboard without a browser script: sign-in redirects, the CSRF check on its forms, a team out of reach,
-and the audit export, all answered through the API's own checks."""
+"""The dashboard without a browser script: sign-in redirects, the CSRF check on its forms, a team out of
+reach, and the audit export, all answered through the API's own checks."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""`cardsync dead-letters` against the real RabbitMQ: list, show, replay and purge what no handler could take."""
+"""`cardsync dead-letters` against the real RabbitMQ: list, show, replay and purge what no handler could
+take."""
 
 from __future__ import annotations
 

@@ -64,9 +64,9 @@ async def test_nested_changes_come_as_joins_leaves_changes_and_deletions(fetch_b
     assert done.pages == len(b.published.of(MembersFetched))
     assert [g.display_name for g in done.groups] == ["Everyone", "Sales"]
     pages = by_group(b)
-    # The joiner and the edited user come whole on the page of every synced group they are in (so that a member
-    # a run removed or never made comes back with all its groups); the outsider's change is none of this team's
-    # business.
+    # The joiner and the edited user come whole on the page of every synced group they are in (so that a
+    # member a run removed or never made comes back with all its groups); the outsider's change is none of
+    # this team's business.
     for group in (top, middle):
         assert sorted(pages[group][0]) == sorted([joined, edit]) and pages[group][1] == [leave]
     assert pages[None] == ([], [doomed])
@@ -167,8 +167,8 @@ async def test_a_dry_run_moves_neither_delta_state_nor_photo_records(fetch_bench
 
 async def test_a_setting_that_changes_what_members_look_like_reads_everyone_again(fetch_bench):
     # R15: a saved configuration applies from the next run, to every member, not only to users whose records
-    # change: an overwrite toggle turned on (nothing new to select) makes the next run a full read; a change of
-    # cadence or of the invite setting does not.
+    # change: an overwrite toggle turned on (nothing new to select) makes the next run a full read; a change
+    # of cadence or of the invite setting does not.
     b = fetch_bench
     top, _, bottom = nested(b.tenant)
     add_users(b.tenant, bottom, 2, "u")

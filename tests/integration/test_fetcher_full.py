@@ -132,8 +132,8 @@ async def test_a_deleted_group_and_a_missing_permission_are_named(fetch_bench):
 
 
 async def test_a_permission_granted_after_a_refused_run_is_used_by_the_next_one(fetch_bench):
-    """An app-only token keeps the permissions it was issued with: after the admin's grant, the next run takes a
-    new one instead of failing with the old one until it expires."""
+    """An app-only token keeps the permissions it was issued with: after the admin's grant, the next run takes
+    a new one instead of failing with the old one until it expires."""
     b = fetch_bench
     team = await b.team()
     group = b.tenant.add_group(displayName="Team")
@@ -172,8 +172,8 @@ async def test_redelivered_requests_refetch_only_a_run_still_fetching(fetch_benc
 
 
 async def test_the_request_is_done_once_the_snapshot_is_sent_and_photos_follow_the_apply(fetch_bench):
-    # Nothing applies this run: the fetcher still returns (its message is acknowledged) as soon as the snapshot
-    # is sent, and sends no photo until the reconciler says the run is applied.
+    # Nothing applies this run: the fetcher still returns (its message is acknowledged) as soon as the
+    # snapshot is sent, and sends no photo until the reconciler says the run is applied.
     b = fetch_bench
     group = b.tenant.add_group(displayName="Team")
     [pictured] = add_users(b.tenant, group, 1, "u")
@@ -275,7 +275,8 @@ async def test_delta_runs_check_the_photos_no_check_recorded_and_of_users_back_i
         assert b.published.of(SnapshotCompleted)[0].mode == "delta"
         return {p.directory_id for p in b.published.photos()}
 
-    # A check that never recorded its answer (it failed, or the run stopped short) is made by a later delta run.
+    # A check that never recorded its answer (it failed, or the run stopped short) is made by a later delta
+    # run.
     await b.pool.execute("DELETE FROM fetcher_photos WHERE directory_id = $1", pictured)
     assert await delta_photos() == {pictured}
     # A user back in the group after leaving it (its member, photo and all, may have been deleted meanwhile)

@@ -1,4 +1,5 @@
-"""Invites against a real SMTP server, Postgres and RabbitMQ: once each, through outages, refusals and claims."""
+"""Invites against a real SMTP server, Postgres and RabbitMQ: once each, through outages, refusals and
+claims."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ async def make_member(
     )
     member = await pool.fetchval(
         "INSERT INTO members (team_id, account_id, directory_id, managed, status, card_name, card_job_title,"
-        " card_company, card_phone) VALUES ($1, $2, $3, true, $4, $5, 'VP of Sales', 'Contoso', '+1 425 555 0101')"
+        " card_company, card_phone) VALUES ($1, $2, $3, true, $4, $5, 'VP of Sales', 'Contoso', '+1 425 555 "
+        "0101')"
         " RETURNING id",
         team_id,
         account,

@@ -1,4 +1,5 @@
-"""The notifier's group commit against the real PostgreSQL: concurrent callers share statements, each its answer."""
+"""The notifier's group commit against the real PostgreSQL: concurrent callers share statements, each its
+answer."""
 
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ async def team(pool) -> str:
 async def make_run(pool, team: str, status: str = "succeeded") -> str:
     return str(
         await pool.fetchval(
-            "INSERT INTO sync_runs (team_id, trigger, status, summary, counts) VALUES ($1, 'schedule', $2, $3, $4)"
+            "INSERT INTO sync_runs (team_id, trigger, status, summary, counts) VALUES ($1, 'schedule', $2, "
+            "$3, $4)"
             " RETURNING id",
             team,
             status,

@@ -25,7 +25,8 @@ from tests.integration.test_notifier import invite, make_member, make_team, wait
 async def make_members(pool, team_id: str, count: int) -> list[str]:
     rows = await pool.fetch(
         "WITH a AS (INSERT INTO accounts (email, name)"
-        "  SELECT 'user' || g || '@contoso.com', 'User ' || g FROM generate_series(1, $2) g RETURNING id, name),"
+        "  SELECT 'user' || g || '@contoso.com', 'User ' || g FROM generate_series(1, $2) g RETURNING id, "
+        "name),"
         " m AS (INSERT INTO members (team_id, account_id, managed, status, card_name)"
         "  SELECT $1, a.id, true, 'invited', a.name FROM a RETURNING id)"
         " INSERT INTO invites (member_id, status) SELECT id, 'queued' FROM m RETURNING member_id::text",
@@ -47,7 +48,8 @@ async def make_run_with_admins(pool, team_id: str, admins: int) -> str:
         )
     return str(
         await pool.fetchval(
-            "INSERT INTO sync_runs (team_id, trigger, status, summary) VALUES ($1, 'schedule', 'succeeded', $2)"
+            "INSERT INTO sync_runs (team_id, trigger, status, summary) VALUES ($1, 'schedule', 'succeeded', "
+            "$2)"
             " RETURNING id",
             team_id,
             {"added": [{"name": "New", "email": "new@contoso.com"}]},

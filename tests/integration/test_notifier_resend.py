@@ -1,4 +1,5 @@
-"""POST /invites/send: pending, failed and expired invites go out again, each once, an expired one with a new link."""
+"""POST /invites/send: pending, failed and expired invites go out again, each once, an expired one with a new
+link."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from tests.integration.test_notifier import claim_link, invite, make_member, wai
 
 
 async def deliver_requests(pool, notifier: Notifier) -> None:
-    """The send requests the API wrote to the outbox, handled by the notifier as the relay would bring them."""
+    """The send requests the API wrote to the outbox, handled by the notifier as the relay would bring
+    them."""
     rows = await pool.fetch(
-        "UPDATE outbox SET published_at = now() WHERE routing_key = $1 AND published_at IS NULL RETURNING body",
+        "UPDATE outbox SET published_at = now() WHERE routing_key = $1 AND published_at IS NULL RETURNING "
+        "body",
         PendingInvitesRequested.routing_key,
     )
     for row in rows:

@@ -16,8 +16,8 @@ from tests.fixtures.smtp import start_sink
 
 
 class Logins:
-    """An aiosmtpd authenticator that accepts one password and remembers every attempt, and whether it came over
-    an encrypted connection."""
+    """An aiosmtpd authenticator that accepts one password and remembers every attempt, and whether it came
+    over an encrypted connection."""
 
     def __init__(self) -> None:
         self.seen: list[tuple[bytes, bytes, bool]] = []

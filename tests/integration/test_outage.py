@@ -48,8 +48,8 @@ async def test_a_database_outage_mid_run_ends_with_the_run_applied_and_nothing_d
 
 
 async def test_the_outbox_relay_listens_again_after_the_database_came_back(settings, bus, pool, pg_proxy):
-    """Its LISTEN connection dies with the database: the relay starts again on a new one, and a NOTIFY wakes it
-    long before its next poll."""
+    """Its LISTEN connection dies with the database: the relay starts again on a new one, and a NOTIFY wakes
+    it long before its next poll."""
     got = []
 
     async def handler(message):
@@ -76,5 +76,6 @@ async def test_the_outbox_relay_listens_again_after_the_database_came_back(setti
 
 async def _listening(pool) -> bool:
     return await pool.fetchval(
-        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        "SELECT count(*) > 0 FROM pg_stat_activity WHERE datname = current_database() AND query LIKE "
+        "'LISTEN%'"
     )

@@ -8,7 +8,8 @@ from tests.fixtures.fetcher import add_users, applying, config
 
 
 async def photo_checks(b, team: str, group: str) -> int:
-    """Photo metadata requests of one run of the team: the fetch, the apply, and the photo step on RunApplied."""
+    """Photo metadata requests of one run of the team: the fetch, the apply, and the photo step on
+    RunApplied."""
     before = b.sim.requests[b.tenant.tenant_id]["photo"]
     await applying(b).sync(await b.run(team, config(group)))
     return b.sim.requests[b.tenant.tenant_id]["photo"] - before

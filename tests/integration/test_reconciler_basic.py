@@ -95,9 +95,9 @@ async def test_a_user_two_replicas_mapped_is_gathered_once(team):
 
 
 async def test_r4_a_user_two_replicas_read_differently_keeps_the_keys_of_the_card_it_takes(team):
-    # The user's mail changed between the two groups' pages: each replica staged the read it had. Whichever card
-    # the run takes, the email it matches accounts by is that card's: the outside account of the other read's
-    # email is claimed only with the card that carries that email.
+    # The user's mail changed between the two groups' pages: each replica staged the read it had. Whichever
+    # card the run takes, the email it matches accounts by is that card's: the outside account of the other
+    # read's email is claimed only with the card that carries that email.
     outside = await team.pool.fetchval(
         "INSERT INTO accounts (email, name) VALUES ('amy@contoso.com', 'Amy') RETURNING id"
     )

@@ -1,5 +1,6 @@
-"""The apply's new-member rows: written without row-by-row foreign key checks where the role may, with them where it
-may not, the same rows either way; and accounts another transaction makes meanwhile are used, not duplicated."""
+"""The apply's new-member rows: written without row-by-row foreign key checks where the role may, with them
+where it may not, the same rows either way; and accounts another transaction makes meanwhile are used, not
+duplicated."""
 
 from __future__ import annotations
 
@@ -27,10 +28,13 @@ async def _rows(team: TeamRuns) -> dict[str, int]:
     return dict(
         await team.pool.fetchrow(
             "SELECT (SELECT count(*) FROM members WHERE team_id = $1) AS members,"
-            " (SELECT count(*) FROM links l JOIN members m ON m.id = l.member_id WHERE m.team_id = $1) AS links,"
-            " (SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id = $1)"
+            " (SELECT count(*) FROM links l JOIN members m ON m.id = l.member_id WHERE m.team_id = $1) AS "
+            "links,"
+            " (SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id "
+            "= $1)"
             "   AS places,"
-            " (SELECT count(*) FROM invites i JOIN members m ON m.id = i.member_id WHERE m.team_id = $1) AS invites",
+            " (SELECT count(*) FROM invites i JOIN members m ON m.id = i.member_id WHERE m.team_id = $1) AS "
+            "invites",
             team.team_id,
         )
     )
@@ -38,7 +42,8 @@ async def _rows(team: TeamRuns) -> dict[str, int]:
 
 @pytest.fixture
 async def plain_team(team: TeamRuns, db_url: str, settings):
-    """The same team, reconciled through a role that is no superuser and may not set session_replication_role."""
+    """The same team, reconciled through a role that is no superuser and may not set
+    session_replication_role."""
     role = f"cardsync_plain_{uuid.uuid4().hex[:8]}"
     await team.pool.execute(f'CREATE ROLE "{role}" LOGIN')
     for grant in ("ALL ON ALL TABLES", "ALL ON ALL SEQUENCES", "EXECUTE ON ALL FUNCTIONS"):
@@ -78,11 +83,13 @@ async def test_a_role_that_may_not_skip_the_checks_applies_the_same_rows_with_th
     assert run["counts"]["created"] == 20 and run["counts"]["unchanged"] == 40
     assert await _rows(team) == {"members": 60, "links": 120, "places": 90, "invites": 60}
     orphans = await team.pool.fetchval(
-        "SELECT (SELECT count(*) FROM links l WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = l.member_id))"
+        "SELECT (SELECT count(*) FROM links l WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = "
+        "l.member_id))"
         " + (SELECT count(*) FROM subteam_members sm"
         "     WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = sm.member_id)"
         "        OR NOT EXISTS (SELECT 1 FROM subteams s WHERE s.id = sm.subteam_id))"
-        " + (SELECT count(*) FROM invites i WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = i.member_id))"
+        " + (SELECT count(*) FROM invites i WHERE NOT EXISTS (SELECT 1 FROM members m WHERE m.id = "
+        "i.member_id))"
     )
     assert orphans == 0
 

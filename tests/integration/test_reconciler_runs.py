@@ -321,7 +321,8 @@ async def test_r3_a_user_two_groups_list_is_one_member_in_both_subteams(team):
     assert [e["directory_id"] for e in run["member_errors"]] == [bad.id]
     places = await team.pool.fetch(
         "SELECT m.directory_id, array_agg(s.directory_group_id ORDER BY s.directory_group_id) AS groups"
-        " FROM subteam_members sm JOIN members m ON m.id = sm.member_id JOIN subteams s ON s.id = sm.subteam_id"
+        " FROM subteam_members sm JOIN members m ON m.id = sm.member_id JOIN subteams s ON s.id = "
+        "sm.subteam_id"
         " WHERE m.team_id = $1 GROUP BY m.directory_id",
         team.team_id,
     )

@@ -15,7 +15,8 @@ async def test_20000_member_snapshot_applies(team):
     assert run["status"] == "succeeded", run["error"]
     assert run["counts"]["created"] == 20_000 and run["counts"]["invited"] == 20_000
     totals = await team.pool.fetchrow(
-        "SELECT (SELECT count(*) FROM members) AS members, (SELECT count(DISTINCT directory_id) FROM members) AS ids,"
+        "SELECT (SELECT count(*) FROM members) AS members, (SELECT count(DISTINCT directory_id) FROM "
+        "members) AS ids,"
         " (SELECT count(*) FROM links) AS links, (SELECT count(*) FROM subteam_members) AS places,"
         " (SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite') AS invites"
     )

@@ -64,7 +64,10 @@ async def test_r12_a_delta_run_changes_the_roles_of_members_it_does_not_list(tea
     ids = [u.id for u in USERS]
     await team.sync(USERS, config=config, roles={GLOBAL_ADMIN: [ids[0]], GROUPS_ADMIN: [ids[1]]})
     before = await _xmins(team)
-    place = "SELECT sm.role FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.directory_id = $1"
+    place = (
+        "SELECT sm.role FROM subteam_members sm JOIN members m ON m.id = sm.member_id"
+        " WHERE m.directory_id = $1"
+    )
     assert await team.pool.fetchval(place, ids[1]) == "admin"
 
     run = await team.sync({}, config=config, mode="delta", roles={GLOBAL_ADMIN: [ids[2]], GROUPS_ADMIN: []})

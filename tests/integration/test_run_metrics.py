@@ -139,7 +139,8 @@ async def test_failed_runs_are_counted_by_the_reconciler_and_by_the_scheduler_on
     await team.reconciler.on_snapshot_failed(failed)  # redelivered: the run has ended already
     assert delta(before, snapshot("failed"))["runs"] == 1
     await team.pool.execute(
-        "INSERT INTO sync_runs (team_id, trigger, status, created_at) VALUES ($1, 'manual', 'queued', now() - $2::interval)",
+        "INSERT INTO sync_runs (team_id, trigger, status, created_at) VALUES ($1, 'manual', 'queued', now() "
+        "- $2::interval)",
         team.team_id,
         timedelta(hours=3),
     )

@@ -22,7 +22,8 @@ async def team(pool) -> str:
 async def new_run(pool, team: str, status: str) -> str:
     return str(
         await pool.fetchval(
-            "INSERT INTO sync_runs (team_id, trigger, status, config) VALUES ($1, 'manual', $2, '{}') RETURNING id",
+            "INSERT INTO sync_runs (team_id, trigger, status, config) VALUES ($1, 'manual', $2, '{}') "
+            "RETURNING id",
             team,
             status,
         )

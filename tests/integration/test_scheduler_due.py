@@ -150,7 +150,8 @@ async def test_a_team_that_never_saved_is_shown_unscheduled_and_never_run(api, o
     resp = await api.get(f"/api/v1/teams/{team['id']}/sync/config", headers=team["headers"])
     assert (await resp.json())["next_run_at"] is None
     await pool.execute(
-        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', 'a')",
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', "
+        "'a')",
         uuid.UUID(team["id"]),
     )
     assert await publish_due_runs(pool, datetime.now(UTC) + timedelta(days=400)) == 0
@@ -161,7 +162,8 @@ async def test_the_shown_next_run_is_when_the_loop_runs_the_team(api, operator, 
     team = await make_team(api, operator)
     team_id = uuid.UUID(team["id"])
     await pool.execute(
-        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', 'a')",
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id) VALUES ($1, 'consent', 't', "
+        "'a')",
         team_id,
     )
     # Groups are checked against the directory when saved; the loop only reads what was stored.

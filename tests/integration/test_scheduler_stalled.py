@@ -1,5 +1,6 @@
 """Stalled runs (R15, R17): a run that stops making progress is failed after the timeout, so that Sync Now and
-the schedule can start a new one; a run whose pages keep arriving, or that the reconciler is applying, is not."""
+the schedule can start a new one; a run whose pages keep arriving, or that the reconciler is applying, is
+not."""
 
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ async def new_run(pool, status: str, created_ago: timedelta, started_ago: timede
 
 async def stage_page(pool, run_id, seq: int, ago: timedelta) -> None:
     await pool.execute(
-        "INSERT INTO snapshot_pages (run_id, attempt, seq, received_at) VALUES ($1, 'a1', $2, now() - $3::interval)",
+        "INSERT INTO snapshot_pages (run_id, attempt, seq, received_at) VALUES ($1, 'a1', $2, now() - "
+        "$3::interval)",
         run_id,
         seq,
         ago,

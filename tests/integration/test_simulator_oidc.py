@@ -1,5 +1,6 @@
-"""OpenID Connect sign-in against the simulated identity platform: the real msal's authorization-code flow with
-PKCE, ID tokens verified with PyJWT against the published keys, and the platform's answers to what goes wrong."""
+"""OpenID Connect sign-in against the simulated identity platform: the real msal's authorization-code flow
+with PKCE, ID tokens verified with PyJWT against the published keys, and the platform's answers to what goes
+wrong."""
 
 from __future__ import annotations
 
@@ -79,7 +80,8 @@ async def _start(sim: Simulator, authority: str, **kwargs) -> tuple[msal.Confide
 
 
 async def _browse(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
-    """The browser at the authorize URL: where it is sent back to, as the query the app's callback receives."""
+    """The browser at the authorize URL: where it is sent back to, as the query the app's callback
+    receives."""
     async with http.get(url, allow_redirects=False) as resp:
         assert resp.status == 302, await resp.text()
         location = resp.headers["Location"]

@@ -1,5 +1,5 @@
-"""A worker's own health listener: /livez, /readyz (and /healthz) and /metrics on its health port, apart from the
-public API; readiness covers its database, broker, consumers and background loops."""
+"""A worker's own health listener: /livez, /readyz (and /healthz) and /metrics on its health port, apart from
+the public API; readiness covers its database, broker, consumers and background loops."""
 
 from __future__ import annotations
 

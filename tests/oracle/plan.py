@@ -100,7 +100,8 @@ def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
         actions += [decide(None, m, ctx) for m in unlisted]
     elif ctx.config.use_admin_roles:
         # R12: the directory roles are read whole every run; a delta changes the roles of members it does not
-        # list. One in no synced subteam has nowhere to be (a decision would remove it): it waits for a record.
+        # list. One in no synced subteam has nowhere to be (a decision would remove it): it waits for a
+        # record.
         waiting = [m for m in unlisted if m.status != "removed" and m.subteams]
         actions += [a for m in waiting if (a := decide(None, m, ctx)).kind != "unchanged"]
     managed = sum(1 for m in state.members if m.managed and m.status != "removed")
@@ -109,7 +110,8 @@ def make_plan(observed: list[Observed], state: TeamState, ctx: Context) -> Plan:
 
 
 def _login_taken(seen: Observed, current: CurrentMember, state: TeamState) -> str | None:
-    """The user's new login, when the account the team's sync made would follow it and another account has it."""
+    """The user's new login, when the account the team's sync made would follow it and another account has
+    it."""
     card = seen.card
     if card is None or current.sync_login is None or email_key(current.sync_login) == card.login_key:
         return None

@@ -1,5 +1,5 @@
-"""Random small directories and teams for the property tests: a snapshot's users, the team's members as earlier
-runs and people left them, the accounts outside the team, the sync configuration, the directory roles.
+"""Random small directories and teams for the property tests: a snapshot's users, the team's members as
+earlier runs and people left them, the accounts outside the team, the sync configuration, the directory roles.
 
 Emails are drawn from a few local parts, in either case, so that users and members share them often (R4); a
 scenario's emails end in a domain of its own, so that scenarios can share one database."""

@@ -24,7 +24,8 @@ def test_only_the_new_members_rows_go_in_unchecked_and_the_checks_come_back_afte
         "invites",
     ]
     for statement in unchecked:
-        # rows of members the batch itself inserted: never one that may exist already, nor one that can conflict
+        # rows of members the batch itself inserted: never one that may exist already, nor one that can
+        # conflict
         assert "t.new" in statement or "op = 'create'" in statement
         assert "NOT t.new" not in statement and "ON CONFLICT" not in statement
     assert end < len(statements) - 1 and statements[-1].startswith("TRUNCATE")

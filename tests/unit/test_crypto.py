@@ -14,7 +14,8 @@ A, B, C = "key-a-0123456789abcdef", "key-b-0123456789abcdef", "key-c-0123456789a
 
 
 def fernet_material(key: str) -> bytes:
-    """The 32 bytes a single key has always been stretched to (Fernet's signing half, then its encryption half)."""
+    """The 32 bytes a single key has always been stretched to (Fernet's signing half, then its encryption
+    half)."""
     return hashlib.sha256(key.encode()).digest()
 
 

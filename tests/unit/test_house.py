@@ -1,6 +1,6 @@
-"""The walls of the house, read from the source. A service imports only shared/, its own package and libraries,
-so that each runs, scales and changes on its own (lazy imports and module names in strings included); and the run
-record has one owner, the only code that writes ``sync_runs``."""
+"""The walls of the house, read from the source. A service imports only shared/, its own package and
+libraries, so that each runs, scales and changes on its own (lazy imports and module names in strings
+included); and the run record has one owner, the only code that writes ``sync_runs``."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ROOT / "services"
 RUN_MODULE = ROOT / "shared" / "runs.py"
 SERVICE_NAMES = sorted(p.name for p in SERVICES.iterdir() if (p / "__init__.py").is_file())
-# The command line is the composition of the whole product, not a service: ``python -m services.<name>`` starts
-# one service through it.
+# The command line is the composition of the whole product, not a service: ``python -m services.<name>``
+# starts one service through it.
 ENTRY_POINT = ("__main__.py", "services.cli")
 _MODULE_PATH = re.compile(r"services(\.\w+)+")
 _WRITES_RUNS = re.compile(r"\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+sync_runs\b", re.IGNORECASE)
@@ -28,8 +28,8 @@ def _module_name(path: Path) -> str:
 
 
 def _imported(tree: ast.Module, module: str, is_package: bool) -> list[tuple[int, str]]:
-    """(line, module) of every import of a ``services`` module: statements anywhere (in functions too), relative
-    ones resolved, and strings that name a module (``importlib.import_module``, template loaders)."""
+    """(line, module) of every import of a ``services`` module: statements anywhere (in functions too),
+    relative ones resolved, and strings that name a module (``importlib.import_module``, template loaders)."""
     package = module if is_package else module.rpartition(".")[0]
     found = []
     for node in ast.walk(tree):

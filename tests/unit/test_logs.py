@@ -16,8 +16,8 @@ TOKEN = "Zr8Vq3xN0c_Secr3tClaimToken-AbCdEfGhIjK"
 
 @pytest.fixture
 def configured(capsys):
-    """Sets up logging as `cardsync` does (the root logger is restored afterwards); returns a reader of the lines
-    written since."""
+    """Sets up logging as `cardsync` does (the root logger is restored afterwards); returns a reader of the
+    lines written since."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
 

@@ -1,4 +1,5 @@
-"""The pure parts of sending: what an SMTP error means, the backoff, the claim link states, waiting for a claim."""
+"""The pure parts of sending: what an SMTP error means, the backoff, the claim link states, waiting for a
+claim."""
 
 from __future__ import annotations
 

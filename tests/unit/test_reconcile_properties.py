@@ -1,5 +1,5 @@
-"""Properties of the oracle's plan: applied, a second plan over the same snapshot is empty; never two members for
-one directory user, never two accounts for one email."""
+"""Properties of the oracle's plan: applied, a second plan over the same snapshot is empty; never two members
+for one directory user, never two accounts for one email."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Each sync rule is found from its number (R1 to R18 of the sync rules): the code of every rule carries it, in a
-comment or a docstring under services/ or shared/, so that ``grep -rnw R10 services shared`` lists it; and the
-README's table of rules names, for each, files that carry it."""
+"""Each sync rule is found from its number (R1 to R18 of the sync rules): the code of every rule carries it,
+in a comment or a docstring under services/ or shared/, so that ``grep -rnw R10 services shared`` lists it;
+and the README's table of rules names, for each, files that carry it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The run's lifecycle (R17) as a table: every pair of states is either a move the services make, or refused."""
+"""The run's lifecycle (R17) as a table: every pair of states is either a move the services make, or
+refused."""
 
 from __future__ import annotations
 

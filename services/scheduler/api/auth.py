@@ -1,6 +1,6 @@
-"""Who is calling: the operator (everything), a team token (its own team), or a signed-in admin (the teams they
-administer). A bearer token wins over a session cookie; a cookie request that changes anything needs the session's
-CSRF token."""
+"""Who is calling: the operator (everything), a team token (its own team), or a signed-in admin (the teams
+they administer). A bearer token wins over a session cookie; a cookie request that changes anything needs the
+session's CSRF token."""
 
 from __future__ import annotations
 

@@ -49,7 +49,8 @@ class Call:
         return parse_id(self.request.match_info[name])
 
     async def audit(self, action: str, details: dict[str, Any] | None = None, db: Any = None) -> None:
-        """An audit entry for this call's team, by its caller; ``db`` a connection to write it in a transaction."""
+        """An audit entry for this call's team, by its caller; ``db`` a connection to write it in a
+        transaction."""
         await audit.record(db or self.pool, self.request, self.caller, action, self.team_id, details)
 
     @property

@@ -105,7 +105,8 @@ async def load_page(
     if subteam is not None:
         args.append(subteam)
         where.append(
-            f"EXISTS (SELECT 1 FROM subteam_members sm WHERE sm.member_id = m.id AND sm.subteam_id = ${len(args)})"
+            "EXISTS (SELECT 1 FROM subteam_members sm WHERE sm.member_id = m.id AND sm.subteam_id = "
+            f"${len(args)})"
         )
     if after is not None:
         args.extend(after)

@@ -56,7 +56,8 @@ def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[d
 
 
 def _id_parameter(model: type[BaseModel]) -> str | None:
-    """The path parameter a model's ``id`` is: a ``RunOut`` (or ``RunCreated``) is the ``run_id`` of the paths."""
+    """The path parameter a model's ``id`` is: a ``RunOut`` (or ``RunCreated``) is the ``run_id`` of the
+    paths."""
     if "id" not in model.model_fields:
         return None
     return _WORD.sub("_", _ROLE.sub("", model.__name__)).lower() + "_id"
@@ -76,7 +77,8 @@ def _produced_id(model: type[BaseModel]) -> tuple[str, str] | None:
 
 def _links(ep: Endpoint, model: type[BaseModel], endpoints: Sequence[Endpoint]) -> dict[str, Any]:
     """OpenAPI links from an answer to every other operation it gives all the path parameters of: the id
-    it holds, and the rest from the request's own path (a client, or a fuzzer, follows them to walk the API)."""
+    it holds, and the rest from the request's own path (a client, or a fuzzer, follows them to walk the
+    API)."""
     found = _produced_id(model)
     if found is None:
         return {}

@@ -28,7 +28,8 @@ HEADERS = {
 
 
 def _bounded(schema: Any) -> bool:
-    """Whether a schema bounds a value (a range, a length, a choice): a value read but out of them is a 422."""
+    """Whether a schema bounds a value (a range, a length, a choice): a value read but out of them is a
+    422."""
     if isinstance(schema, dict):
         return not _BOUNDS.isdisjoint(schema) or any(_bounded(v) for v in schema.values())
     return isinstance(schema, list) and any(_bounded(v) for v in schema)

@@ -7,21 +7,21 @@ from http import HTTPStatus
 from services.scheduler.api.problem_types import KINDS, problem_type
 
 _INTRODUCTION = """\
-The control API of CardSync: it connects a team's Microsoft Entra ID tenant, configures which groups sync to the
-team's cards and how, runs and inspects syncs, and reads the members they keep in step.
+The control API of CardSync: it connects a team's Microsoft Entra ID tenant, configures which groups sync to
+the team's cards and how, runs and inspects syncs, and reads the members they keep in step.
 
-**Authentication.** `Authorization: Bearer <token>` with the operator token (everything) or a team token (its own
-team only; another team's paths answer 404, as if the team did not exist). A person may instead sign in with
-Microsoft at `/auth/login`: the `cardsync_session` cookie then acts for the teams the person administers, and a
-request that changes anything carries the session's `csrf_token` in the `X-CSRF-Token` header.
+**Authentication.** `Authorization: Bearer <token>` with the operator token (everything) or a team token (its
+own team only; another team's paths answer 404, as if the team did not exist). A person may instead sign in
+with Microsoft at `/auth/login`: the `cardsync_session` cookie then acts for the teams the person administers,
+and a request that changes anything carries the session's `csrf_token` in the `X-CSRF-Token` header.
 
 **Errors** are RFC 9457 problem documents (`application/problem+json`) whose `type` names the kind of error
 (listed at the end). The checks run in this order: authentication (401), the team (404), then the query and
 the body (400 for what cannot be read, 413 past 1 MiB, 422 for invalid values, with `errors` naming each one).
 
-**Versions.** The sync configuration answers an `ETag`; a save with `If-Match` is refused with 412 when another
-save came first. **Pages.** Lists that page answer a `next_cursor`: pass it as `cursor` for the next page.
-This document is `/api/v1/openapi.json`; `/api/docs` shows it as a page.
+**Versions.** The sync configuration answers an `ETag`; a save with `If-Match` is refused with 412 when
+another save came first. **Pages.** Lists that page answer a `next_cursor`: pass it as `cursor` for the next
+page. This document is `/api/v1/openapi.json`; `/api/docs` shows it as a page.
 """
 
 
@@ -45,7 +45,8 @@ TAGS = {
     "directory": (
         "Directory",
         (
-            "The team's Entra tenant, by an app registration of its own or by admin consent to the platform's app"
+            "The team's Entra tenant, by an app registration of its own or by admin consent to the "
+            "platform's app"
             " (R1), and the group search that picks the synced groups (R2)."
         ),
     ),

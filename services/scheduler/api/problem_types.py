@@ -30,12 +30,14 @@ KINDS: dict[int, Kind] = {
     ),
     403: Kind(
         "forbidden",
-        "The caller may not do this: an action for the operator alone, a signed-in session's change without its"
+        "The caller may not do this: an action for the operator alone, a signed-in session's change without "
+        "its"
         " X-CSRF-Token header, or an admin consent asked for without signing in with Microsoft.",
     ),
     404: Kind(
         "not-found",
-        "There is no such resource, or the caller may not see it: another team's paths answer 404 as if the team"
+        "There is no such resource, or the caller may not see it: another team's paths answer 404 as if the "
+        "team"
         " did not exist.",
     ),
     405: Kind(
@@ -64,7 +66,8 @@ KINDS: dict[int, Kind] = {
     ),
     502: Kind(
         "directory-error",
-        "Microsoft Graph answered a request for the team's directory with an error; the detail says which. Check"
+        "Microsoft Graph answered a request for the team's directory with an error; the detail says which. "
+        "Check"
         " the directory connection and its permissions, or try again later.",
     ),
     503: Kind(

@@ -80,7 +80,8 @@ async def open_session(
     session_id = secrets.token_urlsafe(32)
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute(
-            "DELETE FROM auth_sessions WHERE last_seen_at < now() - $1::interval OR created_at < now() - $2::interval",
+            "DELETE FROM auth_sessions WHERE last_seen_at < now() - $1::interval OR created_at < now() - "
+            "$2::interval",
             IDLE,
             ABSOLUTE,
         )

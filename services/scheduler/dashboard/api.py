@@ -1,5 +1,5 @@
-"""The dashboard's only way to the data: the control API's endpoints, called in-process as the page's own request
-(its cookie, its address), so a page can do nothing the API would not let the same person do."""
+"""The dashboard's only way to the data: the control API's endpoints, called in-process as the page's own
+request (its cookie, its address), so a page can do nothing the API would not let the same person do."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """What the dashboard's forms stand for in the API's terms: the whole sync configuration, a team's admins.
 
-Values are passed on as typed when they cannot be read (a guard of "ten"), so that the API's 422 names the field.
+Values are passed on as typed when they cannot be read (a guard of "ten"), so that the API's 422 names the
+field.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Invites (the pending count, Send pending invites), templates (list, make) and the audit log (pages, CSV)."""
+"""Invites (the pending count, Send pending invites), templates (list, make) and the audit log (pages,
+CSV)."""
 
 from __future__ import annotations
 

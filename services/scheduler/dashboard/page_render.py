@@ -71,7 +71,8 @@ async def viewer(request: web.Request) -> dict[str, Any]:
 
 
 def page(handler: PageHandler) -> PageHandler:
-    """A page: without a session it asks to sign in; a failed API answer is shown in words, with its status."""
+    """A page: without a session it asks to sign in; a failed API answer is shown in words, with its
+    status."""
 
     @functools.wraps(handler)
     async def handle(request: web.Request) -> web.StreamResponse:

@@ -1,5 +1,5 @@
-"""The sync settings: groups (type-ahead search, chips), field toggles, cadence, switches and the removal guard,
-saved whole with the ETag it was read at."""
+"""The sync settings: groups (type-ahead search, chips), field toggles, cadence, switches and the removal
+guard, saved whole with the ETag it was read at."""
 
 from __future__ import annotations
 

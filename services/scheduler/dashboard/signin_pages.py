@@ -14,7 +14,8 @@ async def signin(request: web.Request) -> web.Response:
 
 
 async def operator(request: web.Request) -> web.StreamResponse:
-    """The break-glass form, answered by the API's own operator login; a wrong token is said beside the field."""
+    """The break-glass form, answered by the API's own operator login; a wrong token is said beside the
+    field."""
     try:
         return await operator_login(request)
     except Problem as exc:

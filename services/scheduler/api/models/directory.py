@@ -13,7 +13,8 @@ _CLIENT = "4a1aa1d5-c567-49d0-ad0b-cd957a47f842"
 
 
 class DirectoryIn(In):
-    """An app registration of the team's own in its Entra tenant, checked by taking a token before it is saved."""
+    """An app registration of the team's own in its Entra tenant, checked by taking a token before it is
+    saved."""
 
     model_config = examples({"tenant_id": _TENANT, "client_id": _CLIENT, "client_secret": "Zx8Q~k3…"})
 

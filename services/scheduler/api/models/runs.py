@@ -89,14 +89,16 @@ class RunOut(Out):
     requested_by: str | None = Field(description="who asked for a manual run")
     dry_run: bool = Field(description="a plan only (R18): it changes nothing but its own record")
     status: RunStatus = Field(
-        description="queued, fetching, reconciling; then succeeded (all done, photos included), failed, or held"
+        description="queued, fetching, reconciling; then succeeded (all done, photos included), failed, or "
+        "held"
         " (removals wait for an approval, R10)"
     )
     created_at: datetime = Field(description="when it was queued")
     started_at: datetime | None = Field(description="when a fetcher took it")
     finished_at: datetime | None = Field(description="when it ended")
     counts: dict[str, int] = Field(
-        description="the whole team after the run: created, invited, updated, unchanged, removed, deleted, skipped"
+        description="the whole team after the run: created, invited, updated, unchanged, removed, deleted, "
+        "skipped"
     )
     graph_requests: int = Field(description="the Microsoft Graph requests it made")
     error: str | None = Field(description="why it failed, in words an admin can act on")

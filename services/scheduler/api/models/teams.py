@@ -108,7 +108,8 @@ class MeOut(Out):
     )
 
     kind: Literal["operator", "team", "admin"] = Field(
-        description="operator: the operator token; team: a team token; admin: a person signed in with Microsoft"
+        description="operator: the operator token; team: a team token; admin: a person signed in with "
+        "Microsoft"
     )
     email: str | None = Field(default=None, description="a signed-in admin's email")
     name: str | None = Field(default=None, description="a signed-in admin's name")

@@ -32,7 +32,8 @@ _VERSION_TAG = re.compile(r'"([0-9]{1,18})"')  # ours: ASCII digits only, as ``e
 def if_match_versions(header: str | None) -> set[int] | None:
     """The versions an If-Match header accepts; None when it accepts any (absent, or ``*``).
 
-    If-Match compares strongly (RFC 9110 13.1.1): a weak tag (``W/"3"``) or an unquoted one matches nothing."""
+    If-Match compares strongly (RFC 9110 13.1.1): a weak tag (``W/"3"``) or an unquoted one matches
+    nothing."""
     if header is None or header.strip() == "*":
         return None
     versions = set()
@@ -118,7 +119,8 @@ async def put_config(call: Call) -> web.Response:
     data = config.model_dump(mode="json")
     async with call.pool.acquire() as conn, conn.transaction():
         current = await conn.fetchrow(
-            "SELECT version, cadence, config ->> 'at' AS at, coalesce(config ->> 'timezone', 'UTC') AS timezone,"
+            "SELECT version, cadence, config ->> 'at' AS at, coalesce(config ->> 'timezone', 'UTC') AS "
+            "timezone,"
             " next_run_at FROM sync_configs WHERE team_id = $1 FOR UPDATE",
             call.team,
         )

@@ -1,9 +1,10 @@
 """Connecting a tenant by admin consent to the platform's own multi-tenant app (R1 a).
 
-The redirect's ``tenant`` is signed by nobody, and the platform app may take a token for every tenant that ever
-consented to it: taken on trust, it would let anyone connect another company's directory. So consent starts from a
-person signed in with Microsoft, for their own tenant; the state is single-use, kept server-side and bound to the
-team, that tenant and the session; and the callback connects only that tenant, for that session.
+The redirect's ``tenant`` is signed by nobody, and the platform app may take a token for every tenant that
+ever consented to it: taken on trust, it would let anyone connect another company's directory. So consent
+starts from a person signed in with Microsoft, for their own tenant; the state is single-use, kept server-side
+and bound to the team, that tenant and the session; and the callback connects only that tenant, for that
+session.
 """
 
 from __future__ import annotations
@@ -141,7 +142,8 @@ ENDPOINTS = (
         "GET",
         "/api/v1/teams/{team_id}/directory/consent-url",
         consent_url,
-        "The admin-consent URL of the platform's app for the signed-in admin's tenant, with a single-use state",
+        "The admin-consent URL of the platform's app for the signed-in admin's tenant, with a single-use "
+        "state",
         {200: ConsentUrlOut},
         query=ConsentUrlQuery,
         problems={

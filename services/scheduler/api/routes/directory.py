@@ -108,8 +108,10 @@ ENDPOINTS = (
         {200: DirectoryOut},
         body=DirectoryIn,
         problems={
-            422: "no token could be taken with these credentials (the errors name the field); nothing was saved",
-            503: "the identity platform did not answer, or CARDSYNC_SECRET_KEYS is not set; nothing was saved",
+            422: "no token could be taken with these credentials (the errors name the field); nothing was "
+            "saved",
+            503: "the identity platform did not answer, or CARDSYNC_SECRET_KEYS is not set; nothing was "
+            "saved",
         },
     ),
     Endpoint(

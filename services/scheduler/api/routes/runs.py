@@ -64,7 +64,8 @@ async def approve_run(call: Call) -> web.Response:
         except runs.TeamBusy:
             raise Problem(
                 409,
-                "another run of this team is queued or running; once it has ended, approve the newest held run"
+                "another run of this team is queued or running; once it has ended, approve the newest held "
+                "run"
                 " (a run that ends removes, or holds again, whoever is still gone)",
             ) from None
         # The reconciler applies the removals; the answer is the run, already out of ``held``.

@@ -28,7 +28,8 @@ async def issue_token(call: Call) -> web.Response:
 
 async def list_tokens(call: Call) -> web.Response:
     rows = await call.pool.fetch(
-        f"SELECT {_COLUMNS} FROM team_tokens WHERE team_id = $1 AND revoked_at IS NULL ORDER BY created_at, id",
+        f"SELECT {_COLUMNS} FROM team_tokens WHERE team_id = $1 AND revoked_at IS NULL ORDER BY created_at, "
+        "id",
         call.team,
     )
     return json_response(TokensOut(tokens=[TokenOut(**dict(r)) for r in rows]))
