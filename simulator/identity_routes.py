@@ -11,6 +11,7 @@ from urllib.parse import unquote
 import orjson
 from aiohttp import web
 
+from simulator.assertions import check_assertion
 from simulator.authorize import authorize, page
 from simulator.code_grant import redeem
 from simulator.errors import app_not_found, identity_error, tenant_not_found
@@ -103,6 +104,19 @@ class IdentityRoutes:
         if tenant is None:
             return _no_tenant(name)
         self.sim.requests[tenant.tenant_id]["token"] += 1
+        assertion = form.get("client_assertion")
+        if assertion and not secret and client_id in tenant.apps:
+            refused = check_assertion(
+                str(assertion),
+                str(form.get("client_assertion_type", "")),
+                client_id,
+                f"{self.sim.authority_url}/{name}/oauth2/v2.0/token",
+                tenant.certificates.get(client_id, []),
+            )
+            if refused is not None:
+                status = 401 if refused.error == "invalid_client" else 400
+                return _json(identity_error(refused.error, refused.aadsts, refused.description), status)
+            secret = tenant.apps[client_id]  # the app proved itself with its certificate
         error = _check_token_request(
             tenant, form.get("grant_type"), client_id, secret, str(form.get("scope", ""))
         )

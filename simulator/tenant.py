@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
+
 from simulator.changelog import ChangeLog
 from simulator.membership import flatten
 
@@ -42,6 +44,7 @@ class Tenant:
         self.photos: dict[str, tuple[bytes, str]] = {}
         self.photo_etags: dict[str, str] = {}
         self.apps: dict[str, str] = {}
+        self.certificates: dict[str, list[x509.Certificate]] = {}  # an app's registered certificates
         self.permissions: dict[str, set[str]] = {}
         self.redirect_uris: dict[str, list[str]] = {}
         self.changes = ChangeLog()
@@ -241,6 +244,11 @@ class Tenant:
         for uri in redirect_uris:
             self.add_redirect_uri(client_id, uri)
         return client_id, self.apps[client_id]
+
+    def add_certificate(self, client_id: str, certificate: x509.Certificate) -> None:
+        """Upload a certificate's public part to the app (Certificates & secrets): its key may sign client
+        assertions until the certificate's end date."""
+        self.certificates.setdefault(client_id, []).append(certificate)
 
     def add_redirect_uri(self, client_id: str, uri: str) -> None:
         """A reply URL of the app, refused as app registrations refuse it: https only (http for loopback

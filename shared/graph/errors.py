@@ -24,7 +24,7 @@ _GROUP = re.compile(r"/groups/([^/?]+)")
 DELTA_EXPIRED_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid"})
 # A link a delta round handed out (its next page, or the next round): not the round's first request.
 _DELTA_LINK = re.compile(r"/delta\b.*[?&](?:\$|%24)(?:skiptoken|deltatoken)=(?!latest\b)", re.IGNORECASE)
-Credential = Literal["tenant_id", "client_id", "secret"]
+Credential = Literal["tenant_id", "client_id", "secret", "certificate"]
 # Entra's AADSTS codes for a refused token, by the credential at fault: a tenant not found or not a tenant id
 # or domain at all; an app not in the tenant (never consented there) or disabled there; a secret wrong,
 # expired or missing. The OAuth error is the fallback, as the codes are more precise but not promised.
@@ -36,6 +36,11 @@ _AADSTS_CREDENTIAL: dict[int, Credential] = {
     7000215: "secret",
     7000222: "secret",
     7000216: "secret",
+    # A client assertion: signed by a certificate the app does not have (or whose registration expired),
+    # malformed, or outside its time range.
+    700027: "certificate",
+    50027: "certificate",
+    700024: "certificate",
 }
 _ERROR_CREDENTIAL: dict[str, Credential] = {
     "invalid_tenant": "tenant_id",
@@ -161,9 +166,12 @@ def error_for(status: int, payload: Any, path: str) -> GraphError:
     )
 
 
-def token_error(result: Mapping[str, Any], tenant_id: str, client_id: str) -> GraphError:
+def token_error(
+    result: Mapping[str, Any], tenant_id: str, client_id: str, *, certificate: bool = False
+) -> GraphError:
     """The typed error for the identity platform's refusal of a token (msal's error result), with a reason
-    that says what to do: transient for an identity platform out of order, else naming the credential."""
+    that says what to do: transient for an identity platform out of order, else naming the credential
+    (``certificate``: the app signed in with a certificate, not a secret)."""
     error = str(result.get("error") or "unknown_error")
     # Entra appends trace and correlation ids and a timestamp: noise to an admin.
     description = (
@@ -178,6 +186,8 @@ def token_error(result: Mapping[str, Any], tenant_id: str, client_id: str) -> Gr
             code=error,
         )
     credential = _AADSTS_CREDENTIAL.get(_aadsts_code(result, description)) or _ERROR_CREDENTIAL.get(error)
+    if certificate and credential == "secret":
+        credential = "certificate"
     if credential == "tenant_id":
         reason = (
             f"the tenant {tenant_id} is unknown to Microsoft's identity platform{detail}; check the tenant "
@@ -195,6 +205,12 @@ def token_error(result: Mapping[str, Any], tenant_id: str, client_id: str) -> Gr
         reason = (
             f"the client secret is wrong or expired{detail}; create a new client secret in the app "
             "registration and give its Value, not its Secret ID"
+        )
+    elif credential == "certificate":
+        what = "expired" if "expired" in description.lower() else "not registered on the app, or was refused"
+        reason = (
+            f"the client certificate is {what}{detail}; upload the certificate (its public part) to the app"
+            " registration's Certificates & secrets, or connect the directory again with a valid one"
         )
     elif error == "invalid_scope":
         reason = f"the app cannot be granted Microsoft Graph access{detail}"

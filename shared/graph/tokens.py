@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
+from shared.graph.certificates import CertificateKey
 from shared.graph.errors import GraphUnavailable, token_error
 
 log = logging.getLogger(__name__)
@@ -25,14 +26,22 @@ CHECK_TIMEOUT = 10.0  # per request of a credential check, which a person waits 
 
 @dataclass(frozen=True)
 class Credentials:
+    """An app's credentials: a client secret, or a certificate whose key signs a client assertion."""
+
     tenant_id: str
     client_id: str
     secret: str = field(repr=False)
+    certificate: CertificateKey | None = None
 
     @property
     def key(self) -> tuple[str, str, str]:
-        """Tenant, client id and a digest of the secret: a rotated secret never meets the old one's token."""
-        return self.tenant_id, self.client_id, hashlib.sha256(self.secret.encode()).hexdigest()
+        """Tenant, client id and a digest of the secret (or key): a rotated one never meets the old one's
+        token."""
+        material = self.certificate.dumps() if self.certificate else self.secret
+        return self.tenant_id, self.client_id, hashlib.sha256(material.encode()).hexdigest()
+
+    def msal_credential(self) -> str | dict[str, str]:
+        return self.certificate.msal_credential() if self.certificate else self.secret
 
 
 class _Session(requests.Session):
@@ -113,7 +122,9 @@ class TokenProvider:
 
     def _remember(self, creds: Credentials, result: dict[str, Any]) -> str:
         if "access_token" not in result:
-            raise token_error(result, creds.tenant_id, creds.client_id)
+            raise token_error(
+                result, creds.tenant_id, creds.client_id, certificate=creds.certificate is not None
+            )
         lifetime = float(result.get("expires_in") or 0)
         now = time.monotonic()
         self._tokens[creds.key] = (result["access_token"], now + max(0.0, lifetime - EARLY_REFRESH), now)
@@ -131,7 +142,7 @@ class TokenProvider:
         try:
             return msal.ConfidentialClientApplication(
                 creds.client_id,
-                client_credential=creds.secret,
+                client_credential=creds.msal_credential(),
                 authority=authority,
                 http_client=session,
                 instance_discovery=None if public else False,
@@ -139,6 +150,13 @@ class TokenProvider:
         except ValueError as exc:  # msal could not read the tenant's OpenID configuration: an unknown tenant
             log.warning("msal refused the authority %s: %s", authority, exc)
             raise token_error({"error": "invalid_tenant"}, creds.tenant_id, creds.client_id) from exc
+        except (TypeError, KeyError) as exc:  # msal read the certificate credential and refused it
+            raise token_error(
+                {"error": "invalid_client", "error_description": f"the certificate cannot be used: {exc}"},
+                creds.tenant_id,
+                creds.client_id,
+                certificate=True,
+            ) from exc
         except requests.RequestException as exc:
             raise GraphUnavailable(
                 f"the identity platform at {self.authority_url} could not be reached: {exc}"

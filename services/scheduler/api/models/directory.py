@@ -12,15 +12,59 @@ _TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _CLIENT = "4a1aa1d5-c567-49d0-ad0b-cd957a47f842"
 
 
+_PEM_MAX = 65536
+
+
 class DirectoryIn(In):
     """An app registration of the team's own in its Entra tenant, checked by taking a token before it is
-    saved."""
+    saved. It signs in with exactly one of: a client secret; a client certificate (PEM, with its private key
+    in the same text or in ``private_key``); or the certificate's thumbprint with ``private_key``."""
 
-    model_config = examples({"tenant_id": _TENANT, "client_id": _CLIENT, "client_secret": "Zx8Q~k3…"})
+    model_config = examples(
+        {"tenant_id": _TENANT, "client_id": _CLIENT, "client_secret": "Zx8Q~k3…"},
+        {
+            "tenant_id": _TENANT,
+            "client_id": _CLIENT,
+            "client_secret": "Zx8Q~k3…",
+            "client_secret_expires_at": "2027-05-04T00:00:00Z",
+        },
+        {
+            "tenant_id": _TENANT,
+            "client_id": _CLIENT,
+            "client_certificate": "-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n"
+            "-----BEGIN PRIVATE KEY-----\n…\n-----END PRIVATE KEY-----\n",
+        },
+    )
 
     tenant_id: str = Field(pattern=_ID_PATTERN, description="tenant id (GUID) or a verified domain")
     client_id: str = Field(pattern=_ID_PATTERN, description="application (client) id of the app registration")
-    client_secret: str = Field(min_length=1, max_length=1024, description="stored encrypted, never returned")
+    client_secret: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="stored encrypted, never returned"
+    )
+    client_secret_expires_at: datetime | None = Field(
+        default=None,
+        description="when the client secret expires (the app registration shows it): admins are emailed 30 "
+        "and 7 days before",
+    )
+    client_certificate: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=_PEM_MAX,
+        description="the certificate uploaded to the app registration, PEM; its private key may follow in "
+        "the same text (unencrypted). Its expiry is read from it",
+    )
+    private_key: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=_PEM_MAX,
+        description="the certificate's RSA private key, PEM, unencrypted; stored encrypted, never returned",
+    )
+    certificate_thumbprint: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Fa-f]{40}$",
+        description="instead of the certificate: its SHA-1 thumbprint as the app registration shows it "
+        "(then private_key is needed, and the expiry is unknown)",
+    )
 
 
 class DirectoryOut(Out):
@@ -40,6 +84,15 @@ class DirectoryOut(Out):
     connected_at: datetime = Field(description="when it was last connected")
     kind: Literal["own_app", "consent"] = Field(
         description="own_app: the team's own app registration; consent: the platform's app, by admin consent"
+    )
+    credential_type: Literal["secret", "certificate"] | None = Field(
+        default=None, description="how the own app signs in; none for an admin-consent connection"
+    )
+    credential_expires_at: datetime | None = Field(
+        default=None, description="when that credential expires, when known"
+    )
+    certificate_thumbprint: str | None = Field(
+        default=None, description="the certificate's SHA-1 thumbprint (hex), for a certificate"
     )
 
 

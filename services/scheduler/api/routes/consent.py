@@ -124,6 +124,7 @@ async def consent_callback(call: Call) -> web.Response:
             "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id, secret_encrypted)"
             " VALUES ($1, 'consent', $2, $3, NULL) ON CONFLICT (team_id) DO UPDATE SET kind = 'consent',"
             " tenant_id = EXCLUDED.tenant_id, client_id = EXCLUDED.client_id, secret_encrypted = NULL,"
+            " credential_type = NULL, credential_expires_at = NULL, certificate_thumbprint = NULL,"
             " connected_at = now() RETURNING tenant_id, client_id, connected_at, kind",
             team_id,
             tenant_id,

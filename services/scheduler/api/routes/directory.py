@@ -16,33 +16,98 @@ from services.scheduler.api.models.directory import (
 )
 from services.scheduler.api.problems import Problem
 from shared.crypto import encrypt
+from shared.graph.certificates import CertificateInvalid, CertificateKey, from_certificate, from_thumbprint
 from shared.graph.errors import GraphAuthError, GraphError, GraphUnavailable
 from shared.graph.groups import search_groups
 from shared.graph.tokens import Credentials
 
 log = logging.getLogger(__name__)
-_COLUMNS = "tenant_id, client_id, connected_at, kind"
+_COLUMNS = (
+    "tenant_id, client_id, connected_at, kind, credential_type, credential_expires_at, certificate_thumbprint"
+)
 _FIELDS = {"tenant_id": "tenant_id", "client_id": "client_id", "secret": "client_secret"}
+_WAYS = ("client_secret", "client_certificate", "certificate_thumbprint")
+
+
+def _certificate(body: DirectoryIn) -> CertificateKey | None:
+    """The certificate credential the body gives, checked; None for a client secret; a 422 naming the field
+    for a body that gives no way to sign in, or more than one, or a certificate that cannot be used."""
+    given = [way for way in _WAYS if getattr(body, way) is not None]
+    if len(given) != 1:
+        what = "none was given" if not given else f"{' and '.join(given)} were given"
+        raise Problem(
+            422,
+            f"give exactly one of client_secret, client_certificate or certificate_thumbprint: {what}",
+            errors=[{"loc": [way], "msg": "give exactly one of these"} for way in (given or _WAYS)],
+        )
+    if given == ["client_secret"]:
+        for extra in ("private_key",):
+            if getattr(body, extra) is not None:
+                raise Problem(
+                    422,
+                    f"{extra} goes with a certificate, not a client secret",
+                    errors=[
+                        {"loc": [extra], "msg": "only with client_certificate or certificate_thumbprint"}
+                    ],
+                )
+        return None
+    if body.client_secret_expires_at is not None:
+        raise Problem(
+            422,
+            "client_secret_expires_at goes with a client secret: a certificate's expiry is read from it",
+            errors=[{"loc": ["client_secret_expires_at"], "msg": "only with client_secret"}],
+        )
+    try:
+        if body.client_certificate is not None:
+            return from_certificate(body.client_certificate, body.private_key)
+        if body.private_key is None:
+            raise CertificateInvalid("private_key", "a thumbprint needs the certificate's private key")
+        return from_thumbprint(str(body.certificate_thumbprint), body.private_key)
+    except CertificateInvalid as exc:
+        raise Problem(
+            422, f"{exc.field}: {exc.message}", errors=[{"loc": [exc.field], "msg": exc.message}]
+        ) from None
 
 
 async def put_directory(call: Call) -> web.Response:
     body: DirectoryIn = call.body
+    certificate = _certificate(body)
     keys = call.settings.secret_keys()
     if not keys:
         raise Problem(503, "CARDSYNC_SECRET_KEYS is not set, so client secrets cannot be stored")
-    await _take_a_token(call, Credentials(body.tenant_id, body.client_id, body.client_secret))
-    secret = encrypt(keys, body.client_secret)
+    if certificate is None:
+        assert body.client_secret is not None
+        creds = Credentials(body.tenant_id, body.client_id, body.client_secret)
+        stored, kind, expires, thumbprint = body.client_secret, "secret", body.client_secret_expires_at, None
+    else:
+        creds = Credentials(body.tenant_id, body.client_id, "", certificate)
+        stored, kind = certificate.dumps(), "certificate"
+        expires, thumbprint = certificate.expires_at, certificate.thumbprint
+    await _take_a_token(call, creds)
     row = await call.pool.fetchrow(
-        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id, secret_encrypted)"
-        " VALUES ($1, 'own_app', $2, $3, $4) ON CONFLICT (team_id) DO UPDATE SET kind = 'own_app',"
+        "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id, secret_encrypted,"
+        " credential_type, credential_expires_at, certificate_thumbprint)"
+        " VALUES ($1, 'own_app', $2, $3, $4, $5, $6, $7)"
+        " ON CONFLICT (team_id) DO UPDATE SET kind = 'own_app',"
         " tenant_id = EXCLUDED.tenant_id, client_id = EXCLUDED.client_id,"
-        f" secret_encrypted = EXCLUDED.secret_encrypted, connected_at = now() RETURNING {_COLUMNS}",
+        " secret_encrypted = EXCLUDED.secret_encrypted, credential_type = EXCLUDED.credential_type,"
+        " credential_expires_at = EXCLUDED.credential_expires_at,"
+        " certificate_thumbprint = EXCLUDED.certificate_thumbprint,"
+        f" connected_at = now() RETURNING {_COLUMNS}",
         call.team,
         body.tenant_id,
         body.client_id,
-        secret,
+        encrypt(keys, stored),
+        kind,
+        expires,
+        thumbprint,
     )
-    details = {"kind": "own_app", "tenant_id": body.tenant_id, "client_id": body.client_id}
+    details = {
+        "kind": "own_app",
+        "tenant_id": body.tenant_id,
+        "client_id": body.client_id,
+        "credential": kind,
+    }
     await call.audit("directory.connect", details)
     log.info("team %s connected tenant %s with its own app %s", call.team, body.tenant_id, body.client_id)
     return json_response(DirectoryOut(**dict(row)))
@@ -60,6 +125,12 @@ async def _take_a_token(call: Call, creds: Credentials) -> None:
         ) from None
     except GraphAuthError as exc:
         field = _FIELDS.get(exc.credential or "")
+        if exc.credential == "certificate":
+            field = (
+                "certificate_thumbprint"
+                if creds.certificate and not creds.certificate.certificate
+                else ("client_certificate")
+            )
         raise Problem(
             422,
             f"no token could be taken with these credentials, so nothing was saved: {exc.reason}",
@@ -108,8 +179,9 @@ ENDPOINTS = (
         {200: DirectoryOut},
         body=DirectoryIn,
         problems={
-            422: "no token could be taken with these credentials (the errors name the field); nothing was "
-            "saved",
+            422: "no token could be taken with these credentials, or the certificate cannot be used "
+            "(malformed, expired, a key that is not its own) or more than one way to sign in was given (the "
+            "errors name the field); nothing was saved",
             503: "the identity platform did not answer, or CARDSYNC_SECRET_KEYS is not set; nothing was "
             "saved",
         },
