@@ -219,6 +219,18 @@ class PendingInvitesRequested(Message):
     team_id: str
 
 
+class CredentialExpiring(Message):
+    """A team's directory credential (client secret or certificate) expires within ``days`` days: email its
+    admins, once per team, expiry and notice."""
+
+    routing_key: ClassVar[str] = "notify.credential_expiring"
+    team_id: str
+    expires_at: datetime
+    days: int = Field(description="the notice: 30 or 7 days before the expiry")
+    credential_type: Literal["secret", "certificate"]
+    thumbprint: str | None = None
+
+
 ALL_MESSAGES: tuple[type[Message], ...] = (
     SyncRequested,
     MembersFetched,
@@ -231,5 +243,6 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     InviteRequested,
     AdminDigestRequested,
     PendingInvitesRequested,
+    CredentialExpiring,
 )
 BY_ROUTING_KEY: dict[str, type[Message]] = {m.routing_key: m for m in ALL_MESSAGES}

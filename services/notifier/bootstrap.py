@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
-from shared.messages import AdminDigestRequested, InviteRequested, PendingInvitesRequested
+from shared.messages import (
+    AdminDigestRequested,
+    CredentialExpiring,
+    InviteRequested,
+    PendingInvitesRequested,
+)
 from shared.runtime import Infra
 from shared.worker import Handlers, Worker
 
@@ -15,6 +20,7 @@ def handler_map(notifier: Notifier) -> Handlers:
         InviteRequested: notifier.on_invite_requested,
         AdminDigestRequested: notifier.on_digest_requested,
         PendingInvitesRequested: notifier.on_pending_invites_requested,
+        CredentialExpiring: notifier.on_credential_expiring,
     }
 
 

@@ -38,13 +38,25 @@ from services.notifier.delivery import GaveUp, Transport, deliver
 from services.notifier.invites import InviteAsk, InviteClaims
 from services.notifier.mime import BadAddress, compose
 from services.notifier.pending import send_pending_invites
-from services.notifier.render import Card, Person, Rendered, render_digest, render_invite
+from services.notifier.render import (
+    Card,
+    Person,
+    Rendered,
+    render_credential_expiring,
+    render_digest,
+    render_invite,
+)
 from services.notifier.sentlog import Claimed, LostClaim, SentLog, digest_key, settle
 from services.notifier.smtp import PermanentMailError
 from shared import metrics
 from shared.crypto import hash_token, new_token
 from shared.errors import Permanent, Retry
-from shared.messages import AdminDigestRequested, InviteRequested, PendingInvitesRequested
+from shared.messages import (
+    AdminDigestRequested,
+    CredentialExpiring,
+    InviteRequested,
+    PendingInvitesRequested,
+)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -161,6 +173,42 @@ class Notifier:
         if waiting:
             raise DigestWaiting(
                 self.max_backoff, f"the digest of run {msg.run_id} waits for " + "; ".join(waiting)
+            )
+
+    async def on_credential_expiring(self, msg: CredentialExpiring) -> None:
+        """Each admin of the team is emailed once for this credential and notice (the sent-log's key)."""
+        _checked_ids(msg.team_id)
+        team = await store.team_name(self.pool, msg.team_id)
+        if team is None:
+            return
+        rendered = render_credential_expiring(
+            team,
+            msg.credential_type,
+            msg.expires_at,
+            msg.days,
+            msg.thumbprint,
+            f"{self._base_url}/teams/{msg.team_id}/directory",
+        )
+        waiting: list[str] = []
+        for admin in await store.team_admins(self.pool, msg.team_id):
+            key = f"credential:{msg.team_id}:{msg.expires_at.timestamp():.0f}:{msg.days}:{admin['member_id']}"
+            claimed = await settle(lambda key=key, admin=admin: self.sentlog.claim(key, admin["email"]))
+            if claimed is None:
+                continue
+            try:
+                await self._send(
+                    "credential",
+                    claimed,
+                    rendered,
+                    Person(admin["name"], admin["email"]),
+                    retry_for=0.0 if waiting else None,
+                )
+            except GaveUp as exc:
+                waiting.append(f"admin {admin['member_id']}: {exc}")
+        if waiting:
+            raise DigestWaiting(
+                self.max_backoff,
+                f"the credential notice of team {msg.team_id} waits for " + "; ".join(waiting),
             )
 
     async def _send(

@@ -121,3 +121,26 @@ def render_digest(
         product=PRODUCT,
         **{name: _shortened(items, sizes[name], limit) for name, items in lists.items()},
     )
+
+
+def render_credential_expiring(
+    team: str,
+    credential_type: str,
+    expires_at: datetime,
+    days: int,
+    thumbprint: str | None,
+    settings_url: str,
+) -> Rendered:
+    what = "client certificate" if credential_type == "certificate" else "client secret"
+    subject = f"{one_line(team, 100)}: the directory's {what} expires in {days} days"
+    return _both(
+        "credential",
+        subject,
+        team=team,
+        what=what,
+        expires=expires_at.strftime("%Y-%m-%d %H:%M"),
+        days=days,
+        thumbprint=thumbprint,
+        settings_url=settings_url,
+        product=PRODUCT,
+    )

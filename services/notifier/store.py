@@ -103,3 +103,7 @@ async def team_admins(pool: asyncpg.Pool, team_id: str) -> list[asyncpg.Record]:
         " WHERE m.team_id = $1 AND m.role = 'admin' AND m.status <> 'removed' ORDER BY a.email_key",
         team_id,
     )
+
+
+async def team_name(pool: asyncpg.Pool, team_id: str) -> str | None:
+    return await pool.fetchval("SELECT name FROM teams WHERE id = $1", team_id)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.scheduler.api.app import create_app
 from services.scheduler.claim.routes import claim_routes
+from services.scheduler.credential_expiry import run_credential_expiry
 from services.scheduler.due import run_scheduler
 from services.scheduler.realtime.loops import run_keeper, run_requested_runs
 from services.scheduler.run_days import run_day_counts
@@ -36,6 +37,7 @@ class SchedulerService:
         self.infra.spawn("notified-runs", lambda: run_requested_runs(pool))
         self.infra.spawn("subscriptions", lambda: run_keeper(pool, settings))
         self.infra.spawn("run-days", lambda: run_day_counts(pool, settings))
+        self.infra.spawn("credential-expiry", lambda: run_credential_expiry(pool))
 
     async def stop(self) -> None:
         if self._runner is not None:
