@@ -1,4 +1,5 @@
-"""`cardsync rotate-secrets`: every stored client secret encrypted again under the newest key."""
+"""`cardsync rotate-secrets`: every stored secret (client secrets, certificate keys, webhook secrets)
+encrypted again under the newest key."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ class RotationFailed(RuntimeError):
     """A stored secret opens with no key of the list; nothing was rewritten."""
 
 
+# Every column of secrets stored under the keys: client secrets and certificate keys of the directory
+# connections, and the webhooks' signing secrets; each with its key column and what a row is, for the error.
+_COLUMNS = (
+    ("directory_connections", "team_id", "secret_encrypted", "the client secret or certificate of team"),
+    ("webhooks", "id", "secret_encrypted", "the signing secret of webhook"),
+)
+
+
 async def rotate_secrets(conn: asyncpg.Connection, keys: Sequence[str]) -> int:
     """Rewrite the secrets the newest key cannot open yet, all or none; how many were rewritten.
 
@@ -26,29 +35,24 @@ async def rotate_secrets(conn: asyncpg.Connection, keys: Sequence[str]) -> int:
     """
     rewritten = 0
     async with conn.transaction():
-        rows = await conn.fetch(
-            "SELECT team_id, secret_encrypted FROM directory_connections"
-            " WHERE secret_encrypted IS NOT NULL ORDER BY team_id FOR UPDATE"
-        )
-        for row in rows:
-            if not needs_rotation(keys, row["secret_encrypted"]):
-                continue
-            try:
-                token = rotate(keys, row["secret_encrypted"])
-            except UndecryptableSecret:
-                raise RotationFailed(
-                    f"the client secret of team {row['team_id']} opens with no key of CARDSYNC_SECRET_KEYS: "
-                    "add the"
-                    " key it was stored under (after the newest) and run again, or connect that team's "
-                    "directory"
-                    " again; nothing was rewritten"
-                ) from None
-            await conn.execute(
-                "UPDATE directory_connections SET secret_encrypted = $2 WHERE team_id = $1",
-                row["team_id"],
-                token,
+        for table, key, column, what in _COLUMNS:
+            rows = await conn.fetch(
+                f"SELECT {key} AS id, {column} AS secret FROM {table}"
+                f" WHERE {column} IS NOT NULL ORDER BY {key} FOR UPDATE"
             )
-            rewritten += 1
+            for row in rows:
+                if not needs_rotation(keys, row["secret"]):
+                    continue
+                try:
+                    token = rotate(keys, row["secret"])
+                except UndecryptableSecret:
+                    raise RotationFailed(
+                        f"{what} {row['id']} opens with no key of CARDSYNC_SECRET_KEYS: add the key it was"
+                        " stored under (after the newest) and run again, or store it again; nothing was"
+                        " rewritten"
+                    ) from None
+                await conn.execute(f"UPDATE {table} SET {column} = $2 WHERE {key} = $1", row["id"], token)
+                rewritten += 1
     return rewritten
 
 
@@ -70,5 +74,5 @@ async def run(settings: Settings) -> int:
         return 1
     finally:
         await conn.close()
-    print(f"re-encrypted {rewritten} client secret(s) under the newest key")
+    print(f"re-encrypted {rewritten} stored secret(s) under the newest key")
     return 0

@@ -231,6 +231,27 @@ class CredentialExpiring(Message):
     thumbprint: str | None = None
 
 
+class WebhookMember(BaseModel):
+    id: str
+    name: str | None = None
+    email: str | None = None
+
+
+class WebhookEvent(Message):
+    """Something a team's webhooks subscribe to happened: the notifier makes one delivery for each webhook of
+    the team that takes ``event``. Member events come a batch of at most ``WEBHOOK_BATCH`` members at a time
+    (``seq`` numbers the batches of one run and event)."""
+
+    routing_key: ClassVar[str] = "notify.webhook"
+    team_id: str
+    run_id: str
+    event: Literal["member.created", "member.updated", "member.removed", "run.finished"]
+    seq: int = 0
+    members: list[WebhookMember] = Field(default_factory=list)
+
+
+WEBHOOK_BATCH = 500
+
 ALL_MESSAGES: tuple[type[Message], ...] = (
     SyncRequested,
     MembersFetched,
@@ -244,5 +265,6 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     AdminDigestRequested,
     PendingInvitesRequested,
     CredentialExpiring,
+    WebhookEvent,
 )
 BY_ROUTING_KEY: dict[str, type[Message]] = {m.routing_key: m for m in ALL_MESSAGES}

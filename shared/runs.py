@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from shared import metrics
 from shared.config import SyncConfig
+from shared.messages import WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +232,24 @@ async def approve(conn: asyncpg.Connection, run_id: str) -> None:
         raise TeamBusy(f"another run of the team is queued or running; run {run_id} stays held") from exc
 
 
+async def _announce_end(conn: asyncpg.Connection, run_id: str) -> None:
+    """A run ended (succeeded or failed): ``run.finished`` for the team's webhooks that take it, written to
+    the outbox in the transaction that ends the run; nothing when the team has none."""
+    team_id = await conn.fetchval(
+        "SELECT r.team_id::text FROM sync_runs r WHERE r.id = $1 AND EXISTS (SELECT 1 FROM webhooks w"
+        " WHERE w.team_id = r.team_id AND 'run.finished' = ANY(w.events))",
+        run_id,
+    )
+    if team_id is not None:
+        message = WebhookEvent(team_id=team_id, run_id=str(run_id), event="run.finished")
+        await conn.execute(
+            "INSERT INTO outbox (routing_key, message_id, body) VALUES ($1, $2, $3)",
+            message.routing_key,
+            message.message_id,
+            message.to_bytes(),
+        )
+
+
 async def finish(
     conn: asyncpg.Connection,
     run_id: str,
@@ -257,6 +276,8 @@ async def finish(
     await metrics.run_ended(conn, run_id)
     if not ends:  # applied now, whatever the photos: the run's end is counted once they are in
         metrics.members_applied(counts)
+    if status == RunStatus.SUCCEEDED:
+        await _announce_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 
@@ -271,6 +292,7 @@ async def end_photos(conn: asyncpg.Connection, run_id: str, error: str | None, g
             conn, run_id, RunStatus.FAILED, sets + ", error = $4", (graph_requests, error), RunStatus.PHOTOS
         )
     await metrics.run_ended(conn, run_id, members=False)  # its members were counted at its apply
+    await _announce_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 
@@ -290,6 +312,7 @@ async def finish_approved(
         (removed, deleted, summary["removed"], summary["totals"]["removed"]),
     )
     metrics.members_applied({"removed": removed, "deleted": deleted})  # the run's end was counted as it held
+    await _announce_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 
@@ -304,6 +327,7 @@ async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_request
         (reason, graph_requests),
     )
     await metrics.run_ended(conn, run_id)
+    await _announce_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 

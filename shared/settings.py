@@ -86,6 +86,10 @@ class Settings(BaseSettings):
         description="runs that changed nothing kept whole per team; older ones counted by day",
     )
     invite_ttl_days: int = 30
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="let webhooks go to loopback and private addresses (tests and development only)",
+    )
     log_level: str = "INFO"
 
     def health_port_for(self, service: str) -> int:

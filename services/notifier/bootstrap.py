@@ -9,6 +9,7 @@ from shared.messages import (
     CredentialExpiring,
     InviteRequested,
     PendingInvitesRequested,
+    WebhookEvent,
 )
 from shared.runtime import Infra
 from shared.worker import Handlers, Worker
@@ -21,6 +22,7 @@ def handler_map(notifier: Notifier) -> Handlers:
         AdminDigestRequested: notifier.on_digest_requested,
         PendingInvitesRequested: notifier.on_pending_invites_requested,
         CredentialExpiring: notifier.on_credential_expiring,
+        WebhookEvent: notifier.on_webhook_event,
     }
 
 
@@ -28,7 +30,13 @@ class NotifierService(Worker):
     def __init__(self, infra: Infra, standalone: bool):
         self.transport = SmtpTransport(infra.settings, connections=4)
         self.notifier = Notifier(infra.pool, infra.settings, self.transport)
-        super().__init__("notifier", infra, handler_map(self.notifier), standalone)
+        super().__init__(
+            "notifier",
+            infra,
+            handler_map(self.notifier),
+            standalone,
+            background=[("webhooks", self.notifier.webhooks.run)],
+        )
 
     async def stop(self) -> None:
         await super().stop()

@@ -48,6 +48,7 @@ from services.notifier.render import (
 )
 from services.notifier.sentlog import Claimed, LostClaim, SentLog, digest_key, settle
 from services.notifier.smtp import PermanentMailError
+from services.notifier.webhook_deliveries import WebhookSender, make_deliveries
 from shared import metrics
 from shared.crypto import hash_token, new_token
 from shared.errors import Permanent, Retry
@@ -56,6 +57,7 @@ from shared.messages import (
     CredentialExpiring,
     InviteRequested,
     PendingInvitesRequested,
+    WebhookEvent,
 )
 from shared.settings import Settings
 
@@ -99,6 +101,7 @@ class Notifier:
         self.max_backoff = max_backoff
         self.sentlog = SentLog(pool, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", lease)
         self._invites = InviteClaims(self.sentlog, settings.invite_ttl_days)
+        self.webhooks = WebhookSender(pool, settings)
 
     @property
     def _base_url(self) -> str:
@@ -174,6 +177,12 @@ class Notifier:
             raise DigestWaiting(
                 self.max_backoff, f"the digest of run {msg.run_id} waits for " + "; ".join(waiting)
             )
+
+    async def on_webhook_event(self, msg: WebhookEvent) -> None:
+        """The event's deliveries, one for each webhook of the team that takes it; sent by ``webhooks``."""
+        _checked_ids(msg.team_id, msg.run_id)
+        if await make_deliveries(self.pool, msg):
+            self.webhooks.wake.set()
 
     async def on_credential_expiring(self, msg: CredentialExpiring) -> None:
         """Each admin of the team is emailed once for this credential and notice (the sent-log's key)."""

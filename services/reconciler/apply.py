@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from services.reconciler.model import CARD_COLUMNS
+from shared.messages import WEBHOOK_BATCH, WebhookEvent
 
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
@@ -231,6 +232,40 @@ async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
             team_id,
             [r[0] for r in gone],
         )
+
+
+# What the run did to whom, for the team's webhooks: one outbox row per event and batch of WEBHOOK_BATCH
+# members, made in one statement from the run's actions, and only for the events some webhook of the team
+# takes (a team without webhooks costs one index look-up). A held removal is announced once an approval
+# applies it.
+_MEMBER_EVENTS = f"""
+WITH wanted AS (SELECT DISTINCT unnest(events) AS event FROM webhooks WHERE team_id = $1),
+acted AS (
+    SELECT CASE op WHEN 'create' THEN 'member.created' WHEN 'update' THEN 'member.updated'
+                   ELSE 'member.removed' END AS event, member_id, card_name, card_email
+      FROM run_actions WHERE op IN ('create', 'update', 'remove', 'delete')),
+numbered AS (
+    SELECT a.*, (row_number() OVER (PARTITION BY a.event ORDER BY a.member_id) - 1) / {WEBHOOK_BATCH} AS seq
+      FROM acted a JOIN wanted USING (event)),
+batches AS (
+    SELECT gen_random_uuid()::text AS message_id, event, seq,
+           jsonb_agg(jsonb_build_object('id', member_id, 'name', card_name, 'email', card_email)
+                     ORDER BY member_id) AS members
+      FROM numbered GROUP BY event, seq)
+INSERT INTO outbox (routing_key, message_id, body)
+SELECT '{WebhookEvent.routing_key}', message_id,
+       convert_to(jsonb_build_object('message_id', message_id, 'schema_version', 1, 'sent_at', now(),
+                  'team_id', $1::text, 'run_id', $2::text, 'event', event, 'seq', seq,
+                  'members', members)::text, 'UTF8')
+  FROM batches ORDER BY event, seq
+"""
+
+
+async def member_events(conn: asyncpg.Connection, team_id: str, run_id: str) -> int:
+    """Announce the run's applied actions to the team's webhooks (see ``_MEMBER_EVENTS``); how many
+    messages."""
+    status = await conn.execute(_MEMBER_EVENTS, team_id, run_id)
+    return int(status.rsplit(" ", 1)[-1])
 
 
 async def summary(conn: asyncpg.Connection) -> dict[str, Any]:

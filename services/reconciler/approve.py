@@ -46,6 +46,7 @@ async def apply_approved(conn: asyncpg.Connection, run: runs.Run) -> None:
         writer.add(action)
     await writer.flush()
     await apply.finish(conn, run.team_id, run.id)
+    await apply.member_events(conn, run.team_id, run.id)
     summary = await apply.summary(conn)
     # Its staged snapshot goes too: pages of the held run redelivered since its approval.
     await runs.finish_approved(conn, run.id, counter["removed"], counter["deleted"], summary)

@@ -159,6 +159,7 @@ async def reconcile(
     if held:
         await apply.hold_removals(conn)
     await apply.finish(conn, run.team_id, run.id)
+    await apply.member_events(conn, run.team_id, run.id)
     await member_photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
     # A run whose photos follow the apply ends when they are in (R17), unless it holds removals: an admin's

@@ -46,12 +46,20 @@ async def _team_a(api, operator, pool) -> tuple[dict, dict[str, str], list[str]]
     token = await (
         await api.post(f"/api/v1/teams/{team['id']}/tokens", json={"name": "alpha-ci"}, headers=operator)
     ).json()
+    hook = await (
+        await api.post(
+            f"/api/v1/teams/{team['id']}/webhooks",
+            json={"url": "https://hooks.alpha.example/in", "events": ["run.finished"]},
+            headers=operator,
+        )
+    ).json()
     ids = {
         "team_id": team["id"],
         "member_id": str(member_id),
         "run_id": run["id"],
         "template_id": (await template.json())["id"],
         "token_id": token["id"],
+        "webhook_id": hook["id"],
     }
     secrets = [
         "Alpha Secret Team",
@@ -63,6 +71,7 @@ async def _team_a(api, operator, pool) -> tuple[dict, dict[str, str], list[str]]
         "alpha-ci",
         "ALPHA",
         "alpha-admin",
+        "hooks.alpha.example",
     ]
     return team, ids, secrets
 

@@ -78,7 +78,7 @@ async def test_the_command_reports_the_rewritten_rows_and_names_an_unreadable_te
     team = await connect_team(pool, encrypt([A], "s3cret"))
     done = cardsync(db_url, tmp_path, CARDSYNC_SECRET_KEYS=f"{B},{A}")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "re-encrypted 1 client secret(s) under the newest key"
+    assert done.stdout.strip() == "re-encrypted 1 stored secret(s) under the newest key"
     assert decrypt([B], (await stored(pool))[team]) == "s3cret"
 
     failed = cardsync(db_url, tmp_path, CARDSYNC_SECRET_KEYS=C)
@@ -88,3 +88,18 @@ async def test_the_command_reports_the_rewritten_rows_and_names_an_unreadable_te
     short = cardsync(db_url, tmp_path, CARDSYNC_SECRET_KEYS=f"{B},hunter2")
     assert short.returncode == 3 and "key 2 of 2 in CARDSYNC_SECRET_KEYS has 7 characters" in short.stderr
     assert "hunter2" not in short.stderr
+
+
+async def test_webhook_secrets_rotate_with_the_client_secrets(pool):
+    team = await connect_team(pool, encrypt([A], "s3cret"))
+    hook = await pool.fetchval(
+        "INSERT INTO webhooks (team_id, url, events, secret_encrypted)"
+        " VALUES ($1, 'https://hooks.example.com/', '{run.finished}', $2) RETURNING id",
+        team,
+        encrypt([A], "whsec_c2VjcmV0"),
+    )
+    async with pool.acquire() as conn:
+        assert await rotate_secrets(conn, [B, A]) == 2
+        assert await rotate_secrets(conn, [B, A]) == 0
+    secret = await pool.fetchval("SELECT secret_encrypted FROM webhooks WHERE id = $1", hook)
+    assert decrypt([B], secret) == "whsec_c2VjcmV0"

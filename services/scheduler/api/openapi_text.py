@@ -60,4 +60,12 @@ TAGS = {
     "subteams": ("Subteams", "One subteam per synced group (R3)."),
     "invites": ("Invites", "Sending the invites that wait (R11)."),
     "audit": ("Audit log", "Who did what to the team, newest first; all of it as CSV with Accept: text/csv."),
+    "webhooks": (
+        "Webhooks",
+        (
+            "URLs the team's events are sent to (member.created, member.updated, member.removed,"
+            " run.finished), signed as Standard Webhooks sign them, retried for 24 hours, at least once under"
+            " a stable webhook-id; and each delivery's outcome."
+        ),
+    ),
 }

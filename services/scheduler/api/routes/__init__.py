@@ -13,6 +13,7 @@ from services.scheduler.api.routes import (
     teams,
     templates,
     tokens,
+    webhooks,
 )
 
 ENDPOINTS: tuple[Endpoint, ...] = (
@@ -27,4 +28,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *members.ENDPOINTS,
     *templates.ENDPOINTS,
     *audit.ENDPOINTS,
+    *webhooks.ENDPOINTS,
 )
