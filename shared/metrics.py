@@ -18,6 +18,11 @@ MESSAGES = Counter(
 GRAPH_REQUESTS = Counter("cardsync_graph_requests_total", "Requests sent to Microsoft Graph")
 GRAPH_THROTTLED = Counter("cardsync_graph_throttled_total", "Graph answers of 429 or 503")
 EMAILS = Counter("cardsync_emails_total", "Emails, by kind and outcome", ["kind", "outcome"])
+WEBHOOK_ATTEMPTS = Counter(
+    "cardsync_webhook_attempts_total",
+    "Webhook delivery attempts, by outcome (delivered, retried, failed: given up after 24 hours)",
+    ["outcome"],
+)
 OUTBOX_LAG = Gauge("cardsync_outbox_pending", "Outbox messages not yet published")
 QUEUE_DEPTH = Gauge("cardsync_queue_messages", "Messages waiting in a service's queue", ["queue"])
 DEAD_LETTERS = Gauge(

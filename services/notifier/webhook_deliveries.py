@@ -24,6 +24,7 @@ import aiohttp
 import asyncpg
 import orjson
 
+from shared import metrics
 from shared.crypto import UndecryptableSecret, decrypt
 from shared.messages import WebhookEvent
 from shared.settings import Settings
@@ -200,6 +201,7 @@ class WebhookSender:
                 next_at = now + timedelta(seconds=backoff(row["attempts"]))
                 state = "failed" if next_at > row["created_at"] + RETRY_FOR else "pending"
                 log.warning("webhook delivery %s, attempt %d: %s", row["id"], row["attempts"], error)
+            metrics.WEBHOOK_ATTEMPTS.labels("retried" if state == "pending" else state).inc()
             updates.append((uuid.UUID(row["id"]), state, status, (error or "")[:1000] or None, next_at))
         await self.pool.executemany(
             "UPDATE webhook_deliveries SET status = $2, last_status = $3, last_error = $4,"
