@@ -20,6 +20,7 @@ from shared.graph.errors import GraphAuthError
 from simulator.assertions import JWT_BEARER
 from tests.fixtures.api import make_team
 from tests.fixtures.certificates import make_certificate
+from tests.fixtures.fetcher import config
 from tests.fixtures.sim import SIM_CLIENT_ID
 
 
@@ -200,3 +201,29 @@ async def test_token_endpoint_checks_the_assertion(simulator, sim_tenant, regist
         assert resp.status == 200 and body["access_token"]
     else:
         assert resp.status == 401 and body["error"] == "invalid_client" and body["error_codes"] == [aadsts]
+
+
+async def test_runs_read_with_the_certificate_and_fail_once_it_expired(fetch_bench):
+    """A run takes its token with the stored certificate; one whose certificate expired fails saying so, and
+    one whose certificate was taken off the app fails with the platform's reason."""
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    current, lapsed, removed = make_certificate(30), make_certificate(-1), make_certificate(30)
+    for made in (current, lapsed):
+        b.tenant.add_certificate(b.client_id, made.certificate)
+    stored = {
+        "current": from_certificate(current.cert_pem, current.key_pem).dumps(),
+        "lapsed": CertificateKey(lapsed.key_pem, lapsed.thumbprint, lapsed.cert_pem).dumps(),
+        "removed": from_certificate(removed.cert_pem, removed.key_pem).dumps(),
+    }
+    reasons = {}
+    for name, credential in stored.items():
+        b.published.messages.clear()
+        request = await b.run(await b.team(secret=credential), config(group))
+        await b.fetcher(photos=False).on_sync_requested(request)
+        last = b.published.messages[-1]
+        reasons[name] = getattr(last, "reason", type(last).__name__)
+    assert reasons["current"] == "SnapshotCompleted"
+    assert f"client certificate (thumbprint {lapsed.thumbprint}) expired on" in reasons["lapsed"]
+    assert reasons["removed"].startswith("the client certificate is not registered on the app")
+    assert "AADSTS700027" in reasons["removed"]
