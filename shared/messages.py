@@ -231,23 +231,17 @@ class CredentialExpiring(Message):
     thumbprint: str | None = None
 
 
-class WebhookMember(BaseModel):
-    id: str
-    name: str | None = None
-    email: str | None = None
-
-
 class WebhookEvent(Message):
     """Something a team's webhooks subscribe to happened: the notifier makes one delivery for each webhook of
-    the team that takes ``event``. Member events come a batch of at most ``WEBHOOK_BATCH`` members at a time
-    (``seq`` numbers the batches of one run and event)."""
+    the team that takes ``event``. Member events come a batch of at most ``WEBHOOK_BATCH`` member ids at a
+    time (``seq`` numbers the batches of one run and event)."""
 
     routing_key: ClassVar[str] = "notify.webhook"
     team_id: str
     run_id: str
     event: Literal["member.created", "member.updated", "member.removed", "run.finished"]
     seq: int = 0
-    members: list[WebhookMember] = Field(default_factory=list)
+    member_ids: list[str] = Field(default_factory=list)
 
 
 WEBHOOK_BATCH = 500

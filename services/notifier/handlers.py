@@ -180,7 +180,7 @@ class Notifier:
 
     async def on_webhook_event(self, msg: WebhookEvent) -> None:
         """The event's deliveries, one for each webhook of the team that takes it; sent by ``webhooks``."""
-        _checked_ids(msg.team_id, msg.run_id)
+        _checked_ids(msg.team_id, msg.run_id, *msg.member_ids)
         if await make_deliveries(self.pool, msg):
             self.webhooks.wake.set()
 

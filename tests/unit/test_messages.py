@@ -6,6 +6,7 @@ from shared.messages import (
     ALL_MESSAGES,
     BY_ROUTING_KEY,
     AdminDigestRequested,
+    CredentialExpiring,
     DirectoryUser,
     FetchedPhoto,
     GroupInfo,
@@ -18,6 +19,7 @@ from shared.messages import (
     SnapshotCompleted,
     SnapshotFailed,
     SyncRequested,
+    WebhookEvent,
 )
 
 EXAMPLES = [
@@ -44,6 +46,10 @@ EXAMPLES = [
     AdminDigestRequested(team_id="t", run_id="r", kind="held"),
     PendingInvitesRequested(team_id="t"),
     RunApproved(team_id="t", run_id="r"),
+    CredentialExpiring(
+        team_id="t", expires_at="2027-01-01T00:00:00Z", days=7, credential_type="certificate", thumbprint="AB"
+    ),
+    WebhookEvent(team_id="t", run_id="r", event="member.created", seq=1, member_ids=["m1", "m2"]),
     RunApplied(team_id="t", run_id="r"),
     PhotosFetched(
         team_id="t",
