@@ -227,3 +227,33 @@ async def test_runs_read_with_the_certificate_and_fail_once_it_expired(fetch_ben
     assert f"client certificate (thumbprint {lapsed.thumbprint}) expired on" in reasons["lapsed"]
     assert reasons["removed"].startswith("the client certificate is not registered on the app")
     assert "AADSTS700027" in reasons["removed"]
+
+
+async def test_the_dashboard_connects_with_a_certificate(
+    graph_api, operator, settings, sim_tenant, registered
+):
+    sim_tenant.add_certificate(SIM_CLIENT_ID, registered.certificate)
+    team = await make_team(graph_api, operator)
+    token = settings.operator_token.get_secret_value()
+    signed_in = await graph_api.post(
+        "/signin/operator", data={"token": token, "next": "/teams"}, allow_redirects=False
+    )
+    assert signed_in.status == 303
+    path = f"/teams/{team['id']}/directory"
+    page = await (await graph_api.get(path)).text()
+    form = {
+        "csrf_token": page.split('name="csrf_token" value="')[1].split('"')[0],
+        "tenant_id": sim_tenant.tenant_id,
+        "client_id": SIM_CLIENT_ID,
+        "client_secret": "",
+        "client_certificate": "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----",
+    }
+    refused = await graph_api.post(path, data=form, allow_redirects=False)
+    text = await refused.text()
+    assert refused.status == 422 and 'id="client_certificate-error"' in text and "nope" not in text
+    form["client_certificate"] = registered.cert_pem + registered.key_pem
+    saved = await graph_api.post(path, data=form, allow_redirects=False)
+    assert saved.status == 303, await saved.text()
+    page = await (await graph_api.get(path)).text()
+    assert f"A certificate (thumbprint {registered.thumbprint})" in page and "Expires" in page
+    assert "PRIVATE KEY" not in page

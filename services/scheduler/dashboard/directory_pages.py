@@ -45,13 +45,18 @@ async def consent(request: web.Request) -> web.StreamResponse:
 @page
 async def own_app(request: web.Request) -> web.Response:
     form = await request.post()
-    body = {k: str(form.get(k, "")).strip() for k in ("tenant_id", "client_id", "client_secret")}
+    body = {k: str(form.get(k, "")).strip() for k in ("tenant_id", "client_id")}
+    secret, certificate = (str(form.get(k, "")).strip() for k in ("client_secret", "client_certificate"))
+    if certificate and not secret:
+        body["client_certificate"] = certificate
+    else:  # a secret, or neither (the API says what is missing)
+        body["client_secret"] = secret
     answer = await api.call(request, "PUT", _DIRECTORY, body=body, csrf=str(form.get("csrf_token", "")))
     if answer.ok:
         raise back_to(f"/teams/{request.match_info['team_id']}/directory?done=connected")
     errors = answer.field_errors()
     general = errors.pop("", "") if answer.status == 422 else ""
-    kept = {k: body[k] for k in ("tenant_id", "client_id")}  # the secret is never sent back to the page
+    kept = {k: body[k] for k in ("tenant_id", "client_id")}  # no secret or key goes back to the page
     return await _show(request, answer.status, form=kept, errors=errors, error=general or answer.detail)
 
 
