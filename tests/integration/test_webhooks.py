@@ -4,6 +4,7 @@ local HTTPS receiver, signed (Standard Webhooks), retried under the same id, giv
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,9 +34,13 @@ class Receiver:
     url: str = ""
     received: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
     fail: int = 0
+    hold: asyncio.Event | None = None  # when set: each request waits for it before answering
+    ca_file: str = ""
 
     async def handle(self, request: web.Request) -> web.Response:
         self.received.append((dict(request.headers), await request.read()))
+        if self.hold is not None:
+            await self.hold.wait()
         if self.fail:
             self.fail -= 1
             return web.Response(status=500)
@@ -56,6 +61,7 @@ async def receiver(server_tls):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     found.url = f"https://127.0.0.1:{port}/hook"
+    found.ca_file = server_tls.ca_file
     yield found
     await runner.cleanup()
 
@@ -259,3 +265,45 @@ async def test_a_private_address_is_not_reached_unless_allowed(
     assert receiver.received == []
     error = await pool.fetchval("SELECT last_error FROM webhook_deliveries")
     assert "loopback, private or reserved" in error
+
+
+async def test_a_crash_after_sending_sends_again_under_the_same_id(
+    pool, settings, client, operator, receiver
+):
+    """The notifier stops (its task cancelled) while the receiver holds the request: nothing was recorded, so
+    once the claim's lease is over another replica sends the delivery again, with the same webhook-id."""
+    team = await make_team(client, operator)
+    made = await client.post(
+        f"/api/v1/teams/{team['id']}/webhooks",
+        json={"url": receiver.url, "events": ["run.finished"]},
+        headers=team["headers"],
+    )
+    assert made.status == 201
+    hook_settings = settings.model_copy(update={"webhooks_allow_private": True, "ca_file": receiver.ca_file})
+    first, second = (Notifier(pool, hook_settings, SmtpTransport(hook_settings)) for _ in range(2))
+    try:
+        await TeamRuns(pool, Reconciler(pool, settings), team["id"]).sync([user(1)])
+        receiver.hold = asyncio.Event()
+        for event in [
+            WebhookEvent.from_bytes(bytes(r["body"]))
+            for r in await pool.fetch(
+                "DELETE FROM outbox WHERE routing_key = $1 RETURNING body", WebhookEvent.routing_key
+            )
+        ]:
+            await dispatch(handler_map(first), event)
+        sending = asyncio.create_task(first.webhooks.send_due())
+        while not receiver.received:
+            await asyncio.sleep(0.01)
+        sending.cancel()  # the replica dies with the request in flight
+        await asyncio.gather(sending, return_exceptions=True)
+        receiver.hold.set()
+        assert await second.webhooks.send_due() == 0  # claimed: the lease holds it
+        await pool.execute("UPDATE webhook_deliveries SET next_attempt_at = now()")  # the lease runs out
+        assert await second.webhooks.send_due() == 1
+    finally:
+        for notifier in (first, second):
+            await notifier.webhooks.close()
+            await notifier.transport.close()
+    ids = [h["webhook-id"] for h, _ in receiver.received]
+    assert len(ids) == 2 and ids[0] == ids[1]
+    assert await pool.fetchval("SELECT status FROM webhook_deliveries") == "delivered"
