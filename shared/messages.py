@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -139,6 +139,7 @@ class SnapshotCompleted(RunMessage):
 class SnapshotFailed(RunMessage):
     routing_key: ClassVar[str] = "snapshot.failed"
     reason: str = Field(description="what went wrong, in words an admin understands")
+    cause: str = Field(default="unknown", description="its cause, one of shared.failures.Cause")
     graph_requests: int = 0
 
 
@@ -176,6 +177,7 @@ class PhotosCompleted(RunMessage):
     error: str | None = Field(
         default=None, description="why the check stopped short, in words an admin understands; the run fails"
     )
+    cause: str | None = Field(default=None, description="the error's cause, one of shared.failures.Cause")
 
 
 class RunApplied(RunMessage):
@@ -210,6 +212,17 @@ class AdminDigestRequested(Message):
     # A summary sent once a held run's removals are approved and applied: it lists who left, not who joined
     # again (a notifier that predates the flag ignores it and sends the whole summary).
     approved: bool = False
+
+
+class RunNoticeRequested(RunMessage):
+    """Tell the team's admins that its syncs began to fail (this run is the first of the streak) or work
+    again (this run ended the streak)."""
+
+    routing_key: ClassVar[str] = "notify.run_notice"
+    kind: Literal["failed", "fixed"]
+    day: date = Field(
+        description="the UTC day the run ended: an admin gets one failure notice a team and day"
+    )
 
 
 class PendingInvitesRequested(Message):
@@ -257,6 +270,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     RunApproved,
     InviteRequested,
     AdminDigestRequested,
+    RunNoticeRequested,
     PendingInvitesRequested,
     CredentialExpiring,
     WebhookEvent,

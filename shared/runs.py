@@ -25,8 +25,9 @@ from typing import Any, Literal, Self
 import asyncpg
 from pydantic import ValidationError
 
-from shared import metrics
+from shared import metrics, run_notices
 from shared.config import SyncConfig
+from shared.failures import Cause
 from shared.messages import WebhookEvent
 
 log = logging.getLogger(__name__)
@@ -276,23 +277,38 @@ async def finish(
     await metrics.run_ended(conn, run_id)
     if not ends:  # applied now, whatever the photos: the run's end is counted once they are in
         metrics.members_applied(counts)
+    else:
+        await run_notices.after_end(conn, run_id)
     if status == RunStatus.SUCCEEDED:
         await _announce_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 
-async def end_photos(conn: asyncpg.Connection, run_id: str, error: str | None, graph_requests: int) -> None:
+async def end_photos(
+    conn: asyncpg.Connection,
+    run_id: str,
+    error: str | None,
+    graph_requests: int,
+    cause: str | None = Cause.UNKNOWN,
+) -> None:
     """End a run whose photos are in: succeeded, or failed saying why its photo check stopped short (its
-    members stay as the apply left them). The photo check's Graph requests join the run's."""
+    members stay as the apply left them), and for what ``cause``. The photo check's Graph requests join the
+    run's."""
     sets = ", finished_at = now(), graph_requests = graph_requests + $3"
     if error is None:
         await _move(conn, run_id, RunStatus.SUCCEEDED, sets, (graph_requests,), RunStatus.PHOTOS)
     else:
         await _move(
-            conn, run_id, RunStatus.FAILED, sets + ", error = $4", (graph_requests, error), RunStatus.PHOTOS
+            conn,
+            run_id,
+            RunStatus.FAILED,
+            sets + ", error = $4, failure_cause = $5",
+            (graph_requests, error, str(cause or Cause.UNKNOWN)),
+            RunStatus.PHOTOS,
         )
     await metrics.run_ended(conn, run_id, members=False)  # its members were counted at its apply
     await _announce_end(conn, run_id)
+    await run_notices.after_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 
@@ -313,21 +329,31 @@ async def finish_approved(
     )
     metrics.members_applied({"removed": removed, "deleted": deleted})  # the run's end was counted as it held
     await _announce_end(conn, run_id)
+    await run_notices.after_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 
-async def fail(conn: asyncpg.Connection, run_id: str, reason: str, graph_requests: int | None = None) -> None:
-    """End an active run as failed; what it had not applied is not (a run failed before its apply removes
-    nobody), and the staged snapshot is dropped."""
+async def fail(
+    conn: asyncpg.Connection,
+    run_id: str,
+    reason: str,
+    graph_requests: int | None = None,
+    cause: str | None = Cause.UNKNOWN,
+) -> None:
+    """End an active run as failed, saying why (``reason``, in words) and for what ``cause``
+    (``shared.failures``); what it had not applied is not (a run failed before its apply removes nobody),
+    and the staged snapshot is dropped. The admins hear of it (``run_notices``)."""
     await _move(
         conn,
         run_id,
         RunStatus.FAILED,
-        ", error = $3, finished_at = now(), graph_requests = coalesce($4, graph_requests)",
-        (reason, graph_requests),
+        ", error = $3, finished_at = now(), graph_requests = coalesce($4, graph_requests),"
+        " failure_cause = $5",
+        (reason, graph_requests, str(cause or Cause.UNKNOWN)),
     )
     await metrics.run_ended(conn, run_id)
     await _announce_end(conn, run_id)
+    await run_notices.after_end(conn, run_id)
     await drop_staging(conn, run_id)
 
 

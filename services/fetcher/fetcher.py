@@ -28,6 +28,7 @@ from services.fetcher.snapshot import Reading, Snapshot
 from services.fetcher.user_properties import select_param, user_properties
 from shared import runs
 from shared.config import UNLISTABLE, unlistable_sources
+from shared.failures import Cause, cause_of
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
 from shared.graph.errors import DeltaExpired, GraphError
@@ -79,7 +80,8 @@ class Fetcher:
             return
         run, connection = claimed
         if run.config is None:
-            await self._fail(msg, run.config_error or "the run has no sync configuration", None)
+            reason = run.config_error or "the run has no sync configuration"
+            await self._fail(msg, reason, None, Cause.CONFIGURATION)
             return
         graph: TenantGraph | None = None
         sink = PageSink(msg, self.publish)
@@ -94,7 +96,9 @@ class Fetcher:
             reason = exc.reason if isinstance(exc, GraphError) else str(exc)
             log.warning("fetch failed: %s", reason)
             await sink.settle()
-            await self._fail(msg, reason, graph)
+            await self._fail(
+                msg, reason, graph, Cause.CONFIGURATION if isinstance(exc, RunFailed) else cause_of(exc)
+            )
             return
         finally:
             sink.cancel()  # pages still in flight only when the fetch broke off with another error
@@ -126,7 +130,7 @@ class Fetcher:
             log.info("run %s is not waiting for its photos; message ignored", msg.run_id)
             return
         run, connection = claimed
-        attempt, graph, check, error = uuid.uuid4().hex, None, None, None
+        attempt, graph, check, error, cause = uuid.uuid4().hex, None, None, None, None
         try:
             if connection is None:
                 raise RunFailed("the team's directory was disconnected meanwhile")
@@ -142,6 +146,7 @@ class Fetcher:
             reason = exc.reason if isinstance(exc, GraphError) else str(exc)
             log.warning("photos not synced: %s", reason)
             error = f"the members were applied, but their profile photos could not all be synced: {reason}"
+            cause = Cause.CONFIGURATION if isinstance(exc, RunFailed) else cause_of(exc)
         await self.publish(
             PhotosCompleted(
                 team_id=msg.team_id,
@@ -150,6 +155,7 @@ class Fetcher:
                 messages=check.sent if check else 0,
                 graph_requests=graph.requests if graph else 0,
                 error=error,
+                cause=cause,
             )
         )
 
@@ -213,12 +219,13 @@ class Fetcher:
             # A user who left may come back after its member (and photo) was deleted: checked afresh.
             await photo_etags.forget_ids(self.pool, run.team_id, {*snap.gone_ids, *snap.left_ids})
 
-    async def _fail(self, msg: SyncRequested, reason: str, graph: TenantGraph | None) -> None:
+    async def _fail(self, msg: SyncRequested, reason: str, graph: TenantGraph | None, cause: Cause) -> None:
         await self.publish(
             SnapshotFailed(
                 team_id=msg.team_id,
                 run_id=msg.run_id,
                 reason=reason,
+                cause=cause,
                 graph_requests=graph.requests if graph else 0,
             )
         )

@@ -9,6 +9,7 @@ from shared.messages import (
     CredentialExpiring,
     InviteRequested,
     PendingInvitesRequested,
+    RunNoticeRequested,
     WebhookEvent,
 )
 from shared.runtime import Infra
@@ -23,6 +24,7 @@ def handler_map(notifier: Notifier) -> Handlers:
         PendingInvitesRequested: notifier.on_pending_invites_requested,
         CredentialExpiring: notifier.on_credential_expiring,
         WebhookEvent: notifier.on_webhook_event,
+        RunNoticeRequested: notifier.on_run_notice_requested,
     }
 
 

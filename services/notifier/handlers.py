@@ -29,6 +29,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -45,8 +46,9 @@ from services.notifier.render import (
     render_credential_expiring,
     render_digest,
     render_invite,
+    render_notice,
 )
-from services.notifier.sentlog import Claimed, LostClaim, SentLog, digest_key, settle
+from services.notifier.sentlog import Claimed, LostClaim, SentLog, digest_key, notice_key, settle
 from services.notifier.smtp import PermanentMailError
 from services.notifier.webhook_deliveries import WebhookSender, make_deliveries
 from shared import metrics
@@ -57,6 +59,7 @@ from shared.messages import (
     CredentialExpiring,
     InviteRequested,
     PendingInvitesRequested,
+    RunNoticeRequested,
     WebhookEvent,
 )
 from shared.settings import Settings
@@ -152,20 +155,34 @@ class Notifier:
         rendered = render_digest(
             "approved" if msg.approved else msg.kind, run["team_name"], run_url, run["summary"], run["counts"]
         )
-        # Nothing but this message keeps a digest: one the server would not take for the whole window leaves
-        # the message to be delivered again (the bus backs off between deliveries), and the admins who have
-        # theirs are not sent it twice. The admins after it get one attempt each meanwhile: a mailbox that
-        # refuses for now must not keep the others waiting, and a server that is down must not hold the
-        # message past the broker's acknowledgement timeout.
+        await self._to_admins(
+            msg.team_id,
+            msg.run_id,
+            "digest",
+            rendered,
+            lambda member: digest_key(msg.run_id, msg.kind, member),
+        )
+
+    async def _to_admins(
+        self, team_id: str, run_id: str, kind: str, rendered: Rendered, key_of: Callable[[str], str]
+    ) -> None:
+        """Send ``rendered`` to each admin of the team once, under the sent-log key ``key_of`` gives for the
+        admin's member id.
+
+        Nothing but the message keeps such an email: one the server would not take for the whole window
+        leaves the message to be delivered again (the bus backs off between deliveries), and the admins who
+        have theirs are not sent it twice. The admins after it get one attempt each meanwhile: a mailbox that
+        refuses for now must not keep the others waiting, and a server that is down must not hold the message
+        past the broker's acknowledgement timeout."""
         waiting: list[str] = []
-        for admin in await store.team_admins(self.pool, msg.team_id):
-            key = digest_key(msg.run_id, msg.kind, admin["member_id"])
+        for admin in await store.team_admins(self.pool, team_id):
+            key = key_of(admin["member_id"])
             claimed = await settle(lambda key=key, admin=admin: self.sentlog.claim(key, admin["email"]))
             if claimed is None:
                 continue
             try:
                 await self._send(
-                    "digest",
+                    kind,
                     claimed,
                     rendered,
                     Person(admin["name"], admin["email"]),
@@ -175,7 +192,7 @@ class Notifier:
                 waiting.append(f"admin {admin['member_id']}: {exc}")
         if waiting:
             raise DigestWaiting(
-                self.max_backoff, f"the digest of run {msg.run_id} waits for " + "; ".join(waiting)
+                self.max_backoff, f"the {kind} of run {run_id} waits for " + "; ".join(waiting)
             )
 
     async def on_webhook_event(self, msg: WebhookEvent) -> None:
@@ -219,6 +236,32 @@ class Notifier:
                 self.max_backoff,
                 f"the credential notice of team {msg.team_id} waits for " + "; ".join(waiting),
             )
+
+    async def on_run_notice_requested(self, msg: RunNoticeRequested) -> None:
+        """Each admin of the team is told once that its syncs fail (at most once a team and day) or work
+        again; a redelivery sends nobody anything twice."""
+        _checked_ids(msg.team_id, msg.run_id)
+        run = await store.load_ended_run(self.pool, msg.team_id, msg.run_id)
+        if run is None:
+            log.warning("notice for run %s of team %s: no such run", msg.run_id, msg.team_id)
+            return
+        since = run["finished_at"].strftime("%d %B %Y at %H:%M UTC") if run["finished_at"] else ""
+        rendered = render_notice(
+            msg.kind,
+            run["team_name"],
+            f"{self._base_url}/teams/{msg.team_id}/runs/{msg.run_id}",
+            run["error"],
+            run["failure_cause"],
+            run["trigger"],
+            since,
+        )
+        await self._to_admins(
+            msg.team_id,
+            msg.run_id,
+            "notice",
+            rendered,
+            lambda member: notice_key(msg.kind, msg.team_id, msg.run_id, msg.day.isoformat(), member),
+        )
 
     async def _send(
         self,

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared import failures
 from shared.text import PRODUCT, one_line, templates
 
 LIST_LIMIT = 50
@@ -143,4 +144,35 @@ def render_credential_expiring(
         thumbprint=thumbprint,
         settings_url=settings_url,
         product=PRODUCT,
+    )
+
+
+def render_notice(
+    kind: str, team: str, run_url: str, reason: str | None, cause: str | None, trigger: str, since: str
+) -> Rendered:
+    """A failure notice (what failed and what to do, from the run's cause: ``shared.failures``), or the word
+    that the sync works again."""
+    name = one_line(team, 100)
+    if kind == "fixed":
+        return _both(
+            "notice",
+            f"{name}: the directory sync works again",
+            kind=kind,
+            team=team,
+            run_url=run_url,
+            product=PRODUCT,
+        )
+    advice = failures.advice(cause)
+    return _both(
+        "notice",
+        f"{name}: the directory sync failed",
+        kind=kind,
+        team=team,
+        run_url=run_url,
+        product=PRODUCT,
+        what=advice.what,
+        todo=advice.todo,
+        reason=reason or "",
+        when=failures.when_retried(cause, 1, trigger),
+        since=since,
     )

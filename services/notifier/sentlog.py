@@ -33,6 +33,14 @@ def digest_key(run_id: str, kind: str, member_id: str) -> str:
     return f"digest:{run_id}:{member_id}" if kind == "summary" else f"digest:{run_id}:{kind}:{member_id}"
 
 
+def notice_key(kind: str, team_id: str, run_id: str, day: str, member_id: str) -> str:
+    """A failure notice is one per admin, team and day, whichever run asks; the word that the sync works
+    again is one per run and admin."""
+    if kind == "failed":
+        return f"notice:failed:{team_id}:{day}:{member_id}"
+    return f"notice:{kind}:{run_id}:{member_id}"
+
+
 class LostClaim(Exception):
     """Another replica claimed the email after this one's lease ran out: it is theirs to send."""
 

@@ -94,6 +94,15 @@ async def load_run(pool: asyncpg.Pool, team_id: str, run_id: str) -> asyncpg.Rec
     )
 
 
+async def load_ended_run(pool: asyncpg.Pool, team_id: str, run_id: str) -> asyncpg.Record | None:
+    return await pool.fetchrow(
+        "SELECT t.name AS team_name, r.error, r.failure_cause, r.trigger, r.finished_at"
+        " FROM sync_runs r JOIN teams t ON t.id = r.team_id WHERE r.id = $1 AND r.team_id = $2",
+        run_id,
+        team_id,
+    )
+
+
 async def team_admins(pool: asyncpg.Pool, team_id: str) -> list[asyncpg.Record]:
     return await pool.fetch(
         # To the card's email, as an invite: a guest admin's login has no mailbox behind it.

@@ -12,6 +12,7 @@ from services.reconciler.model import CARD_COLUMNS, MemberAction
 from services.reconciler.plan import tally
 from services.reconciler.writer import ActionWriter
 from shared import db, run_locks, runs
+from shared.failures import Cause
 from shared.messages import AdminDigestRequested
 
 # Still valid: the member is still managed and present, and no later run superseded the hold (``apply``). A
@@ -27,7 +28,9 @@ async def apply_approved(conn: asyncpg.Connection, run: runs.Run) -> None:
     """Apply the approved run's still-valid removals and mark it succeeded; call it in the caller's
     transaction, under the run's lock, with the run known to be approved (``reconciling`` after ``held``)."""
     if run.config is None:
-        await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
+        await runs.fail(
+            conn, run.id, run.config_error or "the run has no sync configuration", cause=Cause.CONFIGURATION
+        )
         return
     await run_locks.lock(conn, "team", run.team_id)
     writer = ActionWriter(conn, run.config, dry_run=False, team_id=run.team_id, run_id=run.id)

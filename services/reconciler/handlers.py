@@ -74,7 +74,7 @@ class Reconciler:
     async def on_snapshot_failed(self, msg: SnapshotFailed) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             if await self._locked_run(conn, msg.run_id) is not None:
-                await runs.fail(conn, msg.run_id, msg.reason, msg.graph_requests)
+                await runs.fail(conn, msg.run_id, msg.reason, msg.graph_requests, msg.cause)
 
     async def on_run_approved(self, msg: RunApproved) -> None:
         """Apply the removals an approved run held; a redelivery finds the run ended and changes nothing."""

@@ -18,6 +18,7 @@ from shared.runs import RunStatus
 class Completion:
     error: str | None
     graph_requests: int
+    cause: str | None = None
 
 
 async def record(conn: asyncpg.Connection, batch: Sequence[PhotosFetched]) -> None:
@@ -37,26 +38,27 @@ async def record(conn: asyncpg.Connection, batch: Sequence[PhotosFetched]) -> No
 
 async def record_completion(conn: asyncpg.Connection, msg: PhotosCompleted) -> None:
     await conn.execute(
-        "INSERT INTO photo_completions (run_id, attempt, messages, graph_requests, error)"
-        " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        "INSERT INTO photo_completions (run_id, attempt, messages, graph_requests, error, cause)"
+        " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         msg.run_id,
         msg.attempt,
         msg.messages,
         msg.graph_requests,
         msg.error,
+        msg.cause,
     )
 
 
 async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     """A recorded completion whose attempt has every message it announced stored; else None."""
     row = await conn.fetchrow(
-        "SELECT c.error, c.graph_requests FROM photo_completions c"
+        "SELECT c.error, c.graph_requests, c.cause FROM photo_completions c"
         " WHERE c.run_id = $1 AND c.messages <= (SELECT count(*) FROM photo_deliveries d"
         "  WHERE d.run_id = c.run_id AND d.attempt = c.attempt AND d.seq < c.messages)"
         " ORDER BY c.received_at LIMIT 1",
         run_id,
     )
-    return None if row is None else Completion(row["error"], row["graph_requests"])
+    return None if row is None else Completion(row["error"], row["graph_requests"], row["cause"])
 
 
 async def stored(conn: asyncpg.Connection, run_id: str) -> int:

@@ -60,7 +60,7 @@ class PhotoHandlers:
         done = await photo_deliveries.complete(conn, run_id)
         if done is None:
             return False
-        await runs.end_photos(conn, run_id, done.error, done.graph_requests)
+        await runs.end_photos(conn, run_id, done.error, done.graph_requests, done.cause)
         self._shown.pop(run_id, None)
         log.info(
             "run %s: its photos are in; %s", run_id, "failed: " + done.error if done.error else "succeeded"

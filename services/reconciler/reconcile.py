@@ -16,6 +16,7 @@ from services.reconciler.plan import COUNT_KEYS, tally
 from services.reconciler.rules import Context, decide, guard_holds
 from services.reconciler.writer import ActionWriter
 from shared import db, runs
+from shared.failures import Cause
 from shared.messages import AdminDigestRequested, RunApplied
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,9 @@ async def reconcile(
     decided as it goes (the run's progress)."""
     config = run.config
     if config is None:
-        await runs.fail(conn, run.id, run.config_error or "the run has no sync configuration")
+        await runs.fail(
+            conn, run.id, run.config_error or "the run has no sync configuration", cause=Cause.CONFIGURATION
+        )
         return 0
     if completion.mode == "full" and (missing := _missing_groups(run, completion)):
         await runs.fail(
@@ -87,6 +90,7 @@ async def reconcile(
             "the directory snapshot is incomplete: it lacks the group(s) "
             + ", ".join(missing)
             + "; nobody was removed",
+            cause=Cause.INCOMPLETE,
         )
         return 0
     ctx = Context(config, completion.mode, {k: frozenset(v) for k, v in completion.roles.items()})

@@ -16,6 +16,7 @@ import logging
 import asyncpg
 
 from shared import run_locks, runs
+from shared.failures import Cause
 
 log = logging.getLogger(__name__)
 BATCH = 100
@@ -67,7 +68,7 @@ async def _fail_batch(conn: asyncpg.Connection, timeout: float) -> list[asyncpg.
     for run in await conn.fetch(_STALLED, timeout, BATCH):
         if not await run_locks.try_lock(conn, "run", str(run["id"])):
             continue  # a reconciler is working on it
-        await runs.fail(conn, str(run["id"]), stalled_reason(timeout, run["status"]))
+        await runs.fail(conn, str(run["id"]), stalled_reason(timeout, run["status"]), cause=Cause.TIMEOUT)
         failed.append(run)
     return failed
 
