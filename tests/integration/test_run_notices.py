@@ -1,5 +1,6 @@
-"""Failure notices on a real database and SMTP server: the run's end decides who hears of it (the outbox), and
-the notifier sends each admin at most one failure notice per team and day, and the word that it works again."""
+"""Failure notices on a real database and SMTP server: the run's end decides who hears of it (the outbox),
+and the notifier sends each admin at most one failure notice per team and day, and the word that it works
+again."""
 
 from __future__ import annotations
 
