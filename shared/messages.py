@@ -180,6 +180,16 @@ class PhotosCompleted(RunMessage):
     cause: str | None = Field(default=None, description="the error's cause, one of shared.failures.Cause")
 
 
+class PhotosStored(RunMessage):
+    """The reconciler stored the photos of a PhotosFetched (set on their members, or staged for members to
+    come): the fetcher records their etags now, so that a photo lost on its way is fetched again."""
+
+    routing_key: ClassVar[str] = "photos.stored"
+    etags: dict[str, str | None] = Field(
+        description="directory id -> the etag of the photo stored; None for a photo removed"
+    )
+
+
 class RunApplied(RunMessage):
     """The reconciler committed a run's apply (its removals perhaps held for approval): the run's members
     exist, and what follows an apply (the photo step) may start."""
@@ -266,6 +276,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     SnapshotFailed,
     PhotosFetched,
     PhotosCompleted,
+    PhotosStored,
     RunApplied,
     RunApproved,
     InviteRequested,

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 from services.fetcher.fetcher import Fetcher
 from shared.graph.client import GraphClient
-from shared.messages import RunApplied, SyncRequested
+from shared.messages import PhotosStored, RunApplied, SyncRequested
 from shared.runtime import Infra
 from shared.worker import Handlers, Worker
 
 
 def handler_map(fetcher: Fetcher) -> Handlers:
     """The fetcher's HANDLERS: the consumer and the tests deliver through this map alone."""
-    return {SyncRequested: fetcher.on_sync_requested, RunApplied: fetcher.on_run_applied}
+    return {
+        SyncRequested: fetcher.on_sync_requested,
+        RunApplied: fetcher.on_run_applied,
+        PhotosStored: fetcher.on_photos_stored,
+    }
 
 
 class FetcherService(Worker):

@@ -35,6 +35,7 @@ from shared.graph.errors import DeltaExpired, GraphError
 from shared.messages import (
     Message,
     PhotosCompleted,
+    PhotosStored,
     RunApplied,
     SnapshotCompleted,
     SnapshotFailed,
@@ -158,6 +159,11 @@ class Fetcher:
                 cause=cause,
             )
         )
+
+    async def on_photos_stored(self, msg: PhotosStored) -> None:
+        """The reconciler stored these photos: their etags are recorded, and they are not fetched again until
+        they change."""
+        await photo_etags.record(self.pool, msg.team_id, msg.etags)
 
     def _syncs_photos(self, run: Run) -> bool:
         if not self.photos or run.dry_run or run.config is None:

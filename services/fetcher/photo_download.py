@@ -4,7 +4,8 @@ streamed, so that no more of a photo is read than may be kept (inside a ``$batch
 whole, base64 in JSON, however large). A photo that is not kept (too large, or not a JPEG, PNG or GIF image
 whatever its header says) goes on the run's member errors, and its etag is recorded: it is not fetched again
 until it changes, and the member keeps the photo it had. A photo Graph would not give goes on the member
-errors too, unrecorded: the next run asks again.
+errors too, unrecorded: the next run asks again. A photo sent (or a removal) is recorded only once the
+reconciler says it stored it (PhotosStored): one lost on its way, dead-lettered say, is fetched again.
 
 Batches are checked by several workers at once, each downloading its batch's changed photos as soon as it
 knows them, so that the tenant's requests in flight (the Graph client's cap) are always taken; each batch's
@@ -141,8 +142,10 @@ class PhotoCheck:
         wanted = list(plan.download.items())
         downloads = await asyncio.gather(*(self._download(u, etag) for u, etag in wanted))
         photos = [FetchedPhoto(directory_id=u, etag=None, content_type=None) for u in plan.removed]
+        for user_id in plan.removed:
+            plan.seen.pop(user_id, None)  # recorded once the reconciler removed it (PhotosStored)
         for (user_id, etag), download in zip(wanted, downloads, strict=True):
-            if download.judged:
+            if download.judged and download.photo is None:  # judged and not kept: nothing to store
                 plan.seen[user_id] = etag
             if download.photo is not None:
                 photos.append(download.photo)
@@ -156,7 +159,8 @@ class PhotoCheck:
                     team_id=run.team_id, run_id=run.run_id, attempt=self.attempt, seq=seq, photos=photos
                 )
             )
-        # Recorded only after the message and errors: a crash in between re-sends, never loses, a photo.
+        # Recorded only after the message and errors: a crash in between re-sends, never loses, a photo. (The
+        # photos sent are recorded once stored: ``Fetcher.on_photos_stored``.)
         await runs.add_member_errors(self.pool, self.run.run_id, errors)
         await photo_etags.record(self.pool, self.run.team_id, plan.seen)
 

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 import asyncpg
 
 from services.reconciler import member_photos, photo_deliveries
-from shared import run_locks, runs
+from shared import db, run_locks, runs
 from shared.batching import Batcher
 from shared.errors import Permanent
-from shared.messages import PhotosCompleted, PhotosFetched
+from shared.messages import PhotosCompleted, PhotosFetched, PhotosStored
 
 log = logging.getLogger(__name__)
 
@@ -112,3 +112,16 @@ async def _store_some(
 ) -> None:
     await member_photos.store_many(conn, photos)
     await photo_deliveries.record(conn, messages)
+    # The fetcher records a photo's etag once its bytes are stored, in this transaction's outbox: a photo
+    # whose message never got here has no etag recorded, and the next run fetches it again.
+    await db.enqueue(
+        conn,
+        *(
+            PhotosStored(
+                team_id=m.team_id,
+                run_id=m.run_id,
+                etags={p.directory_id: p.etag if p.content_type else None for p in m.photos},
+            )
+            for m in messages
+        ),
+    )

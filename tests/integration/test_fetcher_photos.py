@@ -4,7 +4,7 @@ member keeps the photo it had."""
 
 from __future__ import annotations
 
-from shared.messages import FetchedPhoto
+from shared.messages import FetchedPhoto, PhotosFetched
 from simulator.images import jpeg, png
 from tests.fixtures.fetcher import Applying, add_users, applying, config
 
@@ -145,3 +145,34 @@ async def test_with_the_photo_field_off_a_run_succeeds_at_its_apply_and_checks_n
     [applied] = await wired.relay_applied()
     assert applied.photos is False and b.published.photos() == []
     assert b.sim.requests[b.tenant.tenant_id]["photo"] == 0
+
+
+async def test_a_photo_whose_message_was_lost_is_fetched_again_by_the_next_run(fetch_bench):
+    """A photo's etag is recorded once the reconciler stored its bytes (PhotosStored): a message of photos
+    that never got stored (dead-lettered, say) leaves nothing recorded, and the next run fetches it again."""
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    [user] = add_users(b.tenant, group, 1, "u")
+    b.tenant.set_photo(user, png((9, 9, 9)), "image/png")
+    team = await b.team()
+    wired = applying(b, use_delta=False)
+    deliver = wired.deliver
+
+    async def lose_photos(*messages):
+        await deliver(*(m for m in messages if not isinstance(m, PhotosFetched)))
+
+    wired.deliver = lose_photos
+    request = await b.run(team, config(group))
+    await wired.fetcher.on_sync_requested(request)
+    await wired.relay_applied()
+    assert len(b.published.photos()) == 1 and await stored_photos(b) == {}
+    assert await b.pool.fetchval("SELECT count(*) FROM fetcher_photos WHERE team_id = $1", team) == 0
+    await b.pool.execute("UPDATE sync_runs SET status = 'failed' WHERE id = $1", request.run_id)
+
+    wired.deliver = deliver
+    run, photos = await sync(b, team, group)
+    assert run["status"] == "succeeded", run["error"]
+    assert [p.directory_id for p in photos] == [user]
+    assert await stored_photos(b) == {user: ("image/png", png((9, 9, 9)))}
+    etag = await b.pool.fetchval("SELECT etag FROM fetcher_photos WHERE directory_id = $1", user)
+    assert etag == b.tenant.photo_etags[user]
