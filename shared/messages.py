@@ -134,6 +134,11 @@ class SnapshotCompleted(RunMessage):
         default=False,
         description="the fetcher checks the members' photos once the run is applied: the run waits for them",
     )
+    gone_groups: list[str] = Field(
+        default_factory=list,
+        description="synced groups the directory no longer has (Graph answered 404): not read; their"
+        " members who are in no other synced group are kept, not removed",
+    )
 
 
 class SnapshotFailed(RunMessage):
@@ -225,14 +230,16 @@ class AdminDigestRequested(Message):
 
 
 class RunNoticeRequested(RunMessage):
-    """Tell the team's admins that its syncs began to fail (this run is the first of the streak) or work
-    again (this run ended the streak)."""
+    """Tell the team's admins that its syncs began to fail (this run is the first of the streak), work again
+    (this run ended the streak), or that synced groups are gone from the directory (R9: their members are
+    held)."""
 
     routing_key: ClassVar[str] = "notify.run_notice"
-    kind: Literal["failed", "fixed"]
+    kind: Literal["failed", "fixed", "group_gone"]
     day: date = Field(
         description="the UTC day the run ended: an admin gets one failure notice a team and day"
     )
+    groups: list[str] = Field(default_factory=list, description="group_gone: the groups, by name")
 
 
 class PendingInvitesRequested(Message):

@@ -115,6 +115,7 @@ class Fetcher:
                 graph_requests=graph.requests,
                 skipped=snap.skipped,
                 photos=self._syncs_photos(run),
+                gone_groups=snap.gone_groups,
             )
         )
         log.info("%s snapshot sent: %d pages, %d Graph requests", snap.mode, sink.pages, graph.requests)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.fetcher.pages import GROUP_TYPE, USER_TYPE
-from shared.graph.errors import group_gone
 
 Nesting = dict[str, set[str]]
 
@@ -69,8 +68,8 @@ def merge_group_item(
     if group_id not in known:
         return
     if "@removed" in item:
-        if group_id in synced:
-            raise group_gone(group_id)
+        if group_id in synced:  # a full read finds out which and reads the others (R9)
+            raise NeedsFullRead(f"the synced group {group_id} was deleted")
         changes.deleted.add(group_id)
         return
     for member in item.get("members@delta") or []:

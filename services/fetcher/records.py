@@ -10,23 +10,26 @@ from services.fetcher.pages import user_of
 from services.fetcher.tree import gather_all, group_path
 from shared.graph.batch import batch_get, chunks
 from shared.graph.client import TenantGraph
-from shared.graph.errors import error_for, group_gone
+from shared.graph.errors import error_for
 from shared.messages import DirectoryUser, GroupInfo
 
 
-async def group_infos(graph: TenantGraph, group_ids: Sequence[str]) -> list[GroupInfo]:
-    """Every synced group's current name; a deleted group fails the run."""
+async def group_infos(graph: TenantGraph, group_ids: Sequence[str]) -> tuple[list[GroupInfo], list[str]]:
+    """Every synced group's current name, and the synced groups the directory no longer has (R9: a run reads
+    the others, and holds the members of those)."""
     infos: dict[str, GroupInfo] = {}
+    gone: list[str] = []
     for ids in chunks(list(group_ids)):
         urls = {str(i): group_path(g) + "?$select=id,displayName" for i, g in enumerate(ids)}
         for item in await batch_get(graph, urls):
             group_id = ids[int(item.id)]
             if item.status == 404:
-                raise group_gone(group_id)
+                gone.append(group_id)
+                continue
             if item.status != 200:
                 raise error_for(item.status, item.body, urls[item.id])
             infos[group_id] = GroupInfo(id=group_id, display_name=item.body.get("displayName") or "")
-    return [infos[g] for g in group_ids]
+    return [infos[g] for g in group_ids if g in infos], gone
 
 
 async def _batch(

@@ -29,6 +29,7 @@ class Snapshot:
     new_links: dict[str, str] = field(default_factory=dict)
     tree: Tree | None = None  # full: the graph as read
     nesting: Nesting = field(default_factory=dict)  # delta: the nesting after the changes
+    gone_groups: list[str] = field(default_factory=list)  # full: synced groups the directory no longer has
     edges: list[tuple[str, str, bool]] = field(default_factory=list)  # delta: (user, group, present)
 
 
@@ -44,14 +45,16 @@ class Reading:
 async def full(r: Reading, window: int, track: bool) -> Snapshot:
     """Tracking starts before the read, so changes made during it are replayed by the next delta round."""
     links = await delta.start_tracking(r.graph, r.select) if track else {}
-    groups = await group_infos(r.graph, r.group_ids)
-    tree = await read_tree(r.graph, r.group_ids, window)
+    groups, gone = await group_infos(r.graph, r.group_ids)
+    # R9: a synced group the directory no longer has is not read; the reconciler holds its members.
+    present = [g for g in r.group_ids if g not in gone]
+    tree = await read_tree(r.graph, present, window)
     if links:
-        links = await delta.finish_tracking(r.graph, links, tree, r.group_ids)
-    result = await read_records(
-        r.graph, tree.routes(r.group_ids), r.group_ids, r.select, r.properties, r.sink
+        links = await delta.finish_tracking(r.graph, links, tree, present)
+    result = await read_records(r.graph, tree.routes(present), present, r.select, r.properties, r.sink)
+    return Snapshot(
+        "full", groups, result.skipped, result.member_ids, new_links=links, tree=tree, gone_groups=gone
     )
-    return Snapshot("full", groups, result.skipped, result.member_ids, new_links=links, tree=tree)
 
 
 async def incremental(r: Reading, pool: asyncpg.Pool, team_id: str, stored: delta_store.Stored) -> Snapshot:
@@ -65,7 +68,9 @@ async def incremental(r: Reading, pool: asyncpg.Pool, team_id: str, stored: delt
         graph_model.affected_groups(stored.nesting, after, changes.groups),
     )
     diff = graph_model.diff(r.group_ids, stored.nesting, after, direct, changes.groups, changes.users)
-    groups = await group_infos(r.graph, r.group_ids)
+    groups, gone_groups = await group_infos(r.graph, r.group_ids)
+    if gone_groups:
+        raise graph_model.NeedsFullRead(f"the synced group(s) {', '.join(gone_groups)} no longer exist")
     gone = await delta.send_diff(r.graph, diff, r.group_ids, r.select, r.properties, r.sink)
     return Snapshot(
         "delta",

@@ -254,6 +254,7 @@ class Notifier:
             run["failure_cause"],
             run["trigger"],
             since,
+            msg.groups,
         )
         await self._to_admins(
             msg.team_id,

@@ -148,11 +148,28 @@ def render_credential_expiring(
 
 
 def render_notice(
-    kind: str, team: str, run_url: str, reason: str | None, cause: str | None, trigger: str, since: str
+    kind: str,
+    team: str,
+    run_url: str,
+    reason: str | None,
+    cause: str | None,
+    trigger: str,
+    since: str,
+    groups: Sequence[str] = (),
 ) -> Rendered:
     """A failure notice (what failed and what to do, from the run's cause: ``shared.failures``), or the word
     that the sync works again."""
     name = one_line(team, 100)
+    if kind == "group_gone":
+        return _both(
+            "notice",
+            f"{name}: a synced group no longer exists in the directory",
+            kind=kind,
+            team=team,
+            run_url=run_url,
+            product=PRODUCT,
+            groups=[one_line(g, 200) for g in groups],
+        )
     if kind == "fixed":
         return _both(
             "notice",

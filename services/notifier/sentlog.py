@@ -34,10 +34,10 @@ def digest_key(run_id: str, kind: str, member_id: str) -> str:
 
 
 def notice_key(kind: str, team_id: str, run_id: str, day: str, member_id: str) -> str:
-    """A failure notice is one per admin, team and day, whichever run asks; the word that the sync works
-    again is one per run and admin."""
-    if kind == "failed":
-        return f"notice:failed:{team_id}:{day}:{member_id}"
+    """A failure notice, or one of groups gone, is one per admin, team and day, whichever run asks; the word
+    that the sync works again is one per run and admin."""
+    if kind in ("failed", "group_gone"):
+        return f"notice:{kind}:{team_id}:{day}:{member_id}"
     return f"notice:{kind}:{run_id}:{member_id}"
 
 

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -16,8 +17,9 @@ from services.reconciler.plan import COUNT_KEYS, tally
 from services.reconciler.rules import Context, decide, guard_holds
 from services.reconciler.writer import ActionWriter
 from shared import db, runs
+from shared.config import SyncConfig
 from shared.failures import Cause
-from shared.messages import AdminDigestRequested, RunApplied
+from shared.messages import AdminDigestRequested, RunApplied, RunNoticeRequested
 
 log = logging.getLogger(__name__)
 CHUNK = 5000  # pairs decided (and written) at a time
@@ -62,10 +64,40 @@ def _decide(
     writer.add(action, current_role)
 
 
+def gone_group_words(group: dict[str, str]) -> str:
+    name = f"{group['display_name']} ({group['id']})" if group["display_name"] else group["id"]
+    return (
+        f"the synced group {name} no longer exists in the directory: its members who are in no other synced"
+        " group are kept, not removed, until the sync configuration is saved without it"
+    )
+
+
+async def _gone_groups(
+    conn: asyncpg.Connection, team_id: str, config: SyncConfig, gone: frozenset[str]
+) -> list[dict[str, str]]:
+    """The synced groups gone from the directory, named as their subteams were (else as configured)."""
+    if not gone:
+        return []
+    subteams = dict(
+        await conn.fetch(
+            "SELECT directory_group_id, name FROM subteams WHERE team_id = $1"
+            " AND directory_group_id = ANY($2::text[])",
+            team_id,
+            list(gone),
+        )
+    )
+    return [
+        {"id": g.id, "display_name": subteams.get(g.id) or g.display_name or ""}
+        for g in config.groups
+        if g.id in gone
+    ]
+
+
 def _missing_groups(run: runs.Run, completion: staging.Completion) -> list[str]:
-    """R9: the synced groups a full snapshot lacks; it removes nobody."""
+    """R9: the synced groups a full snapshot lacks, unread for no reason it gave; it removes nobody. (A group
+    the directory no longer has is not missing: its members are held, ``rules.target_groups``.)"""
     assert run.config is not None
-    seen = {g["id"] for g in completion.groups}
+    seen = {g["id"] for g in completion.groups} | set(completion.gone_groups)
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
 
 
@@ -93,13 +125,19 @@ async def reconcile(
             cause=Cause.INCOMPLETE,
         )
         return 0
-    ctx = Context(config, completion.mode, {k: frozenset(v) for k, v in completion.roles.items()})
+    gone = frozenset(completion.gone_groups) & {g.id for g in config.groups}
+    ctx = Context(config, completion.mode, {k: frozenset(v) for k, v in completion.roles.items()}, gone)
     names = {g["id"]: g["display_name"] for g in completion.groups}
     if not run.dry_run:
         await upsert_subteams(
             conn,
             run.team_id,
-            [{"id": g.id, "display_name": names.get(g.id, g.display_name)} for g in config.groups],
+            # A group gone from the directory keeps its subteam as it was.
+            [
+                {"id": g.id, "display_name": names.get(g.id, g.display_name)}
+                for g in config.groups
+                if g.id not in gone
+            ],
         )
     # JIT compiling the large set-based statements costs more than it saves; the gathering's hash joins and
     # aggregates over a whole team spill to disk at the default work_mem.
@@ -125,6 +163,8 @@ async def reconcile(
     errors = [
         {"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")
     ]
+    gone_groups = await _gone_groups(conn, run.team_id, config, gone)
+    errors.extend({"directory_id": "", "message": gone_group_words(g)} for g in gone_groups)
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
     managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it
@@ -166,12 +206,25 @@ async def reconcile(
     await apply.member_events(conn, run.team_id, run.id)
     await member_photos.apply_staged(conn, run.team_id, config)
     summary = await apply.summary(conn)
+    if gone_groups:
+        summary["gone_groups"] = gone_groups
     # A run whose photos follow the apply ends when they are in (R17), unless it holds removals: an admin's
     # approval ends it then.
     status = runs.RunStatus.PHOTOS if completion.photos else runs.RunStatus.SUCCEEDED
     await runs.finish(conn, run.id, runs.RunStatus.HELD if held else status, counts, errors, summary=summary)
     # The members exist once this commits: the fetcher checks their photos then.
     await db.enqueue(conn, RunApplied(team_id=run.team_id, run_id=run.id, photos=completion.photos))
+    if gone_groups:  # the admins hear of it, once a day at most (the notifier's sent-log)
+        await db.enqueue(
+            conn,
+            RunNoticeRequested(
+                team_id=run.team_id,
+                run_id=run.id,
+                kind="group_gone",
+                day=datetime.now(UTC).date(),
+                groups=[g["display_name"] or g["id"] for g in gone_groups],
+            ),
+        )
     # R16: one email a run to each admin; a held run's lists who joined and left as well as the held removals.
     if held:
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))

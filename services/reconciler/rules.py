@@ -16,6 +16,7 @@ class Context:
     config: SyncConfig
     mode: str = "full"
     roles: dict[str, frozenset[str]] = field(default_factory=dict)  # role template -> the ids that hold it
+    gone: frozenset[str] = frozenset()  # synced groups the directory no longer has (a full snapshot's)
 
     @cached_property
     def driven(self) -> frozenset[str]:
@@ -27,7 +28,18 @@ class Context:
 
 
 def target_groups(seen: Observed | None, current: CurrentMember | None, ctx: Context) -> frozenset[str]:
-    """The synced groups the user belongs in after this run; empty means it should not be a member."""
+    """The synced groups the user belongs in after this run; empty means it should not be a member.
+
+    R9: a synced group the directory no longer has was not read, so its members are held where they are:
+    a member keeps its place in that group's subteam, and one in no other synced group is not removed,
+    until the configuration is saved without the group."""
+    held = frozenset(current.subteams) & ctx.gone if current and current.status != "removed" else frozenset()
+    if held and not (seen is not None and seen.gone):
+        return _target(seen, current, ctx) | held
+    return _target(seen, current, ctx)
+
+
+def _target(seen: Observed | None, current: CurrentMember | None, ctx: Context) -> frozenset[str]:
     if seen is None:
         # Delta: an unlisted member keeps its groups; full: unseen means gone.
         return frozenset(current.subteams) & ctx.driven if current and ctx.mode == "delta" else frozenset()

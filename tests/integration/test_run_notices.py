@@ -5,6 +5,7 @@ again."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -149,3 +150,19 @@ async def test_a_permission_missing_names_the_permission_and_admin_consent(pool,
     await dispatch(handler_map(notifier), notice)
     text = smtp_server.received[0].message.get_body(("plain",)).get_content()
     assert "User.Read.All" in text and "grant admin consent" in text
+
+
+async def test_a_gone_group_is_told_once_a_day_saying_what_to_do(pool, team, notifier, smtp_server):
+    run = await succeeded(pool, team)
+    await notices(pool)
+    notice = RunNoticeRequested(
+        team_id=team, run_id=run, kind="group_gone", day=datetime.now(UTC).date(), groups=["Marketing"]
+    )
+    await dispatch(handler_map(notifier), notice)
+    await dispatch(handler_map(notifier), notice.model_copy(update={"message_id": "another run, same day"}))
+    assert sorted(r.to for r in smtp_server.received) == ["boss@contoso.com", "deputy@contoso.com"]
+    message = smtp_server.received[0].message
+    assert message["Subject"] == "Contoso: a synced group no longer exists in the directory"
+    text = message.get_body(("plain",)).get_content()
+    assert "  - Marketing" in text and "kept, not removed" in text and "take these groups off" in text
+    assert f"https://cards.example/teams/{team}/runs/{run}" in text
