@@ -106,7 +106,7 @@ async def test_digest_lists_exactly_the_joiners_and_leavers(simulator, stack, st
     assert re.search(r"created\s+3$", body, re.MULTILINE) and re.search(r"removed\s+2$", body, re.MULTILINE)
 
 
-async def test_rotated_secret_fails_the_run_and_removes_nobody(simulator, stack, stack_api):
+async def test_rotated_secret_fails_the_run_and_removes_nobody(simulator, stack, stack_api, mail_sink):
     tenant = small_tenant(simulator, 20)
     team = await connect_team(stack_api, tenant)
     await team.sync()
@@ -120,6 +120,10 @@ async def test_rotated_secret_fails_the_run_and_removes_nobody(simulator, stack,
     assert run["counts"]["removed"] == 0
     members = await team.by_directory()
     assert len(members) == 20 and {m["status"] for m in members.values()} == {"invited"}
+    # The admins hear what failed and what to do, with a link to the run.
+    [notice] = await wait_mails(mail_sink, 1, to=ADMIN, subject="the directory sync failed")
+    assert "Make a new client secret in the Entra admin center" in text(notice)
+    assert f"/runs/{run['id']}" in text(notice)
 
     await team.call(
         "PUT",
@@ -129,3 +133,5 @@ async def test_rotated_secret_fails_the_run_and_removes_nobody(simulator, stack,
     run = await team.sync()
     assert run["counts"]["removed"] == 1
     assert (await team.by_directory())[leaver]["status"] == "removed"
+    [fixed] = await wait_mails(mail_sink, 1, to=ADMIN, subject="the directory sync works again")
+    assert f"/runs/{run['id']}" in text(fixed)
