@@ -104,6 +104,7 @@ async def test_a_wrong_secret_fails_the_run_with_its_reason(fetch_bench):
     assert isinstance(failed, SnapshotFailed)
     assert failed.reason.startswith("the client secret is wrong or expired: AADSTS7000215")
     assert "Trace ID" not in failed.reason and failed.graph_requests == 0
+    assert failed.cause == "secret"  # it needs a person: scheduled runs wait for a new secret
 
 
 async def test_a_deleted_group_is_named_and_a_missing_permission_too(fetch_bench):
@@ -123,6 +124,7 @@ async def test_a_deleted_group_is_named_and_a_missing_permission_too(fetch_bench
     b.sim.expire_tokens(b.tenant.tenant_id)  # a token keeps the permissions it was issued with
     await b.fetcher().on_sync_requested(await b.run(team, config(group)))
     assert "User.Read.All" in b.published.messages[-1].reason
+    assert b.published.messages[-1].cause == "permission"
 
     await b.pool.execute("UPDATE sync_runs SET status = 'failed'")
     b.tenant.grant(b.client_id, "User.Read.All")

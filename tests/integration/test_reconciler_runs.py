@@ -158,19 +158,34 @@ async def test_r9_failed_snapshot_removes_nobody(team):
     pages, _ = team.messages(run_id, {GROUP: USERS[:1]})
     await team.reconciler.on_members_fetched(pages[0])
     await team.reconciler.on_snapshot_failed(
-        SnapshotFailed(team_id=team.team_id, run_id=run_id, reason="the tenant is unreachable")
+        SnapshotFailed(team_id=team.team_id, run_id=run_id, reason="the tenant is unreachable", cause="graph")
     )
-    run = await team.pool.fetchrow("SELECT status, error FROM sync_runs WHERE id = $1", run_id)
-    assert (run["status"], run["error"]) == ("failed", "the tenant is unreachable")
+    run = await team.pool.fetchrow("SELECT status, error, failure_cause FROM sync_runs WHERE id = $1", run_id)
+    assert (run["status"], run["error"], run["failure_cause"]) == (
+        "failed",
+        "the tenant is unreachable",
+        "graph",
+    )
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
 
 
 async def test_r10_guard_holds_removals_and_approve_applies_them(team):
     users = [user(n) for n in range(1, 31)]
     await team.sync(users)
+    await team.pool.execute("DELETE FROM outbox")
     run = await team.sync(users[:10])
     assert run["status"] == "held" and run["counts"]["removed"] == 0 and len(run["summary"]["held"]) == 20
     assert {m["status"] for m in (await team.members()).values()} == {"invited"}
+    # R10: the admins are emailed the held removals (the held digest), and that is all they are sent.
+    asked = [
+        (r["routing_key"], r["body"])
+        for r in await team.pool.fetch(
+            "SELECT routing_key, body FROM outbox WHERE routing_key LIKE 'notify.%'"
+        )
+    ]
+    assert [(key, AdminDigestRequested.from_bytes(body).kind) for key, body in asked] == [
+        (AdminDigestRequested.routing_key, "held")
+    ]
     places = (
         "SELECT count(*) FROM subteam_members sm JOIN members m ON m.id = sm.member_id WHERE m.team_id = $1"
     )
