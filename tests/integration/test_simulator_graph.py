@@ -172,3 +172,17 @@ async def test_latency_is_added_per_request(simulator, sim_tenant, http):
     started = time.monotonic()
     await get(http, f"{simulator.graph_url}/users?$top=1", bearer(simulator, sim_tenant))
     assert time.monotonic() - started >= 0.2
+
+
+async def test_a_deleted_group_answers_404_as_graph_does(simulator, sim_tenant, http):
+    """A deleted group's transitive members, as Graph answers: 404, Request_ResourceNotFound, its id."""
+    headers = bearer(simulator, sim_tenant)
+    group = next(iter(sim_tenant.groups))
+    status, _ = await get(http, f"{simulator.graph_url}/groups/{group}/transitiveMembers", headers)
+    assert status == 200
+    sim_tenant.delete_group(group)
+    status, body = await get(http, f"{simulator.graph_url}/groups/{group}/transitiveMembers", headers)
+    assert (status, body["error"]["code"]) == (404, "Request_ResourceNotFound")
+    assert body["error"]["message"] == (
+        f"Resource '{group}' does not exist or one of its queried reference-property objects are not present."
+    )
