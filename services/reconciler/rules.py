@@ -32,11 +32,11 @@ def target_groups(seen: Observed | None, current: CurrentMember | None, ctx: Con
 
     R9: a synced group the directory no longer has was not read, so its members are held where they are:
     a member keeps its place in that group's subteam, and one in no other synced group is not removed,
-    until the configuration is saved without the group."""
+    until the configuration is saved without the group. A user the snapshot lists but says must go (disabled,
+    with remove_disabled_users) goes all the same."""
+    target = _target(seen, current, ctx)
     held = frozenset(current.subteams) & ctx.gone if current and current.status != "removed" else frozenset()
-    if held and not (seen is not None and seen.gone):
-        return _target(seen, current, ctx) | held
-    return _target(seen, current, ctx)
+    return target | held if held and (seen is None or target) else target
 
 
 def _target(seen: Observed | None, current: CurrentMember | None, ctx: Context) -> frozenset[str]:

@@ -102,6 +102,19 @@ def test_r9_unseen_managed_member_is_removed_soft_or_hard():
     assert decide(None, member(1, managed=False, directory_id=None), Context(config())).kind == "none"
 
 
+def test_r9_a_synced_group_gone_from_the_directory_holds_its_members():
+    gone = Context(config(), gone=frozenset({G2}))
+    only_there = member(1, subteams={G2: ("member", False)})
+    assert decide(None, only_there, Context(config())).kind == "remove"
+    assert decide(None, only_there, gone).kind == "unchanged"  # held, not removed
+    # In a group still there too: it keeps both places.
+    both = member(2, subteams={G1: ("member", False), G2: ("member", False)})
+    assert decide(seen(2, groups=(G1,)), both, gone).kind == "unchanged"
+    assert decide(seen(2, groups=(G1,)), both, Context(config())).leave == {G2}
+    # Listed, but disabled: it goes all the same.
+    assert decide(seen(2, groups=(G1,), accountEnabled=False), both, gone).kind == "remove"
+
+
 def test_r2_disabled_user_counts_as_gone_unless_setting_off():
     disabled = seen(1, accountEnabled=False)
     assert decide(disabled, member(1), Context(config())).kind == "remove"
