@@ -28,6 +28,7 @@ from services.fetcher.snapshot import Reading, Snapshot
 from services.fetcher.user_properties import select_param, user_properties
 from shared import runs
 from shared.config import UNLISTABLE, unlistable_sources
+from shared.errors import Permanent
 from shared.failures import Cause, cause_of
 from shared.graph.client import GraphClient, TenantGraph
 from shared.graph.connection import credentials_for
@@ -164,7 +165,11 @@ class Fetcher:
     async def on_photos_stored(self, msg: PhotosStored) -> None:
         """The reconciler stored these photos: their etags are recorded, and they are not fetched again until
         they change."""
-        await photo_etags.record(self.pool, msg.team_id, msg.etags)
+        try:
+            team_id = str(uuid.UUID(msg.team_id))
+        except ValueError as exc:
+            raise Permanent(f"{msg.team_id!r} is not a team id") from exc
+        await photo_etags.record(self.pool, team_id, msg.etags)
 
     def _syncs_photos(self, run: Run) -> bool:
         if not self.photos or run.dry_run or run.config is None:

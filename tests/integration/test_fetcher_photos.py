@@ -4,7 +4,12 @@ member keeps the photo it had."""
 
 from __future__ import annotations
 
-from shared.messages import FetchedPhoto, PhotosFetched
+import pytest
+
+from services.fetcher.bootstrap import handler_map as fetcher_handlers
+from shared.errors import Permanent
+from shared.messages import FetchedPhoto, PhotosFetched, PhotosStored
+from shared.worker import dispatch
 from simulator.images import jpeg, png
 from tests.fixtures.fetcher import Applying, add_users, applying, config
 
@@ -176,3 +181,9 @@ async def test_a_photo_whose_message_was_lost_is_fetched_again_by_the_next_run(f
     assert await stored_photos(b) == {user: ("image/png", png((9, 9, 9)))}
     etag = await b.pool.fetchval("SELECT etag FROM fetcher_photos WHERE directory_id = $1", user)
     assert etag == b.tenant.photo_etags[user]
+
+
+async def test_a_photos_stored_message_with_a_bad_team_id_is_refused_for_good(fetch_bench):
+    msg = PhotosStored(team_id="not-a-team", run_id="r", etags={"u": "e"})
+    with pytest.raises(Permanent, match="not a team id"):
+        await dispatch(fetcher_handlers(fetch_bench.fetcher()), msg)
