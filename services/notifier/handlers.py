@@ -157,14 +157,14 @@ class Notifier:
         )
         await self._to_admins(
             msg.team_id,
-            msg.run_id,
+            f"run {msg.run_id}",
             "digest",
             rendered,
             lambda member: digest_key(msg.run_id, msg.kind, member),
         )
 
     async def _to_admins(
-        self, team_id: str, run_id: str, kind: str, rendered: Rendered, key_of: Callable[[str], str]
+        self, team_id: str, about: str, kind: str, rendered: Rendered, key_of: Callable[[str], str]
     ) -> None:
         """Send ``rendered`` to each admin of the team once, under the sent-log key ``key_of`` gives for the
         admin's member id.
@@ -191,9 +191,7 @@ class Notifier:
             except GaveUp as exc:  # named by id, not address: the bus logs what this raises
                 waiting.append(f"admin {admin['member_id']}: {exc}")
         if waiting:
-            raise DigestWaiting(
-                self.max_backoff, f"the {kind} of run {run_id} waits for " + "; ".join(waiting)
-            )
+            raise DigestWaiting(self.max_backoff, f"the {kind} of {about} waits for " + "; ".join(waiting))
 
     async def on_webhook_event(self, msg: WebhookEvent) -> None:
         """The event's deliveries, one for each webhook of the team that takes it; sent by ``webhooks``."""
@@ -215,27 +213,13 @@ class Notifier:
             msg.thumbprint,
             f"{self._base_url}/teams/{msg.team_id}/directory",
         )
-        waiting: list[str] = []
-        for admin in await store.team_admins(self.pool, msg.team_id):
-            key = f"credential:{msg.team_id}:{msg.expires_at.timestamp():.0f}:{msg.days}:{admin['member_id']}"
-            claimed = await settle(lambda key=key, admin=admin: self.sentlog.claim(key, admin["email"]))
-            if claimed is None:
-                continue
-            try:
-                await self._send(
-                    "credential",
-                    claimed,
-                    rendered,
-                    Person(admin["name"], admin["email"]),
-                    retry_for=0.0 if waiting else None,
-                )
-            except GaveUp as exc:
-                waiting.append(f"admin {admin['member_id']}: {exc}")
-        if waiting:
-            raise DigestWaiting(
-                self.max_backoff,
-                f"the credential notice of team {msg.team_id} waits for " + "; ".join(waiting),
-            )
+        await self._to_admins(
+            msg.team_id,
+            f"team {msg.team_id}",
+            "credential",
+            rendered,
+            lambda member: f"credential:{msg.team_id}:{msg.expires_at.timestamp():.0f}:{msg.days}:{member}",
+        )
 
     async def on_run_notice_requested(self, msg: RunNoticeRequested) -> None:
         """Each admin of the team is told once that its syncs fail (at most once a team and day) or work
@@ -258,7 +242,7 @@ class Notifier:
         )
         await self._to_admins(
             msg.team_id,
-            msg.run_id,
+            f"run {msg.run_id}",
             "notice",
             rendered,
             lambda member: notice_key(msg.kind, msg.team_id, msg.run_id, msg.day.isoformat(), member),
