@@ -42,7 +42,9 @@ async def upsert_subteams(conn: asyncpg.Connection, team_id: str, groups: list[d
 
 def _decide(
     pair: state.Pair, ctx: Context, writer: ActionWriter, tallies: Counter[str], errors: list[dict[str, str]]
-) -> None:
+) -> bool:
+    """Decide one pair into the writer, the tallies and the errors; return whether it changes (updates,
+    removes or skips) a member of the team as the run found it."""
     if pair.skip:
         action = MemberAction("skip", pair.seen.directory_id if pair.seen else None, reason=pair.skip)
         errors.append({"directory_id": action.directory_id or "", "message": pair.skip})
@@ -60,8 +62,14 @@ def _decide(
         if card and card.refused and action.kind in ("create", "update", "unchanged"):
             errors.extend({"directory_id": card.directory_id, "message": m} for m in card.refused.values())
     tally(action, tallies)
-    current_role = (pair.current.role, pair.current.role_from_sync) if pair.current else ("member", False)
-    writer.add(action, current_role)
+    current = pair.current
+    writer.add(action, (current.role, current.role_from_sync) if current else ("member", False))
+    return (
+        current is not None
+        and current.managed
+        and current.status != "removed"
+        and action.kind in ("update", "remove", "skip")
+    )
 
 
 def gone_group_words(group: dict[str, str]) -> str:
@@ -167,9 +175,12 @@ async def reconcile(
     errors.extend({"directory_id": "", "message": gone_group_words(g)} for g in gone_groups)
     tallies["skipped"] += len(errors)
     tallies["unchanged"] += await unchanged.classify(conn, run.id, completion.attempt, run.team_id, ctx)
-    managed = await conn.fetchval(  # R10 weighs the removals against the team as the run found it
+    # The team as the run found it, its synced members: R10 weighs the removals against it; a delta run's
+    # counts start from it (R17).
+    managed = await conn.fetchval(
         "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
     )
+    changed = 0  # of those members, the ones the run updates, removes (held or not) or skips
     pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id)
     # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
     # decide the next.
@@ -177,7 +188,7 @@ async def reconcile(
     try:
         while rows:
             for record in rows:
-                _decide(state.pair(record), ctx, writer, tallies, errors)
+                changed += _decide(state.pair(record), ctx, writer, tallies, errors)
             if writing is not None:
                 await writing
             rows = await pairs.fetch(CHUNK) if len(rows) == CHUNK else []
@@ -188,6 +199,12 @@ async def reconcile(
         if writing is not None and not writing.done():
             await asyncio.wait([writing])  # the connection is free again (an error has been raised already)
     decided = time.perf_counter()
+    if completion.mode == "delta":
+        # R17: the counts describe the whole team after the run, however it was read. A delta lists only the
+        # users that changed; every other synced member the run left as it was, as a full read of the same
+        # directory would find it: unchanged are the members in scope it found, less those it changed. (Its
+        # new members and the ones it binds or brings back were not in scope: they count as created, updated.)
+        tallies["unchanged"] = managed - changed
     if not config.send_invites:
         tallies["invited"] = 0  # R11: the invites wait, pending, until they are sent on request
     removals = tallies["removed"] + tallies["deleted"]

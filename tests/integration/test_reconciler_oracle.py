@@ -274,7 +274,7 @@ async def test_the_reconciler_ends_where_its_oracle_says(pool, settings, s):
     )
 
     assert run["status"] == ("held" if plan.held and not s.dry_run else "succeeded"), run["error"]
-    assert run["counts"] == counts(plan.actions, plan.held, config.send_invites)
+    assert run["counts"] == counts(plan.actions, plan.held, config.send_invites, team.state)
     assert sorted(e["directory_id"] for e in run["member_errors"]) == sorted(
         e["directory_id"] for e in plan.errors
     )

@@ -5,6 +5,7 @@ edits) and nothing else is written."""
 from __future__ import annotations
 
 from services.reconciler.model import GLOBAL_ADMIN, GROUPS_ADMIN
+from shared.messages import MembersFetched
 from tests.fixtures.reconciler import GROUP, user
 
 CONFIG = {
@@ -100,3 +101,39 @@ async def test_disabled_user_and_group_change_are_not_unchanged(team):
         names={second: "Ops"},
     )
     assert (run["counts"]["unchanged"], run["counts"]["updated"], run["counts"]["removed"]) == (3, 1, 1)
+
+
+async def test_r17_a_delta_run_counts_every_member_it_left_as_it_was_as_a_full_read_does(team):
+    await team.sync(USERS, config=CONFIG)
+    changed = user(1, department="Dept 1", officeLocation="B1", jobTitle="Lead")
+    joiner = user(6, department="Dept 6", officeLocation="B6")
+
+    async def delta(listed, left: list[str], dry_run: bool = False) -> dict:
+        run_id = await team.new_run(dry_run, CONFIG)
+        pages, done = team.messages(run_id, {GROUP: listed}, mode="delta")
+        pages.append(
+            MembersFetched(
+                team_id=team.team_id,
+                run_id=run_id,
+                seq=len(pages),
+                group_id=GROUP,
+                users=[],
+                removed_ids=left,
+            )
+        )
+        for page in pages:
+            await team.reconciler.on_members_fetched(page)
+        await team.reconciler.on_snapshot_completed(done.model_copy(update={"pages": len(pages)}))
+        return dict(await team.pool.fetchrow("SELECT counts FROM sync_runs WHERE id = $1", run_id))["counts"]
+
+    keys = ("created", "updated", "removed", "unchanged")
+    preview = await delta([changed, joiner], [USERS[4].id], dry_run=True)
+    counts = await delta([changed, joiner], [USERS[4].id])
+    assert tuple(counts[k] for k in keys) == tuple(preview[k] for k in keys) == (1, 1, 1, 3)
+    # A member a run brings back was not in the team it found: it is updated, and the rest unchanged.
+    back = await delta([USERS[4]], [], dry_run=True)
+    assert tuple(back[k] for k in keys) == (0, 1, 0, 5)
+    # With nothing changed, a delta run and a full read of the same team count it alike.
+    quiet = await delta([], [])
+    full = (await team.sync([changed, *USERS[1:4], joiner], config=CONFIG))["counts"]
+    assert tuple(quiet[k] for k in keys) == tuple(full[k] for k in keys) == (0, 0, 0, 5)

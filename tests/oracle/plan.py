@@ -118,10 +118,25 @@ def _login_taken(seen: Observed, current: CurrentMember, state: TeamState) -> st
     return card.login_email if card.login_key in state.accounts else None
 
 
-def counts(actions: Iterable[MemberAction], held: bool = False, send_invites: bool = True) -> dict[str, int]:
+def counts(
+    actions: Iterable[MemberAction],
+    held: bool = False,
+    send_invites: bool = True,
+    found: TeamState | None = None,
+) -> dict[str, int]:
+    """A run's counts (R17). They describe the whole team however the directory was read: with ``found``,
+    the team as the run found it, unchanged counts every synced member in it that the run left as it was,
+    listed or not (not those it updates, removes, held or not, or skips). A full read lists them all, so
+    this is the count of its unchanged actions; a delta read lists only who changed."""
+    actions = list(actions)
     counter: Counter[str] = Counter()
     for action in actions:
         tally(action, counter)
+    if found is not None:
+        changed = {a.member_id for a in actions if a.kind in ("update", "remove", "skip")}
+        counter["unchanged"] = sum(
+            1 for m in found.members if m.managed and m.status != "removed" and m.member_id not in changed
+        )
     if held:
         counter["removed"] = counter["deleted"] = 0
     if not send_invites:
