@@ -215,6 +215,25 @@ class TenantControl:
             )
             self.tenant.add_member(self.rng.choice(homes), uid)
 
+    def grant(self, permission: str) -> None:
+        """Give the bench's app another permission (Graph's subscriptions to groups ask for
+        Group.Read.All)."""
+        self.tenant.grant(next(iter(self.tenant.apps)), permission)
+
+    def sole_group_members(self, count: int) -> list[tuple[str, str]]:
+        """(group, user) for ``count`` enabled users in exactly one group, directly: removed from it, each
+        leaves every synced group."""
+        direct: dict[str, list[str]] = {}
+        for g, ids in self.tenant.members.items():
+            for i in ids:
+                direct.setdefault(i, []).append(g)
+        scope = self._in_scope()
+        alone = sorted((gs[0], u) for u, gs in direct.items() if len(gs) == 1 and u in scope)
+        return self.rng.sample(alone, min(count, len(alone)))
+
+    def remove_member(self, group_id: str, user_id: str) -> None:
+        self.tenant.remove_member(group_id, user_id)
+
 
 def simulator_child(conn, users: int, groups: int, seed: int) -> None:
     """The simulated tenant in a process of its own, so that serving Graph competes with nobody's event

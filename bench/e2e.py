@@ -4,6 +4,7 @@ floors.
     python -m bench.e2e [--users 100000] [--groups 20] [--timeout 3600]
     python -m bench.e2e --quick          # 5,000 users, for a fast check
     python -m bench.e2e --first-sync-only  # the floors and the first sync only, e.g. to profile it
+    python -m bench.e2e --realtime  # the first sync, then notification → member removed (bench/realtime.py)
 
 Needs the local PostgreSQL and RabbitMQ (CARDSYNC_BENCH_POSTGRES, CARDSYNC_AMQP_URL to point elsewhere). The
 simulated tenant (20 groups of Zipf sizes, two levels of nesting, 30% of users with small photos) runs in a
@@ -42,6 +43,7 @@ import aiohttp
 import asyncpg
 import orjson
 
+from bench import realtime
 from bench._common import (
     SERVICES,
     Child,
@@ -518,6 +520,9 @@ async def scenario(b: Bench) -> None:
     await first_sync(b, team, "(b) first Sync Now, invites off")
     if b.args.first_sync_only:
         return
+    if b.args.realtime:
+        await realtime.measure(b, team, begin, finish)
+        return
     await invites_on(b, team)
     print("(c) second run", flush=True)
     await later_run(b, team, "(c) second run, no changes", created=0, updated=0, removed=0, invited=0)
@@ -556,6 +561,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the services' logs (their folder is printed)"
     )
+    realtime.add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
         args.users, args.timeout = 5_000, min(args.timeout, 600)
