@@ -65,13 +65,21 @@ WITH claimed AS (
            AND {no_roles} AND (cur.sync_login IS NULL OR cur.sync_login = seen.login_key)
            AND seen.want = ARRAY[{have}]::text[], false) AS unchanged
       FROM seen {join} cur ON cur.directory_id = seen.directory_id{link_joins}
-      LEFT JOIN subs ON subs.member_id = cur.id
+      {subs_join}
      WHERE NOT coalesce(cur.id IN (SELECT member_id FROM claimed), false)  -- another user takes it over
 ){roles}, kept AS (
     INSERT INTO pairs_to_decide SELECT seen_id, member_id FROM pair WHERE NOT unchanged{role_pairs}
 )
 SELECT count(*) FROM pair WHERE unchanged
 """
+
+# A delta lists few users: their members' places are read member by member, not grouped for the whole team
+# (with admin roles on, ``_ROLES`` reads every member's places anyway).
+_SUBS_OF_PAIR = """LEFT JOIN LATERAL (
+        SELECT array_agg(s.directory_group_id) AS groups
+          FROM subteam_members sm JOIN subteams s ON s.id = sm.subteam_id
+         WHERE sm.member_id = cur.id AND s.team_id = $3 AND s.directory_group_id = ANY($4)) subs ON true"""
+_SUBS = "LEFT JOIN subs ON subs.member_id = cur.id"
 
 # Delta, admin roles on: the unlisted members whose roles change (R12). Only members in a synced subteam: for
 # the rules, an unlisted member in none has nowhere to be and would be removed.
@@ -129,6 +137,7 @@ def query(ctx: Context) -> tuple[str, list]:
         have=", ".join(have),
         same_groups="AND seen.groups @> subs.groups" if full else "",
         join="FULL JOIN" if full else "LEFT JOIN",
+        subs_join=_SUBS if full or ctx.config.use_admin_roles else _SUBS_OF_PAIR,
         roles=roles,
         role_pairs=role_pairs,
         place_changes=place_changes,
