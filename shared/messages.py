@@ -212,6 +212,14 @@ class RunApproved(RunMessage):
     routing_key: ClassVar[str] = "run.approved"
 
 
+class RunUndoRequested(RunMessage):
+    """An admin asked to undo the run ``undoes``: ``run_id`` is the undo run, queued; the reconciler puts the
+    members back as the journal of ``undoes`` has them."""
+
+    routing_key: ClassVar[str] = "run.undo"
+    undoes: str
+
+
 class InviteRequested(Message):
     routing_key: ClassVar[str] = "notify.invite"
     team_id: str
@@ -286,6 +294,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     PhotosStored,
     RunApplied,
     RunApproved,
+    RunUndoRequested,
     InviteRequested,
     AdminDigestRequested,
     RunNoticeRequested,

@@ -65,7 +65,8 @@ COUNTERS = ("users_read", "members_applied", "photos_checked", "photos_stored")
 PROGRESS_EVERY = 2.0  # seconds between a working service's progress writes (the API promises at most 5)
 
 TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
-    RunStatus.QUEUED: frozenset({RunStatus.FETCHING, RunStatus.FAILED}),
+    # queued -> reconciling: an undo run reads no directory; the reconciler applies it from the journal.
+    RunStatus.QUEUED: frozenset({RunStatus.FETCHING, RunStatus.RECONCILING, RunStatus.FAILED}),
     # fetching -> fetching: a redelivered SyncRequested starts the fetch over.
     RunStatus.FETCHING: frozenset({RunStatus.FETCHING, RunStatus.RECONCILING, RunStatus.FAILED}),
     # reconciling -> reconciling: a redelivered page or completion finds the snapshot whole again (the apply
@@ -143,16 +144,20 @@ async def queue(
     dry_run: bool,
     config: dict[str, Any],
     returning: str,
+    undoes: Any = None,
 ) -> asyncpg.Record | None:
-    """A new queued run (its ``returning`` columns); None when the team has an active run already."""
+    """A new queued run (its ``returning`` columns); None when the team has an active run already.
+    ``undoes``: the run this one reverses (an undo run, ``start_undo``)."""
     return await conn.fetchrow(
-        "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config) VALUES ($1, $2, $3, $4, $5)"
+        "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config, undoes)"
+        " VALUES ($1, $2, $3, $4, $5, $6)"
         f" ON CONFLICT (team_id) WHERE status IN {ACTIVE_SQL} DO NOTHING RETURNING {returning}",
         team_id,
         trigger,
         requested_by,
         dry_run,
         config,
+        undoes,
     )
 
 
@@ -207,6 +212,22 @@ async def start_reconciling(conn: asyncpg.Connection, run_id: str) -> bool:
     if was == RunStatus.RECONCILING:
         return False
     await _set_phase(conn, run_id, Phase.RECONCILING)
+    return True
+
+
+async def start_undo(conn: asyncpg.Connection, run_id: str) -> bool:
+    """Take a queued undo run: it reads no directory and goes straight to ``reconciling``; False, and nothing
+    moves, when it is not queued (a redelivered request)."""
+    was = await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1 FOR UPDATE", run_id)
+    if was != RunStatus.QUEUED:
+        return False
+    await _move(
+        conn,
+        run_id,
+        RunStatus.RECONCILING,
+        ", started_at = now(), progress = $3, progress_at = now()",
+        ({"phase": Phase.RECONCILING.value} | dict.fromkeys(COUNTERS, 0),),
+    )
     return True
 
 

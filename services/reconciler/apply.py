@@ -13,9 +13,26 @@ from shared.messages import WEBHOOK_BATCH, WebhookEvent
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
 
+# A member's links and subteam places, as the journal keeps them.
+_LINKS_OF = "(SELECT coalesce(jsonb_agg(to_jsonb(l)), '[]') FROM links l WHERE l.member_id = m.id)"
+_PLACES_OF = "(SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM subteam_members p WHERE p.member_id = m.id)"
+
 # A chunk's statements, run as one batch while the next chunk is decided: everything but removals, which wait
 # for the guard (R10) and run once the whole plan is known, from ``run_actions``. ``:team`` is the team's id.
 _CHUNK: tuple[str, ...] = (
+    # The run's journal, for its undo: what each member the chunk changes was before, once a run, and the ids
+    # of the members it creates, in one row (they have no earlier image). Only members with a change are in
+    # the chunk's tables: a run that changes nothing writes nothing here.
+    f"""INSERT INTO run_journal (run_id, member_id, op, member, account, links, places)
+       SELECT :run, m.id, 'update', to_jsonb(m), to_jsonb(a), {_LINKS_OF}, {_PLACES_OF}
+         FROM members m JOIN accounts a ON a.id = m.account_id
+        WHERE m.id IN (SELECT member_id FROM chunk_members WHERE op = 'update'
+                       UNION SELECT member_id FROM chunk_links WHERE NOT new
+                       UNION SELECT member_id FROM chunk_subteams WHERE NOT new)
+       ON CONFLICT DO NOTHING""",
+    """INSERT INTO run_journal (run_id, member_id, op, created)
+       SELECT :run, gen_random_uuid(), 'create', array_agg(member_id) FROM chunk_members WHERE op = 'create'
+       HAVING count(*) > 0""",
     # Accounts of new members: a concurrent sync of another team may have made the same one; then use it (the
     # look-up is for those alone, in a statement of its own that sees the other transaction's row).
     """WITH made AS (
@@ -105,6 +122,19 @@ DONE = "op text, member_id uuid, card_name text, card_email text, status text"
 # R9: the removals, once the whole plan is known and the guard (R10) has spoken; each with whether it takes
 # the run's id as $1.
 _FINAL: tuple[tuple[str, bool], ...] = (
+    # The journal's image of each member removed or deleted; a deleted one's is its tombstone, photo and
+    # invite included, kept for the undo.
+    (
+        f"""INSERT INTO run_journal (run_id, member_id, op, member, account, links, places, invite, photo)
+       SELECT $1::uuid, m.id, t.op, to_jsonb(m), to_jsonb(a), {_LINKS_OF}, {_PLACES_OF},
+              (SELECT to_jsonb(i) FROM invites i WHERE i.member_id = m.id),
+              CASE WHEN t.op = 'delete' THEN
+                (SELECT to_jsonb(f) FROM member_photos f WHERE f.member_id = m.id) END
+         FROM run_actions t JOIN members m ON m.id = t.member_id JOIN accounts a ON a.id = m.account_id
+        WHERE t.op IN ('remove', 'delete')
+       ON CONFLICT DO NOTHING""",
+        True,
+    ),
     (
         """UPDATE members m SET status = 'removed', subscription_active = false, removed_at = now(),
             updated_at = now()
@@ -125,13 +155,14 @@ _FINAL: tuple[tuple[str, bool], ...] = (
 )
 
 
-def chunk_statements(team_id: str, send_invites: bool, trusted_new_rows: bool) -> str:
+def chunk_statements(team_id: str, run_id: str, send_invites: bool, trusted_new_rows: bool) -> str:
     """The batch that applies one chunk's buffered actions, its values written in (it goes as one simple
     query, sent whole, so that the database works through it while the next chunk is decided).
 
     ``trusted_new_rows``: the new members' rows go in without their foreign keys checked row by row (see
     ``may_trust_new_rows``)."""
     team = f"'{uuid.UUID(team_id)}'::uuid"
+    run = f"'{uuid.UUID(run_id)}'::uuid"
     invite = "'queued'" if send_invites else "'pending'"
     new_rows = _NEW_ROWS
     if trusted_new_rows:
@@ -141,7 +172,9 @@ def chunk_statements(team_id: str, send_invites: bool, trusted_new_rows: bool) -
             "SET LOCAL session_replication_role = DEFAULT",
         )
     statements = (*_CHUNK, *new_rows, _RESET)
-    return ";\n".join(s.replace(":team", team).replace(":invite", invite) for s in statements)
+    return ";\n".join(
+        s.replace(":team", team).replace(":run", run).replace(":invite", invite) for s in statements
+    )
 
 
 async def may_trust_new_rows(conn: asyncpg.Connection, team_id: str) -> bool:

@@ -8,6 +8,7 @@ from shared.messages import (
     PhotosCompleted,
     PhotosFetched,
     RunApproved,
+    RunUndoRequested,
     SnapshotCompleted,
     SnapshotFailed,
 )
@@ -25,6 +26,7 @@ def handler_map(reconciler: Reconciler) -> Handlers:
         PhotosFetched: reconciler.on_photos_fetched,
         PhotosCompleted: reconciler.on_photos_completed,
         RunApproved: reconciler.on_run_approved,
+        RunUndoRequested: reconciler.on_run_undo_requested,
     }
 
 

@@ -13,12 +13,18 @@ from collections import Counter
 
 import asyncpg
 
-from services.reconciler import planner_statistics, staging
+from services.reconciler import planner_statistics, staging, undo
 from services.reconciler.approve import apply_approved
 from services.reconciler.photo_handlers import PhotoHandlers
 from services.reconciler.reconcile import reconcile
 from shared import run_locks, runs
-from shared.messages import MembersFetched, RunApproved, SnapshotCompleted, SnapshotFailed
+from shared.messages import (
+    MembersFetched,
+    RunApproved,
+    RunUndoRequested,
+    SnapshotCompleted,
+    SnapshotFailed,
+)
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,6 +91,18 @@ class Reconciler:
                 log.info("run %s is not waiting for its approval to be applied; message ignored", msg.run_id)
                 return
             await apply_approved(conn, run)
+
+    async def on_run_undo_requested(self, msg: RunUndoRequested) -> None:
+        """Undo a run from its journal, as the queued undo run; a redelivery finds that run past ``queued``
+        and changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await run_locks.lock(conn, "run", msg.run_id)
+            run = await runs.load(conn, msg.run_id)
+            if run is None or not await runs.start_undo(conn, msg.run_id):
+                log.info("undo run %s is unknown or already taken; message ignored", msg.run_id)
+                return
+            await run_locks.lock(conn, "team", run.team_id)
+            await undo.apply_undo(conn, run.team_id, msg.run_id, msg.undoes)
 
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:

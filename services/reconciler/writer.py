@@ -88,7 +88,7 @@ class ActionWriter:
             await self.conn.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
         if not self.dry_run:
             trusted = await apply.may_trust_new_rows(self.conn, self.team_id)
-            self.statements = apply.chunk_statements(self.team_id, self.send_invites, trusted)
+            self.statements = apply.chunk_statements(self.team_id, self.run_id, self.send_invites, trusted)
 
     async def bind(self, bindings: list[Binding]) -> None:
         rows = [(b.directory_id, b.member_id, b.account_id, b.skip) for b in bindings]

@@ -17,7 +17,8 @@ RUN_COLUMNS = (
     f"id, team_id, trigger, requested_by, dry_run, {runs.PUBLIC_STATUS_SQL} AS status, created_at, "
     "started_at,"
     f" finished_at, counts, graph_requests, error, member_errors, plan, {runs.PUBLIC_PROGRESS_SQL} AS "
-    "progress"
+    "progress, undoes, (SELECT u.id FROM sync_runs u WHERE u.undoes = sync_runs.id AND u.status <> 'failed')"
+    " AS undone_by"
 )
 
 

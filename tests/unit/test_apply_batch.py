@@ -10,7 +10,7 @@ TEAM = "5d1f8f0e-2f4c-4a57-9e8c-6c1d2f0a9b31"
 
 
 def _statements(trusted: bool) -> list[str]:
-    return [" ".join(s.split()) for s in chunk_statements(TEAM, True, trusted).split(";\n")]
+    return [" ".join(s.split()) for s in chunk_statements(TEAM, TEAM, True, trusted).split(";\n")]
 
 
 def test_only_the_new_members_rows_go_in_unchecked_and_the_checks_come_back_after_them():

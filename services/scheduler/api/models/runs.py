@@ -111,6 +111,13 @@ class RunOut(Out):
     progress: RunProgress | None = Field(
         default=None, description="while the run is active: its phase and counters; null once it ended"
     )
+    undoes: UUID | None = Field(
+        default=None,
+        description="an undo run: the run whose changes it reverses (its trigger is manual); else null",
+    )
+    undone_by: UUID | None = Field(
+        default=None, description="the undo run that reverses (or is about to reverse) this run; else null"
+    )
 
 
 class RunsOut(Out):

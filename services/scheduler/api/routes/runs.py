@@ -1,16 +1,18 @@
-"""Runs: Sync Now (coalesced with an active run, R15; a dry run previews, R18), the run records (R17), and
-approving held removals (R10; the reconciler applies them)."""
+"""Runs: Sync Now (coalesced with an active run, R15; a dry run previews, R18), the run records (R17),
+approving held removals (R10; the reconciler applies them), and undoing a run (the reconciler applies the undo
+from the run's journal, as a run of its own)."""
 
 from __future__ import annotations
 
+import asyncpg
 from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
 from services.scheduler.api.models.runs import RunIn, RunOut, RunsOut, RunsQuery
 from services.scheduler.api.problems import Problem
-from services.scheduler.run_queue import RUN_COLUMNS, queue_run
-from shared import db, runs
-from shared.messages import RunApproved
+from services.scheduler.run_queue import RUN_COLUMNS, queue_run, saved_config
+from shared import db, runs, undo
+from shared.messages import RunApproved, RunUndoRequested
 
 
 async def create_run(call: Call) -> web.Response:
@@ -75,6 +77,39 @@ async def approve_run(call: Call) -> web.Response:
     return json_response(RunOut(**dict(row)))
 
 
+async def undo_run(call: Call) -> web.Response:
+    run_id = call.path_id("run_id")
+    async with call.pool.acquire() as conn, conn.transaction():
+        refused = await undo.refusal(conn, call.team, run_id)
+        if refused is not None:
+            if not refused.found:
+                raise Problem(404, "no such run")
+            errors = [
+                {"loc": ["members", m["member_id"]], "msg": f"{m['name'] or m['email'] or ''}: {m['reason']}"}
+                for m in refused.members
+            ]
+            raise Problem(409, refused.reason, errors=errors or None)
+        # A run that ends between this look and the reconciler's is looked at again there: the undo run
+        # fails then, saying which members a later run changed.
+        config = await saved_config(conn, call.team)
+        try:
+            async with conn.transaction():
+                row = await runs.queue(
+                    conn, call.team, "manual", call.caller.name, False, config, RUN_COLUMNS, undoes=run_id
+                )
+        except asyncpg.UniqueViolationError:
+            row = None
+        if row is None:
+            raise Problem(
+                409, "another run of this team is queued or running; undo the run once it has ended"
+            ) from None
+        await db.enqueue(
+            conn, RunUndoRequested(team_id=str(call.team), run_id=str(row["id"]), undoes=str(run_id))
+        )
+        await call.audit("run.undo", {"run_id": str(run_id), "undo_run_id": str(row["id"])}, conn)
+    return json_response(RunOut(**dict(row)), 202)
+
+
 _RUN = "/api/v1/teams/{team_id}/sync/runs"
 ENDPOINTS = (
     Endpoint(
@@ -94,5 +129,17 @@ ENDPOINTS = (
         "Apply the removals a held run holds",
         {200: RunOut},
         problems={409: "the run is not held"},
+    ),
+    Endpoint(
+        "POST",
+        _RUN + "/{run_id}/undo",
+        undo_run,
+        "Undo a succeeded run: queue a run that puts back every member it created, changed, removed or"
+        " deleted, as they were before it",
+        {202: RunOut},
+        problems={
+            409: "the run cannot be undone: not succeeded, a dry run, an undo, undone already, more than 30"
+            " days old, a member a later run changed (listed in errors), or another run is active"
+        },
     ),
 )
