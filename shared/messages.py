@@ -220,6 +220,14 @@ class RunUndoRequested(RunMessage):
     undoes: str
 
 
+class MergeDecided(RunMessage):
+    """An admin accepted or rejected a proposed merge (R4): ``run_id`` is the queued run that applies the
+    decision, from what the proposing run saw of the directory user."""
+
+    routing_key: ClassVar[str] = "merge.decided"
+    merge_id: str
+
+
 class InviteRequested(Message):
     routing_key: ClassVar[str] = "notify.invite"
     team_id: str
@@ -295,6 +303,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     RunApplied,
     RunApproved,
     RunUndoRequested,
+    MergeDecided,
     InviteRequested,
     AdminDigestRequested,
     RunNoticeRequested,

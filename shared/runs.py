@@ -65,7 +65,7 @@ COUNTERS = ("users_read", "members_applied", "photos_checked", "photos_stored")
 PROGRESS_EVERY = 2.0  # seconds between a working service's progress writes (the API promises at most 5)
 
 TRANSITIONS: Mapping[RunStatus, frozenset[RunStatus]] = {
-    # queued -> reconciling: an undo run reads no directory; the reconciler applies it from the journal.
+    # queued -> reconciling: an undo run, or one applying a merge decision, reads no directory.
     RunStatus.QUEUED: frozenset({RunStatus.FETCHING, RunStatus.RECONCILING, RunStatus.FAILED}),
     # fetching -> fetching: a redelivered SyncRequested starts the fetch over.
     RunStatus.FETCHING: frozenset({RunStatus.FETCHING, RunStatus.RECONCILING, RunStatus.FAILED}),
@@ -147,7 +147,7 @@ async def queue(
     undoes: Any = None,
 ) -> asyncpg.Record | None:
     """A new queued run (its ``returning`` columns); None when the team has an active run already.
-    ``undoes``: the run this one reverses (an undo run, ``start_undo``)."""
+    ``undoes``: the run this one reverses (an undo run, ``start_direct``)."""
     return await conn.fetchrow(
         "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config, undoes)"
         " VALUES ($1, $2, $3, $4, $5, $6)"
@@ -215,9 +215,9 @@ async def start_reconciling(conn: asyncpg.Connection, run_id: str) -> bool:
     return True
 
 
-async def start_undo(conn: asyncpg.Connection, run_id: str) -> bool:
-    """Take a queued undo run: it reads no directory and goes straight to ``reconciling``; False, and nothing
-    moves, when it is not queued (a redelivered request)."""
+async def start_direct(conn: asyncpg.Connection, run_id: str) -> bool:
+    """Take a queued run that reads no directory (an undo, an admin's decision on a merge): it goes straight
+    to ``reconciling``; False, and nothing moves, when it is not queued (a redelivered request)."""
     was = await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1 FOR UPDATE", run_id)
     if was != RunStatus.QUEUED:
         return False

@@ -35,7 +35,14 @@ later AS (SELECT k.member_id, min(k.run_id::text) AS run_id FROM run_journal k
                                WHERE team_id = $2 AND id <> $1 AND NOT dry_run
                                  AND created_at > (SELECT created_at FROM sync_runs WHERE id = $1))
              AND k.member_id IN (SELECT member_id FROM mine)
-           GROUP BY k.member_id)
+           GROUP BY k.member_id),
+-- The members the run made, and the accounts that go with them, which the undo removes first (a rejected
+-- merge's new member holds the login of the member it deleted).
+made AS (SELECT m.id, m.account_id,
+                 NOT EXISTS (SELECT 1 FROM members o WHERE o.account_id = m.account_id AND o.id <> m.id)
+                 AND EXISTS (SELECT 1 FROM accounts a WHERE a.id = m.account_id AND a.created_by_team = $2)
+                   AS account_goes
+            FROM members m WHERE m.id IN (SELECT member_id FROM mine WHERE op = 'create'))
 SELECT j.member_id::text, coalesce(m.card_name, j.member ->> 'card_name') AS name,
        coalesce(m.card_email, j.member ->> 'card_email') AS email,
        CASE
@@ -45,10 +52,11 @@ SELECT j.member_id::text, coalesce(m.card_name, j.member ->> 'card_name') AS nam
          WHEN j.op = 'delete' AND m.id IS NOT NULL THEN 'the member exists again'
          WHEN j.op = 'delete' AND EXISTS (
                 SELECT 1 FROM accounts a WHERE a.email_key = lower(btrim(j.account ->> 'email'))
-                   AND a.id <> (j.account ->> 'id')::uuid) THEN
+                   AND a.id <> (j.account ->> 'id')::uuid
+                   AND a.id NOT IN (SELECT account_id FROM made WHERE account_goes)) THEN
            'its login ' || (j.account ->> 'email') || ' belongs to another account now'
          WHEN j.op = 'delete' AND EXISTS (
-                SELECT 1 FROM members x WHERE x.team_id = $2
+                SELECT 1 FROM members x WHERE x.team_id = $2 AND x.id NOT IN (SELECT id FROM made)
                    AND (x.directory_id = j.member ->> 'directory_id'
                         OR x.account_id = (j.member ->> 'account_id')::uuid)) THEN
            'another member of the team has its directory user or account now'

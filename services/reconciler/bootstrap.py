@@ -5,6 +5,7 @@ from __future__ import annotations
 from services.reconciler.handlers import Reconciler
 from shared.messages import (
     MembersFetched,
+    MergeDecided,
     PhotosCompleted,
     PhotosFetched,
     RunApproved,
@@ -27,6 +28,7 @@ def handler_map(reconciler: Reconciler) -> Handlers:
         PhotosCompleted: reconciler.on_photos_completed,
         RunApproved: reconciler.on_run_approved,
         RunUndoRequested: reconciler.on_run_undo_requested,
+        MergeDecided: reconciler.on_merge_decided,
     }
 
 

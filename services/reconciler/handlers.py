@@ -13,13 +13,14 @@ from collections import Counter
 
 import asyncpg
 
-from services.reconciler import planner_statistics, staging, undo
+from services.reconciler import planner_statistics, rehires, staging, undo
 from services.reconciler.approve import apply_approved
 from services.reconciler.photo_handlers import PhotoHandlers
 from services.reconciler.reconcile import reconcile
 from shared import run_locks, runs
 from shared.messages import (
     MembersFetched,
+    MergeDecided,
     RunApproved,
     RunUndoRequested,
     SnapshotCompleted,
@@ -98,11 +99,23 @@ class Reconciler:
         async with self.pool.acquire() as conn, conn.transaction():
             await run_locks.lock(conn, "run", msg.run_id)
             run = await runs.load(conn, msg.run_id)
-            if run is None or not await runs.start_undo(conn, msg.run_id):
+            if run is None or not await runs.start_direct(conn, msg.run_id):
                 log.info("undo run %s is unknown or already taken; message ignored", msg.run_id)
                 return
             await run_locks.lock(conn, "team", run.team_id)
             await undo.apply_undo(conn, run.team_id, msg.run_id, msg.undoes)
+
+    async def on_merge_decided(self, msg: MergeDecided) -> None:
+        """Apply an admin's decision on a proposed merge, as the queued run that carries it; a redelivery
+        finds that run past ``queued`` and changes nothing."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await run_locks.lock(conn, "run", msg.run_id)
+            run = await runs.load(conn, msg.run_id)
+            if run is None or not await runs.start_direct(conn, msg.run_id):
+                log.info("merge run %s is unknown or already taken; message ignored", msg.run_id)
+                return
+            await run_locks.lock(conn, "team", run.team_id)
+            await rehires.apply_decision(conn, run, msg.merge_id)
 
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:

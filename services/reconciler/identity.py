@@ -24,17 +24,22 @@ class Candidate:
     # under a new object id keeps its card) instead of being skipped on every run. A listed one keeps its
     # member: object id first.
     team_member_free: bool = False
+    # The member was removed from the team: a user with its email under another object id (a rehire, or
+    # someone new with a reused address) is proposed to the admin as a merge, who accepts (the same member)
+    # or rejects (a new member); meanwhile the user is skipped.
+    team_member_removed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Binding:
     """The user binds to ``member_id``, or becomes a new member of ``account_id`` (None: a new account),
-    or is skipped for ``skip``."""
+    or is skipped for ``skip``; ``merge``: the removed member the user is proposed to merge with."""
 
     directory_id: str
     member_id: str | None = None
     account_id: str | None = None
     skip: str | None = None
+    merge: str | None = None
 
 
 def resolve(candidates: Iterable[Candidate]) -> Iterator[Binding]:
@@ -56,6 +61,9 @@ def resolve(candidates: Iterable[Candidate]) -> Iterator[Binding]:
             yield _bind(winner, claimed)
 
 
+_CLAIMED = "{email} matches an account another directory user of this run already claimed"
+
+
 def _bind(user: Candidate, claimed: set[str]) -> Binding:
     if user.team_member is not None:
         if user.team_member_directory_id not in (None, user.directory_id) and not user.team_member_free:
@@ -65,15 +73,23 @@ def _bind(user: Candidate, claimed: set[str]) -> Binding:
                 f"directory user ({user.team_member_directory_id})",
             )
         target = user.team_member
+        if user.team_member_removed and user.team_member_directory_id not in (None, user.directory_id):
+            if target in claimed:
+                return Binding(user.directory_id, skip=_CLAIMED.format(email=user.email_key))
+            claimed.add(target)
+            return Binding(
+                user.directory_id,
+                skip=f"{user.email_key} is the email of a removed member bound to another directory"
+                f" user ({user.team_member_directory_id}); proposed to the admin as a merge: accept it to"
+                " bring the member back, reject it to make a new one",
+                merge=target,
+            )
     else:
         target = user.account
     if target is None:
         return Binding(user.directory_id)
     if target in claimed:
-        return Binding(
-            user.directory_id,
-            skip=f"{user.email_key} matches an account another directory user of this run already claimed",
-        )
+        return Binding(user.directory_id, skip=_CLAIMED.format(email=user.email_key))
     claimed.add(target)
     if user.team_member is not None:
         return Binding(user.directory_id, member_id=target)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.reconciler import apply, member_photos, staging, state, unchanged
+from services.reconciler import apply, member_photos, rehires, staging, state, unchanged
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
@@ -158,15 +158,14 @@ async def reconcile(
     await staging.add_unreadable(
         conn, {s["id"]: s.get("reason", "") for s in completion.skipped if s.get("id")}
     )
-    await writer.bind(
-        list(
-            resolve(
-                await state.candidates(
-                    conn, run.team_id, completion.mode == "full", run.id, completion.attempt
-                )
-            )
+    bindings = list(
+        resolve(
+            await state.candidates(conn, run.team_id, completion.mode == "full", run.id, completion.attempt)
         )
     )
+    await writer.bind(bindings)
+    if not run.dry_run:  # R4: the merges the admin is asked about
+        await rehires.record(conn, run.team_id, run.id, bindings)
     tallies = Counter() if tallies is None else tallies
     errors = [
         {"directory_id": "", "message": s.get("reason", "")} for s in completion.skipped if not s.get("id")

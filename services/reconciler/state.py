@@ -37,6 +37,7 @@ SELECT u.directory_id, u.email_key, tm.id::text AS team_member, tm.directory_id 
                                                                      AND g.group_id = '*'))
                 AND NOT EXISTS (SELECT 1 FROM seen_users x WHERE x.directory_id = tm.directory_id), false)
          AS team_member_free,
+       coalesce(tm.status = 'removed', false) AS team_member_removed,
        u.email_key IN (SELECT s.email_key FROM seen_users s JOIN members m ON m.team_id = $1
                          AND m.directory_id = s.directory_id WHERE s.skip IS NULL) AS taken
   FROM seen_users u
@@ -113,7 +114,8 @@ class Pair:
     roles: Roles = NO_ROLES
 
 
-def _current(r: asyncpg.Record) -> CurrentMember | None:
+def current_member(r: asyncpg.Record) -> CurrentMember | None:
+    """The member of a record with ``_PAIRS``' member columns (``merges`` reads one alone)."""
     if r["id"] is None:
         return None
     return CurrentMember(
@@ -168,7 +170,7 @@ def _role(value: list | None) -> tuple[str, bool] | None:
 
 
 def pair(r: asyncpg.Record) -> Pair:
-    seen, current = _seen(r), _current(r)
+    seen, current = _seen(r), current_member(r)
     taken = None
     if r["login_taken"] and current is not None and seen is not None and seen.card is not None:
         # R4: one login is never two accounts; the member keeps its login, the rest of the change goes on.

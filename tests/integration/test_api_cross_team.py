@@ -53,10 +53,19 @@ async def _team_a(api, operator, pool) -> tuple[dict, dict[str, str], list[str]]
             headers=operator,
         )
     ).json()
+    merge_id = await pool.fetchval(
+        "INSERT INTO member_merges (team_id, run_id, member_id, directory_id, email, seen)"
+        " VALUES ($1, $2, $3, 'alpha-user', 'alpha.person@alpha.example', $4) RETURNING id",
+        uuid.UUID(team["id"]),
+        uuid.UUID(run["id"]),
+        member_id,
+        {"card": {"f": {"name": "Alpha Title"}}, "groups": []},
+    )
     ids = {
         "team_id": team["id"],
         "member_id": str(member_id),
         "run_id": run["id"],
+        "merge_id": str(merge_id),
         "template_id": (await template.json())["id"],
         "token_id": token["id"],
         "webhook_id": hook["id"],

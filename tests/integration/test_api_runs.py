@@ -161,3 +161,68 @@ async def test_run_body_errors(api, operator):
     assert resp.status == 422
     assert {tuple(e["loc"]) for e in (await resp.json())["errors"]} == {("dry_run",), ("extra",)}
     assert (await api.post(path, data=b"[1, 2", headers=team["headers"])).status == 400
+
+
+async def _merge(pool, team: dict, run_id: str) -> str:
+    member = await pool.fetchval(
+        "INSERT INTO members (team_id, account_id, directory_id, managed, status) VALUES"
+        " ($1, (SELECT id FROM accounts WHERE email_key = 'gone@contoso.com'), 'old-id', true, 'removed')"
+        " RETURNING id",
+        uuid.UUID(team["id"]),
+    )
+    return str(
+        await pool.fetchval(
+            "INSERT INTO member_merges"
+            " (team_id, run_id, member_id, old_directory_id, directory_id, email, seen)"
+            " VALUES ($1, $2, $3, 'old-id', 'new-id', 'gone@contoso.com', $4) RETURNING id",
+            uuid.UUID(team["id"]),
+            uuid.UUID(run_id),
+            member,
+            {"card": {"f": {"name": "Gone Again"}}, "groups": []},
+        )
+    )
+
+
+async def test_merges_are_listed_under_their_run_and_decided_once(api, operator, pool):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/runs", team["headers"]
+    proposing = await (await api.post(path, json={}, headers=h)).json()
+    await pool.execute("UPDATE sync_runs SET status = 'succeeded' WHERE id = $1", uuid.UUID(proposing["id"]))
+    await pool.execute("INSERT INTO accounts (email) VALUES ('gone@contoso.com')")
+    merge_id = await _merge(pool, team, proposing["id"])
+    listed = await (await api.get(f"{path}/{proposing['id']}/merges", headers=h)).json()
+    assert [(m["id"], m["name"], m["status"], m["directory_id"]) for m in listed["merges"]] == [
+        (merge_id, "Gone Again", "proposed", "new-id")
+    ]
+    assert (await api.get(f"{path}/{uuid.uuid4()}/merges", headers=h)).status == 404
+    merges = f"{path}/{proposing['id']}/merges"
+    assert (await api.post(f"{merges}/{uuid.uuid4()}/accept", headers=h)).status == 404
+    assert (await api.post(f"{merges}/not-an-id/accept", headers=h)).status == 404
+    assert (await api.post(f"{path}/{uuid.uuid4()}/merges/{merge_id}/accept", headers=h)).status == 404
+
+    resp = await api.post(f"{merges}/{merge_id}/reject", headers=h)
+    assert resp.status == 202
+    decided = await resp.json()
+    assert decided["status"] == "rejected" and decided["decided_by"] == "team token"
+    run = await pool.fetchrow(
+        "SELECT status, trigger FROM sync_runs WHERE id = $1", uuid.UUID(decided["decision_run_id"])
+    )
+    assert (run["status"], run["trigger"]) == ("queued", "manual")
+    outbox = [r["routing_key"] for r in await pool.fetch("SELECT routing_key FROM outbox ORDER BY id")]
+    assert outbox[-1] == "merge.decided"
+    again = await api.post(f"{merges}/{merge_id}/accept", headers=h)
+    assert again.status == 409 and "rejected already" in (await again.json())["detail"]
+    audit = await (await api.get(f"/api/v1/teams/{team['id']}/audit", headers=h)).json()
+    assert audit["entries"][0]["action"] == "merge.reject"
+
+
+async def test_a_merge_waits_while_another_run_is_active(api, operator, pool):
+    team = await make_team(api, operator)
+    path, h = f"/api/v1/teams/{team['id']}/sync/runs", team["headers"]
+    active = await (await api.post(path, json={}, headers=h)).json()
+    await pool.execute("INSERT INTO accounts (email) VALUES ('gone@contoso.com')")
+    merge_id = await _merge(pool, team, active["id"])
+    resp = await api.post(f"{path}/{active['id']}/merges/{merge_id}/accept", headers=h)
+    assert resp.status == 409 and "queued or running" in (await resp.json())["detail"]
+    status = await pool.fetchval("SELECT status FROM member_merges WHERE id = $1", uuid.UUID(merge_id))
+    assert status == "proposed"

@@ -366,14 +366,20 @@ async def test_r4_a_rehire_under_a_new_object_id_takes_over_the_member_of_its_em
     assert members[REHIRED]["card_job_title"] == "Returning"
 
 
-async def test_r4_a_rehire_on_a_delta_run_takes_back_the_removed_member_of_its_email(team):
+async def test_r4_a_rehire_on_a_delta_run_is_proposed_as_a_merge_with_the_removed_member_of_its_email(team):
+    # The admin decides whether it is the same person (test_reconciler_merges.py).
     await team.sync(USERS)
     old = (await team.members())[USERS[4].id]
     await team.sync(USERS[:4])
     run = await team.sync([user(5, id=REHIRED)], mode="delta")
-    assert run["member_errors"] == [] and run["counts"]["created"] == 0
-    back = (await team.members())[REHIRED]
-    assert back["id"] == old["id"] and back["status"] == "invited" and back["subscription_active"]
+    assert run["counts"]["created"] == 0 and run["counts"]["skipped"] == 1
+    assert [e["directory_id"] for e in run["member_errors"]] == [REHIRED]
+    assert "proposed to the admin as a merge" in run["member_errors"][0]["message"]
+    assert REHIRED not in await team.members()
+    merge = await team.pool.fetchrow(
+        "SELECT member_id, status FROM member_merges WHERE run_id = $1", run["id"]
+    )
+    assert (merge["member_id"], merge["status"]) == (old["id"], "proposed")
 
 
 async def test_r4_a_taken_login_is_reported_on_the_user_whose_login_it_is(team):

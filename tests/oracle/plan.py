@@ -67,6 +67,7 @@ def candidates(observed: Iterable[Observed], state: TeamState, full: bool = True
             account,
             card.email_key in taken,
             free,
+            member is not None and member.status == "removed",
         )
 
 

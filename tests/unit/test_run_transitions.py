@@ -23,7 +23,7 @@ Q, F, R, P, S, X, H = (
 )
 MOVES = {
     (Q, F): "the fetcher takes the run",
-    (Q, R): "the reconciler takes an undo run, which reads no directory",
+    (Q, R): "the reconciler takes a run that reads no directory: an undo, a merge decision",
     (F, F): "a redelivered SyncRequested starts the fetch over",
     (F, R): "the snapshot is whole",
     (R, R): "a redelivered page or completion finds the snapshot whole again",
