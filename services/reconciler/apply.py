@@ -13,7 +13,11 @@ from shared.messages import WEBHOOK_BATCH, WebhookEvent
 _CARD = ", ".join(f"card_{f}" for f in CARD_COLUMNS)
 _CARD_SET = ", ".join(f"card_{f} = t.card_{f}" for f in CARD_COLUMNS)
 
-# A member's links and subteam places, as the journal keeps them.
+# The member ``t.member_id`` and its account, looked up by their keys (the fence keeps the planner from
+# joining the chunk's few members to the whole team: its temporary tables have no statistics); then the
+# member's links and subteam places, as the journal keeps them.
+_MEMBER_OF = """(SELECT * FROM members x WHERE x.id = t.member_id LIMIT 1) m
+        CROSS JOIN LATERAL (SELECT * FROM accounts y WHERE y.id = m.account_id LIMIT 1) a"""
 _LINKS_OF = "(SELECT coalesce(jsonb_agg(to_jsonb(l)), '[]') FROM links l WHERE l.member_id = m.id)"
 _PLACES_OF = "(SELECT coalesce(jsonb_agg(to_jsonb(p)), '[]') FROM subteam_members p WHERE p.member_id = m.id)"
 
@@ -25,10 +29,10 @@ _CHUNK: tuple[str, ...] = (
     # the chunk's tables: a run that changes nothing writes nothing here.
     f"""INSERT INTO run_journal (run_id, member_id, op, member, account, links, places)
        SELECT :run, m.id, 'update', to_jsonb(m), to_jsonb(a), {_LINKS_OF}, {_PLACES_OF}
-         FROM members m JOIN accounts a ON a.id = m.account_id
-        WHERE m.id IN (SELECT member_id FROM chunk_members WHERE op = 'update'
-                       UNION SELECT member_id FROM chunk_links WHERE NOT new
-                       UNION SELECT member_id FROM chunk_subteams WHERE NOT new)
+         FROM (SELECT member_id FROM chunk_members WHERE op = 'update'
+               UNION SELECT member_id FROM chunk_links WHERE NOT new
+               UNION SELECT member_id FROM chunk_subteams WHERE NOT new) t
+        CROSS JOIN LATERAL {_MEMBER_OF}
        ON CONFLICT DO NOTHING""",
     """INSERT INTO run_journal (run_id, member_id, op, created)
        SELECT :run, gen_random_uuid(), 'create', array_agg(member_id) FROM chunk_members WHERE op = 'create'
@@ -130,8 +134,8 @@ _FINAL: tuple[tuple[str, bool], ...] = (
               (SELECT to_jsonb(i) FROM invites i WHERE i.member_id = m.id),
               CASE WHEN t.op = 'delete' THEN
                 (SELECT to_jsonb(f) FROM member_photos f WHERE f.member_id = m.id) END
-         FROM run_actions t JOIN members m ON m.id = t.member_id JOIN accounts a ON a.id = m.account_id
-        WHERE t.op IN ('remove', 'delete')
+         FROM (SELECT member_id, op FROM run_actions WHERE op IN ('remove', 'delete')) t
+        CROSS JOIN LATERAL {_MEMBER_OF}
        ON CONFLICT DO NOTHING""",
         True,
     ),
