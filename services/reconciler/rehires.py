@@ -130,6 +130,7 @@ async def apply_decision(conn: asyncpg.Connection, run: runs.Run, merge_id: str)
         counter["invited"] = 0  # R11: the invite waits, pending, until invites are sent on request
     counts = {k: counter[k] for k in COUNT_KEYS}
     summary = await apply.summary(conn)
+    await apply.member_events(conn, run.team_id, run.id)
     await runs.finish(conn, run.id, runs.RunStatus.SUCCEEDED, counts, [], summary=summary)
     if summary["added"] or summary["removed"]:  # R16
         await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))

@@ -129,6 +129,7 @@ async def apply_undo(conn: asyncpg.Connection, team_id: str, run_id: str, undoes
     row = await conn.fetchrow(_COUNTS, team_id)
     counts: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0) | dict(row)
     summary = await apply.summary(conn)
+    await apply.member_events(conn, team_id, run_id)  # the team's webhooks hear who came back and who went
     await conn.execute("DROP TABLE undo_rows, run_actions")
     await runs.finish(conn, run_id, runs.RunStatus.SUCCEEDED, counts, [], summary=summary)
     # R16: the admins learn who came back and who went.

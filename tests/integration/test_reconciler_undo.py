@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import runs, undo
-from shared.messages import RunUndoRequested
+from shared.messages import RunUndoRequested, WebhookEvent
 from tests.fixtures.reconciler import GROUP, OTHER_GROUP, user
 
 TWO_GROUPS = {
@@ -71,6 +71,11 @@ async def test_undoing_a_churn_run_restores_the_team_row_for_row(team):
         team.team_id,
     )
     before = await team_rows(team)
+    await team.pool.execute(
+        "INSERT INTO webhooks (team_id, url, events, secret_encrypted) VALUES ($1, 'https://hooks.example/in',"
+        " '{member.created,member.updated,member.removed}', 'x')",
+        team.team_id,
+    )
     churn = await team.sync(churned(users))
     assert churn["counts"] | {"unchanged": 0} == {
         "created": 2,
@@ -103,6 +108,15 @@ async def test_undoing_a_churn_run_restores_the_team_row_for_row(team):
         "skipped": 0,
     }
     assert await team_rows(team) == before
+    # the team's webhooks hear of it: the members the churn made went, the others were changed back
+    events = await team.pool.fetch(
+        "SELECT convert_from(body, 'UTF8')::jsonb AS e FROM outbox WHERE routing_key = $1 ORDER BY id",
+        WebhookEvent.routing_key,
+    )
+    undo_events = {
+        e["e"]["event"]: len(e["e"]["member_ids"]) for e in events if e["e"]["run_id"] == str(undone["id"])
+    }
+    assert undo_events == {"member.removed": 2, "member.updated": 3}
     # its digest lists who came back and who went
     assert undone["summary"]["totals"] == {"added": 1, "removed": 2, "held": 0}
     # once is enough
