@@ -49,8 +49,8 @@ class Simulator:
     ) -> None:
         self.host, self.port = host, port
         self.tenants: dict[str, Tenant] = {}
-        self.tokens = TokenStore()
         self.signing_key = SigningKey()
+        self.tokens = TokenStore(self.signing_key.sign)
         self.codes = CodeStore()
         self.signed_in: tuple[str, str] | None = None
         self.deny_sign_in = False  # the person at the sign-in page cancels: authorize answers access_denied

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import aiohttp
+import jwt
 import msal
 import pytest
 
@@ -44,6 +45,21 @@ async def test_msal_gets_a_token_that_graph_accepts(simulator, sim_tenant: Tenan
     async with http.get(f"{simulator.graph_url}/users?$top=5", headers=headers) as resp:
         assert resp.status == 200
         assert len((await resp.json())["value"]) == 5
+
+
+async def test_an_app_token_names_the_permissions_granted_at_issue_in_its_roles_claim(simulator, sim_tenant):
+    """A client learns its application permissions from the token's ``roles``, as from the identity
+    platform: a permission revoked (or granted) shows in the next token, and none at all leaves the claim
+    out."""
+    first = await asyncio.to_thread(_acquire, simulator, sim_tenant.tenant_id, SIM_CLIENT_SECRET)
+    claims = jwt.decode(first["access_token"], options={"verify_signature": False})
+    assert claims["aud"] == "https://graph.microsoft.com" and claims["tid"] == sim_tenant.tenant_id
+    assert claims["appid"] == SIM_CLIENT_ID and claims["idtyp"] == "app"
+    assert set(claims["roles"]) == sim_tenant.permissions[SIM_CLIENT_ID]
+    for permission in list(sim_tenant.permissions[SIM_CLIENT_ID]):
+        sim_tenant.revoke(SIM_CLIENT_ID, permission)
+    bare = simulator.tokens.issue(sim_tenant.tenant_id, SIM_CLIENT_ID, frozenset(), 3600)
+    assert "roles" not in jwt.decode(bare, options={"verify_signature": False})
 
 
 async def test_wrong_secret_is_invalid_client(simulator, sim_tenant):
