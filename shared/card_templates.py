@@ -44,6 +44,64 @@ async def apply_template(conn: asyncpg.Connection, member_id: str, template_id: 
         await _move(conn, member_id, source, kind)
 
 
+async def edit_template(
+    conn: asyncpg.Connection, template_id: str, links: list[tuple[str, str, str]]
+) -> None:
+    """Give the template these links, ``(type, label, value)`` in order, and every member it is applied to
+    the same (R13): a link kept at its place is changed in place, on the members' cards too (a synced value
+    stays the member's own), a link gone goes from the cards (a synced value in it stays as the sync's own
+    link), a new one is added to them and takes the member's synced email or phone. Run it in the caller's
+    transaction."""
+    kept = await conn.fetch(
+        "SELECT id FROM template_links WHERE template_id = $1 ORDER BY position, id FOR UPDATE", template_id
+    )
+    gone = [r["id"] for r in kept[len(links) :]]
+    if gone:
+        await conn.execute(
+            "UPDATE links SET template_link_id = NULL WHERE template_link_id = ANY($1::uuid[])"
+            " AND source IS NOT NULL",
+            gone,
+        )
+        await conn.execute("DELETE FROM links WHERE template_link_id = ANY($1::uuid[])", gone)
+        await conn.execute("DELETE FROM template_links WHERE id = ANY($1::uuid[])", gone)
+    for position, ((kind, label, value), row) in enumerate(zip(links, kept, strict=False)):
+        await conn.execute(
+            "UPDATE template_links SET type = $2, label = $3, value = $4, position = $5 WHERE id = $1",
+            row["id"],
+            kind,
+            label,
+            value,
+            position,
+        )
+    if len(links) > len(kept):
+        extra = links[len(kept) :]
+        await conn.execute(
+            "INSERT INTO template_links (template_id, position, type, label, value)"
+            " SELECT $1, p, t, l, v"
+            " FROM unnest($2::int[], $3::text[], $4::text[], $5::text[]) AS x(p, t, l, v)",
+            template_id,
+            list(range(len(kept), len(links))),
+            [k for k, _, _ in extra],
+            [label for _, label, _ in extra],
+            [v for _, _, v in extra],
+        )
+    # A synced value whose link changes type stays where it was, as the sync's own link.
+    await conn.execute(
+        "UPDATE links l SET template_link_id = NULL FROM template_links t WHERE l.template_link_id = t.id"
+        " AND t.template_id = $1 AND l.source IS NOT NULL AND l.type <> t.type",
+        template_id,
+    )
+    await conn.execute(
+        "UPDATE links l SET type = t.type, label = t.label, position = t.position,"
+        " value = CASE WHEN l.source IS NULL THEN t.value ELSE l.value END"
+        " FROM template_links t WHERE l.template_link_id = t.id AND t.template_id = $1",
+        template_id,
+    )
+    members = await conn.fetch("SELECT id FROM members WHERE template_id = $1 ORDER BY id", template_id)
+    for member in members:
+        await apply_template(conn, member["id"], template_id)
+
+
 async def _move(conn: asyncpg.Connection, member_id: str, source: str, kind: str) -> None:
     target = await conn.fetchval(
         "SELECT id FROM links WHERE member_id = $1 AND template_link_id IS NOT NULL AND source IS NULL"

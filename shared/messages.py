@@ -259,10 +259,12 @@ class RunNoticeRequested(RunMessage):
 
 
 class PendingInvitesRequested(Message):
-    """An admin asked for the team's pending invites to be sent: queue each, and send it once."""
+    """An admin asked for the team's pending invites to be sent: queue each, and send it once. With
+    ``member_id``, only that member's invite, sent again even when it was sent before."""
 
     routing_key: ClassVar[str] = "notify.pending_invites"
     team_id: str
+    member_id: str | None = None
 
 
 class CredentialExpiring(Message):

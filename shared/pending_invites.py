@@ -6,6 +6,10 @@ sent (``send_invites`` was off, or an outage outlasted the retries), failed (the
 address), or sent with a link that expired. Sent ones with a live link are left alone, and so are queued ones,
 unless nothing has touched them for an hour (STALE_QUEUED): then their message was lost (dead-lettered, say)
 and they are queued again.
+
+One member's invite may also be sent again on an admin's request (POST
+/api/v1/teams/{team_id}/members/{member_id}/invite), whatever its state, unless the card is claimed or the
+member removed: a sent one goes as a new round with a new link, the old link ending.
 """
 
 from __future__ import annotations
@@ -28,3 +32,14 @@ PENDING = """
 
 async def count_pending(conn: asyncpg.Connection | asyncpg.Pool, team_id: str) -> int:
     return await conn.fetchval(f"SELECT count(*) {PENDING}", team_id, STALE_QUEUED)
+
+
+# One member's invite ``i`` that may be sent again, with its member ``m``: $1 the team's id, $2 the member's.
+RESENDABLE = """
+  FROM invites i JOIN members m ON m.id = i.member_id
+ WHERE m.team_id = $1 AND m.id = $2 AND m.status = 'invited' AND i.status <> 'claimed'
+"""
+
+
+async def can_resend(conn: asyncpg.Connection | asyncpg.Pool, team_id: str, member_id: str) -> bool:
+    return bool(await conn.fetchval(f"SELECT count(*) {RESENDABLE}", team_id, member_id))

@@ -292,6 +292,6 @@ class Notifier:
     async def on_pending_invites_requested(self, msg: PendingInvitesRequested) -> None:
         """Queue the team's pending invites; their InviteRequested messages send each once. A second request
         finds them queued and queues nothing."""
-        _checked_ids(msg.team_id)
-        queued = await send_pending_invites(self.pool, msg.team_id)
+        _checked_ids(msg.team_id, msg.member_id)
+        queued = await send_pending_invites(self.pool, msg.team_id, msg.member_id)
         log.info("team %s: %d pending invites queued on request", msg.team_id, queued)

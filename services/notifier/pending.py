@@ -12,7 +12,7 @@ import asyncpg
 
 from shared import db
 from shared.messages import InviteRequested
-from shared.pending_invites import PENDING, STALE_QUEUED
+from shared.pending_invites import PENDING, RESENDABLE, STALE_QUEUED
 
 # Locked in member order, as the notifier's batched writes lock them.
 _QUEUE = f"""
@@ -24,14 +24,30 @@ _QUEUE = f"""
     RETURNING i.member_id::text
 """
 
+# One member's invite, on request: a new round unless it is still waiting to go.
+_QUEUE_ONE = f"""
+    WITH due AS (SELECT i.member_id {RESENDABLE} FOR UPDATE OF i)
+    UPDATE invites i SET status = 'queued', error = NULL, updated_at = now(),
+           round = i.round + CASE WHEN i.status = 'pending' THEN 0 ELSE 1 END
+      FROM due d
+     WHERE i.member_id = d.member_id
+    RETURNING i.member_id::text
+"""
 
-async def send_pending_invites(database: asyncpg.Pool | asyncpg.Connection, team_id: str) -> int:
-    """Queue every pending invite of the team for sending; return how many. One transaction: the invites are
-    marked queued and their InviteRequested messages written to the outbox together."""
+
+async def send_pending_invites(
+    database: asyncpg.Pool | asyncpg.Connection, team_id: str, member_id: str | None = None
+) -> int:
+    """Queue every pending invite of the team for sending (with ``member_id``, that member's invite only,
+    ``shared.pending_invites.RESENDABLE``); return how many. One transaction: the invites are marked queued
+    and their InviteRequested messages written to the outbox together."""
     if isinstance(database, asyncpg.Pool):
         async with database.acquire() as conn:
-            return await send_pending_invites(conn, team_id)
+            return await send_pending_invites(conn, team_id, member_id)
     async with database.transaction():
-        rows = await database.fetch(_QUEUE, team_id, STALE_QUEUED)
+        if member_id is None:
+            rows = await database.fetch(_QUEUE, team_id, STALE_QUEUED)
+        else:
+            rows = await database.fetch(_QUEUE_ONE, team_id, member_id)
         await db.enqueue(database, *(InviteRequested(team_id=str(team_id), member_id=r[0]) for r in rows))
     return len(rows)

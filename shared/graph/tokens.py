@@ -88,17 +88,17 @@ class TokenProvider:
             result = await asyncio.to_thread(self._acquire, app)
             return self._remember(creds, result)
 
-    async def check(self, creds: Credentials, timeout: float = CHECK_TIMEOUT) -> None:
-        """Take a token for ``creds`` from the identity platform now, whatever is cached, and raise the typed
-        error when none is given. Only a token given is kept, for the next Graph request: the msal app is
-        made for this one request, so credentials refused, however many, leave nothing behind."""
+    async def check(self, creds: Credentials, timeout: float = CHECK_TIMEOUT) -> str:
+        """Take a token for ``creds`` from the identity platform now, whatever is cached, and return it, or
+        raise the typed error when none is given. Only a token given is kept, for the next Graph request: the
+        msal app is made for this one request, so credentials refused, however many, leave nothing behind."""
         session = _Session(self.ca_file, timeout)
         try:
             app = await asyncio.to_thread(self._build, creds, session)
             result = await asyncio.to_thread(self._acquire, app)
         finally:
             session.close()
-        self._remember(creds, result)
+        return self._remember(creds, result)
 
     async def refresh(self, creds: Credentials, stale: str, unless_younger_than: float = 0.0) -> str | None:
         """A new token after Graph refused ``stale`` (unless another request already replaced it); None, and

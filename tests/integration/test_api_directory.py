@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import SecretStr
 
 from services.scheduler.api import create_app
 from services.scheduler.api.endpoint import GRAPH
@@ -160,3 +161,98 @@ async def test_group_search_needs_a_connection(api, operator):
     assert resp.status == 409
     resp = await api.get(f"/api/v1/teams/{team['id']}/directory/groups?limit=0", headers=team["headers"])
     assert resp.status == 422
+
+
+async def test_r1_the_connection_test_names_each_permission_the_configuration_needs(
+    graph_api, operator, pool, settings, simulator, sim_tenant
+):
+    team = await make_team(graph_api, operator)
+    path = f"/api/v1/teams/{team['id']}/directory"
+    assert (await graph_api.post(f"{path}/test", json={}, headers=team["headers"])).status == 409
+    await graph_api.put(path, json=_connection(sim_tenant), headers=team["headers"])
+
+    resp = await graph_api.post(f"{path}/test", json={}, headers=team["headers"])
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["ok"] and body["kind"] == "own_app" and body["missing"] == []
+    assert [p["permission"] for p in body["permissions"]] == [
+        "User.Read.All",
+        "GroupMember.Read.All",
+        "ProfilePhoto.Read.All",
+    ]
+
+    # Admin roles need one more; a revoked permission is named, and one that serves too counts.
+    config = await (await graph_api.get(f"/api/v1/teams/{team['id']}/sync/config", headers=operator)).json()
+    config.pop("next_run_at"), config.pop("realtime_status", None)
+    saved = await graph_api.put(
+        f"/api/v1/teams/{team['id']}/sync/config", json={**config, "use_admin_roles": True}, headers=operator
+    )
+    assert saved.status == 200, await saved.text()
+    sim_tenant.revoke(SIM_CLIENT_ID, "RoleManagement.Read.Directory")
+    sim_tenant.revoke(SIM_CLIENT_ID, "ProfilePhoto.Read.All")
+    body = await (await graph_api.post(f"{path}/test", json={}, headers=team["headers"])).json()
+    assert not body["ok"] and body["missing"] == ["RoleManagement.Read.Directory"]
+    photo = next(p for p in body["permissions"] if p["permission"] == "ProfilePhoto.Read.All")
+    assert photo["granted"] and photo["granted_as"] == "User.Read.All"
+    assert "RoleManagement.Read.Directory" not in body["granted"]
+
+    # Given credentials are tested, not stored; a wrong secret is the 422 a connection gets.
+    wrong = await graph_api.post(
+        f"{path}/test", json=_connection(sim_tenant, client_secret="wrong"), headers=team["headers"]
+    )
+    assert wrong.status == 422
+    assert [e["loc"] for e in (await wrong.json())["errors"]] == [["client_secret"]]
+    partial = await graph_api.post(f"{path}/test", json={"tenant_id": "x"}, headers=team["headers"])
+    assert partial.status == 422
+    tests = await pool.fetchval("SELECT count(*) FROM audit_log WHERE action = 'directory.test'")
+    assert tests == 2  # each test that took a token
+
+
+async def test_r1_a_consented_connection_is_tested_with_the_platform_app(
+    pool, settings, simulator, sim_tenant, operator
+):
+    cloud = settings.model_copy(
+        update={
+            "authority_url": simulator.authority_url,
+            "graph_url": simulator.graph_url,
+            "ca_file": simulator.ca_file,
+            "app_client_id": SIM_CLIENT_ID,
+            "app_client_secret": SecretStr(SIM_CLIENT_SECRET),
+        }
+    )
+    async with TestClient(TestServer(create_app(pool, cloud))) as client:
+        team = await make_team(client, operator)
+        await pool.execute(
+            "INSERT INTO directory_connections (team_id, kind, tenant_id, client_id)"
+            " VALUES ($1, 'consent', $2, $3)",
+            uuid.UUID(team["id"]),
+            sim_tenant.tenant_id,
+            SIM_CLIENT_ID,
+        )
+        sim_tenant.revoke(SIM_CLIENT_ID, "GroupMember.Read.All")
+        resp = await client.post(f"/api/v1/teams/{team['id']}/directory/test", headers=team["headers"])
+        body = await resp.json()
+    assert resp.status == 200 and body["kind"] == "consent" and body["missing"] == ["GroupMember.Read.All"]
+
+
+async def test_the_group_search_pages_past_its_first_page(graph_api, operator, sim_tenant):
+    for n in range(4):
+        sim_tenant.add_group(displayName=f"Paged {n}")
+    team = await make_team(graph_api, operator)
+    path = f"/api/v1/teams/{team['id']}/directory"
+    await graph_api.put(path, json=_connection(sim_tenant), headers=team["headers"])
+    seen, cursor = [], None
+    for _ in range(10):
+        params = {"search": "Paged", "limit": "3", **({"cursor": cursor} if cursor else {})}
+        page = await (await graph_api.get(f"{path}/groups", params=params, headers=team["headers"])).json()
+        seen += [g["display_name"] for g in page["groups"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == [f"Paged {n}" for n in range(4)]
+    for bad in (
+        "garbage!",
+        "aHR0cHM6Ly9ldmlsLmV4YW1wbGUvZ3JvdXBz",
+    ):  # the second: https://evil.example/groups
+        resp = await graph_api.get(f"{path}/groups", params={"cursor": bad}, headers=team["headers"])
+        assert resp.status == 400

@@ -393,3 +393,48 @@ async def test_members_are_found_by_name_email_or_subteam(api, team, pool):
     rest = await found(q="user", cursor=cursor, limit=100)
     assert len(rest) == 19 and str(ids[4]) not in rest  # 29 match, a page of 10 read: the rest
     assert (await api.get(path, params={"subteam": "nope"}, headers=h)).status == 400
+
+
+async def test_a_template_is_edited_and_its_members_follow(api, team, pool):
+    path = f"/api/v1/teams/{team['id']}/templates"
+    links = [
+        {"type": "email", "label": "Email", "value": ""},
+        {"type": "url", "label": "Site", "value": "https://c.com"},
+        {"type": "text", "label": "Room", "value": "4.01"},
+    ]
+    made = await (
+        await api.post(path, json={"name": "Sales", "links": links}, headers=team["headers"])
+    ).json()
+    (member,) = await seed_members(pool, team["id"], 1)
+    await pool.execute("UPDATE members SET card_email = 'u@contoso.com' WHERE id = $1", member)
+    await pool.execute(
+        "INSERT INTO links (member_id, type, label, value, source) VALUES ($1, 'email', 'Email',"
+        " 'mailto:u@contoso.com', 'email')",
+        member,
+    )
+    member_path = f"/api/v1/teams/{team['id']}/members/{member}"
+    put = await api.put(member_path + "/template", json={"template_id": made["id"]}, headers=team["headers"])
+    assert put.status == 200
+
+    edited = [
+        {"type": "email", "label": "Work email", "value": ""},
+        {"type": "url", "label": "Website", "value": "https://contoso.com"},
+    ]
+    resp = await api.put(
+        f"{path}/{made['id']}", json={"name": "Sales team", "links": edited}, headers=team["headers"]
+    )
+    assert resp.status == 200, await resp.text()
+    body = await resp.json()
+    assert body["name"] == "Sales team" and [k["label"] for k in body["links"]] == ["Work email", "Website"]
+    assert [k["id"] for k in body["links"]] == [k["id"] for k in made["links"][:2]]  # kept in place
+    card = await (await api.get(member_path, headers=team["headers"])).json()
+    assert sorted((k["label"], k["value"]) for k in card["links"]) == [
+        ("Website", "https://contoso.com"),
+        ("Work email", "mailto:u@contoso.com"),
+    ]
+    bad = await api.put(
+        f"{path}/{made['id']}", json={"name": "", "links": [{"type": "fax"}]}, headers=team["headers"]
+    )
+    assert bad.status == 422
+    gone = await api.put(f"{path}/{uuid.uuid4()}", json={"name": "X"}, headers=team["headers"])
+    assert gone.status == 404

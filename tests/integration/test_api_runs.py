@@ -226,3 +226,39 @@ async def test_a_merge_waits_while_another_run_is_active(api, operator, pool):
     assert resp.status == 409 and "queued or running" in (await resp.json())["detail"]
     status = await pool.fetchval("SELECT status FROM member_merges WHERE id = $1", uuid.UUID(merge_id))
     assert status == "proposed"
+
+
+async def test_a_held_run_lists_its_held_removals_by_name(api, operator, pool):
+    team = await make_team(api, operator)
+    path = f"/api/v1/teams/{team['id']}/sync/runs"
+    run = await (await api.post(path, headers=team["headers"])).json()
+    await pool.execute("UPDATE sync_runs SET status = 'held' WHERE id = $1", uuid.UUID(run["id"]))
+    members = []
+    for name in ("Zoe", "Adele", "Megan"):
+        account = await pool.fetchval(
+            "INSERT INTO accounts (email, name) VALUES ($1, $2) RETURNING id", f"{name}@contoso.com", name
+        )
+        members.append(
+            await pool.fetchval(
+                "INSERT INTO members (team_id, account_id, directory_id, managed, status, card_name)"
+                " VALUES ($1, $2, $3, true, 'active', $4) RETURNING id",
+                uuid.UUID(team["id"]),
+                account,
+                f"dir-{name}",
+                name,
+            )
+        )
+        await pool.execute(
+            "INSERT INTO held_removals (run_id, member_id) VALUES ($1, $2)", uuid.UUID(run["id"]), members[-1]
+        )
+    resp = await api.get(f"{path}/{run['id']}/held?limit=2", headers=team["headers"])
+    assert resp.status == 200
+    body = await resp.json()
+    assert body["total"] == 3
+    assert [(r["name"], r["email"], r["status"]) for r in body["removals"]] == [
+        ("Adele", "Adele@contoso.com", "active"),
+        ("Megan", "Megan@contoso.com", "active"),
+    ]
+    assert (await api.get(f"{path}/{uuid.uuid4()}/held", headers=team["headers"])).status == 404
+    other = await make_team(api, operator, "Other")
+    assert (await api.get(f"{path}/{run['id']}/held", headers=other["headers"])).status == 404

@@ -3,6 +3,8 @@ link."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from services.notifier.bootstrap import handler_map
@@ -138,3 +140,34 @@ async def test_r11_an_invite_queued_an_hour_ago_and_never_sent_is_queued_again_a
         await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=lost))
     assert [r.to for r in smtp_server.received] == ["lost@contoso.com"]
     assert (await invite(pool, waiting))["status"] == "queued"
+
+
+async def test_one_members_invite_is_sent_again_with_a_new_link_and_audited(
+    api, operator, pool, notifier, smtp_server, claim_client
+):
+    team = await make_team(api, operator)
+    tid = team["id"]
+    live = await make_member(pool, tid, "live@contoso.com")
+    other = await make_member(pool, tid, "other@contoso.com", invite="pending")
+    claimed = await make_member(pool, tid, "claimed@contoso.com")
+    for member in (live, claimed):
+        await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=member))
+    old_link = claim_link(smtp_server.to("live@contoso.com")[0])
+    assert (await claim_client.post(f"/invites/{claim_link(smtp_server.to('claimed@contoso.com')[0])}")).ok
+
+    resp = await api.post(f"/api/v1/teams/{tid}/members/{live}/invite", headers=team["headers"])
+    assert resp.status == 202 and await resp.json() == {"queued": 1}
+    await deliver_requests(pool, notifier)
+    assert await pool.fetchval("SELECT status FROM invites WHERE member_id = $1", other) == "pending"
+    await notifier.on_invite_requested(InviteRequested(team_id=tid, member_id=live))
+    assert len(smtp_server.to("live@contoso.com")) == 2 and not smtp_server.to("other@contoso.com")
+    new_link = claim_link(smtp_server.to("live@contoso.com")[1])
+    assert (await claim_client.get(f"/invites/{old_link}")).status == 404
+    assert (await claim_client.get(f"/invites/{new_link}")).status == 200
+    actions = await pool.fetch("SELECT action, details FROM audit_log WHERE action = 'member.invite'")
+    assert [a["details"]["member_id"] for a in actions] == [live]
+
+    refused = await api.post(f"/api/v1/teams/{tid}/members/{claimed}/invite", headers=team["headers"])
+    assert refused.status == 409 and "claimed" in (await refused.json())["detail"]
+    missing = await api.post(f"/api/v1/teams/{tid}/members/{uuid.uuid4()}/invite", headers=team["headers"])
+    assert missing.status == 404

@@ -127,6 +127,11 @@ class GroupsQuery(In):
         default="", max_length=256, description="words of the group's name to find; empty: every group"
     )
     limit: int = Field(default=25, ge=1, le=100, description="the most groups to return")
+    cursor: str | None = Field(
+        default=None,
+        max_length=8192,
+        description="the next_cursor of a previous page: the page after it (search and limit as then)",
+    )
 
 
 class GroupOut(Out):
@@ -154,4 +159,63 @@ class GroupsOut(Out):
         }
     )
 
-    groups: list[GroupOut] = Field(description="the groups whose name matches")
+    groups: list[GroupOut] = Field(description="the groups whose name matches, by name within the page")
+    next_cursor: str | None = Field(
+        default=None, description="pass it as cursor for the next page; null on the last page"
+    )
+
+
+class DirectoryTestIn(In):
+    """Credentials to test instead of the stored ones: all three, or none (the team's connection)."""
+
+    model_config = examples({})
+
+    tenant_id: str | None = Field(default=None, pattern=_ID_PATTERN, description="tenant id (GUID) or domain")
+    client_id: str | None = Field(default=None, pattern=_ID_PATTERN, description="application (client) id")
+    client_secret: str | None = Field(
+        default=None, min_length=1, max_length=1024, description="its client secret; never stored by a test"
+    )
+
+
+class PermissionOut(Out):
+    """An application permission the team's sync needs, and whether the app holds it."""
+
+    permission: str = Field(description="the least permission that serves the need")
+    granted: bool = Field(description="whether the app holds it or a broader one that serves too")
+    granted_as: str | None = Field(description="the granted permission that serves it")
+    serves: list[str] = Field(description="every permission that serves the need, the least first")
+    why: str = Field(description="what the sync does with it")
+
+
+class DirectoryTestOut(Out):
+    """A connection test: a token was taken; the permissions it carries against what the sync needs."""
+
+    model_config = examples(
+        {
+            "tenant_id": _TENANT,
+            "client_id": _CLIENT,
+            "kind": "own_app",
+            "ok": False,
+            "granted": ["GroupMember.Read.All", "User.Read.All"],
+            "missing": ["ProfilePhoto.Read.All"],
+            "permissions": [
+                {
+                    "permission": "ProfilePhoto.Read.All",
+                    "granted": False,
+                    "granted_as": None,
+                    "serves": ["ProfilePhoto.Read.All", "User.Read.All", "Directory.Read.All"],
+                    "why": "read profile photos (the Profile picture field is synced)",
+                }
+            ],
+        }
+    )
+
+    tenant_id: str = Field(description="the tenant tested")
+    client_id: str = Field(description="the app tested")
+    kind: Literal["own_app", "consent", "given"] = Field(
+        description="the stored own app, the stored admin consent, or the credentials in the request"
+    )
+    ok: bool = Field(description="a token was taken and it carries every permission the sync needs")
+    granted: list[str] = Field(description="the application permissions the token carries (its roles)")
+    missing: list[str] = Field(description="the permissions needed and not granted, by their least name")
+    permissions: list[PermissionOut] = Field(description="each permission the configuration needs")

@@ -138,3 +138,39 @@ class RunDaysOut(Out):
     """Days of runs that changed nothing, newest first."""
 
     days: list[RunDayOut] = Field(description="newest first")
+
+
+class HeldQuery(In):
+    """How many of a held run's removals to list."""
+
+    limit: int = Field(default=100, ge=1, le=1000, description="the most removals to return")
+
+
+class HeldRemovalOut(Out):
+    """A member whose removal a held run holds (R10)."""
+
+    member_id: UUID = Field(description="the member")
+    name: str = Field(description="the name on its card")
+    email: str = Field(description="the email on its card, else its sign-in email")
+    status: str = Field(description="the member's status now: invited, active, or removed once applied")
+
+
+class HeldRemovalsOut(Out):
+    """The removals a run held for approval, by name; empty for a run that held none."""
+
+    model_config = examples(
+        {
+            "total": 1,
+            "removals": [
+                {
+                    "member_id": "1d7e6f5a-0000-4000-8000-00000000002b",
+                    "name": "Adele Vance",
+                    "email": "adele.vance@contoso.com",
+                    "status": "active",
+                }
+            ],
+        }
+    )
+
+    total: int = Field(description="how many removals the run held")
+    removals: list[HeldRemovalOut] = Field(description="up to ``limit`` of them, by name")

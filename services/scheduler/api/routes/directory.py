@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 
 from aiohttp import web
+from yarl import URL
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
 from services.scheduler.api.models.directory import (
     DirectoryIn,
     DirectoryOut,
+    DirectoryTestIn,
+    DirectoryTestOut,
     GroupOut,
     GroupsOut,
     GroupsQuery,
+    PermissionOut,
 )
 from services.scheduler.api.problems import Problem
+from shared.config import SyncConfig
 from shared.crypto import encrypt
+from shared.graph import links, permissions
 from shared.graph.certificates import CertificateInvalid, CertificateKey, from_certificate, from_thumbprint
+from shared.graph.connection import credentials_for
 from shared.graph.errors import GraphAuthError, GraphError, GraphUnavailable
-from shared.graph.groups import search_groups
+from shared.graph.groups import search_group_page
 from shared.graph.tokens import Credentials
 
 log = logging.getLogger(__name__)
@@ -113,11 +122,11 @@ async def put_directory(call: Call) -> web.Response:
     return json_response(DirectoryOut(**dict(row)))
 
 
-async def _take_a_token(call: Call, creds: Credentials) -> None:
+async def _take_a_token(call: Call, creds: Credentials) -> str:
     """Credentials that cannot give a token are refused before anything is saved: a 422 naming the field the
     identity platform blamed, or a 503 when it did not answer."""
     try:
-        await call.graph.tokens.check(creds)
+        return await call.graph.tokens.check(creds)
     except GraphUnavailable as exc:
         log.warning("no token for tenant %s to connect team %s: %s", creds.tenant_id, call.team, exc.reason)
         raise Problem(
@@ -157,17 +166,88 @@ async def delete_directory(call: Call) -> web.Response:
     return web.Response(status=204)
 
 
+def _encode_link(link: str | None) -> str | None:
+    return base64.urlsafe_b64encode(link.encode()).decode().rstrip("=") if link else None
+
+
+def _decode_link(cursor: str, graph_url: str) -> str:
+    """Graph's next link to a page of groups, as ``_encode_link`` wrapped it; a 400 for anything else."""
+    try:
+        link = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+        path = URL(link, encoded=True).raw_path
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        link, path = "", ""
+    if not links.within_base(graph_url, link) or not path.rstrip("/").endswith("/groups"):
+        raise Problem(400, "the cursor cannot be read: pass the next_cursor of a previous page")
+    return link
+
+
 async def search_directory_groups(call: Call) -> web.Response:
     query: GroupsQuery = call.query
+    next_link = _decode_link(query.cursor, call.graph.graph_url) if query.cursor else None
     connection = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
     if connection is None:
         raise Problem(409, "connect a directory first: PUT /api/v1/teams/{team_id}/directory")
     try:
-        groups = await search_groups(call.settings, connection, query.search, query.limit, graph=call.graph)
+        groups, link = await search_group_page(
+            call.settings, connection, query.search, query.limit, next_link, graph=call.graph
+        )
     except GraphError as exc:
         log.warning("group search for team %s failed: %s", call.team, exc.reason)
         raise Problem(502, f"the group search failed: {exc.reason}") from None
-    return json_response(GroupsOut(groups=[GroupOut(**g) for g in groups]))
+    return json_response(GroupsOut(groups=[GroupOut(**g) for g in groups], next_cursor=_encode_link(link)))
+
+
+async def test_directory(call: Call) -> web.Response:
+    """Take a token with the stored credentials (or the given ones, stored or not) and say which of the
+    permissions the team's sync configuration needs it carries (R1): a real client learns its application
+    permissions from the token's ``roles`` claim. Nothing is saved."""
+    body: DirectoryTestIn = call.body
+    given = (body.tenant_id, body.client_id, body.client_secret)
+    if any(v is not None for v in given):
+        absent = [n for n, v in zip(("tenant_id", "client_id", "client_secret"), given, strict=True) if not v]
+        if absent:
+            msg = "give all three credentials, or none to test the stored connection"
+            raise Problem(422, msg, errors=[{"loc": [n], "msg": "missing"} for n in absent])
+        creds, kind = Credentials(*given), "given"  # type: ignore[arg-type]
+    else:
+        row = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
+        if row is None:
+            raise Problem(409, "connect a directory first, or give the credentials to test")
+        try:
+            creds = credentials_for(call.settings, row)
+        except GraphAuthError as exc:
+            raise Problem(409, exc.reason) from None
+        kind = row["kind"]
+    token = await _take_a_token(call, creds)
+    roles = permissions.token_roles(token)
+    saved = await call.pool.fetchval("SELECT config FROM sync_configs WHERE team_id = $1", call.team)
+    config = SyncConfig.model_validate(saved if saved is not None else {}).model_dump(mode="json")
+    found = []
+    for need in permissions.needs(config):
+        granted_as = need.granted_by(roles)
+        found.append(
+            PermissionOut(
+                permission=need.permission,
+                granted=granted_as is not None,
+                granted_as=granted_as,
+                serves=list(need.serves),
+                why=need.why,
+            )
+        )
+    missing = [p.permission for p in found if not p.granted]
+    await call.audit("directory.test", {"kind": kind, "tenant_id": creds.tenant_id, "missing": missing})
+    return json_response(
+        DirectoryTestOut(
+            tenant_id=creds.tenant_id,
+            client_id=creds.client_id,
+            kind=kind,
+            ok=not missing,
+            granted=sorted(roles),
+            missing=missing,
+            permissions=found,
+        )
+    )
 
 
 ENDPOINTS = (
@@ -209,5 +289,19 @@ ENDPOINTS = (
         {200: GroupsOut},
         query=GroupsQuery,
         problems={409: "the team has no directory connected", 502: "the directory's group search failed"},
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/teams/{team_id}/directory/test",
+        test_directory,
+        "Test the connection: take a token and check the permissions the sync configuration needs",
+        {200: DirectoryTestOut},
+        body=DirectoryTestIn,
+        problems={
+            409: "no directory is connected and no credentials were given",
+            422: "no token could be taken with these credentials (the errors name the field), or only some "
+            "were given",
+            503: "the identity platform did not answer",
+        },
     ),
 )

@@ -17,10 +17,14 @@ from services.scheduler.api.models.members import (
     MembersQuery,
     TemplateAssign,
 )
+from services.scheduler.api.models.templates import InvitesQueued
 from services.scheduler.api.problems import Problem
+from shared import db
 from shared.card_links import link_problem
 from shared.card_templates import apply_template
 from shared.image_types import sniff
+from shared.messages import PendingInvitesRequested
+from shared.pending_invites import can_resend
 
 _MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"
 _ETAG_CHARS = re.compile(r"[\x21\x23-\x7e]*")  # etagc of RFC 9110, ASCII only
@@ -140,6 +144,27 @@ async def put_template(call: Call) -> web.Response:
     return json_response(member)
 
 
+async def resend_invite(call: Call) -> web.Response:
+    """The member's invite, sent again by the notifier as Send pending invites sends (R11), for this member
+    only: a new email with a new link, the old link ending."""
+    member_id = call.path_id("member_id")
+    async with call.pool.acquire() as conn, conn.transaction():
+        status = await conn.fetchval(
+            "SELECT status FROM members WHERE id = $1 AND team_id = $2", member_id, call.team
+        )
+        if status is None:
+            raise _no_member()
+        if not await can_resend(conn, call.team, member_id):
+            why = (
+                "has claimed the card" if status == "active" else "is removed" if status == "removed" else ""
+            )
+            raise Problem(409, f"this member has no invite to send{': it ' + why if why else ''}")
+        message = PendingInvitesRequested(team_id=str(call.team), member_id=str(member_id))
+        await db.enqueue(conn, message)
+        await call.audit("member.invite", {"member_id": str(member_id)}, conn)
+    return json_response(InvitesQueued(queued=1), 202)
+
+
 ENDPOINTS = (
     Endpoint(
         "GET",
@@ -166,6 +191,14 @@ ENDPOINTS = (
         {200: None},
         raw_responses={200: "image/*"},
         problems={404: "the member has no photo, or its stored photo is not a JPEG, PNG or GIF image"},
+    ),
+    Endpoint(
+        "POST",
+        _MEMBER + "/invite",
+        resend_invite,
+        "Send the member's invite again, with a new link",
+        {202: InvitesQueued},
+        problems={409: "the member has claimed the card, is removed, or has no invite"},
     ),
     Endpoint(
         "PUT",

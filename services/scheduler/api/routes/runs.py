@@ -8,7 +8,15 @@ import asyncpg
 from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
-from services.scheduler.api.models.runs import RunIn, RunOut, RunsOut, RunsQuery
+from services.scheduler.api.models.runs import (
+    HeldQuery,
+    HeldRemovalOut,
+    HeldRemovalsOut,
+    RunIn,
+    RunOut,
+    RunsOut,
+    RunsQuery,
+)
 from services.scheduler.api.problems import Problem
 from services.scheduler.run_queue import RUN_COLUMNS, queue_run, saved_config
 from shared import db, runs, undo
@@ -49,6 +57,30 @@ async def get_run(call: Call) -> web.Response:
     if row is None:
         raise Problem(404, "no such run")
     return json_response(RunOut(**dict(row)))
+
+
+async def list_held(call: Call) -> web.Response:
+    """Whom a held run would remove (R10), for the admin deciding whether to approve."""
+    query: HeldQuery = call.query
+    run_id = call.path_id("run_id")
+    async with call.pool.acquire() as conn:
+        if not await conn.fetchval(
+            "SELECT 1 FROM sync_runs WHERE id = $1 AND team_id = $2", run_id, call.team
+        ):
+            raise Problem(404, "no such run")
+        total = await conn.fetchval("SELECT count(*) FROM held_removals WHERE run_id = $1", run_id)
+        rows = await conn.fetch(
+            "SELECT m.id AS member_id, coalesce(nullif(m.card_name, ''), a.name, '') AS name,"
+            " coalesce(nullif(m.card_email, ''), a.email) AS email, m.status"
+            " FROM held_removals h JOIN members m ON m.id = h.member_id"
+            " JOIN accounts a ON a.id = m.account_id"
+            " WHERE h.run_id = $1 AND m.team_id = $2 ORDER BY 2, 3, 1 LIMIT $3",
+            run_id,
+            call.team,
+            query.limit,
+        )
+    removals = [HeldRemovalOut(**dict(r)) for r in rows]
+    return json_response(HeldRemovalsOut(total=total, removals=removals))
 
 
 async def approve_run(call: Call) -> web.Response:
@@ -122,6 +154,14 @@ ENDPOINTS = (
     ),
     Endpoint("GET", _RUN, list_runs, "The team's runs, newest first", {200: RunsOut}, query=RunsQuery),
     Endpoint("GET", _RUN + "/{run_id}", get_run, "Read a run", {200: RunOut}),
+    Endpoint(
+        "GET",
+        _RUN + "/{run_id}/held",
+        list_held,
+        "The removals a held run holds, by name",
+        {200: HeldRemovalsOut},
+        query=HeldQuery,
+    ),
     Endpoint(
         "POST",
         _RUN + "/{run_id}/approve",

@@ -17,7 +17,9 @@ from services.scheduler.api.models.templates import (
     TemplateOut,
     TemplatesOut,
 )
+from services.scheduler.api.problems import Problem
 from shared import db
+from shared.card_templates import edit_template
 from shared.messages import PendingInvitesRequested
 from shared.pending_invites import count_pending
 
@@ -45,6 +47,28 @@ async def create_template(call: Call) -> web.Response:
     return json_response(
         TemplateOut(**dict(template), links=[TemplateLinkOut(**dict(r)) for r in ordered]), 201
     )
+
+
+async def change_template(call: Call) -> web.Response:
+    """A template's new name and links; the members it is applied to follow (R13)."""
+    body: TemplateIn = call.body
+    template_id = call.path_id("template_id")
+    async with call.pool.acquire() as conn, conn.transaction():
+        template = await conn.fetchrow(
+            "UPDATE templates SET name = $3 WHERE id = $1 AND team_id = $2 RETURNING id, name, created_at",
+            template_id,
+            call.team,
+            body.name,
+        )
+        if template is None:
+            raise Problem(404, "no such template")
+        await edit_template(conn, template_id, [(k.type, k.label, k.value) for k in body.links])
+        links = await conn.fetch(
+            "SELECT id, type, label, value FROM template_links WHERE template_id = $1 ORDER BY position, id",
+            template_id,
+        )
+        await call.audit("template.edit", {"template_id": str(template_id), "name": body.name}, conn)
+    return json_response(TemplateOut(**dict(template), links=[TemplateLinkOut(**dict(r)) for r in links]))
 
 
 async def list_templates(call: Call) -> web.Response:
@@ -91,6 +115,15 @@ ENDPOINTS = (
         "Make a template with its links",
         {201: TemplateOut},
         body=TemplateIn,
+    ),
+    Endpoint(
+        "PUT",
+        "/api/v1/teams/{team_id}/templates/{template_id}",
+        change_template,
+        "Change a template's name and links; the members it is applied to follow",
+        {200: TemplateOut},
+        body=TemplateIn,
+        problems={404: "the team has no such template"},
     ),
     Endpoint(
         "GET",
