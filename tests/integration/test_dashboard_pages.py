@@ -62,3 +62,47 @@ async def test_the_audit_log_downloads_as_the_apis_csv(api, operator):
     assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/csv")
     lines = (await resp.text()).splitlines()
     assert lines[0].startswith("id,at,actor_kind") and "config.save" in lines[1]
+
+
+async def test_custom_mappings_are_checked_by_the_api_and_saved_from_their_rows(api, operator, pool):
+    team = await make_team(api, operator)
+    await operator_session(api)
+    page = await (await api.get(f"/teams/{team['id']}/settings")).text()
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    assert 'name="mappings_rows" value="1"' in page  # one blank row to add a mapping
+    form = {
+        "csrf_token": csrf,
+        "cadence": "daily",
+        "etag": '"0"',
+        "removal_guard.max_percent": "20",
+        "removal_guard.min_count": "10",
+        "mappings_rows": "3",
+        "m0.source": "department",
+        "m0.kind": "field",
+        "m0.name": "Department",
+        "m0.sync": "on",
+        "m1.source": "",  # a blank row is no mapping
+        "m2.source": "favouriteColour",
+        "m2.fallbacks": "department, nope",
+        "m2.kind": "link",
+        "m2.type": "url",
+        "m2.name": "",
+    }
+    checked = await api.post(f"/teams/{team['id']}/settings/check", data=form)
+    assert checked.status == 200
+    text = await checked.text()
+    assert 'id="m2-source-error"' in text and "unknown directory property &#39;favouriteColour&#39;" in text
+    assert 'id="m2-fallbacks-error"' in text and "&#39;nope&#39;" in text
+    assert 'id="m2-name-error"' in text and 'id="m0-source-error"' not in text
+    assert 'name="mappings_rows" value="4"' in text  # a blank row again after the last one typed
+    refused = await api.post(f"/teams/{team['id']}/settings", data=form)
+    assert refused.status == 422 and 'id="m2-source-error"' in await refused.text()
+
+    form.update({"m2.source": "employeeId", "m2.fallbacks": "", "m2.name": "Badge"})
+    saved = await api.post(f"/teams/{team['id']}/settings", data=form, allow_redirects=False)
+    assert saved.status == 303, await saved.text()
+    config = await pool.fetchval("SELECT config FROM sync_configs")
+    assert [(m["source"], m["target"], m["sync"], m["overwrite"]) for m in config["custom_mappings"]] == [
+        ("department", {"kind": "field", "name": "Department"}, True, False),
+        ("employeeId", {"kind": "link", "type": "url", "label": "Badge"}, False, False),
+    ]

@@ -7,7 +7,15 @@ import typing
 from multidict import MultiDict
 
 from services.scheduler.api.models.config import ConfigIn
-from services.scheduler.dashboard.forms import cadences, config_from_form, parse_admins
+from services.scheduler.dashboard.forms import (
+    cadences,
+    config_from_form,
+    mapping_errors,
+    mapping_rows,
+    mappings_from_rows,
+    parse_admins,
+    rows_from_mappings,
+)
 from services.scheduler.dashboard.plan_view import plan_rows, search_rows
 from shared.config import Cadence
 
@@ -38,7 +46,17 @@ def test_the_settings_form_is_the_whole_configuration():
             ("send_invites", "on"),
             ("removal_guard.max_percent", "12.5"),
             ("removal_guard.min_count", "3"),
-            ("custom_mappings", '[{"source": "city"}]'),
+            ("mappings_rows", "3"),
+            ("m0.source", "city"),
+            ("m0.fallbacks", "state, , country"),
+            ("m0.name", "City"),
+            ("m0.sync", "on"),
+            ("m1.source", ""),
+            ("m2.source", "employeeId"),
+            ("m2.kind", "link"),
+            ("m2.type", "text"),
+            ("m2.name", "Badge"),
+            ("m2.overwrite", "on"),
         ]
     )
     config = config_from_form(form, SAVED)
@@ -49,16 +67,50 @@ def test_the_settings_form_is_the_whole_configuration():
     assert config["fields"]["photo"] == {"sync": False, "overwrite": False}
     assert (config["send_invites"], config["delete_on_removal"]) == (True, False)  # an unticked box is off
     assert config["removal_guard"] == {"max_percent": 12.5, "min_count": 3}
-    assert config["custom_mappings"] == [{"source": "city"}]
+    assert config["custom_mappings"] == [
+        {
+            "source": "city",
+            "fallbacks": ["state", "country"],
+            "target": {"kind": "field", "name": "City"},
+            "sync": True,
+            "overwrite": False,
+        },
+        {
+            "source": "employeeId",
+            "fallbacks": [],
+            "target": {"kind": "link", "type": "text", "label": "Badge"},
+            "sync": False,
+            "overwrite": True,
+        },
+    ]
     assert "next_run_at" not in config
+    assert config_from_form(MultiDict(), SAVED)["custom_mappings"] == SAVED["custom_mappings"]  # no rows
+
+
+def test_mapping_errors_land_beside_the_row_they_came_from():
+    rows = mapping_rows(
+        MultiDict([("mappings_rows", "3"), ("m0.source", "city"), ("m2.source", "x"), ("m2.kind", "link")])
+    )
+    mappings, origin = mappings_from_rows(rows)
+    assert [m["source"] for m in mappings] == ["city", "x"] and origin == [0, 2]
+    errors = {
+        "custom_mappings.1.source": "unknown directory property 'x'",
+        "custom_mappings.1.target.link.label": "too short",
+        "custom_mappings.1.fallbacks.0": "bad",
+        "custom_mappings": "custom mapping 1 writes the target of custom mapping 0 again",
+        "cadence": "not a cadence",
+    }
+    by_row, general = mapping_errors(errors, origin)
+    assert by_row == {
+        2: {"source": "unknown directory property 'x'", "name": "too short", "fallbacks": "bad"}
+    }
+    assert general == "custom mapping 1 writes the target of custom mapping 0 again"
+    assert rows_from_mappings(mappings)[-1]["source"] == "" and len(rows_from_mappings(mappings)) == 3
 
 
 def test_unreadable_values_go_to_the_api_as_typed_so_it_names_the_field():
-    config = config_from_form(
-        MultiDict([("removal_guard.max_percent", "ten"), ("custom_mappings", "[")]), SAVED
-    )
+    config = config_from_form(MultiDict([("removal_guard.max_percent", "ten")]), SAVED)
     assert config["removal_guard"] == {"max_percent": "ten", "min_count": ""}
-    assert config["custom_mappings"] == "["
 
 
 def test_the_cadences_offered_are_the_apis():

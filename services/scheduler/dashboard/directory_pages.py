@@ -20,7 +20,13 @@ async def _show(request: web.Request, status: int = 200, **extra) -> web.Respons
     answer = await api.call(request, "GET", _DIRECTORY)
     if not answer.ok and answer.status != 404:
         raise api.Failed(answer)
-    values = {"form": {}, "errors": {}, "error": "", "notice": NOTICES.get(request.query.get("done", ""), "")}
+    values = {
+        "form": {},
+        "errors": {},
+        "error": "",
+        "notice": NOTICES.get(request.query.get("done", ""), ""),
+        "test": None,
+    }
     values.update(extra)
     return html(
         request, "directory.html.j2", status, **ctx, connection=answer.body if answer.ok else None, **values
@@ -61,6 +67,24 @@ async def own_app(request: web.Request) -> web.Response:
 
 
 @page
+async def test(request: web.Request) -> web.Response:
+    """Test connection: the stored one, or the own-app form's credentials when they are filled in (nothing is
+    saved either way); the answer, permission by permission, is shown on the page."""
+    form = await request.post()
+    given = {k: str(form.get(k, "")).strip() for k in ("tenant_id", "client_id", "client_secret")}
+    body = given if any(given.values()) else {}
+    answer = await api.call(
+        request, "POST", _DIRECTORY + "/test", body=body, csrf=str(form.get("csrf_token", ""))
+    )
+    kept = {k: given[k] for k in ("tenant_id", "client_id")}
+    if answer.ok:
+        return await _show(request, form=kept, test=answer.body)
+    errors = answer.field_errors()
+    general = errors.pop("", "") if answer.status == 422 else ""
+    return await _show(request, answer.status, form=kept, errors=errors, error=general or answer.detail)
+
+
+@page
 async def confirm_disconnect(request: web.Request) -> web.Response:
     ctx = await team_context(request)
     return html(request, "disconnect.html.j2", **ctx)
@@ -79,6 +103,7 @@ ROUTES = (
     web.get("/teams/{team_id}/directory", directory),
     web.post("/teams/{team_id}/directory/consent", consent),
     web.post("/teams/{team_id}/directory", own_app),
+    web.post("/teams/{team_id}/directory/test", test),
     web.get("/teams/{team_id}/directory/disconnect", confirm_disconnect),
     web.post("/teams/{team_id}/directory/disconnect", disconnect),
 )

@@ -6,7 +6,6 @@ field.
 
 from __future__ import annotations
 
-import json
 import re
 import typing
 from collections.abc import Mapping
@@ -53,11 +52,109 @@ def _groups(form: MultiMapping[str]) -> list[dict[str, str]]:
     return list(seen.values())
 
 
-def _mappings(text: str) -> Any:
-    try:
-        return json.loads(text) if text else []
-    except ValueError:
-        return text  # the API says it is not a list
+MAX_MAPPINGS = 100  # as many as a configuration may have
+MAPPING_FIELDS = ("source", "fallbacks", "kind", "name", "type")
+
+
+def mapping_rows(form: MultiMapping[str]) -> list[dict[str, Any]]:
+    """The custom mapping rows of the settings form as typed: ``m{i}.source``, ``.fallbacks`` (comma
+    separated), ``.kind`` (field or link), ``.name`` (the field's name or the link's label), ``.type`` (the
+    link's type), ``.sync`` and ``.overwrite``; ``mappings_rows`` says how many rows the form has."""
+    count = str(form.get("mappings_rows", ""))
+    rows = []
+    for i in range(min(int(count), MAX_MAPPINGS + 1) if count.isdigit() else 0):
+        row: dict[str, Any] = {f: str(form.get(f"m{i}.{f}", "")).strip() for f in MAPPING_FIELDS}
+        row["sync"] = f"m{i}.sync" in form
+        row["overwrite"] = f"m{i}.overwrite" in form
+        rows.append(row)
+    return rows
+
+
+def _blank(row: Mapping[str, Any]) -> bool:
+    return not (row["source"] or row["fallbacks"] or row["name"])
+
+
+def mappings_from_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
+    """The custom mappings the API takes (R6), and for each the row it came from; blank rows are none."""
+    mappings, origin = [], []
+    for i, row in enumerate(rows):
+        if _blank(row):
+            continue
+        target: dict[str, Any] = (
+            {"kind": "link", "type": row["type"] or "url", "label": row["name"]}
+            if row["kind"] == "link"
+            else {"kind": row["kind"] or "field", "name": row["name"]}
+        )
+        fallbacks = [f.strip() for f in row["fallbacks"].split(",") if f.strip()]
+        mappings.append(
+            {
+                "source": row["source"],
+                "fallbacks": fallbacks,
+                "target": target,
+                "sync": row["sync"],
+                "overwrite": row["overwrite"],
+            }
+        )
+        origin.append(i)
+    return mappings, origin
+
+
+def rows_from_mappings(mappings: Any) -> list[dict[str, Any]]:
+    """The rows that show saved custom mappings, and one blank row to add another."""
+    rows = []
+    for m in mappings if isinstance(mappings, list) else []:
+        target = m.get("target") or {}
+        rows.append(
+            {
+                "source": m.get("source", ""),
+                "fallbacks": ", ".join(m.get("fallbacks") or []),
+                "kind": target.get("kind", "field"),
+                "name": target.get("name") or target.get("label") or "",
+                "type": target.get("type", "url"),
+                "sync": m.get("sync", True),
+                "overwrite": m.get("overwrite", True),
+            }
+        )
+    return with_blank_row(rows)
+
+
+def with_blank_row(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if (not rows or not _blank(rows[-1])) and len(rows) < MAX_MAPPINGS:
+        blank = {f: "" for f in MAPPING_FIELDS}
+        rows = [*rows, {**blank, "kind": "field", "type": "url", "sync": True, "overwrite": True}]
+    return rows
+
+
+# Where a 422 of the API puts a mapping's error (its loc after ``custom_mappings.<n>.``), as a row's field.
+_ERROR_FIELDS = {
+    "source": "source",
+    "fallbacks": "fallbacks",
+    "target": "kind",
+    "target.field.name": "name",
+    "target.link.label": "name",
+    "target.link.type": "type",
+    "target.field.kind": "kind",
+    "target.link.kind": "kind",
+}
+
+
+def mapping_errors(errors: Mapping[str, str], origin: list[int]) -> tuple[dict[int, dict[str, str]], str]:
+    """The API's errors of ``custom_mappings`` by row and field (``{row: {"source": "…"}}``), and those that
+    belong to no one field (a target written twice), joined."""
+    by_row: dict[int, dict[str, str]] = {}
+    general = []
+    for key, msg in errors.items():
+        parts = key.split(".")
+        if parts[0] != "custom_mappings":
+            continue
+        if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(origin):
+            rest = ".".join(parts[2:])
+            found = _ERROR_FIELDS.get(rest) or _ERROR_FIELDS.get(rest.split(".")[0], "source")
+            row = by_row.setdefault(origin[int(parts[1])], {})
+            row[found] = f"{row[found]}; {msg}" if found in row else msg
+        else:
+            general.append(msg)
+    return by_row, "; ".join(general)
 
 
 def config_from_form(form: MultiMapping[str], saved: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +170,8 @@ def config_from_form(form: MultiMapping[str], saved: Mapping[str, Any]) -> dict[
         f: {"sync": f"fields.{f}.sync" in form, "overwrite": f"fields.{f}.overwrite" in form}
         for f in CARD_FIELDS
     }
-    config["custom_mappings"] = _mappings(str(form.get("custom_mappings", "")))
+    if "mappings_rows" in form:
+        config["custom_mappings"] = mappings_from_rows(mapping_rows(form))[0]
     for switch in SWITCHES:
         config[switch] = switch in form
     config["removal_guard"] = {

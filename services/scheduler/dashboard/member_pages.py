@@ -13,7 +13,11 @@ from services.scheduler.dashboard.team_pages import team_context
 _MEMBER = "/api/v1/teams/{team_id}/members/{member_id}"
 STATUSES = ("invited", "active", "removed")
 EDITABLE = ("name", "email", "job_title", "company", "phone", "location")
-NOTICES = {"saved": "The card is saved.", "template": "The template is applied."}
+NOTICES = {
+    "saved": "The card is saved.",
+    "template": "The template is applied.",
+    "invite": "The invite is on its way again, with a new link; the one sent before no longer works.",
+}
 
 
 @page
@@ -114,9 +118,23 @@ async def template(request: web.Request) -> web.Response:
     return await _show(request, answer.status, error=answer.detail)
 
 
+@page
+async def resend_invite(request: web.Request) -> web.Response:
+    form = await request.post()
+    answer = await api.call(request, "POST", _MEMBER + "/invite", csrf=str(form.get("csrf_token", "")))
+    if answer.ok:
+        raise back_to(
+            f"/teams/{request.match_info['team_id']}/members/{request.match_info['member_id']}?done=invite"
+        )
+    if answer.status == 409:
+        return await _show(request, 409, error=answer.detail)
+    raise api.Failed(answer)
+
+
 ROUTES = (
     web.get("/teams/{team_id}/members", members),
     web.get("/teams/{team_id}/members/{member_id}", member),
     web.post("/teams/{team_id}/members/{member_id}", edit),
     web.post("/teams/{team_id}/members/{member_id}/template", template),
+    web.post("/teams/{team_id}/members/{member_id}/invite", resend_invite),
 )

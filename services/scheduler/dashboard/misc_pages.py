@@ -1,9 +1,13 @@
-"""Invites (the pending count, Send pending invites), templates (list, make) and the audit log (pages,
+"""Invites (the pending count, Send pending invites), templates (list, make, edit) and the audit log (pages,
 CSV)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiohttp import web
+from multidict import MultiMapping
 
 from services.scheduler.dashboard import api
 from services.scheduler.dashboard.page_render import back_to, html, page
@@ -12,6 +16,11 @@ from shared.config import LINK_TYPES
 
 COUNT_PAGES = 20  # past 20,000 invited members the page says "at least"
 LINK_ROWS = 5
+MAX_LINKS = 50  # as many as a template may have
+TEMPLATE_NOTICES = {
+    "made": "The template is made.",
+    "saved": "The template is saved. The members it is applied to show the change.",
+}
 _AUDIT = "/api/v1/teams/{team_id}/audit"
 AUDIT_KINDS = {
     "auth": "Sign-ins",
@@ -19,7 +28,8 @@ AUDIT_KINDS = {
     "config": "Configuration saves",
     "run": "Sync Now, previews and approvals",
     "token": "Team tokens",
-    "member": "Member edits",
+    "member": "Member edits and invites sent again",
+    "template": "Template edits",
 }
 
 
@@ -66,7 +76,7 @@ async def _templates(request: web.Request, status: int = 200, **extra) -> web.Re
         "form": {},
         "errors": {},
         "error": "",
-        "notice": "The template is made." if request.query.get("done") else "",
+        "notice": TEMPLATE_NOTICES.get(request.query.get("done", ""), ""),
     }
     values.update(extra)
     return html(
@@ -86,15 +96,25 @@ async def templates(request: web.Request) -> web.Response:
     return await _templates(request)
 
 
-@page
-async def create_template(request: web.Request) -> web.Response:
-    form = await request.post()
+def _template_body(form: MultiMapping[str], rows: int) -> dict[str, Any]:
+    """The template the form's rows stand for; a row with neither label nor value is no link."""
     links = []
-    for i in range(LINK_ROWS):
+    for i in range(rows):
         label, value = str(form.get(f"label{i}", "")).strip(), str(form.get(f"value{i}", "")).strip()
         if label or value:
             links.append({"type": str(form.get(f"type{i}", "")), "label": label, "value": value})
-    body = {"name": str(form.get("name", "")).strip(), "links": links}
+    return {"name": str(form.get("name", "")).strip(), "links": links}
+
+
+def _rows(form: MultiMapping[str]) -> int:
+    text = str(form.get("rows", ""))
+    return min(int(text), MAX_LINKS) if text.isdigit() else LINK_ROWS
+
+
+@page
+async def create_template(request: web.Request) -> web.Response:
+    form = await request.post()
+    body = _template_body(form, LINK_ROWS)
     answer = await api.call(
         request, "POST", "/api/v1/teams/{team_id}/templates", body=body, csrf=str(form.get("csrf_token", ""))
     )
@@ -102,6 +122,68 @@ async def create_template(request: web.Request) -> web.Response:
         raise back_to(f"/teams/{request.match_info['team_id']}/templates?done=made")
     return await _templates(
         request, answer.status, form=form, errors=answer.field_errors(), error=answer.detail
+    )
+
+
+async def _edit_page(
+    request: web.Request,
+    template: dict[str, Any],
+    form: Mapping[str, Any],
+    rows: int,
+    status: int = 200,
+    **extra: Any,
+) -> web.Response:
+    ctx = await team_context(request)
+    values = {"errors": {}, "error": ""}
+    values.update(extra)
+    return html(
+        request,
+        "template_edit.html.j2",
+        status,
+        **ctx,
+        template=template,
+        form=form,
+        rows=range(rows),
+        link_types=sorted(LINK_TYPES),
+        **values,
+    )
+
+
+async def _find_template(request: web.Request) -> dict[str, Any]:
+    listed = await api.get(request, "/api/v1/teams/{team_id}/templates")
+    wanted = request.match_info["template_id"]
+    found = next((t for t in listed["templates"] if t["id"] == wanted), None)
+    if found is None:
+        raise api.Failed(api.Answer(404, {"detail": "no such template"}))
+    return found
+
+
+@page
+async def edit_template(request: web.Request) -> web.Response:
+    template = await _find_template(request)
+    form: dict[str, Any] = {"name": template["name"]}
+    for i, link in enumerate(template["links"]):
+        form.update({f"type{i}": link["type"], f"label{i}": link["label"], f"value{i}": link["value"]})
+    rows = min(len(template["links"]) + 2, MAX_LINKS)
+    return await _edit_page(request, template, form, max(rows, LINK_ROWS))
+
+
+@page
+async def save_template(request: web.Request) -> web.Response:
+    form = await request.post()
+    template = await _find_template(request)
+    rows = _rows(form)
+    answer = await api.call(
+        request,
+        "PUT",
+        "/api/v1/teams/{team_id}/templates/{template_id}",
+        body=_template_body(form, rows),
+        csrf=str(form.get("csrf_token", "")),
+    )
+    if answer.ok:
+        raise back_to(f"/teams/{request.match_info['team_id']}/templates?done=saved")
+    return await _edit_page(
+        request, template, form, rows, answer.status, errors=answer.field_errors(), error=answer.detail
     )
 
 
@@ -140,6 +222,8 @@ ROUTES = (
     web.post("/teams/{team_id}/invites", send_invites),
     web.get("/teams/{team_id}/templates", templates),
     web.post("/teams/{team_id}/templates", create_template),
+    web.get("/teams/{team_id}/templates/{template_id}", edit_template),
+    web.post("/teams/{team_id}/templates/{template_id}", save_template),
     web.get("/teams/{team_id}/audit", audit),
     web.get("/teams/{team_id}/audit.csv", audit_csv),
 )

@@ -13,6 +13,7 @@ from services.scheduler.dashboard.team_pages import team_context
 _RUNS = "/api/v1/teams/{team_id}/sync/runs"
 ACTIVE = ("queued", "fetching", "reconciling")
 PLAN_PAGE = 50
+HELD_SHOWN = 200
 
 
 def _page_number(text: str) -> int:
@@ -49,6 +50,10 @@ async def run(request: web.Request) -> web.Response:
         if found["plan"]
         else []
     )
+    held, delete = None, False
+    if found["status"] == "held":  # whom Approve would remove (R10)
+        held = await api.get(request, _RUNS + "/{run_id}/held", limit=str(HELD_SHOWN))
+        delete = (await api.get(request, "/api/v1/teams/{team_id}/sync/config"))["delete_on_removal"]
     number = _page_number(request.query.get("page", "1"))
     shown = rows[(number - 1) * PLAN_PAGE : number * PLAN_PAGE]
     return html(
@@ -57,6 +62,8 @@ async def run(request: web.Request) -> web.Response:
         **ctx,
         run=found,
         active=found["status"] in ACTIVE,
+        held=held,
+        delete_on_removal=delete,
         rows=shown,
         total=len(rows),
         number=number,

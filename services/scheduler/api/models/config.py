@@ -100,3 +100,9 @@ class ConfigOut(SyncConfig):
         description="read-only: whether near-real-time sync is on, and if not, why",
         json_schema_extra={"readOnly": True},
     )
+
+
+class ConfigCheckOut(BaseModel):
+    """A configuration that would be accepted by a save, as far as it can be told without saving."""
+
+    valid: bool = Field(description="always true: an invalid configuration is a 422 listing every bad field")

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from services.scheduler.api.endpoint import Call, Endpoint, json_response
 from services.scheduler.api.group_check import unknown_groups
-from services.scheduler.api.models.config import ConfigIn, ConfigOut, RealtimeStatusOut
+from services.scheduler.api.models.config import ConfigCheckOut, ConfigIn, ConfigOut, RealtimeStatusOut
 from services.scheduler.api.problems import Problem, invalid
 from services.scheduler.cadence import next_run_at
 from services.scheduler.realtime.status import realtime_status
@@ -159,6 +159,12 @@ async def put_config(call: Call) -> web.Response:
     return await _answer(call, data, row["version"], next_at)
 
 
+async def check_config(call: Call) -> web.Response:
+    """The body was checked as a save checks it (the model, every field at once); nothing is saved. The
+    groups are not looked up in the directory: a save does that."""
+    return json_response(ConfigCheckOut(valid=True))
+
+
 ENDPOINTS = (
     Endpoint(
         "GET",
@@ -180,5 +186,13 @@ ENDPOINTS = (
             422: "a newly chosen group is not in the team's directory, or no directory is connected",
             502: "the groups could not be checked against the directory",
         },
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/teams/{team_id}/sync/config/check",
+        check_config,
+        "Check a whole configuration as a save would (422 listing every bad field), without saving it",
+        {200: ConfigCheckOut},
+        body=ConfigIn,
     ),
 )
