@@ -49,7 +49,7 @@ async def test_progress_invites_and_a_held_run_approved_from_its_email(
     await page.get_by_role("heading", name="Runs").wait_for()
 
     # Progress, while the run is active: every Graph request is slowed so that the run lasts a few seconds.
-    simulator.latency = 0.4
+    simulator.latency = 1.0
     await page.get_by_role("button", name="Sync now").click()
     await page.get_by_role("heading", name="Progress").wait_for(timeout=RUN_WAIT)
     await page.get_by_text(re.compile(r"[1-9]\d* users read")).first.wait_for()
