@@ -257,3 +257,27 @@ async def test_the_dashboard_connects_with_a_certificate(
     page = await (await graph_api.get(path)).text()
     assert f"A certificate (thumbprint {registered.thumbprint})" in page and "Expires" in page
     assert "PRIVATE KEY" not in page
+
+
+async def test_r1_a_certificate_is_tested_given_or_stored_and_a_test_stores_nothing(
+    graph_api, operator, pool, sim_tenant, registered
+):
+    sim_tenant.add_certificate(SIM_CLIENT_ID, registered.certificate)
+    team = await make_team(graph_api, operator)
+    path = f"/api/v1/teams/{team['id']}/directory"
+    pem = registered.cert_pem + registered.key_pem
+    given = await graph_api.post(
+        f"{path}/test", json=_body(sim_tenant, client_certificate=pem), headers=team["headers"]
+    )
+    assert given.status == 200, await given.text()
+    assert (await given.json())["kind"] == "given" and (await given.json())["ok"]
+    assert await pool.fetchval("SELECT count(*) FROM directory_connections") == 0
+    both = await graph_api.post(
+        f"{path}/test",
+        json=_body(sim_tenant, client_secret="x", client_certificate=pem),
+        headers=team["headers"],
+    )
+    assert both.status == 422
+    await graph_api.put(path, json=_body(sim_tenant, client_certificate=pem), headers=team["headers"])
+    stored = await (await graph_api.post(f"{path}/test", headers=team["headers"])).json()
+    assert stored["kind"] == "own_app" and stored["ok"]

@@ -71,8 +71,15 @@ async def test(request: web.Request) -> web.Response:
     """Test connection: the stored one, or the own-app form's credentials when they are filled in (nothing is
     saved either way); the answer, permission by permission, is shown on the page."""
     form = await request.post()
-    given = {k: str(form.get(k, "")).strip() for k in ("tenant_id", "client_id", "client_secret")}
-    body = given if any(given.values()) else {}
+    given = {k: str(form.get(k, "")).strip() for k in ("tenant_id", "client_id")}
+    secret, certificate = (str(form.get(k, "")).strip() for k in ("client_secret", "client_certificate"))
+    body: dict[str, str] = {}
+    if any(given.values()) or secret or certificate:  # else the stored connection
+        body = dict(given)
+        if certificate and not secret:
+            body["client_certificate"] = certificate
+        else:
+            body["client_secret"] = secret
     answer = await api.call(
         request, "POST", _DIRECTORY + "/test", body=body, csrf=str(form.get("csrf_token", ""))
     )

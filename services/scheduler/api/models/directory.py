@@ -166,14 +166,28 @@ class GroupsOut(Out):
 
 
 class DirectoryTestIn(In):
-    """Credentials to test instead of the stored ones: all three, or none (the team's connection)."""
+    """Credentials to test instead of the stored ones, as a connection takes them (the tenant, the app, and
+    exactly one of a client secret, a certificate, or a thumbprint with its private key); none: the team's
+    connection. A test saves nothing."""
 
-    model_config = examples({})
+    model_config = examples({}, {"tenant_id": _TENANT, "client_id": _CLIENT, "client_secret": "Zx8Q~k3…"})
 
     tenant_id: str | None = Field(default=None, pattern=_ID_PATTERN, description="tenant id (GUID) or domain")
     client_id: str | None = Field(default=None, pattern=_ID_PATTERN, description="application (client) id")
     client_secret: str | None = Field(
         default=None, min_length=1, max_length=1024, description="its client secret; never stored by a test"
+    )
+    client_certificate: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=_PEM_MAX,
+        description="or its certificate, PEM, as for a connection",
+    )
+    private_key: str | None = Field(
+        default=None, min_length=1, max_length=_PEM_MAX, description="the certificate's private key, PEM"
+    )
+    certificate_thumbprint: str | None = Field(
+        default=None, pattern=r"^[0-9A-Fa-f]{40}$", description="or the certificate's SHA-1 thumbprint"
     )
 
 

@@ -203,13 +203,21 @@ async def test_directory(call: Call) -> web.Response:
     permissions the team's sync configuration needs it carries (R1): a real client learns its application
     permissions from the token's ``roles`` claim. Nothing is saved."""
     body: DirectoryTestIn = call.body
-    given = (body.tenant_id, body.client_id, body.client_secret)
-    if any(v is not None for v in given):
-        absent = [n for n, v in zip(("tenant_id", "client_id", "client_secret"), given, strict=True) if not v]
+    if body.model_dump(exclude_none=True):
+        absent = [n for n in ("tenant_id", "client_id") if getattr(body, n) is None]
         if absent:
-            msg = "give all three credentials, or none to test the stored connection"
+            msg = "give the tenant, the app and its credential, or nothing to test the stored connection"
             raise Problem(422, msg, errors=[{"loc": [n], "msg": "missing"} for n in absent])
-        creds, kind = Credentials(*given), "given"  # type: ignore[arg-type]
+        # The same choice of credential a connection makes, its fields checked alike by the model.
+        certificate = _certificate(
+            DirectoryIn.model_construct(**body.model_dump(), client_secret_expires_at=None)
+        )
+        tenant, client = str(body.tenant_id), str(body.client_id)
+        if certificate is None:
+            creds = Credentials(tenant, client, str(body.client_secret))
+        else:
+            creds = Credentials(tenant, client, "", certificate)
+        kind = "given"
     else:
         row = await call.pool.fetchrow("SELECT * FROM directory_connections WHERE team_id = $1", call.team)
         if row is None:
