@@ -63,7 +63,8 @@ def mapping_rows(form: MultiMapping[str]) -> list[dict[str, Any]]:
     count = str(form.get("mappings_rows", ""))
     rows = []
     for i in range(min(int(count), MAX_MAPPINGS + 1) if count.isdigit() else 0):
-        row: dict[str, Any] = {f: str(form.get(f"m{i}.{f}", "")).strip() for f in MAPPING_FIELDS}
+        # As typed, spaces included: the rows are drawn again while the admin types.
+        row: dict[str, Any] = {f: str(form.get(f"m{i}.{f}", "")) for f in MAPPING_FIELDS}
         row["sync"] = f"m{i}.sync" in form
         row["overwrite"] = f"m{i}.overwrite" in form
         rows.append(row)
@@ -71,7 +72,7 @@ def mapping_rows(form: MultiMapping[str]) -> list[dict[str, Any]]:
 
 
 def _blank(row: Mapping[str, Any]) -> bool:
-    return not (row["source"] or row["fallbacks"] or row["name"])
+    return not (row["source"].strip() or row["fallbacks"].strip() or row["name"].strip())
 
 
 def mappings_from_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[int]]:
@@ -80,15 +81,16 @@ def mappings_from_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]]
     for i, row in enumerate(rows):
         if _blank(row):
             continue
+        kind, name = row["kind"].strip(), row["name"].strip()
         target: dict[str, Any] = (
-            {"kind": "link", "type": row["type"] or "url", "label": row["name"]}
-            if row["kind"] == "link"
-            else {"kind": row["kind"] or "field", "name": row["name"]}
+            {"kind": "link", "type": row["type"].strip() or "url", "label": name}
+            if kind == "link"
+            else {"kind": kind or "field", "name": name}
         )
         fallbacks = [f.strip() for f in row["fallbacks"].split(",") if f.strip()]
         mappings.append(
             {
-                "source": row["source"],
+                "source": row["source"].strip(),
                 "fallbacks": fallbacks,
                 "target": target,
                 "sync": row["sync"],

@@ -70,6 +70,24 @@
     }
   });
 
+  // The custom mappings are drawn again by each check while the admin types: an answer to a check sent
+  // before the latest keystroke is dropped (the check of that keystroke follows), so it never takes back
+  // what was typed.
+  var edits = 0;
+  function edited(event) { if (event.target.closest("#mappings")) { edits += 1; } }
+  document.addEventListener("input", edited, true);
+  document.addEventListener("change", edited, true);
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id === "mappings-check") { elt.dataset.sentAt = String(edits); }
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.elt;
+    if (elt && elt.id === "mappings-check" && elt.dataset.sentAt !== String(edits)) {
+      event.detail.shouldSwap = false;
+    }
+  });
+
   document.addEventListener("htmx:configRequest", function (event) {
     var token = document.querySelector("input[name=csrf_token]");
     if (token) { event.detail.headers["X-CSRF-Token"] = token.value; }
