@@ -147,61 +147,72 @@ def sink_child(conn, port: int) -> None:
 
 
 class TenantControl:
-    """The simulated tenant's commands: its addresses, its request counter, what a correct sync of it holds,
-    and churn. Runs in the simulator's child, on the simulator's event loop."""
+    """The simulated tenants' commands (tenant ``t``, the first by default): their addresses, the request
+    counter, what a correct sync of each holds, and churn. Runs in the simulator's child, on its event
+    loop."""
 
-    def __init__(self, sim, tenant, seed: int) -> None:
-        self.sim, self.tenant = sim, tenant
+    def __init__(self, sim, tenants: list, seed: int) -> None:
+        self.sim, self.tenants = sim, tenants
         self.rng = random.Random(f"churn:{seed}")  # not the generator's stream: its draws would repeat ids
 
-    def info(self) -> dict[str, Any]:
-        client_id, secret = next(iter(self.tenant.apps.items()))
+    @property
+    def tenant(self):
+        """The first tenant: the one the single-team scenarios sync."""
+        return self.tenants[0]
+
+    def info(self, t: int = 0) -> dict[str, Any]:
+        tenant = self.tenants[t]
+        client_id, secret = next(iter(tenant.apps.items()))
         return {
             "graph_url": self.sim.graph_url,
             "authority_url": self.sim.authority_url,
             "ca_file": self.sim.ca_file,
-            "tenant_id": self.tenant.tenant_id,
+            "tenant_id": tenant.tenant_id,
             "client_id": client_id,
             "client_secret": secret,
-            "groups": [
-                {"id": gid, "display_name": g["displayName"]} for gid, g in self.tenant.groups.items()
-            ],
+            "groups": [{"id": gid, "display_name": g["displayName"]} for gid, g in tenant.groups.items()],
         }
+
+    def infos(self) -> list[dict[str, Any]]:
+        return [self.info(t) for t in range(len(self.tenants))]
 
     def requests(self) -> int:
-        return self.sim.requests[self.tenant.tenant_id]["total"]
+        return sum(self.sim.requests[tenant.tenant_id]["total"] for tenant in self.tenants)
 
-    def expected(self) -> dict[str, Any]:
+    def expected(self, t: int = 0) -> dict[str, Any]:
         """Every synced group's enabled users (R: disabled users are not members), per group and in all."""
-        members = self._in_scope()
+        tenant = self.tenants[t]
+        members = self._in_scope(tenant)
         return {
             "ids": sorted(members),
-            "groups": {
-                g: len(members.intersection(self.tenant.transitive_member_ids(g))) for g in self.tenant.groups
-            },
-            "photos": len(members.intersection(self.tenant.photos)),
+            "groups": {g: len(members.intersection(tenant.transitive_member_ids(g))) for g in tenant.groups},
+            "photos": len(members.intersection(tenant.photos)),
         }
 
-    def _in_scope(self) -> set[str]:
-        users = self.tenant.users
-        everyone = set().union(*(self.tenant.transitive_member_ids(g) for g in self.tenant.groups))
+    def expected_all(self) -> list[dict[str, Any]]:
+        return [self.expected(t) for t in range(len(self.tenants))]
+
+    @staticmethod
+    def _in_scope(tenant) -> set[str]:
+        users = tenant.users
+        everyone = set().union(*(tenant.transitive_member_ids(g) for g in tenant.groups))
         return {u for u in everyone if u in users and users[u].get("accountEnabled", True) is not False}
 
     def churn(self, titles: int, joiners: int, leavers: int) -> None:
-        """Change job titles, delete leavers, add joiners to the groups people are placed in directly."""
-        picked = self.rng.sample(sorted(self._in_scope()), titles + leavers)
+        """Change job titles, delete leavers, add joiners to the groups people are placed in directly (in the
+        first tenant)."""
+        tenant = self.tenants[0]
+        picked = self.rng.sample(sorted(self._in_scope(tenant)), titles + leavers)
         for uid in picked[:titles]:
-            self.tenant.update_user(uid, jobTitle=f"{self.tenant.users[uid].get('jobTitle') or 'Staff'} II")
+            tenant.update_user(uid, jobTitle=f"{tenant.users[uid].get('jobTitle') or 'Staff'} II")
         for uid in picked[titles:]:
-            self.tenant.delete_user(uid)
-        homes = sorted(
-            g for g, ids in self.tenant.members.items() if any(i in self.tenant.users for i in ids)
-        )
-        company = next(iter(self.tenant.users.values())).get("companyName")
+            tenant.delete_user(uid)
+        homes = sorted(g for g, ids in tenant.members.items() if any(i in tenant.users for i in ids))
+        company = next(iter(tenant.users.values())).get("companyName")
         for n in range(joiners):
             uid = str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
-            upn = f"joiner.{uid[:8]}@{self.tenant.domain}"
-            self.tenant.add_user(
+            upn = f"joiner.{uid[:8]}@{tenant.domain}"
+            tenant.add_user(
                 id=uid,
                 displayName=f"Joiner {n}",
                 givenName="Joiner",
@@ -213,7 +224,7 @@ class TenantControl:
                 businessPhones=[],
                 accountEnabled=True,
             )
-            self.tenant.add_member(self.rng.choice(homes), uid)
+            tenant.add_member(self.rng.choice(homes), uid)
 
     def grant(self, permission: str) -> None:
         """Give the bench's app another permission (Graph's subscriptions to groups ask for
@@ -227,7 +238,7 @@ class TenantControl:
         for g, ids in self.tenant.members.items():
             for i in ids:
                 direct.setdefault(i, []).append(g)
-        scope = self._in_scope()
+        scope = self._in_scope(self.tenant)
         alone = sorted((gs[0], u) for u, gs in direct.items() if len(gs) == 1 and u in scope)
         return self.rng.sample(alone, min(count, len(alone)))
 
@@ -235,16 +246,19 @@ class TenantControl:
         self.tenant.remove_member(group_id, user_id)
 
 
-def simulator_child(conn, users: int, groups: int, seed: int) -> None:
-    """The simulated tenant in a process of its own, so that serving Graph competes with nobody's event
-    loop."""
+def simulator_child(conn, users: int, groups: int, seed: int, tenants: int = 1) -> None:
+    """The simulated tenants (``tenants`` of ``users`` each) in a process of their own, so that serving Graph
+    competes with nobody's event loop."""
     from simulator import Simulator, generate_tenant
 
     async def main() -> None:
-        tenant = generate_tenant(users, groups, nesting=2, photo_share=0.3, seed=seed)
+        made = [
+            generate_tenant(users, groups, nesting=2, photo_share=0.3, seed=seed + n) for n in range(tenants)
+        ]
         async with Simulator() as sim:
-            sim.add_tenant(tenant)
-            await serve_commands(conn, TenantControl(sim, tenant, seed))
+            for tenant in made:
+                sim.add_tenant(tenant)
+            await serve_commands(conn, TenantControl(sim, made, seed))
 
     asyncio.run(main())
 

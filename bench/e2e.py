@@ -99,6 +99,7 @@ class Row:
     emails: int | None = None
     peaks: dict[str, float] = field(default_factory=dict)
     cpu: dict[str, float] = field(default_factory=dict)
+    floor: float | None = None  # what the wall time is compared to (the paging and COPY floors by default)
 
 
 @dataclass
@@ -106,13 +107,15 @@ class Bench:
     args: argparse.Namespace
     rows: list[Row] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    floor: float = 0.0
+    floor: float = 0.0  # paging + COPY
+    photo_floor: float = 0.0  # paging + photos + COPY
     sim: Child = None  # type: ignore[assignment]
     sink: Child = None  # type: ignore[assignment]
     stack: Stack = None  # type: ignore[assignment]
     pool: asyncpg.Pool = None  # type: ignore[assignment]
     api: aiohttp.ClientSession = None  # type: ignore[assignment]
     info: dict[str, Any] = field(default_factory=dict)
+    infos: list[dict[str, Any]] = field(default_factory=list)  # every tenant's (the first is ``info``)
 
 
 # Measuring
@@ -180,34 +183,90 @@ async def quiesce(b: Bench, limit: float = 120.0) -> None:
         await asyncio.sleep(SETTLE)
 
 
-# (a) The floors
-async def graph_floor(b: Bench) -> Row:
-    info = b.info
-    ssl_context = ssl.create_default_context(cafile=info["ca_file"])
-    limit = asyncio.Semaphore(Settings().graph_concurrency)
-    seen: set[str] = set()
+# (a) The floors, over every tenant at once, each with the requests in flight a tenant is allowed
+async def graph_floor(b: Bench) -> tuple[Row, list[set[str]]]:
+    ssl_context = ssl.create_default_context(cafile=b.info["ca_file"])
+    concurrency = Settings().graph_concurrency
+    seen: list[set[str]] = [set() for _ in b.infos]
     requests = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context)) as http:
-        token = await graph_token(http, info)
+        tokens = await asyncio.gather(*(graph_token(http, info) for info in b.infos))
         started = time.perf_counter()
 
-        async def page_group(group_id: str) -> None:
+        async def page_group(n: int, limit: asyncio.Semaphore, group_id: str) -> None:
             nonlocal requests
+            info = b.infos[n]
             url = f"{info['graph_url']}/groups/{group_id}/transitiveMembers"
             params: dict[str, Any] | None = {"$select": select_param(SyncConfig()), "$top": "999"}
             while url:
-                async with (
-                    limit,
-                    http.get(url, params=params, headers={"Authorization": f"Bearer {token}"}) as r,
-                ):
+                headers = {"Authorization": f"Bearer {tokens[n]}"}
+                async with limit, http.get(url, params=params, headers=headers) as r:
                     page = orjson.loads(await r.read())
                 requests += 1
-                seen.update(m["id"] for m in page["value"] if m.get("@odata.type") == "#microsoft.graph.user")
+                seen[n].update(
+                    m["id"] for m in page["value"] if m.get("@odata.type") == "#microsoft.graph.user"
+                )
                 url, params = page.get("@odata.nextLink"), None
 
-        await asyncio.gather(*(page_group(g["id"]) for g in info["groups"]))
+        async def page_tenant(n: int) -> None:
+            limit = asyncio.Semaphore(concurrency)
+            await asyncio.gather(*(page_group(n, limit, g["id"]) for g in b.infos[n]["groups"]))
+
+        await asyncio.gather(*(page_tenant(n) for n in range(len(b.infos))))
         wall = time.perf_counter() - started
-    return Row("(a) floor: aiohttp paging every group's transitive members", wall, len(seen), requests, 0, 0)
+    members = sum(len(s) for s in seen)
+    return Row(
+        "(a) floor: aiohttp paging every group's transitive members", wall, members, requests, 0, 0
+    ), seen
+
+
+async def photo_floor(b: Bench, seen: list[set[str]]) -> Row:
+    """Every photo of the users paged, as Graph allows it at the fewest requests: each user's photo metadata
+    in $batch requests of 20, then each photo that exists by its $value, the tenant's requests in flight
+    always taken."""
+    ssl_context = ssl.create_default_context(cafile=b.info["ca_file"])
+    concurrency = Settings().graph_concurrency
+    requests, photos = 0, 0
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ssl_context)) as http:
+        tokens = await asyncio.gather(*(graph_token(http, info) for info in b.infos))
+        started = time.perf_counter()
+
+        async def tenant(n: int) -> None:
+            nonlocal requests, photos
+            graph, headers = b.infos[n]["graph_url"], {"Authorization": f"Bearer {tokens[n]}"}
+            limit, ids = asyncio.Semaphore(concurrency), sorted(seen[n])
+            batches = iter(range(0, len(ids), 20))
+
+            async def download(user_id: str) -> None:
+                nonlocal requests, photos
+                async with limit, http.get(f"{graph}/users/{user_id}/photo/$value", headers=headers) as r:
+                    await r.read()
+                requests += 1
+                photos += r.status == 200
+
+            async def worker() -> None:
+                nonlocal requests
+                for at in batches:
+                    chunk = ids[at : at + 20]
+                    body = {
+                        "requests": [
+                            {"id": str(i), "method": "GET", "url": f"/users/{u}/photo"}
+                            for i, u in enumerate(chunk)
+                        ]
+                    }
+                    async with limit, http.post(f"{graph}/$batch", json=body, headers=headers) as r:
+                        answers = orjson.loads(await r.read())["responses"]
+                    requests += len(chunk)
+                    have = [chunk[int(a["id"])] for a in answers if a["status"] == 200]
+                    await asyncio.gather(*(download(u) for u in have))
+
+            await asyncio.gather(*(worker() for _ in range(2 * concurrency)))
+
+        await asyncio.gather(*(tenant(n) for n in range(len(b.infos))))
+        wall = time.perf_counter() - started
+    return Row(
+        f"(a) floor: {photos:,} photos (metadata in $batch, then each photo)", wall, photos, requests, 0, 0
+    )
 
 
 async def graph_token(http: aiohttp.ClientSession, info: dict[str, Any]) -> str:
@@ -222,7 +281,7 @@ async def graph_token(http: aiohttp.ClientSession, info: dict[str, Any]) -> str:
 
 
 async def copy_floor(b: Bench) -> Row:
-    count = b.args.users
+    count = b.args.users * len(b.infos)
     records = [
         (
             str(uuid.uuid4()),
@@ -246,10 +305,19 @@ async def copy_floor(b: Bench) -> Row:
 
 
 async def floors(b: Bench) -> None:
-    graph, copy = await graph_floor(b), await copy_floor(b)
-    b.floor = graph.wall + copy.wall
-    b.rows += [graph, copy, Row("(a) floor: both, one after the other", b.floor, copy.members)]
-    print(f"  floors: Graph {graph.wall:.1f} s, COPY {copy.wall:.1f} s", flush=True)
+    (graph, seen), copy = await graph_floor(b), await copy_floor(b)
+    photos = await photo_floor(b, seen)
+    b.floor, b.photo_floor = graph.wall + copy.wall, graph.wall + photos.wall + copy.wall
+    b.rows += [
+        graph,
+        copy,
+        photos,
+        Row("(a) floor: paging + COPY", b.floor, copy.members),
+        Row("(a) floor: paging + photos + COPY", b.photo_floor, copy.members),
+    ]
+    print(
+        f"  floors: Graph {graph.wall:.1f} s, COPY {copy.wall:.1f} s, photos {photos.wall:.1f} s", flush=True
+    )
 
 
 # The control API
@@ -261,19 +329,19 @@ async def call(b: Bench, method: str, path: str, expect: int, **kwargs: Any) -> 
         return body, resp.headers
 
 
-async def make_team(b: Bench, name: str) -> str:
+async def make_team(b: Bench, name: str, info: dict[str, Any] | None = None) -> str:
     admin = {"email": f"admin-{uuid.uuid4().hex[:6]}@bench.example", "name": "Bench Admin"}
     team, _ = await call(b, "POST", "teams", 201, json={"name": name, "admins": [admin]})
-    connection = {k: b.info[k] for k in ("tenant_id", "client_id", "client_secret")}
+    connection = {k: (info or b.info)[k] for k in ("tenant_id", "client_id", "client_secret")}
     await call(b, "PUT", f"teams/{team['id']}/directory", 200, json=connection)
     return team["id"]
 
 
-async def configure(b: Bench, team: str, send_invites: bool) -> None:
+async def configure(b: Bench, team: str, send_invites: bool, info: dict[str, Any] | None = None) -> None:
     """Every group synced, no cadence (only the bench starts runs), invites as asked."""
     config, headers = await call(b, "GET", f"teams/{team}/sync/config", 200)
     config.pop("next_run_at", None)
-    config.update(groups=b.info["groups"], cadence="off", send_invites=send_invites)
+    config.update(groups=(info or b.info)["groups"], cadence="off", send_invites=send_invites)
     await call(b, "PUT", f"teams/{team}/sync/config", 200, json=config, headers={"If-Match": headers["ETag"]})
 
 
@@ -319,7 +387,8 @@ async def first_sync(b: Bench, team: str, label: str) -> None:
         )
     b.rows.append(Row(f"{label} → members applied (progress in phase photos)", applied - start.at, members))
     print(f"  {b.rows[-1].label}: {b.rows[-1].wall:.1f} s", flush=True)
-    row = await finish(b, f"{label} → run succeeded, every photo stored", start, members)
+    row = await finish(b, f"{label} → run succeeded, every photo in", start, members)
+    row.floor = b.photo_floor
     if row.emails and row.emails > 1:  # the one admin's summary, and no invite
         b.problems.append(f"{label}: {row.emails} emails sent with invites off")
     expect_counts(b, label, run, created=members, removed=0, skipped=0)
@@ -368,6 +437,110 @@ async def scale_out(b: Bench, first_team: str) -> None:
     b.problems += [
         f"{label}: {what} differ from the first team's" for what in ours if ours[what] != theirs[what]
     ]
+
+
+# (t) Many teams at once, each on a tenant of its own
+async def many_teams(b: Bench) -> None:
+    """Sync Now on every team at once; until every run ended. Each team's time is from its Sync Now to its
+    run's end (as PostgreSQL timed them); the rows are the time to every team's members applied (runs in phase
+    photos or ended), to every run ended with every photo in, and the teams' p50 and p95."""
+    count, users = len(b.infos), b.args.users
+    limit = asyncio.Semaphore(16)
+
+    async def made(n: int) -> str:
+        async with limit:
+            team = await make_team(b, f"Bench {n}", b.infos[n])
+            await configure(b, team, send_invites=False, info=b.infos[n])
+            return team
+
+    teams = await asyncio.gather(*(made(n) for n in range(count)))
+    expected = await b.sim.call("expected_all")
+    members = sum(len(e["ids"]) for e in expected)
+    label = f"(t) {count:,} teams × {users:,} users, Sync Now on all at once"
+    print(f"(t) Sync Now on {count:,} teams", flush=True)
+    start = await begin(b)
+
+    async def sync_now(team: str) -> str:
+        async with limit:
+            return (await call(b, "POST", f"teams/{team}/sync/runs", 202, json={"dry_run": False}))[0]["id"]
+
+    run_ids = await asyncio.gather(*(sync_now(t) for t in teams))
+    applied_at: float | None = None
+
+    async def statuses() -> list[asyncpg.Record]:
+        nonlocal applied_at
+        b.stack.check_alive()
+        rows = await b.pool.fetch("SELECT status FROM sync_runs WHERE id = ANY($1::uuid[])", run_ids)
+        if applied_at is None and all(r["status"] in (*ENDED, "photos") for r in rows):
+            applied_at = time.perf_counter()
+        return rows
+
+    await until(statuses, lambda rows: all(r["status"] in ENDED for r in rows), every=0.25)
+    b.rows.append(Row(f"{label} → every team's members applied", (applied_at or 0) - start.at, members))
+    row = await finish(b, f"{label} → every run ended, every photo in", start, members)
+    row.floor = b.photo_floor
+    ended = await b.pool.fetch(
+        "SELECT status, error, extract(epoch FROM finished_at - created_at)::float8 AS took FROM sync_runs"
+        " WHERE id = ANY($1::uuid[]) ORDER BY took",
+        run_ids,
+    )
+    took = [r["took"] for r in ended]
+    for name, q in (("p50", 0.50), ("p95", 0.95)):
+        at = took[min(len(took) - 1, int(q * len(took)))]
+        b.rows.append(Row(f"(t) per team, Sync Now → run ended, {name}", at, users, floor=b.photo_floor))
+    print(f"  per team: p50 {b.rows[-2].wall:.1f} s, p95 {b.rows[-1].wall:.1f} s", flush=True)
+    failed = [r for r in ended if r["status"] != "succeeded"]
+    if failed:
+        b.problems.append(f"{label}: {len(failed)} runs did not succeed, e.g. {failed[0]['error']}")
+    await check_teams(b, label, teams, expected)
+
+
+async def check_teams(b: Bench, label: str, teams: list[str], expected: list[dict[str, Any]]) -> None:
+    """Each team against its tenant: its members, none twice, its subteams' counts, every photo once."""
+    rows = await b.pool.fetch(
+        "SELECT team_id::text, directory_id, account_id, lower(card_email) AS email FROM members"
+        " WHERE team_id = ANY($1::uuid[]) AND managed AND status <> 'removed'",
+        teams,
+    )
+    by_team: dict[str, list[asyncpg.Record]] = {t: [] for t in teams}
+    for r in rows:
+        by_team[r["team_id"]].append(r)
+    places = await b.pool.fetch(
+        "SELECT s.team_id::text, s.directory_group_id, count(sm.member_id) AS n FROM subteams s"
+        " LEFT JOIN subteam_members sm ON sm.subteam_id = s.id"
+        " LEFT JOIN members m ON m.id = sm.member_id AND m.status <> 'removed'"
+        " WHERE s.team_id = ANY($1::uuid[]) AND (sm.member_id IS NULL OR m.id IS NOT NULL)"
+        " GROUP BY 1, 2",
+        teams,
+    )
+    subteams: dict[str, dict[str, int]] = {t: {} for t in teams}
+    for r in places:
+        subteams[r["team_id"]][r["directory_group_id"]] = r["n"]
+    photos = dict(
+        await b.pool.fetch(
+            "SELECT m.team_id::text, count(*) FROM member_photos p JOIN members m ON m.id = p.member_id"
+            " WHERE m.team_id = ANY($1::uuid[]) AND m.status <> 'removed' GROUP BY 1",
+            teams,
+        )
+    )
+    problems = []
+    for team, want in zip(teams, expected, strict=True):
+        have = by_team[team]
+        for column in ("directory_id", "account_id", "email"):
+            values = [r[column] for r in have]
+            if len(set(values)) != len(values):
+                problems.append(f"team {team}: {len(values) - len(set(values))} duplicate {column} values")
+        if {r["directory_id"] for r in have} != set(want["ids"]):
+            problems.append(f"team {team}: {len(have)} members, expected {len(want['ids'])}")
+        wrong = [g for g, n in want["groups"].items() if subteams[team].get(g, 0) != n]
+        if wrong:
+            problems.append(f"team {team}: {len(wrong)} subteams with the wrong member count")
+        if photos.get(team, 0) != want["photos"]:
+            problems.append(f"team {team}: {photos.get(team, 0)} photos stored, expected {want['photos']}")
+    b.problems += [f"{label}: {p}" for p in problems[:20]]
+    if len(problems) > 20:
+        b.problems.append(f"{label}: and {len(problems) - 20} more problems")
+    print(f"  {label}: consistency {'ok' if not problems else 'FAILED'}", flush=True)
 
 
 # Consistency
@@ -442,7 +615,8 @@ def report(b: Bench) -> str:
 
     lines = [
         (
-            f"{b.args.users:,} users in {b.args.groups} groups. Graph requests as Graph counts them (each "
+            f"{b.args.teams:,} × {b.args.users:,} users in {b.args.groups} groups. Graph requests as Graph"
+            " counts them (each "
             "$batch item is one);"
             " rows written = inserts, updates and deletes in"
             f" {', '.join(CARD_TABLES)}; peak RSS per service process (sch, fet, rec, not), in MB; CPU "
@@ -459,7 +633,8 @@ def report(b: Bench) -> str:
     ]
     for r in b.rows:
         rate = r.members / r.wall if r.wall else 0.0
-        ratio = f"{r.wall / b.floor:.1f}" if b.floor and not r.label.startswith("(a)") else "—"
+        floor = r.floor or b.floor
+        ratio = f"{r.wall / floor:.1f}" if floor and not r.label.startswith("(a)") else "—"
         lines.append(
             f"| {r.label} | {r.wall:.1f} | {rate:,.0f} | {cell(r.requests)} | {cell(r.writes)} |"
             f" {cell(r.emails)} | {per_process_text(r.peaks)} | {per_process_text(r.cpu)} | {ratio} |"
@@ -493,10 +668,16 @@ async def start(b: Bench, exits: contextlib.AsyncExitStack, log_dir: Path) -> No
     smtp_port = free_port()
     b.sink = Child(sink_child, smtp_port)
     exits.callback(b.sink.stop)
-    print(f"generating a tenant of {b.args.users:,} users in {b.args.groups} groups", flush=True)
-    b.sim = await asyncio.to_thread(Child, simulator_child, b.args.users, b.args.groups, b.args.seed)
+    print(
+        f"generating {b.args.teams:,} tenant(s) of {b.args.users:,} users in {b.args.groups} groups",
+        flush=True,
+    )
+    b.sim = await asyncio.to_thread(
+        Child, simulator_child, b.args.users, b.args.groups, b.args.seed, b.args.teams
+    )
     exits.callback(b.sim.stop)
-    b.info = await b.sim.call("info")
+    b.infos = await b.sim.call("infos")
+    b.info = b.infos[0]
     url = await fresh_database(SERVER)
     exits.push_async_callback(drop_database, SERVER, url)
     b.pool = await db.create_pool(url, size=4)
@@ -515,6 +696,9 @@ async def start(b: Bench, exits: contextlib.AsyncExitStack, log_dir: Path) -> No
 async def scenario(b: Bench) -> None:
     print("(a) floors", flush=True)
     await floors(b)
+    if b.args.teams > 1:
+        await many_teams(b)
+        return
     team = await make_team(b, "Bench")
     print("(b) first Sync Now", flush=True)
     await first_sync(b, team, "(b) first Sync Now, invites off")
@@ -551,7 +735,11 @@ async def run(b: Bench, log_dir: Path) -> None:
 def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.e2e", description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--groups", type=int, default=20)
+    parser.add_argument("--groups", type=int, default=None, help="groups a tenant (20; 5 with --teams)")
+    parser.add_argument(
+        "--teams", type=int, default=1, help="teams synced at once, each on a tenant of its own"
+    )
+    parser.add_argument("--team-users", type=int, default=100, help="users of each team's tenant (--teams)")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timeout", type=float, default=3600, help="seconds for the whole bench")
     parser.add_argument("--quick", action="store_true", help="5,000 users, at most 600 s")
@@ -565,6 +753,10 @@ def arguments() -> argparse.Namespace:
     args = parser.parse_args()
     if args.quick:
         args.users, args.timeout = 5_000, min(args.timeout, 600)
+    if args.teams > 1:
+        args.users = args.team_users
+    if args.groups is None:
+        args.groups = 5 if args.teams > 1 else 20
     return args
 
 

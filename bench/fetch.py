@@ -40,7 +40,7 @@ SERVER = os.environ.get("CARDSYNC_BENCH_POSTGRES", "postgresql://postgres@127.0.
 class FetchTenant(TenantControl):
     def min_pages(self) -> int:
         """The fewest pages a full read can take: each group's direct members, then the users, 999 a page."""
-        tenant = self.tenant
+        tenant = self.tenants[0]
         members = sum(math.ceil(len(ids) / PAGE) for ids in tenant.members.values())
         return members + math.ceil(len(tenant.users) / PAGE)
 
@@ -53,7 +53,7 @@ def serve(conn, users: int, groups: int, latency: float) -> None:
         tenant = generate_tenant(users, groups, photo_share=0.0, seed=11)
         async with Simulator(latency=latency) as sim:
             sim.add_tenant(tenant)
-            await serve_commands(conn, FetchTenant(sim, tenant, 11))
+            await serve_commands(conn, FetchTenant(sim, [tenant], 11))
 
     asyncio.run(main())
 
