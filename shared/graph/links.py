@@ -3,6 +3,7 @@ back. Every request the client sends is checked here before a token is attached.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import unquote
 
 from yarl import URL
@@ -20,7 +21,7 @@ def within_base(base: str, link: str) -> bool:
     if not link.isascii() or any(c <= " " or c in "\\\x7f" for c in link):
         return False
     try:
-        home, url = URL(base), URL(link, encoded=True)
+        home, url = _parsed(base), URL(link, encoded=True)
     except ValueError:
         return False
     if not url.is_absolute() or "@" in (url.raw_authority or ""):
@@ -33,6 +34,12 @@ def within_base(base: str, link: str) -> bool:
         return False
     segments = [unquote(part) for part in path.split("/")]
     return not any(s in (".", "..") or "/" in s or "\\" in s for s in segments)
+
+
+@lru_cache(maxsize=16)
+def _parsed(base: str) -> URL:
+    """The configured base, parsed once: every Graph request is checked against it."""
+    return URL(base)
 
 
 def check(base: str, link: str, came: str) -> str:

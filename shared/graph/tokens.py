@@ -74,6 +74,9 @@ class TokenProvider:
         self._apps: dict[tuple[str, str, str], msal.ConfidentialClientApplication] = {}
         self._tokens: dict[tuple[str, str, str], tuple[str, float, float]] = {}  # token, stale at, issued at
         self._locks: dict[tuple[str, str, str], asyncio.Lock] = {}
+        # One HTTP session for every tenant's app: its connections are kept alive, so that a tenant's first
+        # token (its OpenID configuration, then the token itself) costs no TLS handshakes of its own.
+        self._http: _Session | None = None
 
     async def token(self, creds: Credentials) -> str:
         key = creds.key
@@ -133,7 +136,9 @@ class TokenProvider:
     async def _app(self, creds: Credentials) -> msal.ConfidentialClientApplication:
         app = self._apps.get(creds.key)
         if app is None:
-            app = self._apps[creds.key] = await asyncio.to_thread(self._build, creds, _Session(self.ca_file))
+            if self._http is None:
+                self._http = _Session(self.ca_file)
+            app = self._apps[creds.key] = await asyncio.to_thread(self._build, creds, self._http)
         return app
 
     def _build(self, creds: Credentials, session: requests.Session) -> msal.ConfidentialClientApplication:
