@@ -8,8 +8,11 @@ errors too, unrecorded: the next run asks again. A photo sent (or a removal) is 
 reconciler says it stored it (PhotosStored): one lost on its way, dead-lettered say, is fetched again.
 
 Batches are checked by several workers at once, each downloading its batch's changed photos as soon as it
-knows them, so that the tenant's requests in flight (the Graph client's cap) are always taken; each batch's
-photos go to the reconciler in one message."""
+knows them, so that the tenant's requests in flight (the Graph client's cap) are always taken. The photos of
+many batches go to the reconciler together, in messages of up to MESSAGE_BYTES of images (or MESSAGE_PHOTOS
+photos), and the etags and errors of what a message covers are recorded together after it: on a first sync,
+one message, one etag statement and one error statement per batch of twenty would cost more than the
+photos."""
 
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from shared.messages import FetchedPhoto, PhotosFetched, RunMessage
 log = logging.getLogger(__name__)
 # Answers that fail the whole step: a refused token or a missing permission is the same for every photo.
 REFUSED = (401, 403)
+MESSAGE_BYTES = 1024 * 1024  # of images in a message, base64 (a larger photo goes alone)
+MESSAGE_PHOTOS = 500
 
 
 @dataclass
@@ -106,6 +111,12 @@ class PhotoCheck:
         self.attempt = attempt
         self.checked = 0
         self.sent = 0
+        # What the batches checked so far found, until it is sent (photos) and recorded (etags, errors).
+        self._photos: list[FetchedPhoto] = []
+        self._bytes = 0
+        self._seen: dict[str, str | None] = {}
+        self._errors: list[dict[str, str]] = []
+        self._sending = asyncio.Lock()
 
     def progress(self) -> dict[str, int]:
         return {"photos_checked": self.checked}
@@ -117,6 +128,7 @@ class PhotoCheck:
         batches = chunks(list(candidates))
         failures: list[Exception] = []
         await asyncio.gather(*(self._work(batches, known, failures) for _ in range(self.workers)))
+        await self._send()
         if failures:
             raise failures[0]
 
@@ -151,18 +163,31 @@ class PhotoCheck:
                 photos.append(download.photo)
             if download.error is not None:
                 errors.append(download.error)
-        if photos:
-            seq, self.sent = self.sent, self.sent + 1
-            run = self.run
-            await self.publish(
-                PhotosFetched(
-                    team_id=run.team_id, run_id=run.run_id, attempt=self.attempt, seq=seq, photos=photos
+        self._photos += photos
+        self._bytes += sum(len(p.data_b64 or "") for p in photos)
+        self._seen.update(plan.seen)
+        self._errors += errors
+        if self._bytes >= MESSAGE_BYTES or len(self._photos) >= MESSAGE_PHOTOS:
+            await self._send()
+
+    async def _send(self) -> None:
+        """Send the photos found so far in one message, then record the errors and the etags of what needs no
+        storing. Recorded only after the message: a crash in between re-sends, never loses, a photo. (The
+        photos sent are recorded once stored: ``Fetcher.on_photos_stored``.)"""
+        async with self._sending:
+            photos, self._photos, self._bytes = self._photos, [], 0
+            seen, self._seen = self._seen, {}
+            errors, self._errors = self._errors, []
+            if photos:
+                seq, self.sent = self.sent, self.sent + 1
+                run = self.run
+                await self.publish(
+                    PhotosFetched(
+                        team_id=run.team_id, run_id=run.run_id, attempt=self.attempt, seq=seq, photos=photos
+                    )
                 )
-            )
-        # Recorded only after the message and errors: a crash in between re-sends, never loses, a photo. (The
-        # photos sent are recorded once stored: ``Fetcher.on_photos_stored``.)
-        await runs.add_member_errors(self.pool, self.run.run_id, errors)
-        await photo_etags.record(self.pool, self.run.team_id, plan.seen)
+            await runs.add_member_errors(self.pool, self.run.run_id, errors)
+            await photo_etags.record(self.pool, self.run.team_id, seen)
 
     async def _download(self, user_id: str, etag: str) -> _Download:
         """One photo, reading MAX_PHOTO_BYTES and one byte at most. Without one (the user's photo went
