@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from services.reconciler import apply, member_photos, rehires, staging, state, unchanged
+from services.reconciler import apply, member_photos, planner_statistics, rehires, staging, state, unchanged
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
@@ -154,7 +154,7 @@ async def reconcile(
     writer = ActionWriter(conn, config, run.dry_run, run.team_id, run.id)
     await writer.open()
     started = time.perf_counter()
-    await staging.gather(conn, run.id, completion.attempt)
+    seen = await staging.gather(conn, run.id, completion.attempt)
     await staging.add_unreadable(
         conn, {s["id"]: s.get("reason", "") for s in completion.skipped if s.get("id")}
     )
@@ -180,7 +180,8 @@ async def reconcile(
         "SELECT count(*) FROM members WHERE team_id = $1 AND managed AND status <> 'removed'", run.team_id
     )
     changed = 0  # of those members, the ones the run updates, removes (held or not) or skips
-    pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id)
+    large = seen + managed >= planner_statistics.LARGE  # the pairs are at most both sides
+    pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id, large)
     # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
     # decide the next.
     rows, writing = await pairs.fetch(CHUNK), None

@@ -210,18 +210,25 @@ SELECT directory_id, groups, card_row,
 """
 
 
-async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> None:
-    """``seen_users``: the staged snapshot with one row per user, for the rest of the run's transaction."""
-    await conn.execute(
-        "CREATE TEMP TABLE seen_users (directory_id text, groups text[], card_row tid, want text[],"
-        " email_key text, login_key text, skip text) ON COMMIT DROP"
-    )
+# Made once per connection, emptied by each commit (as the writer's tables are).
+_SEEN_USERS = (
+    "CREATE TEMP TABLE IF NOT EXISTS seen_users (directory_id text, groups text[], card_row tid, want text[],"
+    " email_key text, login_key text, skip text) ON COMMIT DELETE ROWS;"
+    "CREATE UNIQUE INDEX IF NOT EXISTS seen_users_once ON seen_users (directory_id)"
+)
+
+
+async def gather(conn: asyncpg.Connection, run_id: str, attempt: str) -> int:
+    """``seen_users``: the staged snapshot with one row per user, for the rest of the run's transaction; how
+    many users it holds."""
+    await conn.execute(_SEEN_USERS)
     status = await conn.execute(_GATHER, run_id, attempt)
-    await conn.execute("CREATE UNIQUE INDEX seen_users_once ON seen_users (directory_id)")
-    if int(status.rsplit(" ", 1)[1]) >= LARGE:
+    seen = int(status.rsplit(" ", 1)[1])
+    if seen >= LARGE:
         # A narrow table, quickly sampled: the users' match with the team's members and accounts is then
         # planned as joins, not as an index probe per user. Its row count and the keys' distinctness are what
         # matters; a small sample tells them as well as the default one, at a fifth of the time.
         await conn.execute("SET LOCAL default_statistics_target = 10")
         await conn.execute("ANALYZE seen_users (directory_id, email_key, login_key, skip)")
         await conn.execute("RESET default_statistics_target")
+    return seen

@@ -149,10 +149,11 @@ def _seen(r: asyncpg.Record) -> Observed | None:
 
 
 async def open_pairs(
-    conn: asyncpg.Connection, run_id: str, attempt: str, ctx: Context, team_id: str
+    conn: asyncpg.Connection, run_id: str, attempt: str, ctx: Context, team_id: str, large: bool = True
 ) -> Cursor:
     """A cursor over the pairs ``classify`` kept, with what the rules need of both sides; read its records in
-    chunks (``Cursor.fetch``) and make each a ``pair``."""
+    chunks (``Cursor.fetch``) and make each a ``pair``. ``large``: there may be many pairs, and the planner
+    should know how many (a small run's few are joined well enough without statistics)."""
     args: list = []
 
     def param(value: object) -> str:
@@ -161,7 +162,8 @@ async def open_pairs(
 
     roles = _roles(role_rules(ctx.roles, param)) if ctx.config.use_admin_roles else _NO_ROLES
     query = _PAIRS.format(card=", ".join(f"m.card_{f}" for f in CARD_COLUMNS), roles=roles)
-    await conn.execute("ANALYZE pairs_to_decide")
+    if large:
+        await conn.execute("ANALYZE pairs_to_decide")
     return await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
 
 
