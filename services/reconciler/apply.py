@@ -194,12 +194,18 @@ async def may_trust_new_rows(conn: asyncpg.Connection, team_id: str) -> bool:
     later a role granted ``SET ON PARAMETER session_replication_role``; without that, every row is checked as
     usual."""
     if conn.get_server_version().major >= 15:
-        allowed = await conn.fetchval("SELECT has_parameter_privilege('session_replication_role', 'SET')")
+        allowed = "has_parameter_privilege('session_replication_role', 'SET')"
     else:
-        allowed = await conn.fetchval("SELECT current_setting('is_superuser') = 'on'")
-    if allowed:
-        await conn.execute("SELECT 1 FROM subteams WHERE team_id = $1 FOR KEY SHARE", team_id)
-    return bool(allowed)
+        allowed = "current_setting('is_superuser') = 'on'"
+    # One round trip: the subteams are locked only when the privilege is there (the CASE asks its subquery
+    # then alone).
+    return bool(
+        await conn.fetchval(
+            f"SELECT CASE WHEN {allowed} THEN (SELECT count(*) >= 0 FROM (SELECT 1 FROM subteams"
+            " WHERE team_id = $1 FOR KEY SHARE) s) ELSE false END",
+            team_id,
+        )
+    )
 
 
 # A run's summary (R16): who was added, removed, or held, as lists of people by name, at most SUMMARY_PEOPLE

@@ -149,8 +149,7 @@ async def reconcile(
         )
     # JIT compiling the large set-based statements costs more than it saves; the gathering's hash joins and
     # aggregates over a whole team spill to disk at the default work_mem.
-    await conn.execute("SET LOCAL jit = off")
-    await conn.execute("SET LOCAL work_mem = '64MB'")
+    await conn.execute("SET LOCAL jit = off; SET LOCAL work_mem = '64MB'")
     writer = ActionWriter(conn, config, run.dry_run, run.team_id, run.id)
     await writer.open()
     started = time.perf_counter()
@@ -230,23 +229,23 @@ async def reconcile(
     status = runs.RunStatus.PHOTOS if completion.photos else runs.RunStatus.SUCCEEDED
     await runs.finish(conn, run.id, runs.RunStatus.HELD if held else status, counts, errors, summary=summary)
     # The members exist once this commits: the fetcher checks their photos then.
-    await db.enqueue(conn, RunApplied(team_id=run.team_id, run_id=run.id, photos=completion.photos))
+    messages: list = [RunApplied(team_id=run.team_id, run_id=run.id, photos=completion.photos)]
     if gone_groups:  # the admins hear of it, once a day at most (the notifier's sent-log)
-        await db.enqueue(
-            conn,
+        messages.append(
             RunNoticeRequested(
                 team_id=run.team_id,
                 run_id=run.id,
                 kind="group_gone",
                 day=datetime.now(UTC).date(),
                 groups=[g["display_name"] or g["id"] for g in gone_groups],
-            ),
+            )
         )
     # R16: one email a run to each admin; a held run's lists who joined and left as well as the held removals.
     if held:
-        await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
+        messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="held"))
     elif summary["added"] or summary["removed"]:
-        await db.enqueue(conn, AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
+        messages.append(AdminDigestRequested(team_id=run.team_id, run_id=run.id, kind="summary"))
+    await db.enqueue(conn, *messages)  # one round trip
     log.info(
         "run %s of team %s: %s%s; decided and written in %.1f s, finished in %.1f s",
         run.id,
