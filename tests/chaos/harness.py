@@ -26,6 +26,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -205,22 +206,41 @@ class Chaos:
         self.db: asyncpg.Pool
         self._pg = TcpProxy(*_host_port(db_url, 5432))
         self._amqp = TcpProxy(*_host_port(amqp_url, 5672))
-        self._http: aiohttp.ClientSession | None = None
+        self._exits = AsyncExitStack()
+        self._counted: Counter[str] = Counter()
         self._bus = Bus(amqp_url, prefix=prefix)
 
     # Setting up and tearing down
     async def __aenter__(self) -> Self:
+        try:
+            await self._open()
+        except BaseException:
+            await self._exits.aclose()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._exits.aclose()
+
+    async def _open(self) -> None:
+        """Start everything, each part's undoing pushed on the exit stack (undone in reverse)."""
+        exits = self._exits
         self.sim = Simulator()
         await self.sim.start()
+        exits.push_async_callback(self.sim.stop)
         self.tenant = generate_tenant(
             self.plan.users, self.plan.groups, seed=self.plan.seed, client_id=CLIENT_ID, client_secret=SECRET
         )
         self.sim.add_tenant(self.tenant)
         self.sink.start()
-        await self._pg.start()
-        await self._amqp.start()
+        exits.callback(self.sink.stop)
+        for proxy in (self._pg, self._amqp):
+            await proxy.start()
+            exits.push_async_callback(proxy.close)
         self.db = await asyncpg.create_pool(self.db_url, min_size=1, max_size=2)
+        exits.push_async_callback(self.db.close)
         await self._bus.connect()
+        exits.push_async_callback(self._bus.close)
         api_port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("CARDSYNC_")}
         env.update(
@@ -239,28 +259,18 @@ class Chaos:
             CARDSYNC_SCHEDULER_INTERVAL="1",
         )
         self.stack = Stack(env=env, log_dir=self.log_dir)
+        # In a thread: the services close their connections through the proxies, which serve on this loop.
+        exits.push_async_callback(asyncio.to_thread, self.stack.stop)
         for service in SERVICES:
             self.stack.start(service)
         await self.stack.wait_healthy(timeout=60)
-        self._http = aiohttp.ClientSession(
+        http = aiohttp.ClientSession(
             base_url=self.stack.api.removesuffix("api/v1").rstrip("/") + "/",
             headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
         )
+        exits.push_async_callback(http.close)
         groups = tuple(g["displayName"] for g in self.tenant.groups.values())
-        self.team = await connect_team(self._http, self.tenant, groups=groups)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        # In a thread: the services close their connections through the proxies, which serve on this loop.
-        await asyncio.to_thread(self.stack.stop)
-        if self._http is not None:
-            await self._http.close()
-        await self._bus.close()
-        await self.db.close()
-        await self._pg.close()
-        await self._amqp.close()
-        self.sink.stop()
-        await self.sim.stop()
+        self.team = await connect_team(http, self.tenant, groups=groups)
 
     # The session
     async def first_sync(self) -> None:
@@ -446,7 +456,7 @@ class Chaos:
         missing, extra = expected - set(team_ids), set(team_ids) - expected
         if missing or (extra and not held):
             problems.append(f"team is not the directory: {len(missing)} missing, {len(extra)} extra")
-        record.lost += len(missing)
+        record.lost += self._new("missing", len(missing))
 
         duplicates = {
             "member": await self.db.fetchval(
@@ -471,7 +481,7 @@ class Chaos:
         for what, count in duplicates.items():
             if count:
                 problems.append(f"{count} duplicate {what}(s)")
-        record.duplicates += sum(duplicates.values())
+        record.duplicates += self._new("duplicates", sum(duplicates.values()))
 
         arrived = self.sink.counts()
         not_invited = [m for m in members if arrived[m["recipient"]] == 0]
@@ -480,8 +490,8 @@ class Chaos:
             problems.append(f"{len(not_invited)} member(s) never got their invite")
         if doubled:
             problems.append(f"{doubled} invite(s) sent twice")
-        record.lost += len(not_invited)
-        record.doubled += doubled
+        record.lost += self._new("not invited", len(not_invited))
+        record.doubled += self._new("doubled", doubled)
 
         active = await self.db.fetch(
             "SELECT id, status, extract(epoch FROM now() - created_at) AS age FROM sync_runs"
@@ -495,7 +505,14 @@ class Chaos:
             depth = await self._bus.queue_depth(f"{queue}.dead")
             if depth:
                 problems.append(f"{depth} message(s) in {self.prefix}.{queue}.dead")
-                record.lost += depth
+            record.lost += self._new(f"dead {queue}", depth or 0)
+
+    def _new(self, what: str, total: int) -> int:
+        """How much of ``total`` (a count the checks find again while it lasts) appeared since the last
+        check: the table counts each lost message, doubled email and duplicate once."""
+        new = max(0, total - self._counted[what])
+        self._counted[what] = total
+        return new
 
 
 def _host_port(url: str, default: int) -> tuple[str, int]:

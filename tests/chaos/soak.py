@@ -46,9 +46,8 @@ async def soak(rounds: int, plan: Plan, log_dir: Path) -> tuple[Results, float]:
             for number in range(rounds):
                 faults = replace(plan, seed=plan.seed + number).faults()
                 for kind in faults:
-                    record = await chaos.fault_round(kind)
+                    await chaos.fault_round(kind)
                     print(f"round {number + 1}: {chaos.results.details().splitlines()[-1]}", flush=True)
-                    del record
             return chaos.results, time.monotonic() - began
     finally:
         await delete_topology(prefix)
