@@ -25,11 +25,12 @@ window, until the bus's delivery limit.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import asyncpg
@@ -261,7 +262,37 @@ class Notifier:
         retry_for: float | None = None,
     ) -> None:
         """Send one claimed email and record how it went; GaveUp once the server stayed unavailable for
-        ``retry_for`` seconds (the notifier's window by default), the claim released."""
+        ``retry_for`` seconds (the notifier's window by default), the claim released.
+
+        The email goes to its end even when its message's handling is cancelled, as the bus's are when its
+        connection to the broker goes: stopped between the server's "250 OK" and the mark, the email would go
+        again once its lease ran out; stopped before, it would wait that long. The message delivered again
+        finds it sent (or waits for its mark)."""
+        await _to_its_end(
+            self._send_claimed(
+                kind,
+                claimed,
+                rendered,
+                to,
+                member_id=member_id,
+                run_id=run_id,
+                directory_id=directory_id,
+                retry_for=retry_for,
+            )
+        )
+
+    async def _send_claimed(
+        self,
+        kind: str,
+        claimed: Claimed,
+        rendered: Rendered,
+        to: Person,
+        *,
+        member_id: str | None = None,
+        run_id: str | None = None,
+        directory_id: str | None = None,
+        retry_for: float | None = None,
+    ) -> None:
         key = claimed.lease.key
         try:
             email = compose(rendered, self.settings.mail_from, to, datetime.now(UTC))
@@ -295,3 +326,16 @@ class Notifier:
         _checked_ids(msg.team_id, msg.member_id)
         queued = await send_pending_invites(self.pool, msg.team_id, msg.member_id)
         log.info("team %s: %d pending invites queued on request", msg.team_id, queued)
+
+
+async def _to_its_end(work: Awaitable[None]) -> None:
+    """Await ``work`` in a task of its own, which a cancellation of the caller leaves running."""
+    task = asyncio.ensure_future(work)
+    task.add_done_callback(_retrieved)
+    await asyncio.shield(task)
+
+
+def _retrieved(task: asyncio.Future[None]) -> None:
+    """Read the outcome of a task whose caller may be gone: what it did is in the sent-log and the logs."""
+    if not task.cancelled():
+        task.exception()

@@ -104,6 +104,33 @@ async def test_invite_is_sent_once_with_its_token_stored(pool, notifier, smtp_se
     assert await pool.fetchval("SELECT count(*) FROM sent_emails WHERE key = $1", f"invite:{member}") == 1
 
 
+async def test_a_cancelled_handler_finishes_the_email_on_its_way_and_records_it(pool, notifier, smtp_server):
+    """The bus cancels the handlers in hand when its connection to the broker goes. An email the server is
+    taking goes to its end and is marked sent, so the message delivered again sends nothing and waits for no
+    lease."""
+    team = await make_team(pool)
+    member = await make_member(pool, team, "jane@contoso.com")
+    msg = InviteRequested(team_id=team, member_id=member)
+    taking, release = asyncio.Event(), asyncio.Event()
+    accept = smtp_server.handler.handle_DATA
+
+    async def slow_data(server, session, envelope):
+        taking.set()
+        await release.wait()
+        return await accept(server, session, envelope)
+
+    smtp_server.handler.handle_DATA = slow_data
+    handling = asyncio.ensure_future(notifier.on_invite_requested(msg))
+    await asyncio.wait_for(taking.wait(), 10)
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    release.set()
+    await asyncio.wait_for(notifier.on_invite_requested(msg), 10)  # the message, delivered again
+    assert [r.to for r in smtp_server.received] == ["jane@contoso.com"]
+    assert (await invite(pool, member))["status"] == "sent"
+
+
 async def test_r11_an_invite_goes_to_the_card_email_not_a_guests_login(pool, notifier, smtp_server):
     team = await make_team(pool)
     guest = await make_member(pool, team, "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com")
