@@ -113,6 +113,9 @@ class Notifier:
 
     async def on_invite_requested(self, msg: InviteRequested) -> None:
         _checked_ids(msg.team_id, msg.member_id, msg.run_id)
+        await _to_its_end(self._invite(msg))
+
+    async def _invite(self, msg: InviteRequested) -> None:
         token = new_token()
         ask = InviteAsk(str(uuid.UUID(msg.team_id)), str(uuid.UUID(msg.member_id)), hash_token(token))
         claimed = await settle(lambda: self._invites.claim(ask))
@@ -148,6 +151,9 @@ class Notifier:
 
     async def on_digest_requested(self, msg: AdminDigestRequested) -> None:
         _checked_ids(msg.team_id, msg.run_id)
+        await _to_its_end(self._digest(msg))
+
+    async def _digest(self, msg: AdminDigestRequested) -> None:
         run = await store.load_run(self.pool, msg.team_id, msg.run_id)
         if run is None:
             log.warning("digest for run %s of team %s: no such run", msg.run_id, msg.team_id)
@@ -262,37 +268,7 @@ class Notifier:
         retry_for: float | None = None,
     ) -> None:
         """Send one claimed email and record how it went; GaveUp once the server stayed unavailable for
-        ``retry_for`` seconds (the notifier's window by default), the claim released.
-
-        The email goes to its end even when its message's handling is cancelled, as the bus's are when its
-        connection to the broker goes: stopped between the server's "250 OK" and the mark, the email would go
-        again once its lease ran out; stopped before, it would wait that long. The message delivered again
-        finds it sent (or waits for its mark)."""
-        await _to_its_end(
-            self._send_claimed(
-                kind,
-                claimed,
-                rendered,
-                to,
-                member_id=member_id,
-                run_id=run_id,
-                directory_id=directory_id,
-                retry_for=retry_for,
-            )
-        )
-
-    async def _send_claimed(
-        self,
-        kind: str,
-        claimed: Claimed,
-        rendered: Rendered,
-        to: Person,
-        *,
-        member_id: str | None = None,
-        run_id: str | None = None,
-        directory_id: str | None = None,
-        retry_for: float | None = None,
-    ) -> None:
+        ``retry_for`` seconds (the notifier's window by default), the claim released."""
         key = claimed.lease.key
         try:
             email = compose(rendered, self.settings.mail_from, to, datetime.now(UTC))
@@ -329,7 +305,12 @@ class Notifier:
 
 
 async def _to_its_end(work: Awaitable[None]) -> None:
-    """Await ``work`` in a task of its own, which a cancellation of the caller leaves running."""
+    """Await ``work`` in a task of its own, which a cancellation of the caller leaves running.
+
+    The bus's handlers in hand are cancelled when its connection to the broker goes. An email claimed and
+    stopped there would wait out its lease (the claim is committed in a batch of its own), and one stopped
+    between the server's "250 OK" and its mark would go again after it; run to its end, the email is sent and
+    recorded, and the message delivered again finds it so (or waits for its mark)."""
     task = asyncio.ensure_future(work)
     task.add_done_callback(_retrieved)
     await asyncio.shield(task)

@@ -131,6 +131,22 @@ async def test_a_cancelled_handler_finishes_the_email_on_its_way_and_records_it(
     assert (await invite(pool, member))["status"] == "sent"
 
 
+async def test_a_handler_cancelled_while_claiming_leaves_no_claim_behind(pool, notifier, smtp_server):
+    """Cancelled while its claim is being committed (in a batch of its own), the handler still sends the
+    email: the message delivered again finds it sent rather than wait out a lease."""
+    team = await make_team(pool)
+    member = await make_member(pool, team, "jane@contoso.com")
+    msg = InviteRequested(team_id=team, member_id=member)
+    handling = asyncio.ensure_future(notifier.on_invite_requested(msg))
+    await asyncio.sleep(0)
+    handling.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    await asyncio.wait_for(notifier.on_invite_requested(msg), 10)
+    assert [r.to for r in smtp_server.received] == ["jane@contoso.com"]
+    assert (await invite(pool, member))["status"] == "sent"
+
+
 async def test_r11_an_invite_goes_to_the_card_email_not_a_guests_login(pool, notifier, smtp_server):
     team = await make_team(pool)
     guest = await make_member(pool, team, "jane_fabrikam.com#EXT#@contoso.onmicrosoft.com")
