@@ -116,7 +116,12 @@ async def apply_undo(conn: asyncpg.Connection, team_id: str, run_id: str, undoes
     try:
         async with conn.transaction():  # a savepoint: a refusal by the database leaves the run to fail
             await conn.execute("CREATE TEMP TABLE undo_rows (LIKE run_journal) ON COMMIT DROP")
-            await conn.execute(f"CREATE TEMP TABLE run_actions ({apply.DONE}) ON COMMIT DROP")
+            # The apply's own table of member actions, which lives as long as the connection (the writer
+            # makes it once and each commit empties it); an undo on a fresh connection makes it the same way.
+            await conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS run_actions ({apply.DONE}) ON COMMIT DELETE ROWS;"
+                " TRUNCATE run_actions"
+            )
             await conn.execute(_ROWS, undoes)
             for statement in _STEPS:
                 await conn.execute(statement, *((team_id,) if "$1" in statement else ()))
@@ -130,7 +135,7 @@ async def apply_undo(conn: asyncpg.Connection, team_id: str, run_id: str, undoes
     counts: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0) | dict(row)
     summary = await apply.summary(conn)
     await apply.member_events(conn, team_id, run_id)  # the team's webhooks hear who came back and who went
-    await conn.execute("DROP TABLE undo_rows, run_actions")
+    await conn.execute("DROP TABLE undo_rows")
     await runs.finish(conn, run_id, runs.RunStatus.SUCCEEDED, counts, [], summary=summary)
     # R16: the admins learn who came back and who went.
     if summary["added"] or summary["removed"]:
