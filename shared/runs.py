@@ -175,15 +175,17 @@ async def _move(
     to: RunStatus | str,
     sets: str = "",
     args: tuple[Any, ...] = (),
-    only_from: RunStatus | None = None,
+    only_from: RunStatus | frozenset[RunStatus] | None = None,
 ) -> RunStatus:
-    """Move the run to ``to`` (from ``only_from`` alone, when given), setting ``sets`` too (its parameters
-    from $3); the status it left. Locks the run's row until the caller's transaction ends."""
+    """Move the run to ``to`` (from ``only_from`` alone, a state or a set of them, when given), setting
+    ``sets`` too (its parameters from $3); the status it left. Locks the run's row until the caller's
+    transaction ends."""
     to = RunStatus(to)
     was = await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1 FOR UPDATE", run_id)
     if was is None:
         raise UnknownRun(f"no run {run_id}")
-    if not allowed(was, to) or only_from not in (None, was):
+    froms = {only_from} if isinstance(only_from, RunStatus) else only_from
+    if not allowed(was, to) or (froms is not None and was not in froms):
         raise TransitionRefused(f"run {run_id} is {was}; it cannot become {to} here")
     if was != to or sets:  # a bare self-move writes nothing
         await conn.execute(f"UPDATE sync_runs SET status = $2{sets} WHERE id = $1", run_id, to.value, *args)
@@ -206,9 +208,13 @@ async def start_fetching(conn: asyncpg.Connection, run_id: str) -> Run | None:
     return _run(run_id, dict(row) | {"status": RunStatus.FETCHING})
 
 
+_SNAPSHOT_WHOLE = frozenset({RunStatus.FETCHING, RunStatus.RECONCILING})
+
+
 async def start_reconciling(conn: asyncpg.Connection, run_id: str) -> bool:
-    """The run's snapshot is whole: mark it ``reconciling``; False when it was already."""
-    was = await _move(conn, run_id, RunStatus.RECONCILING)
+    """The run's snapshot is whole: mark it ``reconciling``; False when it was already. A queued run has no
+    snapshot: only runs that read none go from there (``start_direct``)."""
+    was = await _move(conn, run_id, RunStatus.RECONCILING, only_from=_SNAPSHOT_WHOLE)
     if was == RunStatus.RECONCILING:
         return False
     await _set_phase(conn, run_id, Phase.RECONCILING)
