@@ -7,7 +7,16 @@ from datetime import time
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 CARD_FIELDS = ("name", "email", "job_title", "company", "phone", "location", "photo")
 Cadence = Literal["off", "every_15_minutes", "hourly", "daily", "weekly", "monthly", "quarterly"]
@@ -172,6 +181,92 @@ class RemovalGuard(Strict):
     min_count: int = Field(default=10, ge=0, description="and above this many members")
 
 
+# R2 scope: the user attributes a scope rule may test, and the operators each takes. Every one of them is
+# one Microsoft Graph can filter users on (as an advanced query), except ``matches``, a wildcard pattern,
+# which only the fetcher applies, after the read.
+_TEXT_OPS = frozenset({"eq", "ne", "in", "not_in", "startswith", "matches"})
+SCOPE_ATTRIBUTES: dict[str, frozenset[str]] = {
+    "userType": frozenset({"eq", "ne", "in", "not_in"}),
+    "accountEnabled": frozenset({"eq", "ne"}),
+    "employeeType": _TEXT_OPS,
+    "department": _TEXT_OPS,
+    "companyName": _TEXT_OPS,
+    "userPrincipalName": _TEXT_OPS | {"endswith"},
+    **{f"onPremisesExtensionAttributes.extensionAttribute{n}": _TEXT_OPS for n in range(1, 16)},
+}
+ScopeOp = Literal["eq", "ne", "in", "not_in", "startswith", "endswith", "matches"]
+_LIST_OPS = frozenset({"in", "not_in"})
+_SCOPE_TEXT = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
+
+
+class ScopeRule(Strict):
+    """One test on a directory user's attribute (R2 scope), e.g. userType eq Guest."""
+
+    attribute: str = Field(
+        description="userType, accountEnabled, employeeType, department, companyName, userPrincipalName or "
+        "onPremisesExtensionAttributes.extensionAttribute1 to 15"
+    )
+    op: ScopeOp = Field(
+        description="eq, ne, in, not_in, startswith, endswith (userPrincipalName only), matches (a pattern "
+        "where * stands for any run of characters and ? for one); compared without regard to case"
+    )
+    value: StrictStr | StrictBool | None = Field(
+        default=None,
+        description="the value, for every operator but in and not_in: true or false for accountEnabled, "
+        "a string of 1 to 256 characters otherwise",
+    )
+    values: list[StrictStr] | None = Field(
+        default=None, min_length=1, max_length=50, description="the values of in and not_in (1 to 50)"
+    )
+
+    @model_validator(mode="after")
+    def _well_formed(self) -> ScopeRule:
+        ops = SCOPE_ATTRIBUTES.get(self.attribute)
+        if ops is None:
+            raise ValueError(
+                f"unknown attribute {self.attribute!r}; scope rules test "
+                + ", ".join(a for a in SCOPE_ATTRIBUTES if "extensionAttribute" not in a)
+                + " or onPremisesExtensionAttributes.extensionAttribute1 to 15"
+            )
+        if self.op not in ops:
+            raise ValueError(
+                f"{self.attribute} takes the operators {', '.join(sorted(ops))}; {self.op} is not one of them"
+            )
+        if self.op in _LIST_OPS:
+            if self.values is None or self.value is not None:
+                raise ValueError(f"{self.op} takes a list in 'values' (and no 'value')")
+            bad = [v for v in self.values if not _SCOPE_TEXT.match(v)]
+            if bad:
+                raise ValueError("each value is 1 to 256 characters, none of them a control character")
+            return self
+        if self.values is not None or self.value is None:
+            raise ValueError(f"{self.op} takes one 'value' (and no 'values')")
+        if self.attribute == "accountEnabled":
+            if not isinstance(self.value, bool):
+                raise ValueError("accountEnabled is compared with true or false")
+        elif not isinstance(self.value, str) or not _SCOPE_TEXT.match(self.value):
+            raise ValueError(
+                f"{self.attribute} is compared with a string of 1 to 256 characters, none of them a control "
+                "character"
+            )
+        return self
+
+
+class Scope(Strict):
+    """Which users of the synced groups the team takes (R2 scope): a user is in scope when it passes every
+    include rule and no exclude rule. A user out of scope counts as in no synced group (R9, under R10)."""
+
+    include: list[ScopeRule] = Field(
+        default_factory=list, max_length=20, description="rules a user must all pass"
+    )
+    exclude: list[ScopeRule] = Field(
+        default_factory=list, max_length=20, description="rules a user must pass none of"
+    )
+
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
+
 def unlistable_sources(mappings: list[CustomMapping]) -> list[str]:
     """Each source of ``mappings`` that Graph returns only for one user at a time, as "custom mapping N reads
     X"."""
@@ -235,6 +330,9 @@ class SyncConfig(Strict):
     )
     removal_guard: RemovalGuard = Field(
         default_factory=RemovalGuard, description="when to hold removals (R10)"
+    )
+    scope: Scope = Field(
+        default_factory=Scope, description="which users of the synced groups are synced (R2 scope)"
     )
     realtime: bool = Field(
         default=False,

@@ -130,6 +130,12 @@ class SnapshotCompleted(RunMessage):
     skipped: list[dict[str, str]] = Field(
         default_factory=list, description="records the fetcher could not read"
     )
+    excluded: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="users of the synced groups the scope rules leave out (R2), the first 1,000 read: "
+        "directory_id, name, email, rule",
+    )
+    excluded_count: int = Field(default=0, ge=0, description="how many users the scope rules left out")
     photos: bool = Field(
         default=False,
         description="the fetcher checks the members' photos once the run is applied: the run waits for them",

@@ -58,6 +58,7 @@ def _user(rng: random.Random, index: int, domain: str, company: str) -> dict[str
         "employeeId": f"E{100000 + index}",
         "preferredLanguage": rng.choice(names.LANGUAGES),
         "onPremisesExtensionAttributes": _NO_EXTENSIONS,
+        "userType": "Member",
     }
     if state:
         user["state"] = state

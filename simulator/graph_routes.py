@@ -11,6 +11,7 @@ from simulator.images import dimensions
 from simulator.listing import page
 from simulator.odata import parse_filter, parse_search
 from simulator.request import GraphRequest, GraphResponse
+from simulator.user_filter import advanced_query, parse_user_filter
 
 USERS = ("User.Read.All",)
 GROUPS = ("GroupMember.Read.All", "Group.Read.All")
@@ -31,9 +32,12 @@ def _refuse(req: GraphRequest, *options: str) -> None:
             )
 
 
-def _matcher(req: GraphRequest, table: dict[str, dict[str, Any]]):
+def _matcher(req: GraphRequest, table: dict[str, dict[str, Any]], users: bool = False):
     tests = []
-    if (raw := req.q("$filter")) is not None:
+    if (raw := req.q("$filter")) is not None and users:
+        advanced = advanced_query(req.q("$count"), req.header("ConsistencyLevel"))
+        tests.append(parse_user_filter(raw, advanced))
+    elif raw is not None:
         tests.append(parse_filter(raw, _FILTERABLE))
     if (raw := req.q("$search")) is not None:
         tests.append(parse_search(raw, req.header("ConsistencyLevel")))
@@ -53,7 +57,7 @@ def list_users(req: GraphRequest) -> GraphResponse:
         "users",
         req.tenant.sorted_ids("user"),
         lambda uid: shape(users[uid]) if uid in users else None,
-        _matcher(req, users),
+        _matcher(req, users, users=True),
     )
 
 
@@ -122,7 +126,7 @@ def member_shaper(req: GraphRequest, select: tuple[str, ...] | None):
 
 def _members(req: GraphRequest, group_id: str, cast: str | None, transitive: bool) -> GraphResponse:
     req.require(*GROUPS)
-    _refuse(req, "$orderby", "$skip", "$expand", "$filter", "$search")
+    _refuse(req, "$orderby", "$skip", "$expand", "$search")
     tenant = req.tenant
     if group_id not in tenant.groups:
         raise not_found(group_id)
@@ -131,6 +135,16 @@ def _members(req: GraphRequest, group_id: str, cast: str | None, transitive: boo
     select = props.parse_select(req.q("$select"))
     keys = tenant.transitive_member_ids(group_id) if transitive else tenant.direct_member_ids(group_id)
     keep = None if cast is None else (lambda oid: tenant.object_type(oid) == cast)
+    if (raw := req.q("$filter")) is not None:
+        # Members filtered on user properties: only cast to users, and only as an advanced query.
+        if cast != "user" or not advanced_query(req.q("$count"), req.header("ConsistencyLevel")):
+            raise bad_request(
+                "Filtering a group's members needs the cast to microsoft.graph.user, the header "
+                "'ConsistencyLevel: eventual' and $count=true.",
+                code="Request_UnsupportedQuery",
+            )
+        test, users = parse_user_filter(raw, advanced=True), tenant.users
+        keep = lambda oid: oid in users and test(users[oid])
     context = "directoryObjects" if cast is None else f"{cast}s"
     return page(req, context, keys, member_shaper(req, select), keep)
 

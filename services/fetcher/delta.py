@@ -47,9 +47,10 @@ class Changes:
 def scope_of(config: SyncConfig, connection: Mapping[str, Any]) -> str:
     """What a delta round is good for: the tenant and app it was read with, the synced groups, the selected
     properties, and every setting that decides what a user's member should look like (mapping, sync and
-    overwrite toggles, roles, disabled users). A delta round brings only the users whose records changed:
-    after any of these changed, every member must be looked at again, and the next run reads everyone (a
-    team connected to another tenant or app since could not use the old delta links anyway)."""
+    overwrite toggles, roles, disabled users, the scope rules of R2). A delta round brings only the users
+    whose records changed: after any of these changed, every member must be looked at again, and the next
+    run reads everyone (a team connected to another tenant or app since could not use the old delta links
+    anyway)."""
     return hashlib.sha256(
         orjson.dumps(
             [
@@ -59,7 +60,8 @@ def scope_of(config: SyncConfig, connection: Mapping[str, Any]) -> str:
                 select_param(config),
                 config.model_dump(
                     mode="json",
-                    include={"fields", "custom_mappings", "use_admin_roles", "remove_disabled_users"},
+                    include={"fields", "custom_mappings", "use_admin_roles", "remove_disabled_users"}
+                    | ({"scope"} if config.scope else set()),
                 ),
             ]
         )
@@ -154,7 +156,7 @@ async def send_diff(
         gone_all.extend(gone)
         for group_id in group_ids:
             listed = [u for u in users if group_id in diff.member_of[u.id]]
-            await sink.send(group_id, listed, left[group_id][:PAGE_USERS])
+            await sink.send(group_id, listed, left[group_id][:PAGE_USERS], out_of_scope_left=True)
             del left[group_id][:PAGE_USERS]
     for group_id in group_ids:
         for start in range(0, len(left[group_id]), PAGE_USERS):

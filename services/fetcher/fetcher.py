@@ -24,6 +24,7 @@ from services.fetcher.graph_model import NeedsFullRead
 from services.fetcher.pages import PageSink
 from services.fetcher.photo_download import PhotoCheck, photo_candidates
 from services.fetcher.roles import read_roles
+from services.fetcher.scope import ScopeFilter, graph_filter
 from services.fetcher.snapshot import Reading, Snapshot
 from services.fetcher.user_properties import select_param, user_properties
 from shared import runs
@@ -86,7 +87,7 @@ class Fetcher:
             await self._fail(msg, reason, None, Cause.CONFIGURATION)
             return
         graph: TenantGraph | None = None
-        sink = PageSink(msg, self.publish)
+        sink = PageSink(msg, self.publish, scope=ScopeFilter(run.config.scope) if run.config.scope else None)
         progress = runs.Progress(self.pool, run.id, RunStatus.FETCHING, lambda: {"users_read": sink.users})
         try:
             async with progress:  # its last word is in before the completion moves the run on
@@ -115,6 +116,8 @@ class Fetcher:
                 roles=roles,
                 graph_requests=graph.requests,
                 skipped=snap.skipped,
+                excluded=list(sink.scope.excluded.values()) if sink.scope else [],
+                excluded_count=sink.scope.count if sink.scope else 0,
                 photos=self._syncs_photos(run),
                 gone_groups=snap.gone_groups,
             )
@@ -190,7 +193,19 @@ class Fetcher:
         self, run: Run, connection: dict[str, Any] | None, graph: TenantGraph, sink: PageSink
     ) -> Snapshot:
         group_ids = [g.id for g in run.config.groups]
-        reading = Reading(graph, group_ids, select_param(run.config), user_properties(run.config), sink)
+        scope = run.config.scope
+        # R2 scope: a run has Graph leave out the users its rules exclude; a dry run reads them all, to list
+        # in its plan whom the rules leave out (and reads everyone: a delta round brings only the changed).
+        reading = Reading(
+            graph,
+            group_ids,
+            select_param(run.config),
+            user_properties(run.config),
+            sink,
+            None if run.dry_run else graph_filter(scope),
+        )
+        if run.dry_run and scope:
+            return await snapshot.full(reading, self.group_window, track=False)
         if self.use_delta:
             scope = delta.scope_of(run.config, connection)
             stored = await delta_store.load(self.pool, run.team_id, scope, self.graph.graph_url)

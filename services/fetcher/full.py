@@ -45,11 +45,30 @@ async def tenant_users(graph: TenantGraph) -> int | None:
     return int(count) if isinstance(count, int) else None
 
 
+@dataclass(frozen=True)
+class Query:
+    """How users are asked for: the properties, and the scope's ``$filter`` (R2 scope) when Graph is to
+    answer it. A filter on users is an advanced query: ConsistencyLevel: eventual and $count=true with it,
+    and on a group's members only through the cast to users."""
+
+    select: str
+    filter: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"$select": self.select, "$top": PAGE_SIZE}
+        if self.filter:
+            params |= {"$filter": self.filter, "$count": "true"}
+        return params
+
+    def headers(self) -> dict[str, str] | None:
+        return {"ConsistencyLevel": "eventual"} if self.filter else None
+
+
 async def read_records(
     graph: TenantGraph,
     routes: Mapping[str, tuple[str, ...]],
     group_ids: Sequence[str],
-    select: str,
+    query: Query,
     properties: Sequence[str],
     sink: PageSink,
 ) -> FullRead:
@@ -58,26 +77,28 @@ async def read_records(
     if math.ceil(len(routes) / PAGE_SIZE) + 1 < transitive and listing_pays(
         transitive, await tenant_users(graph)
     ):
-        return await _listed(graph, routes, group_ids, select, properties, sink)
+        return await _listed(graph, routes, group_ids, query, properties, sink)
     result = FullRead()
     for group_id in group_ids:
-        await _transitive(graph, group_id, select, properties, sink, result)
+        await _transitive(graph, group_id, query, properties, sink, result)
     return result
 
 
 async def _transitive(
     graph: TenantGraph,
     group_id: str,
-    select: str,
+    query: Query,
     properties: Sequence[str],
     sink: PageSink,
     result: FullRead,
 ) -> None:
-    # No OData cast to microsoft.graph.user: Graph documents the cast as an advanced query (eventual
-    # consistency index); the plain relationship is current, and non-users are dropped by type.
-    params = {"$select": select, "$top": PAGE_SIZE}
-    async for page in graph.get_pages(group_path(group_id, "/transitiveMembers"), params):
-        content = split_members(page.get("value", []), properties)
+    # No OData cast to microsoft.graph.user unless a scope filter needs it: Graph documents the cast as an
+    # advanced query (eventual consistency index); the plain relationship is current, and non-users are
+    # dropped by type.
+    tail = "/transitiveMembers/microsoft.graph.user" if query.filter else "/transitiveMembers"
+    pages = graph.get_pages(group_path(group_id, tail), query.params(), query.headers())
+    async for page in pages:
+        content = split_members(page.get("value", []), properties, cast=bool(query.filter))
         result.skipped.extend(content.skipped)
         result.member_ids.update(u.id for u in content.users)
         await sink.send(group_id, content.users)
@@ -87,13 +108,13 @@ async def _listed(
     graph: TenantGraph,
     routes: Mapping[str, tuple[str, ...]],
     group_ids: Sequence[str],
-    select: str,
+    query: Query,
     properties: Sequence[str],
     sink: PageSink,
 ) -> FullRead:
     result = FullRead()
     buffers: dict[str, list[Any]] = {g: [] for g in group_ids}
-    async for page in graph.get_pages("/users", {"$select": select, "$top": PAGE_SIZE}):
+    async for page in graph.get_pages("/users", query.params(), query.headers()):
         for item in page.get("value", []):
             groups = routes.get(str(item.get("id")))
             if not groups:

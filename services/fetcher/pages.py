@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.fetcher.scope import ScopeFilter
 from shared.graph.errors import GraphForbidden
 from shared.messages import DirectoryUser, MembersFetched, Message, SyncRequested
 
@@ -26,14 +27,16 @@ def user_of(item: Mapping[str, Any], properties: Sequence[str]) -> DirectoryUser
     return DirectoryUser(id=item["id"], properties={p: item.get(p) for p in properties if p != "id"})
 
 
-def split_members(items: Iterable[Mapping[str, Any]], properties: Sequence[str]) -> PageContent:
+def split_members(
+    items: Iterable[Mapping[str, Any]], properties: Sequence[str], cast: bool = False
+) -> PageContent:
     """Users of a ``transitiveMembers`` page (R2); groups, devices, contacts, service principals are dropped.
     Graph returns only id and type of users it may not read (no User.Read.All): that is an error for the run,
-    not a page of blank users."""
+    not a page of blank users. ``cast``: the page was cast to users, whose items may leave out their type."""
     content = PageContent()
     blanks = 0
     for item in items:
-        kind = item.get("@odata.type")
+        kind = item.get("@odata.type", USER_TYPE if cast else None)
         if kind != USER_TYPE:
             continue
         if not item.get("id"):
@@ -60,9 +63,12 @@ class PageSink:
     sending the next page would stall the read a round trip per page. ``flush`` waits for every confirm; a
     page that failed fails the run's fetch there, or at the next ``send``."""
 
-    def __init__(self, request: SyncRequested, publish: Publish, window: int = 8):
+    def __init__(
+        self, request: SyncRequested, publish: Publish, window: int = 8, scope: ScopeFilter | None = None
+    ):
         self.request = request
         self.publish = publish
+        self.scope = scope  # R2 scope: users out of it are not listed
         self.pages = 0
         self.users = 0  # listed in the pages sent, once per page that lists them
         # A redelivered request fetches again from scratch; pages of an interrupted fetch must not mix in.
@@ -85,8 +91,19 @@ class PageSink:
         )
 
     async def send(
-        self, group_id: str | None, users: list[DirectoryUser], removed_ids: Sequence[str] = ()
+        self,
+        group_id: str | None,
+        users: list[DirectoryUser],
+        removed_ids: Sequence[str] = (),
+        *,
+        out_of_scope_left: bool = False,
     ) -> None:
+        """``out_of_scope_left``: a delta page, where a user out of the scope leaves the group (R2 scope: it
+        counts as in no synced group); a full read just leaves it off its pages."""
+        if self.scope is not None and users:
+            users, out = self.scope.split(users)
+            if out and out_of_scope_left:
+                removed_ids = [*removed_ids, *out]
         if not users and not removed_ids:
             return
         self._raise_failure()

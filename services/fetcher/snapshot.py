@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import asyncpg
 
 from services.fetcher import delta, delta_store, graph_model
-from services.fetcher.full import read_records
+from services.fetcher.full import Query, read_records
 from services.fetcher.graph_model import Nesting
 from services.fetcher.pages import PageSink
 from services.fetcher.records import group_infos
@@ -40,6 +40,7 @@ class Reading:
     select: str
     properties: Sequence[str]
     sink: PageSink
+    filter: str | None = None  # R2 scope: the rules Graph answers, on a full read
 
 
 async def full(r: Reading, window: int, track: bool) -> Snapshot:
@@ -51,7 +52,9 @@ async def full(r: Reading, window: int, track: bool) -> Snapshot:
     tree = await read_tree(r.graph, present, window)
     if links:
         links = await delta.finish_tracking(r.graph, links, tree, present)
-    result = await read_records(r.graph, tree.routes(present), present, r.select, r.properties, r.sink)
+    result = await read_records(
+        r.graph, tree.routes(present), present, Query(r.select, r.filter), r.properties, r.sink
+    )
     return Snapshot(
         "full", groups, result.skipped, result.member_ids, new_links=links, tree=tree, gone_groups=gone
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.fetcher.scope import properties_of
 from shared.config import SyncConfig
 
 # Always read: the object id, the identity (R4: mail, else userPrincipalName) and the names digests show.
@@ -35,6 +36,7 @@ def user_properties(config: SyncConfig) -> list[str]:
             wanted.update(selectable(s) for s in mapping.sources)
     if config.remove_disabled_users:
         wanted.add("accountEnabled")
+    wanted.update(properties_of(config.scope))  # R2 scope: each rule is tested on the record read
     wanted.discard("id")
     return ["id", *sorted(wanted)]
 

@@ -213,6 +213,10 @@ async def reconcile(
     counts = {k: tallies[k] for k in COUNT_KEYS}
     if run.dry_run:
         plan = await apply.preview(conn, config.send_invites, held)
+        if config.scope:
+            # R2 scope: whom the rules leave out, each with the rule (a member among them is in "remove" too).
+            plan["exclude"] = completion.excluded
+            plan["exclude_count"] = completion.excluded_count
         await runs.finish(conn, run.id, runs.RunStatus.SUCCEEDED, counts, errors, plan=plan)
         return 0
     await apply.release_holds(conn, run.team_id, run.id)

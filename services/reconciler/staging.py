@@ -37,6 +37,8 @@ class Completion:
     skipped: list[dict[str, str]]
     photos: bool = False  # the fetcher checks photos once the run is applied
     gone_groups: list[str] = field(default_factory=list)  # synced groups the directory no longer has
+    excluded: list[dict[str, str]] = field(default_factory=list)  # R2 scope: left out by the rules
+    excluded_count: int = 0
 
 
 StagedUser = tuple[str, bytes | None, list[str | None] | None, str | None, str | None, str | None]
@@ -133,7 +135,8 @@ async def stage_page(
 async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) -> None:
     await conn.execute(
         "INSERT INTO snapshot_completions (run_id, attempt, pages, mode, groups, roles, skipped, photos,"
-        " gone_groups) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        " gone_groups, excluded, excluded_count)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
         msg.run_id,
         msg.attempt,
         msg.pages,
@@ -143,6 +146,8 @@ async def record_completion(conn: asyncpg.Connection, msg: SnapshotCompleted) ->
         msg.skipped,
         msg.photos,
         msg.gone_groups,
+        msg.excluded,
+        msg.excluded_count,
     )
     await runs.record_graph_requests(conn, msg.run_id, msg.graph_requests)
 
@@ -154,8 +159,8 @@ async def completion_recorded(conn: asyncpg.Connection, run_id: str) -> bool:
 async def complete(conn: asyncpg.Connection, run_id: str) -> Completion | None:
     """A recorded completion whose attempt has every page it announced staged; else None."""
     row = await conn.fetchrow(
-        "SELECT c.attempt, c.pages, c.mode, c.groups, c.roles, c.skipped, c.photos, c.gone_groups"
-        " FROM snapshot_completions c"
+        "SELECT c.attempt, c.pages, c.mode, c.groups, c.roles, c.skipped, c.photos, c.gone_groups,"
+        " c.excluded, c.excluded_count FROM snapshot_completions c"
         " WHERE c.run_id = $1 AND c.pages <= (SELECT count(*) FROM snapshot_pages p"
         "  WHERE p.run_id = c.run_id AND p.attempt = c.attempt AND p.seq < c.pages)"
         " ORDER BY c.received_at LIMIT 1",

@@ -94,7 +94,7 @@ class Team:
             assert resp.status == expect, (resp.status, body)
             return body
 
-    async def configure(self, **changes: Any) -> dict[str, Any]:
+    async def configure(self, expect: int = 200, **changes: Any) -> dict[str, Any]:
         """Read the configuration, change top-level keys (``fields`` entries merge), save it with its ETag."""
         async with self.api.get(f"{self.path}/sync/config") as resp:
             config, etag = await resp.json(), resp.headers["ETag"]
@@ -103,7 +103,7 @@ class Team:
         config.update(changes)
         for name, toggles in fields.items():
             config["fields"][name].update(toggles)
-        return await self.call("PUT", "/sync/config", json=config, headers={"If-Match": etag})
+        return await self.call("PUT", "/sync/config", expect=expect, json=config, headers={"If-Match": etag})
 
     async def start(self, dry_run: bool = False) -> dict[str, Any]:
         return await self.call("POST", "/sync/runs", expect=202, json={"dry_run": dry_run})

@@ -10,6 +10,7 @@ PLAN_LISTS = {
     "remove": "Leaves",
     "invite": "Invited",
     "roles": "Roles",
+    "exclude": "Out of scope",
 }
 
 
@@ -43,6 +44,8 @@ def _details(kind: str, entry: dict[str, Any]) -> str:
         return ("deleted" if entry.get("delete") else "deactivated") + (
             " (held by the guard)" if entry.get("held") else ""
         )
+    if kind == "exclude":
+        return f"left out by {entry.get('rule')}"
     if kind == "roles":
         return f"{entry.get('role')} of the {'team' if entry.get('scope') == 'team' else 'subteam'}"
     return ""

@@ -39,6 +39,13 @@ _EXAMPLE = {
     "use_admin_roles": False,
     "remove_disabled_users": True,
     "removal_guard": {"max_percent": 20, "min_count": 10},
+    "scope": {
+        "include": [{"attribute": "userType", "op": "eq", "value": "Member"}],
+        "exclude": [
+            {"attribute": "department", "op": "in", "values": ["Interns", "Contractors"]},
+            {"attribute": "userPrincipalName", "op": "endswith", "value": "@partners.contoso.com"},
+        ],
+    },
     "realtime": False,
     "next_run_at": "2026-11-29T02:00:00Z",
     "realtime_status": {

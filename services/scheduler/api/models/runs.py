@@ -106,7 +106,9 @@ class RunOut(Out):
         description="the members it skipped, each as directory_id and message; the run went on without them"
     )
     plan: dict[str, Any] | None = Field(
-        description="a dry run's plan: create, update (field by field, old and new), remove, invite, roles"
+        description="a dry run's plan: create, update (field by field, old and new), remove, invite, roles; "
+        "exclude lists the users of the synced groups the scope rules leave out (directory_id, name, email, "
+        "rule; the first 1,000) and exclude_count counts them"
     )
     progress: RunProgress | None = Field(
         default=None, description="while the run is active: its phase and counters; null once it ended"
