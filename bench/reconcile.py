@@ -92,7 +92,10 @@ def directory(users: int, churn: bool) -> dict[str, list[DirectoryUser]]:
 async def one_run(
     pool: asyncpg.Pool, reconciler: Reconciler, team_id: str, users: int, page: int, churn: bool = False
 ) -> tuple:
-    config = {"groups": [{"id": g, "display_name": f"Group {i}"} for i, g in enumerate(GROUPS)]}
+    config = {
+        "groups": [{"id": g, "display_name": f"Group {i}"} for i, g in enumerate(GROUPS)],
+        "addition_guard": {"max_count": 2 * users},  # the first sync is the measurement, not held
+    }
     run_id = str(
         await pool.fetchval(
             "INSERT INTO sync_runs (team_id, trigger, status, config) VALUES ($1, 'manual', 'fetching', $2)"

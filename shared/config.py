@@ -267,6 +267,17 @@ class Scope(Strict):
         return bool(self.include or self.exclude)
 
 
+class AdditionGuard(Strict):
+    """Holds a run's new members (and their invites) for an admin's approval when they are too many: the
+    counterpart of the removal guard (R10). A first sync, of a team with no members yet, is held above
+    ``max_count``."""
+
+    max_count: int = Field(default=2000, ge=0, description="hold above this many new members")
+    max_percent: float = Field(
+        default=100, ge=0, description="and above this share of the managed members the team had"
+    )
+
+
 def unlistable_sources(mappings: list[CustomMapping]) -> list[str]:
     """Each source of ``mappings`` that Graph returns only for one user at a time, as "custom mapping N reads
     X"."""
@@ -330,6 +341,9 @@ class SyncConfig(Strict):
     )
     removal_guard: RemovalGuard = Field(
         default_factory=RemovalGuard, description="when to hold removals (R10)"
+    )
+    addition_guard: AdditionGuard = Field(
+        default_factory=AdditionGuard, description="when to hold new members and their invites (R10)"
     )
     scope: Scope = Field(
         default_factory=Scope, description="which users of the synced groups are synced (R2 scope)"

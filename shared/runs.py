@@ -340,21 +340,45 @@ async def end_photos(
 
 
 async def finish_approved(
-    conn: asyncpg.Connection, run_id: str, removed: int, deleted: int, summary: dict[str, Any]
+    conn: asyncpg.Connection,
+    run_id: str,
+    removed: int,
+    deleted: int,
+    summary: dict[str, Any],
+    created: int = 0,
+    invited: int = 0,
 ) -> None:
-    """End an approved run: the removals it applied join its counts and its summary (``apply.summary``)."""
+    """End an approved run: the removals and the new members it applied join its counts and its summary
+    (``apply.summary``; the new members as ``approved_added``, beside whom the held run added itself)."""
     await _move(
         conn,
         run_id,
         RunStatus.SUCCEEDED,
         """, finished_at = now(),
-           counts = counts || jsonb_build_object('removed', $3::int, 'deleted', $4::int),
+           counts = counts || jsonb_build_object('removed', $3::int, 'deleted', $4::int)
+                   || CASE WHEN $7::int > 0
+                      THEN jsonb_build_object('created', $7::int, 'invited', $8::int) ELSE '{}' END,
            summary = coalesce(summary, '{}') || jsonb_build_object(
              'removed', $5::jsonb,
-             'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $6::int))""",
-        (removed, deleted, summary["removed"], summary["totals"]["removed"]),
+             'totals', coalesce(summary -> 'totals', '{}') || jsonb_build_object('removed', $6::int))
+             || CASE WHEN $7::int > 0 THEN jsonb_build_object(
+                  'approved_added', $9::jsonb,
+                  'totals', coalesce(summary -> 'totals', '{}')
+                    || jsonb_build_object('removed', $6::int, 'approved_added', $10::int))
+                ELSE '{}' END""",
+        (
+            removed,
+            deleted,
+            summary["removed"],
+            summary["totals"]["removed"],
+            created,
+            invited,
+            summary.get("added", []),
+            summary["totals"].get("added", 0),
+        ),
     )
-    metrics.members_applied({"removed": removed, "deleted": deleted})  # the run's end was counted as it held
+    # the run's end was counted as it held
+    metrics.members_applied({"removed": removed, "deleted": deleted, "created": created})
     await _announce_end(conn, run_id)
     await run_notices.after_end(conn, run_id)
     await drop_staging(conn, run_id)

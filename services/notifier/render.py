@@ -80,11 +80,14 @@ def _persons(n: int) -> str:
     return "1 person" if n == 1 else f"{n} people"
 
 
-def digest_subject(kind: str, team: str, added: int, removed: int, held: int) -> str:
+def digest_subject(kind: str, team: str, added: int, removed: int, held: int, held_added: int = 0) -> str:
     team = one_line(team, 100)
     if kind == "held":
-        what = "1 removal is" if held == 1 else f"{held} removals are"
-        return f"{team}: {what} waiting for your approval"
+        parts = [f"{held} removal{'s' if held != 1 else ''}"] if held else []
+        parts += [f"{held_added} new member{'s' if held_added != 1 else ''}"] if held_added else []
+        what = " and ".join(parts) or "changes"
+        verb = "is" if what.startswith("1 ") and len(parts) == 1 else "are"
+        return f"{team}: {what} {verb} waiting for your approval"
     if added and removed:
         return f"{_persons(added)} joined and {removed} left {team} on {PRODUCT}"
     if added:
@@ -107,10 +110,11 @@ def render_digest(
     source = summary if isinstance(summary, Mapping) else {}
     totals = source.get("totals")
     totals = totals if isinstance(totals, Mapping) else {}
-    lists = {name: people(source.get(name)) for name in ("added", "removed", "held")}
+    lists = {name: people(source.get(name)) for name in ("added", "removed", "held", "held_added")}
     sizes = {name: max(len(items), _count(totals.get(name))) for name, items in lists.items()}
-    if kind == "approved":  # who joined was in the held run's own email
-        lists["added"], sizes["added"] = [], 0
+    if kind == "approved":  # who joined in the held run was in its own email; now those it held
+        lists["added"] = people(source.get("approved_added"))
+        sizes["added"] = max(len(lists["added"]), _count(totals.get("approved_added")))
     subject = digest_subject(kind, team, *sizes.values())
     return _both(
         "digest",

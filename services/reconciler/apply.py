@@ -216,6 +216,7 @@ _LISTS = {
     "added": "op = 'create' OR (op = 'update' AND status IS NOT NULL)",
     "removed": "op IN ('remove', 'delete')",
     "held": "op = 'hold'",
+    "held_added": "op = 'hold_add'",
 }
 _SUMMARY = (
     "SELECT jsonb_build_object({lists}, 'totals', (SELECT jsonb_build_object({totals}) FROM run_actions))"
@@ -245,18 +246,41 @@ FROM plan_entries
 
 
 async def release_holds(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
-    """R10: a later run supersedes the removals earlier runs held (it removes, or holds, whoever is still
-    gone); approving an earlier held run then removes nobody."""
-    await conn.execute(
-        "DELETE FROM held_removals h USING sync_runs r WHERE h.run_id = r.id AND r.team_id = $1 AND r.id <> "
-        "$2",
-        team_id,
-        run_id,
-    )
+    """R10: a later run supersedes the removals and additions earlier runs held (it removes, adds, or holds
+    again, whoever is still gone or new); approving an earlier held run then changes nobody."""
+    for table in ("held_removals", *HELD_ADDITIONS):
+        await conn.execute(
+            f"DELETE FROM {table} h USING sync_runs r"
+            " WHERE h.run_id = r.id AND r.team_id = $1 AND r.id <> $2",
+            team_id,
+            run_id,
+        )
 
 
 async def hold_removals(conn: asyncpg.Connection) -> None:
     await conn.execute("UPDATE run_actions SET op = 'hold' WHERE op IN ('remove', 'delete')")
+
+
+# The held new members' rows, kept with the run until an approval applies them (``approve``) or a later run
+# supersedes them (``release_holds``).
+HELD_ADDITIONS = {
+    "held_addition_members": "held_members",
+    "held_addition_links": "held_links",
+    "held_addition_subteams": "held_subteams",
+    "held_addition_invites": "held_invites",
+}
+
+
+async def hold_additions(conn: asyncpg.Connection, run_id: str) -> int:
+    """R10's counterpart: keep the new members the writer held back (``ActionWriter.hold_creates``) with the
+    run, for an approval; they are in the run's summary as ``held_added``. Returns how many."""
+    for kept, held in HELD_ADDITIONS.items():
+        await conn.execute(f"INSERT INTO {kept} SELECT $1::uuid, * FROM {held}", run_id)
+    await conn.execute(
+        "INSERT INTO run_actions"
+        " SELECT 'hold_add', member_id, card_name, card_email, status FROM held_members"
+    )
+    return await conn.fetchval("SELECT count(*) FROM held_members")
 
 
 async def finish(conn: asyncpg.Connection, team_id: str, run_id: str) -> None:
@@ -310,7 +334,11 @@ async def member_events(conn: asyncpg.Connection, team_id: str, run_id: str) -> 
 
 
 async def summary(conn: asyncpg.Connection) -> dict[str, Any]:
-    return await conn.fetchval(_SUMMARY)
+    found = await conn.fetchval(_SUMMARY)
+    if not found["totals"].get("held_added"):  # only a run the addition guard held lists them
+        found.pop("held_added", None)
+        found["totals"].pop("held_added", None)
+    return found
 
 
 async def preview(conn: asyncpg.Connection, send_invites: bool, held: bool) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from services.reconciler import apply, member_photos, planner_statistics, rehire
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
 from services.reconciler.plan import COUNT_KEYS, tally
-from services.reconciler.rules import Context, decide, guard_holds
+from services.reconciler.rules import Context, addition_guard_holds, decide, guard_holds
 from services.reconciler.writer import ActionWriter
 from shared import db, runs
 from shared.config import SyncConfig
@@ -180,6 +180,14 @@ async def reconcile(
     )
     changed = 0  # of those members, the ones the run updates, removes (held or not) or skips
     large = seen + managed >= planner_statistics.LARGE  # the pairs are at most both sides
+    # R10's counterpart for new members: when the users bound to no member could be too many, the new members
+    # are held back as they are decided, and applied at the end only if the guard lets them through.
+    unbound = await conn.fetchval(
+        "SELECT count(*) FROM seen_users u WHERE u.skip IS NULL AND NOT EXISTS"
+        " (SELECT 1 FROM members m WHERE m.team_id = $1 AND m.directory_id = u.directory_id)",
+        run.team_id,
+    )
+    writer.hold_creates = addition_guard_holds(unbound, managed, config.addition_guard)
     pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id, large)
     # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
     # decide the next.
@@ -210,9 +218,15 @@ async def reconcile(
     held = guard_holds(removals, managed, config.removal_guard)
     if held:
         tallies["removed"] = tallies["deleted"] = 0
+    adds_held = addition_guard_holds(tallies["created"], managed, config.addition_guard)
+    if adds_held:
+        tallies["created"] = tallies["invited"] = 0
     counts = {k: tallies[k] for k in COUNT_KEYS}
     if run.dry_run:
         plan = await apply.preview(conn, config.send_invites, held)
+        if adds_held:  # as the removals the guard would hold say so
+            for entry in (*plan["create"], *plan["invite"]):
+                entry["held"] = True
         if config.scope:
             # R2 scope: whom the rules leave out, each with the rule (a member among them is in "remove" too).
             plan["exclude"] = completion.excluded
@@ -220,6 +234,10 @@ async def reconcile(
         await runs.finish(conn, run.id, runs.RunStatus.SUCCEEDED, counts, errors, plan=plan)
         return 0
     await apply.release_holds(conn, run.team_id, run.id)
+    if adds_held:
+        await apply.hold_additions(conn, run.id)
+    elif writer.hold_creates:
+        await writer.release_creates()
     if held:
         await apply.hold_removals(conn)
     await apply.finish(conn, run.team_id, run.id)
@@ -231,6 +249,7 @@ async def reconcile(
     # A run whose photos follow the apply ends when they are in (R17), unless it holds removals: an admin's
     # approval ends it then.
     status = runs.RunStatus.PHOTOS if completion.photos else runs.RunStatus.SUCCEEDED
+    held = held or adds_held
     await runs.finish(conn, run.id, runs.RunStatus.HELD if held else status, counts, errors, summary=summary)
     # The members exist once this commits: the fetcher checks their photos then.
     messages: list = [RunApplied(team_id=run.team_id, run_id=run.id, photos=completion.photos)]
@@ -255,7 +274,7 @@ async def reconcile(
         run.id,
         run.team_id,
         counts,
-        " (removals held)" if held else "",
+        " (held for an approval)" if held else "",
         decided - started,
         time.perf_counter() - decided,
     )

@@ -8,7 +8,7 @@ from functools import cached_property
 
 from services.reconciler import fields as card_fields
 from services.reconciler.model import NO_ROLES, CurrentMember, MemberAction, Observed, Roles, email_key
-from shared.config import RemovalGuard, SyncConfig
+from shared.config import AdditionGuard, RemovalGuard, SyncConfig
 
 
 @dataclass(frozen=True)
@@ -176,3 +176,9 @@ def guard_holds(removals: int, managed: int, guard: RemovalGuard) -> bool:
     """R10: hold the removals when they are more than max_percent of the managed members and more than
     min_count."""
     return removals > guard.min_count and removals * 100 > guard.max_percent * managed
+
+
+def addition_guard_holds(additions: int, managed: int, guard: AdditionGuard) -> bool:
+    """R10's counterpart for new members: hold them (and their invites) when they are more than max_count and
+    more than max_percent of the managed members the team had (a first sync: more than max_count)."""
+    return additions > guard.max_count and additions * 100 > guard.max_percent * managed

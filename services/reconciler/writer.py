@@ -37,8 +37,24 @@ TABLES = {
     "accounts_taken": "member_id uuid",
     # Every member action of the run so far, for its removals and its summary.
     "run_actions": apply.DONE,
+    # New members held back while the addition guard may hold them (R10's counterpart): their rows as the
+    # chunk tables would take them, and their invites as the outbox would.
+    "held_members": "LIKE chunk_members",
+    "held_links": "LIKE chunk_links",
+    "held_subteams": "LIKE chunk_subteams",
+    "held_invites": "routing_key text, message_id text, body bytea, member_id uuid",
 }
-_CHUNK_TABLES = ("chunk_members", "chunk_links", "chunk_subteams", "plan_entries")
+_CHUNK_TABLES = (
+    "chunk_members",
+    "chunk_links",
+    "chunk_subteams",
+    "plan_entries",
+    "held_members",
+    "held_links",
+    "held_subteams",
+    "held_invites",
+)
+_HELD = {"chunk_members": "held_members", "chunk_links": "held_links", "chunk_subteams": "held_subteams"}
 # Made once per connection and emptied by each commit: creating and dropping nine temporary tables a run
 # (their catalog rows, files and round trips) cost a small run more than its members did.
 _CREATE = (
@@ -78,6 +94,8 @@ class ActionWriter:
         self.send_invites = config.send_invites
         self.invites: list[tuple[str, str, bytes]] = []
         self.invite: tuple[bytes, ...] | None = None
+        # New members go to the held tables instead of the chunk's while this is on (``release_creates``).
+        self.hold_creates = False
 
     def _invite_parts(self) -> tuple[bytes, ...]:
         """The chunk's InviteRequested as its model writes it, cut where each member's two ids go (a model for
@@ -111,7 +129,11 @@ class ActionWriter:
         elif action.kind in ("create", "update", "remove"):
             self._member(action, current_role)
 
+    def _buffer(self, table: str, held: bool) -> list[tuple]:
+        return self.buffers[_HELD[table] if held else table]
+
     def _member(self, action: MemberAction, current_role: tuple[str, bool]) -> None:
+        held = self.hold_creates and action.kind == "create"
         new_account = False
         if action.kind == "create":
             action.member_id = next(self.ids)
@@ -122,7 +144,7 @@ class ActionWriter:
         if row_changed:
             role = action.role or current_role
             login = action.card.login_email if action.card else None
-            self.buffers["chunk_members"].append(
+            self._buffer("chunk_members", held).append(
                 (
                     op,
                     action.member_id,
@@ -144,12 +166,18 @@ class ActionWriter:
             message_id = next(self.ids)
             head, middle, tail = self._invite_parts()
             body = b"".join((head, message_id.encode(), middle, action.member_id.encode(), tail))
-            self.invites.append((InviteRequested.routing_key, message_id, body))
+            if held:
+                self.buffers["held_invites"].append(
+                    (InviteRequested.routing_key, message_id, body, action.member_id)
+                )
+            else:
+                self.invites.append((InviteRequested.routing_key, message_id, body))
         if action.kind == "remove":
             return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
+        links = self._buffer("chunk_links", held)
         for source, link in action.links.items():
-            self.buffers["chunk_links"].append(
+            links.append(
                 (
                     link and next(self.ids),
                     member,
@@ -161,7 +189,7 @@ class ActionWriter:
                     new,
                 )
             )
-        subs = self.buffers["chunk_subteams"]
+        subs = self._buffer("chunk_subteams", held)
         subs.extend((member, g, "join", r[0], r[1], new) for g, r in action.join.items())
         subs.extend((member, g, "leave", None, None, new) for g in action.leave)
         subs.extend((member, g, "role", r[0], r[1], new) for g, r in action.subteam_roles.items())
@@ -186,3 +214,16 @@ class ActionWriter:
     async def flush(self) -> None:
         if (running := await self.send()) is not None:
             await running
+
+    async def release_creates(self) -> None:
+        """Apply the new members held back (the guard let them through after all), invites included."""
+        await self.flush()
+        await self.conn.execute(
+            """INSERT INTO chunk_members SELECT * FROM held_members;
+               INSERT INTO chunk_links SELECT * FROM held_links;
+               INSERT INTO chunk_subteams SELECT * FROM held_subteams;
+               INSERT INTO outbox (routing_key, message_id, body)
+               SELECT routing_key, message_id, body FROM held_invites;
+               TRUNCATE held_members, held_links, held_subteams, held_invites"""
+        )
+        await self.conn.execute(self.statements)

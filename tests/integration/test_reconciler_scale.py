@@ -11,7 +11,9 @@ from tests.fixtures.reconciler import user
 
 @pytest.mark.slow
 async def test_20000_member_snapshot_applies(team):
-    run = await team.sync([user(n) for n in range(20_000)])
+    # A first sync this large is held by the addition guard's default: let it through.
+    config = {**team.config, "addition_guard": {"max_count": 100_000}}
+    run = await team.sync([user(n) for n in range(20_000)], config=config)
     assert run["status"] == "succeeded", run["error"]
     assert run["counts"]["created"] == 20_000 and run["counts"]["invited"] == 20_000
     totals = await team.pool.fetchrow(

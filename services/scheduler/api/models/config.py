@@ -39,6 +39,7 @@ _EXAMPLE = {
     "use_admin_roles": False,
     "remove_disabled_users": True,
     "removal_guard": {"max_percent": 20, "min_count": 10},
+    "addition_guard": {"max_count": 2000, "max_percent": 100},
     "scope": {
         "include": [{"attribute": "userType", "op": "eq", "value": "Member"}],
         "exclude": [

@@ -1,6 +1,6 @@
 """Runs: Sync Now (coalesced with an active run, R15; a dry run previews, R18), the run records (R17),
-approving held removals (R10; the reconciler applies them), and undoing a run (the reconciler applies the undo
-from the run's journal, as a run of its own)."""
+approving held removals and additions (R10; the reconciler applies them), and undoing a run (the reconciler
+applies the undo from the run's journal, as a run of its own)."""
 
 from __future__ import annotations
 
@@ -166,7 +166,7 @@ ENDPOINTS = (
         "POST",
         _RUN + "/{run_id}/approve",
         approve_run,
-        "Apply the removals a held run holds",
+        "Apply the removals and the new members (with their invites) a held run holds",
         {200: RunOut},
         problems={409: "the run is not held"},
     ),
