@@ -110,6 +110,7 @@ class Run:
     dry_run: bool
     config: SyncConfig | None
     config_error: str | None = None
+    applies_run: str | None = None  # the dry run whose plan this run applies, only while it is the same
 
     @property
     def active(self) -> bool:
@@ -121,11 +122,13 @@ def _run(run_id: str, row: asyncpg.Record) -> Run:
         config, error = SyncConfig.model_validate(row["config"] or {}), None
     except ValidationError as exc:
         config, error = None, f"the run's sync configuration is invalid: {exc.errors()[0]['msg']}"
-    return Run(run_id, str(row["team_id"]), RunStatus(row["status"]), row["dry_run"], config, error)
+    applies = str(row["applies_run"]) if row["applies_run"] else None
+    return Run(run_id, str(row["team_id"]), RunStatus(row["status"]), row["dry_run"], config, error, applies)
 
 
 _WITH_CONFIG = (
-    "SELECT r.team_id, r.status, r.dry_run, coalesce(r.config, c.config) AS config FROM sync_runs r"
+    "SELECT r.team_id, r.status, r.dry_run, coalesce(r.config, c.config) AS config, r.applies_run"
+    " FROM sync_runs r"
     " LEFT JOIN sync_configs c ON c.team_id = r.team_id WHERE r.id = $1"
 )
 
@@ -145,12 +148,14 @@ async def queue(
     config: dict[str, Any],
     returning: str,
     undoes: Any = None,
+    applies_run: Any = None,
 ) -> asyncpg.Record | None:
     """A new queued run (its ``returning`` columns); None when the team has an active run already.
-    ``undoes``: the run this one reverses (an undo run, ``start_direct``)."""
+    ``undoes``: the run this one reverses (an undo run, ``start_direct``); ``applies_run``: the dry run whose
+    plan the new run is to apply (R18)."""
     return await conn.fetchrow(
-        "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config, undoes)"
-        " VALUES ($1, $2, $3, $4, $5, $6)"
+        "INSERT INTO sync_runs (team_id, trigger, requested_by, dry_run, config, undoes, applies_run)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)"
         f" ON CONFLICT (team_id) WHERE status IN {ACTIVE_SQL} DO NOTHING RETURNING {returning}",
         team_id,
         trigger,
@@ -158,6 +163,7 @@ async def queue(
         dry_run,
         config,
         undoes,
+        applies_run,
     )
 
 
@@ -286,6 +292,7 @@ async def finish(
     member_errors: list[dict[str, str]],
     plan: dict[str, Any] | None = None,
     summary: dict[str, Any] | None = None,
+    plan_hash: str | None = None,
 ) -> None:
     """End an applied (or, dry, previewed) run, or, ``photos``, leave it waiting for its photos
     (``end_photos``); its member errors are added to the ones it has (the fetcher's)."""
@@ -296,10 +303,19 @@ async def finish(
         run_id,
         status,
         ", counts = $3, member_errors = member_errors || $4::jsonb, plan = $5, summary = $6, error = NULL,"
+        " plan_hash = $9,"
         " progress = coalesce(progress, '{}') || jsonb_build_object('phase', $7::text, 'members_applied', "
         "$8::int),"
         f" progress_at = now(){', finished_at = now()' if ends else ''}",
-        (counts, member_errors, plan, summary, (Phase.RECONCILING if ends else Phase.PHOTOS).value, applied),
+        (
+            counts,
+            member_errors,
+            plan,
+            summary,
+            (Phase.RECONCILING if ends else Phase.PHOTOS).value,
+            applied,
+            plan_hash,
+        ),
     )
     await metrics.run_ended(conn, run_id)
     if not ends:  # applied now, whatever the photos: the run's end is counted once they are in

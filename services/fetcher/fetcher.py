@@ -7,8 +7,9 @@ Photos follow the applied run (the reconciler's RunApplied), so they never hold 
 large team the photo checks and the apply would share the machine's CPU and the database, and the cards would
 come later; and a photo needs its member. The snapshot says whether a photo check follows, and the run waits
 for it: the check ends in exactly one PhotosCompleted (after all its PhotosFetched), saying why when it
-stopped short. A dry run reads like any other but moves neither the delta state (links and group graph) nor
-the photo records, and applies nothing, so no photo follows it."""
+stopped short. A dry run reads the whole directory (as does a run applying one, so that their plans compare)
+but moves neither the delta state (links and group graph) nor the photo records, and applies nothing, so no
+photo follows it."""
 
 from __future__ import annotations
 
@@ -195,7 +196,7 @@ class Fetcher:
         group_ids = [g.id for g in run.config.groups]
         scope = run.config.scope
         # R2 scope: a run has Graph leave out the users its rules exclude; a dry run reads them all, to list
-        # in its plan whom the rules leave out (and reads everyone: a delta round brings only the changed).
+        # in its plan whom the rules leave out.
         reading = Reading(
             graph,
             group_ids,
@@ -204,8 +205,9 @@ class Fetcher:
             sink,
             None if run.dry_run else graph_filter(scope),
         )
-        if run.dry_run and scope:
-            return await snapshot.full(reading, self.group_window, track=False)
+        if run.dry_run or run.applies_run:
+            # R18: a preview, and a run applying one, read everyone, so that their plans compare alike.
+            return await snapshot.full(reading, self.group_window, track=self.use_delta and not run.dry_run)
         if self.use_delta:
             scope = delta.scope_of(run.config, connection)
             stored = await delta_store.load(self.pool, run.team_id, scope, self.graph.graph_url)

@@ -3,9 +3,12 @@ invite, roles, in api.md's shape). Pure."""
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+import orjson
 
 from services.reconciler.model import MemberAction
 
@@ -55,3 +58,43 @@ def _update_entry(action: MemberAction) -> dict[str, Any]:
     if action.join or action.leave:
         entry["subteams"] = {"join": sorted(action.join), "leave": sorted(action.leave)}
     return entry
+
+
+# R18: the lists of a plan that say what a run does (``exclude`` only explains it); a guard's ``held`` marks
+# are not part of what is planned.
+PLAN_LISTS = ("create", "update", "remove", "invite", "roles")
+
+
+def _entries(plan: Mapping[str, Any], name: str) -> list[bytes]:
+    return sorted(
+        orjson.dumps({k: v for k, v in e.items() if k != "held"}, option=orjson.OPT_SORT_KEYS)
+        for e in plan.get(name) or []
+    )
+
+
+def plan_hash(plan: Mapping[str, Any]) -> str:
+    """The plan's fingerprint: its entries, in no particular order."""
+    digest = hashlib.sha256()
+    for name in PLAN_LISTS:
+        digest.update(name.encode())
+        for entry in _entries(plan, name):
+            digest.update(b"\x00" + entry)
+    return digest.hexdigest()
+
+
+def _who(entry: Mapping[str, Any]) -> str:
+    return str(entry.get("email") or entry.get("name") or entry.get("member_id") or entry.get("directory_id"))
+
+
+def plan_moves(before: Mapping[str, Any], now: Mapping[str, Any], shown: int = 5) -> str:
+    """What differs between two plans, in words: per list, the entries no longer planned and the new ones."""
+    parts = []
+    for name in PLAN_LISTS:
+        old = {e: orjson.loads(e) for e in _entries(before, name)}
+        new = {e: orjson.loads(e) for e in _entries(now, name)}
+        for label, gone in (("no longer", old.keys() - new.keys()), ("now also", new.keys() - old.keys())):
+            if gone:
+                people = sorted(_who(old.get(e) or new[e]) for e in gone)
+                more = f" and {len(people) - shown} more" if len(people) > shown else ""
+                parts.append(f"{name} {label}: {', '.join(people[:shown])}{more}")
+    return "; ".join(parts) or "nothing"

@@ -13,7 +13,7 @@ import asyncpg
 from services.reconciler import apply, member_photos, planner_statistics, rehires, staging, state, unchanged
 from services.reconciler.identity import resolve
 from services.reconciler.model import MemberAction
-from services.reconciler.plan import COUNT_KEYS, tally
+from services.reconciler.plan import COUNT_KEYS, plan_hash, plan_moves, tally
 from services.reconciler.rules import Context, addition_guard_holds, decide, guard_holds
 from services.reconciler.writer import ActionWriter
 from shared import db, runs
@@ -109,6 +109,34 @@ def _missing_groups(run: runs.Run, completion: staging.Completion) -> list[str]:
     return [g.display_name or g.id for g in run.config.groups if g.id not in seen]
 
 
+async def _moved_since_preview(
+    conn: asyncpg.Connection, run: runs.Run, ctx: Context, writer: ActionWriter, attempt: str
+) -> str | None:
+    """R18: a run applying a preview decides every member once without writing (as the preview did) and
+    compares the plan; None when it is the preview's, else what moved, in words."""
+    preview = await conn.fetchrow("SELECT plan, plan_hash FROM sync_runs WHERE id = $1", run.applies_run)
+    if preview is None or preview["plan_hash"] is None:
+        return "the preview this run was to apply is gone; nothing was applied: preview again"
+    writer.dry_run = True
+    pairs = await state.open_pairs(conn, run.id, attempt, ctx, run.team_id)
+    rows = await pairs.fetch(CHUNK)
+    while rows:
+        for record in rows:
+            _decide(state.pair(record), ctx, writer, Counter(), [])
+        await writer.send()
+        rows = await pairs.fetch(CHUNK) if len(rows) == CHUNK else []
+    assert run.config is not None
+    plan = await apply.preview(conn, run.config.send_invites, False)
+    await conn.execute("TRUNCATE plan_entries")
+    writer.dry_run = False
+    if plan_hash(plan) == preview["plan_hash"]:
+        return None
+    return (
+        f"the directory changed since the preview {run.applies_run}: {plan_moves(preview['plan'], plan)}."
+        " Nothing was applied: preview again"
+    )
+
+
 async def reconcile(
     conn: asyncpg.Connection,
     run: runs.Run,
@@ -188,6 +216,12 @@ async def reconcile(
         run.team_id,
     )
     writer.hold_creates = addition_guard_holds(unbound, managed, config.addition_guard)
+    moved = None
+    if run.applies_run and not run.dry_run:
+        moved = await _moved_since_preview(conn, run, ctx, writer, completion.attempt)
+    if moved is not None:
+        await runs.fail(conn, run.id, moved)
+        return 0
     pairs = await state.open_pairs(conn, run.id, completion.attempt, ctx, run.team_id, large)
     # A chunk is decided while the database writes the one before: read the next chunk, send the decided one,
     # decide the next.
@@ -231,7 +265,9 @@ async def reconcile(
             # R2 scope: whom the rules leave out, each with the rule (a member among them is in "remove" too).
             plan["exclude"] = completion.excluded
             plan["exclude_count"] = completion.excluded_count
-        await runs.finish(conn, run.id, runs.RunStatus.SUCCEEDED, counts, errors, plan=plan)
+        await runs.finish(
+            conn, run.id, runs.RunStatus.SUCCEEDED, counts, errors, plan=plan, plan_hash=plan_hash(plan)
+        )
         return 0
     await apply.release_holds(conn, run.team_id, run.id)
     if adds_held:

@@ -18,7 +18,7 @@ RUN_COLUMNS = (
     "started_at,"
     f" finished_at, counts, graph_requests, error, member_errors, plan, {runs.PUBLIC_PROGRESS_SQL} AS "
     "progress, undoes, (SELECT u.id FROM sync_runs u WHERE u.undoes = sync_runs.id AND u.status <> 'failed')"
-    " AS undone_by"
+    " AS undone_by, applies_run"
 )
 
 
@@ -35,6 +35,7 @@ async def queue_run(
     trigger: Literal["manual", "schedule", "notification"],
     requested_by: str | None,
     dry_run: bool = False,
+    applies_run: UUID | None = None,
 ) -> tuple[asyncpg.Record, bool]:
     """(the run, True) for a new run; (the team's active run, False) when one is queued or running.
 
@@ -42,7 +43,9 @@ async def queue_run(
     """
     config = await saved_config(conn, team_id)
     while True:
-        run = await runs.queue(conn, team_id, trigger, requested_by, dry_run, config, RUN_COLUMNS)
+        run = await runs.queue(
+            conn, team_id, trigger, requested_by, dry_run, config, RUN_COLUMNS, applies_run=applies_run
+        )
         if run is not None:
             await enqueue(
                 conn,

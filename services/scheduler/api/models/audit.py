@@ -15,7 +15,8 @@ class AuditQuery(In):
         default=None,
         max_length=64,
         pattern=r"^[a-z_]+(\.[a-z_]+)?$",
-        description="only this action, or every action of a kind: `run` is run.request and run.approve",
+        description="only this action, or every action of a kind: `run` is run.request, run.approve and "
+        "run.apply",
     )
     limit: int = Field(default=100, ge=1, le=1000, description="the most entries to return")
     cursor: str | None = Field(default=None, description="next_cursor of the previous page")

@@ -120,6 +120,11 @@ class RunOut(Out):
     undone_by: UUID | None = Field(
         default=None, description="the undo run that reverses (or is about to reverse) this run; else null"
     )
+    applies_run: UUID | None = Field(
+        default=None,
+        description="the dry run whose plan this run applies (POST …/runs/{id}/apply); it fails, saying what "
+        "moved, when its own plan is not that one",
+    )
 
 
 class RunsOut(Out):

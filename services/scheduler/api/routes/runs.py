@@ -4,6 +4,8 @@ applies the undo from the run's journal, as a run of its own)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import asyncpg
 from aiohttp import web
 
@@ -142,6 +144,62 @@ async def undo_run(call: Call) -> web.Response:
     return json_response(RunOut(**dict(row)), 202)
 
 
+PREVIEW_LIFE = timedelta(hours=24)
+
+
+async def apply_preview(call: Call) -> web.Response:
+    """R18: queue a run that applies a succeeded dry run's plan, while it is under 24 hours old, made with the
+    configuration saved now, and no run has changed the team since. The run decides again from the directory
+    and applies only when its plan has the preview's hash; else it fails, saying what moved."""
+    run_id = call.path_id("run_id")
+    async with call.pool.acquire() as conn, conn.transaction():
+        preview = await conn.fetchrow(
+            "SELECT dry_run, status, created_at, config, plan_hash, now() - finished_at AS age"
+            " FROM sync_runs WHERE id = $1 AND team_id = $2 FOR UPDATE",
+            run_id,
+            call.team,
+        )
+        if preview is None:
+            raise Problem(404, "no such run")
+        if not preview["dry_run"]:
+            raise Problem(409, "only a dry run's plan can be applied; this run is not a preview")
+        if preview["status"] != "succeeded" or preview["plan_hash"] is None:
+            raise Problem(409, f"only a succeeded preview can be applied; this one is {preview['status']}")
+        if preview["age"] > PREVIEW_LIFE:
+            hours = int(preview["age"].total_seconds() // 3600)
+            raise Problem(
+                409, f"the preview is {hours} hours old; a preview can be applied for 24 hours: preview again"
+            )
+        taken = await conn.fetchval("SELECT id FROM sync_runs WHERE applies_run = $1", run_id)
+        if taken is not None:
+            raise Problem(409, f"run {taken} was made to apply this preview already")
+        later = await conn.fetchval(
+            "SELECT id FROM sync_runs WHERE team_id = $1 AND NOT dry_run AND created_at > $2"
+            " AND status IN ('succeeded', 'held', 'reconciling') ORDER BY created_at DESC LIMIT 1",
+            call.team,
+            preview["created_at"],
+        )
+        if later is not None:
+            raise Problem(409, f"run {later} changed the team since the preview: preview again")
+        saved = await saved_config(conn, call.team)
+        changed = sorted(
+            k
+            for k in {*saved, *(preview["config"] or {})}
+            if saved.get(k) != (preview["config"] or {}).get(k)
+        )
+        if changed:
+            raise Problem(
+                409, f"the sync configuration changed since the preview ({', '.join(changed)}): preview again"
+            )
+        run, new = await queue_run(
+            conn, call.team, trigger="manual", requested_by=call.caller.name, applies_run=run_id
+        )
+        if not new:
+            raise Problem(409, f"another run of this team is queued or running ({run['id']}); wait for it")
+        await call.audit("run.apply", {"run_id": str(run["id"]), "preview": str(run_id)}, conn)
+    return json_response(RunOut(**dict(run)), 202)
+
+
 _RUN = "/api/v1/teams/{team_id}/sync/runs"
 ENDPOINTS = (
     Endpoint(
@@ -180,6 +238,18 @@ ENDPOINTS = (
         problems={
             409: "the run cannot be undone: not succeeded, a dry run, an undo, undone already, more than 30"
             " days old, a member a later run changed (listed in errors), or another run is active"
+        },
+    ),
+    Endpoint(
+        "POST",
+        _RUN + "/{run_id}/apply",
+        apply_preview,
+        "Apply exactly the plan a dry run previewed (a run that fails, saying what moved, if the directory "
+        "changed it)",
+        {202: RunOut},
+        problems={
+            409: "not a succeeded preview, older than 24 hours, applied already, or the configuration or the "
+            "team changed since, or another run is active"
         },
     ),
 )

@@ -58,3 +58,10 @@ CREATE TABLE held_addition_invites (
     member_id uuid
 );
 CREATE INDEX ON held_addition_invites (run_id);
+
+-- An approvable preview: a dry run keeps a hash of its plan; a run made to apply a preview names it, and
+-- applies only while its own plan has that hash.
+ALTER TABLE sync_runs
+    ADD COLUMN plan_hash   text,
+    ADD COLUMN applies_run uuid REFERENCES sync_runs ON DELETE SET NULL;
+CREATE UNIQUE INDEX sync_runs_applies_run ON sync_runs (applies_run) WHERE applies_run IS NOT NULL;
