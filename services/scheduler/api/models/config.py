@@ -6,7 +6,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_serializer, field_validator
 
 from services.scheduler.api.models.common import examples
-from shared.config import UNLISTABLE, CustomMapping, RemovalGuard, SyncConfig, unlistable_sources
+from shared.config import (
+    UNLISTABLE,
+    AdditionGuard,
+    CustomMapping,
+    RemovalGuard,
+    SyncConfig,
+    unlistable_sources,
+)
 
 _NEXT_RUN = "read-only: when the next scheduled run starts (UTC); null when the cadence is off"
 _TOGGLES = {"sync": True, "overwrite": True}
@@ -85,6 +92,14 @@ class RemovalGuardOut(RemovalGuard):
         return int(value) if value.is_integer() else value
 
 
+class AdditionGuardOut(AdditionGuard):
+    """Holds a run's new members and their invites for an admin's approval when they are too many."""
+
+    @field_serializer("max_percent")
+    def _whole_percent(self, value: float) -> int | float:
+        return int(value) if value.is_integer() else value
+
+
 class RealtimeStatusOut(BaseModel):
     """Whether Graph notifies CardSync of the team's changes (near-real-time sync), and if not, why."""
 
@@ -102,6 +117,9 @@ class ConfigOut(SyncConfig):
 
     removal_guard: RemovalGuardOut = Field(
         default_factory=RemovalGuardOut, description="when to hold removals (R10)"
+    )
+    addition_guard: AdditionGuardOut = Field(
+        default_factory=AdditionGuardOut, description="when to hold new members and their invites (R10)"
     )
     next_run_at: datetime | None = Field(description=_NEXT_RUN, json_schema_extra={"readOnly": True})
     realtime_status: RealtimeStatusOut = Field(
