@@ -94,7 +94,7 @@ async def test_progress_invites_and_a_held_run_approved_from_its_email(
     await reader.page.goto(link)
     await reader.page.get_by_role("heading", name="Sign in to CardSync").wait_for()
     await sign_in(reader)
-    await reader.page.get_by_role("heading", name="Removals are held").wait_for()
+    await reader.page.get_by_role("heading", name="Changes are held").wait_for()
     assert reader.page.url == link
     table = reader.page.get_by_role("table").filter(has_text="would be deactivated")
     for uid in leavers:
@@ -105,8 +105,8 @@ async def test_progress_invites_and_a_held_run_approved_from_its_email(
         await dialog.accept()
 
     reader.page.on("dialog", accept)
-    await reader.page.get_by_role("button", name="Approve the removals").click()
-    await reader.page.get_by_text("The held removals are approved and applied.").wait_for()
+    await reader.page.get_by_role("button", name="Approve the held changes").click()
+    await reader.page.get_by_text("The held changes are approved and applied.").wait_for()
     await reader.page.get_by_text("Succeeded", exact=True).wait_for(timeout=RUN_WAIT)
     approved = await team.run(held["id"])
     assert approved["status"] == "succeeded" and approved["counts"]["removed"] == len(leavers)

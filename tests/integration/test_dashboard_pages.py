@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlsplit
 
+from shared.config import SyncConfig
 from tests.fixtures.api import make_team
 
 TOKEN = "operator-test-token-of-32-characters"
@@ -106,3 +107,25 @@ async def test_custom_mappings_are_checked_by_the_api_and_saved_from_their_rows(
         ("department", {"kind": "field", "name": "Department"}, True, False),
         ("employeeId", {"kind": "link", "type": "url", "label": "Badge"}, False, False),
     ]
+
+
+async def test_a_previews_page_applies_its_plan(api, operator, pool):
+    team = await make_team(api, operator)
+    preview = await pool.fetchval(
+        "INSERT INTO sync_runs (team_id, trigger, dry_run, status, config, plan, plan_hash, finished_at)"
+        " VALUES ($1, 'manual', true, 'succeeded', $2, $3, 'h', now()) RETURNING id",
+        team["id"],
+        SyncConfig().model_dump(mode="json"),
+        {"create": [], "update": [], "remove": [], "invite": [], "roles": []},
+    )
+    await operator_session(api)
+    page = await (await api.get(f"/teams/{team['id']}/runs/{preview}")).text()
+    assert "Apply this plan" in page
+    csrf = page.split('name="csrf_token" value="')[1].split('"')[0]
+    resp = await api.post(
+        f"/teams/{team['id']}/runs/{preview}/apply", data={"csrf_token": csrf}, allow_redirects=False
+    )
+    assert resp.status == 303, await resp.text()
+    applying = await pool.fetchrow("SELECT id, dry_run FROM sync_runs WHERE applies_run = $1", preview)
+    assert applying is not None and not applying["dry_run"]
+    assert resp.headers["Location"] == f"/teams/{team['id']}/runs/{applying['id']}"

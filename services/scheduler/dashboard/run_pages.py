@@ -71,7 +71,7 @@ async def run(request: web.Request) -> web.Response:
         q=text,
         kind=kind,
         lists=PLAN_LISTS,
-        notice="The held removals are approved and applied."
+        notice="The held changes are approved and applied."
         if request.query.get("done") == "approved"
         else "",
         error="",
@@ -89,9 +89,20 @@ async def approve(request: web.Request) -> web.Response:
     raise back_to(f"/teams/{request.match_info['team_id']}/runs/{request.match_info['run_id']}?done=approved")
 
 
+@page
+async def apply_plan(request: web.Request) -> web.Response:
+    """Apply a preview's plan (R18): the page of the run that applies it follows."""
+    form = await request.post()
+    answer = await api.call(request, "POST", _RUNS + "/{run_id}/apply", csrf=str(form.get("csrf_token", "")))
+    if not answer.ok:
+        raise api.Failed(answer)
+    raise back_to(f"/teams/{request.match_info['team_id']}/runs/{answer.body['id']}")
+
+
 ROUTES = (
     web.post("/teams/{team_id}/runs", start),
     web.get("/teams/{team_id}/runs", runs),
     web.get("/teams/{team_id}/runs/{run_id}", run),
     web.post("/teams/{team_id}/runs/{run_id}/approve", approve),
+    web.post("/teams/{team_id}/runs/{run_id}/apply", apply_plan),
 )
