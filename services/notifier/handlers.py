@@ -208,6 +208,9 @@ class Notifier:
 
     async def on_credential_expiring(self, msg: CredentialExpiring) -> None:
         """Each admin of the team is emailed once for this credential and notice (the sent-log's key)."""
+        await _to_its_end(self._credential_notice(msg))
+
+    async def _credential_notice(self, msg: CredentialExpiring) -> None:
         _checked_ids(msg.team_id)
         team = await store.team_name(self.pool, msg.team_id)
         if team is None:
@@ -231,6 +234,9 @@ class Notifier:
     async def on_run_notice_requested(self, msg: RunNoticeRequested) -> None:
         """Each admin of the team is told once that its syncs fail (at most once a team and day) or work
         again; a redelivery sends nobody anything twice."""
+        await _to_its_end(self._run_notice(msg))
+
+    async def _run_notice(self, msg: RunNoticeRequested) -> None:
         _checked_ids(msg.team_id, msg.run_id)
         run = await store.load_ended_run(self.pool, msg.team_id, msg.run_id)
         if run is None:
