@@ -11,11 +11,23 @@ import asyncpg
 from shared.db import enqueue
 from shared.messages import RunNoticeRequested
 
-_END = """
-SELECT r.team_id::text, r.status, r.dry_run, (coalesce(r.finished_at, now()) AT TIME ZONE 'UTC')::date AS day,
+
+def reads_directory(run: str) -> str:
+    """SQL that holds when the run aliased ``run`` read the directory: a sync, not an admin's undo or decision
+    on a merge, which can be refused without anything being wrong with the connection, and so neither start
+    nor end a streak of failures."""
+    return (
+        f"({run}.undoes IS NULL AND NOT EXISTS"
+        f" (SELECT 1 FROM member_merges mm WHERE mm.decision_run_id = {run}.id))"
+    )
+
+
+_END = f"""
+SELECT r.team_id::text, r.status, r.dry_run, {reads_directory("r")} AS sync,
+       (coalesce(r.finished_at, now()) AT TIME ZONE 'UTC')::date AS day,
        (SELECT p.status FROM sync_runs p
          WHERE p.team_id = r.team_id AND p.id <> r.id AND NOT p.dry_run AND p.finished_at IS NOT NULL
-           AND p.status IN ('succeeded', 'failed', 'held')
+           AND p.status IN ('succeeded', 'failed', 'held') AND {reads_directory("p")}
          ORDER BY p.finished_at DESC LIMIT 1) AS before
   FROM sync_runs r WHERE r.id = $1
 """
@@ -24,7 +36,7 @@ SELECT r.team_id::text, r.status, r.dry_run, (coalesce(r.finished_at, now()) AT 
 async def after_end(conn: asyncpg.Connection, run_id: str) -> None:
     """The notice the run's end calls for, if any, into the outbox of the caller's transaction."""
     run = await conn.fetchrow(_END, run_id)
-    if run is None or run["dry_run"]:
+    if run is None or run["dry_run"] or not run["sync"]:
         return
     failed, failed_before = run["status"] == "failed", run["before"] == "failed"
     if failed == failed_before:

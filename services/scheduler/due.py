@@ -33,6 +33,7 @@ from services.scheduler.cadence import next_run_at
 from services.scheduler.run_queue import queue_run
 from services.scheduler.stalled import fail_stalled_runs
 from shared import failures
+from shared.run_notices import reads_directory
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,27 +45,29 @@ SCHEDULER = "scheduler"
 
 # R14: the team's latest run failed for a cause that needs a person, and nobody saved the configuration or
 # connected the directory since.
-_WAITS_FOR_A_PERSON = """
+_WAITS_FOR_A_PERSON = f"""
 SELECT r.status = 'failed' AND r.failure_cause = ANY($3::text[])
        AND r.finished_at > greatest(c.updated_at,
            (SELECT d.connected_at FROM directory_connections d WHERE d.team_id = c.team_id))
   FROM sync_runs r
  WHERE r.team_id = c.team_id AND NOT r.dry_run AND r.status IN ('succeeded', 'failed', 'held')
+   AND {reads_directory("r")}
  ORDER BY r.created_at DESC LIMIT 1
 """
 
 # Failed scheduled runs of the last day that are their team's latest run and that no retry was planned for.
-_UNPLANNED = """
+_UNPLANNED = f"""
 SELECT r.id, r.team_id, r.failure_cause, r.finished_at,
        (SELECT count(*) FROM sync_runs f
          WHERE f.team_id = r.team_id AND NOT f.dry_run AND f.status = 'failed' AND f.trigger = 'schedule'
            AND f.created_at > coalesce((SELECT max(o.created_at) FROM sync_runs o WHERE o.team_id = r.team_id
-               AND NOT o.dry_run AND o.status IN ('succeeded', 'held')), '-infinity')) AS failures
+               AND NOT o.dry_run AND o.status IN ('succeeded', 'held') AND {reads_directory("o")}),
+               '-infinity')) AS failures
   FROM sync_runs r JOIN sync_configs c ON c.team_id = r.team_id
  WHERE r.status = 'failed' AND r.finished_at > $1::timestamptz - interval '1 day' AND r.trigger = 'schedule'
    AND NOT r.dry_run AND c.cadence <> 'off' AND c.retry_of IS DISTINCT FROM r.id
    AND NOT EXISTS (SELECT 1 FROM sync_runs l WHERE l.team_id = r.team_id AND NOT l.dry_run
-                      AND l.created_at > r.created_at)
+                      AND l.created_at > r.created_at AND {reads_directory("l")})
  ORDER BY r.finished_at LIMIT $2
    FOR UPDATE OF c SKIP LOCKED
 """

@@ -101,6 +101,24 @@ async def test_the_first_failure_of_a_streak_and_the_first_success_after_it_are_
     assert await pool.fetchval("SELECT failure_cause FROM sync_runs WHERE id = $1", first) == "secret"
 
 
+async def test_an_undo_neither_starts_nor_ends_a_streak(pool, team):
+    """An undo refused (a later run touched its members) says nothing about the connection."""
+    synced = await succeeded(pool, team)
+    undo = await new_run(pool, team, trigger="manual")
+    await pool.execute("UPDATE sync_runs SET undoes = $2 WHERE id = $1", undo, synced)
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.fail(conn, undo, f"run {synced} cannot be undone: a later run changed its members")
+    assert await notices(pool) == []
+    broken = await failed(pool, team, Cause.SECRET, "the client secret is wrong or expired")
+    assert [(n.kind, n.run_id) for n in await notices(pool)] == [("failed", broken)]
+    again = await new_run(pool, team, trigger="manual")
+    await pool.execute("UPDATE sync_runs SET undoes = $2 WHERE id = $1", again, synced)
+    async with pool.acquire() as conn, conn.transaction():
+        await runs.fail(conn, again, "refused")
+    await succeeded(pool, team)  # the streak of real failures ends here, not at the undo
+    assert [n.kind for n in await notices(pool)] == ["fixed"]
+
+
 async def test_each_admin_gets_one_failure_notice_a_team_and_day_saying_what_to_do(
     pool, team, notifier, smtp_server
 ):
