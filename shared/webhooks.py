@@ -46,10 +46,20 @@ def sign(secret: str, delivery_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
 
 
+# IPv6 prefixes that a translator on the way turns into the IPv4 address they embed (RFC 6052, RFC 8215).
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+
+
 def public_address(address: str) -> bool:
+    """Whether ``address`` reaches the public internet, and only it: an IPv6 address that carries an IPv4
+    one (mapped, 6to4, Teredo, NAT64) is judged by the IPv4 address it leads to."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if any(ip in net for net in _NAT64):
+            return public_address(str(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+        carried = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if carried is not None:
+            return public_address(str(carried))
     return ip.is_global and not ip.is_multicast
 
 

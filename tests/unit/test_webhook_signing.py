@@ -25,6 +25,10 @@ def test_the_signature_matches_the_specifications_example():
         "https:///path",
         "https://127.0.0.1/",
         "https://[::ffff:10.0.0.1]/",
+        "https://[64:ff9b::a00:5]/",  # NAT64 of 10.0.0.5
+        "https://[64:ff9b:1::a00:5]/",
+        "https://[2002:a00:5::1]/",  # 6to4 of 10.0.0.5
+        "https://[2001:0:4136:e378:8000:63bf:f5ff:fffa]/",  # Teredo of 10.0.0.5
         "https://[fe80::1]/",
         "https://100.64.0.1/",
         "https://0.0.0.0/",
@@ -44,6 +48,7 @@ def test_urls_refused(url):
 def test_public_urls_and_allowed_private_ones_pass():
     assert check_url("https://hooks.example.com:8443/in?x=1", False)
     assert check_url("https://8.8.8.8/in", False)
+    assert check_url("https://[64:ff9b::808:808]/in", False)  # NAT64 of 8.8.8.8
     assert check_url("https://127.0.0.1:9000/in", True)
     with pytest.raises(UrlRefused):
         check_url("http://127.0.0.1/in", True)  # https, always
