@@ -26,6 +26,7 @@ from shared.graph.errors import (
 class Cause(StrEnum):
     # Causes that need a person.
     SECRET = "secret"  # the client secret is wrong or expired
+    CERTIFICATE = "certificate"  # the client certificate expired or is not registered on the app
     APP = "app"  # the app is not in the tenant, or has no consent there (consent revoked)
     TENANT = "tenant"  # the tenant is unknown
     TOKEN = "token"  # Graph refused the app's token
@@ -41,7 +42,15 @@ class Cause(StrEnum):
 
 
 NEEDS_A_PERSON = frozenset(
-    {Cause.SECRET, Cause.APP, Cause.TENANT, Cause.TOKEN, Cause.PERMISSION, Cause.CONFIGURATION}
+    {
+        Cause.SECRET,
+        Cause.CERTIFICATE,
+        Cause.APP,
+        Cause.TENANT,
+        Cause.TOKEN,
+        Cause.PERMISSION,
+        Cause.CONFIGURATION,
+    }
 )
 # R14: a scheduled run failed for a passing cause is queued again after these waits, one after the other;
 # after them the team waits for its next cadence period.
@@ -71,9 +80,12 @@ def retry_after(value: str | None, failures: int) -> timedelta | None:
 def cause_of(exc: BaseException) -> Cause:
     """The cause of a failure the fetcher met."""
     if isinstance(exc, GraphAuthError):
-        return {"secret": Cause.SECRET, "client_id": Cause.APP, "tenant_id": Cause.TENANT}.get(
-            exc.credential or "", Cause.TOKEN
-        )
+        return {
+            "secret": Cause.SECRET,
+            "certificate": Cause.CERTIFICATE,
+            "client_id": Cause.APP,
+            "tenant_id": Cause.TENANT,
+        }.get(exc.credential or "", Cause.TOKEN)
     if isinstance(exc, GraphForbidden):
         return Cause.PERMISSION
     if isinstance(exc, GraphThrottled):
@@ -100,6 +112,13 @@ _ADVICE: dict[Cause, Advice] = {
         "Microsoft's identity platform refused the app's client secret: it is wrong or has expired.",
         "Make a new client secret in the Entra admin center (App registrations, the app, Certificates &"
         " secrets), then save its Value under Directory in CardSync.",
+    ),
+    Cause.CERTIFICATE: Advice(
+        "Microsoft's identity platform refused the app's client certificate: it has expired, or it is not"
+        " the one registered on the app.",
+        "Upload a new certificate to the app in the Entra admin center (App registrations, the app,"
+        " Certificates & secrets), then connect the directory again with it and its private key under"
+        " Directory in CardSync.",
     ),
     Cause.APP: Advice(
         "The app is not registered in the tenant, or its admin consent there was revoked.",

@@ -14,6 +14,11 @@ from shared.graph.errors import GraphThrottled, error_for, token_error
     ("error", "expected"),
     [
         (token_error({"error": "invalid_client", "error_codes": [7000222]}, "t", "c"), Cause.SECRET),
+        (token_error({"error": "invalid_client", "error_codes": [700027]}, "t", "c"), Cause.CERTIFICATE),
+        (
+            token_error({"error": "invalid_client", "error_codes": [7000222]}, "t", "c", certificate=True),
+            Cause.CERTIFICATE,
+        ),
         (token_error({"error": "invalid_request", "error_codes": [90002]}, "t", "c"), Cause.TENANT),
         (token_error({"error": "unauthorized_client", "error_codes": [700016]}, "t", "c"), Cause.APP),
         (token_error({"error": "temporarily_unavailable"}, "t", "c"), Cause.GRAPH),
