@@ -199,6 +199,12 @@ class PhotosStored(RunMessage):
     etags: dict[str, str | None] = Field(
         description="directory id -> the etag of the photo stored; None for a photo removed"
     )
+    forget: list[str] = Field(
+        default_factory=list,
+        max_length=1_000_000,
+        description="directory ids whose member (and photo) went outside a sync, an undo's: their next member"
+        " is checked from scratch",
+    )
 
 
 class RunApplied(RunMessage):

@@ -174,6 +174,8 @@ class Fetcher:
         except ValueError as exc:
             raise Permanent(f"{msg.team_id!r} is not a team id") from exc
         await photo_etags.record(self.pool, team_id, msg.etags)
+        if msg.forget:
+            await photo_etags.forget_ids(self.pool, team_id, msg.forget)
 
     def _syncs_photos(self, run: Run) -> bool:
         if not self.photos or run.dry_run or run.config is None:

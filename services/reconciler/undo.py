@@ -15,7 +15,7 @@ import asyncpg
 from services.reconciler import apply
 from services.reconciler.plan import COUNT_KEYS
 from shared import db, runs, undo
-from shared.messages import AdminDigestRequested
+from shared.messages import AdminDigestRequested, PhotosStored
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ SELECT run_id, unnest(created), 'create', NULL, NULL, NULL, NULL, NULL, NULL FRO
 """
 _STEPS: tuple[str, ...] = (
     # The members the run made, with their links, places, photos and pending invites (cascaded).
-    """UPDATE undo_rows u SET account = jsonb_build_object('id', m.account_id) FROM members m
-        WHERE u.op = 'create' AND m.id = u.member_id""",
+    """UPDATE undo_rows u SET account = jsonb_build_object('id', m.account_id, 'directory_id', m.directory_id)
+         FROM members m WHERE u.op = 'create' AND m.id = u.member_id""",
     """WITH gone AS (
          DELETE FROM members m USING undo_rows u
           WHERE u.op = 'create' AND m.id = u.member_id AND m.team_id = $1
@@ -135,6 +135,14 @@ async def apply_undo(conn: asyncpg.Connection, team_id: str, run_id: str, undoes
     counts: dict[str, Any] = dict.fromkeys(COUNT_KEYS, 0) | dict(row)
     summary = await apply.summary(conn)
     await apply.member_events(conn, team_id, run_id)  # the team's webhooks hear who came back and who went
+    # The fetcher forgets the photos of the members the undo took away: a later sync that makes them again
+    # fetches their photos, which its records would otherwise call unchanged.
+    gone = await conn.fetchval(
+        "SELECT array_agg(account ->> 'directory_id') FROM undo_rows"
+        " WHERE op = 'create' AND account ->> 'directory_id' IS NOT NULL"
+    )
+    if gone:
+        await db.enqueue(conn, PhotosStored(team_id=team_id, run_id=run_id, etags={}, forget=gone))
     await conn.execute("DROP TABLE undo_rows")
     await runs.finish(conn, run_id, runs.RunStatus.SUCCEEDED, counts, [], summary=summary)
     # R16: the admins learn who came back and who went.

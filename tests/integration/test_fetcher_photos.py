@@ -187,3 +187,23 @@ async def test_a_photos_stored_message_with_a_bad_team_id_is_refused_for_good(fe
     msg = PhotosStored(team_id="not-a-team", run_id="r", etags={"u": "e"})
     with pytest.raises(Permanent, match="not a team id"):
         await dispatch(fetcher_handlers(fetch_bench.fetcher()), msg)
+
+
+async def test_photos_the_reconciler_took_away_are_forgotten_and_fetched_again(fetch_bench):
+    """An undo deletes members a run made; PhotosStored's ``forget`` drops their photo records, so the sync
+    that makes them again downloads their photos instead of calling them unchanged."""
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    [user] = add_users(b.tenant, group, 1, "u")
+    b.tenant.set_photo(user, png((1, 2, 3)), "image/png")
+    team = await b.team()
+    run, photos = await sync(b, team, group)
+    assert run["status"] == "succeeded" and [p.directory_id for p in photos] == [user]
+    await b.pool.execute("DELETE FROM members WHERE team_id = $1", team)  # as an undo takes them away
+    forget = PhotosStored(team_id=team, run_id=str(run["id"]), etags={}, forget=[user])
+    await dispatch(fetcher_handlers(b.fetcher()), forget)
+    assert await b.pool.fetchval("SELECT count(*) FROM fetcher_photos WHERE team_id = $1", team) == 0
+    run, photos = await sync(b, team, group)
+    assert run["status"] == "succeeded", run["error"]
+    assert [p.directory_id for p in photos] == [user]
+    assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared import runs, undo
-from shared.messages import RunUndoRequested, WebhookEvent
+from shared.messages import PhotosStored, RunUndoRequested, WebhookEvent
 from tests.fixtures.reconciler import GROUP, OTHER_GROUP, user
 
 TWO_GROUPS = {
@@ -117,6 +117,14 @@ async def test_undoing_a_churn_run_restores_the_team_row_for_row(team):
         e["e"]["event"]: len(e["e"]["member_ids"]) for e in events if e["e"]["run_id"] == str(undone["id"])
     }
     assert undo_events == {"member.removed": 2, "member.updated": 3}
+    # the fetcher forgets the photos of the members the undo took away (users 7 and 8)
+    forgets = await team.pool.fetch(
+        "SELECT body FROM outbox WHERE routing_key = $1", PhotosStored.routing_key
+    )
+    forgot = [PhotosStored.from_bytes(r["body"]) for r in forgets]
+    forgot = [m for m in forgot if m.run_id == str(undone["id"])]
+    assert len(forgot) == 1 and forgot[0].etags == {}
+    assert sorted(forgot[0].forget) == sorted([user(7).id, user(8).id])
     # its digest lists who came back and who went
     assert undone["summary"]["totals"] == {"added": 1, "removed": 2, "held": 0}
     # once is enough
