@@ -70,10 +70,11 @@ _STEPS: tuple[str, ...] = (
               card_fields = r.card_fields, removed_at = r.removed_at, updated_at = now()
          FROM undo_rows u, jsonb_populate_record(NULL::members, u.member) r
         WHERE u.op IN ('update', 'remove') AND m.id = u.member_id""",
-    # R4: a login the run changed goes back, unless another account has taken it since.
+    # R4: a login the run changed goes back, unless another account has taken it since; only on an account
+    # this team's sync made, the only ones its runs move (a login another team's sync moved stays).
     """UPDATE accounts a SET email = r.email
          FROM undo_rows u, jsonb_populate_record(NULL::accounts, u.account) r
-        WHERE u.op = 'update' AND a.id = r.id AND a.email IS DISTINCT FROM r.email
+        WHERE u.op = 'update' AND a.id = r.id AND a.email IS DISTINCT FROM r.email AND a.created_by_team = $1
           AND NOT EXISTS (SELECT 1 FROM accounts x
                            WHERE x.email_key = lower(btrim(r.email)) AND x.id <> a.id)""",
     """DELETE FROM links l USING undo_rows u
