@@ -44,6 +44,6 @@ async def after_end(conn: asyncpg.Connection, run_id: str) -> None:
     await enqueue(
         conn,
         RunNoticeRequested(
-            team_id=run["team_id"], run_id=run_id, kind="failed" if failed else "fixed", day=run["day"]
+            team_id=run["team_id"], run_id=str(run_id), kind="failed" if failed else "fixed", day=run["day"]
         ),
     )

@@ -274,7 +274,9 @@ class Chaos:
         )
         exits.push_async_callback(http.close)
         groups = tuple(g["displayName"] for g in self.tenant.groups.values())
-        self.team = await connect_team(http, self.tenant, groups=groups)
+        # The soak's first sync (10,000 people) is more than the addition guard lets through unapproved.
+        guard = {"max_count": max(self.plan.users * 2, 2000), "max_percent": 100}
+        self.team = await connect_team(http, self.tenant, groups=groups, addition_guard=guard)
 
     # The session
     async def first_sync(self) -> None:

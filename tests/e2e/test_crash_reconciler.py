@@ -14,7 +14,10 @@ USERS = 20_000
 
 async def test_reconciler_killed_mid_apply_completes_the_run_exactly_once(simulator, stack, stack_api):
     tenant = small_tenant(simulator, USERS)
-    team = await connect_team(stack_api, tenant, send_invites=False)
+    # a first sync of 20,000 is more than the addition guard lets through unapproved
+    team = await connect_team(
+        stack_api, tenant, send_invites=False, addition_guard={"max_count": USERS, "max_percent": 100}
+    )
     run = await team.start()
     run = await until(
         lambda: team.run(run["id"]),
