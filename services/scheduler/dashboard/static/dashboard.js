@@ -77,15 +77,16 @@
   function edited(event) { if (event.target.closest("#mappings")) { edits += 1; } }
   document.addEventListener("input", edited, true);
   document.addEventListener("change", edited, true);
+  // Each request keeps the count it was sent at: checks overlap, and one answered late must be judged by
+  // its own count, not by the latest request's.
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
-    if (elt && elt.id === "mappings-check") { elt.dataset.sentAt = String(edits); }
+    if (elt && elt.id === "mappings-check") { event.detail.xhr.cardsyncSentAt = edits; }
   });
+  // (A swap's event names its target, #mappings, not the fieldset that sent it: the request is what knows.)
   document.addEventListener("htmx:beforeSwap", function (event) {
-    var elt = event.detail.elt;
-    if (elt && elt.id === "mappings-check" && elt.dataset.sentAt !== String(edits)) {
-      event.detail.shouldSwap = false;
-    }
+    var sentAt = event.detail.xhr.cardsyncSentAt;
+    if (sentAt !== undefined && sentAt !== edits) { event.detail.shouldSwap = false; }
   });
 
   document.addEventListener("htmx:configRequest", function (event) {
