@@ -26,6 +26,7 @@ import aiohttp
 import asyncpg
 
 from shared import db
+from shared.topology import CONSUMERS
 
 SERVICES = ("scheduler", "fetcher", "reconciler", "notifier")
 
@@ -374,9 +375,9 @@ async def delete_topology(amqp_url: str, prefix: str) -> None:
     conn = await aio_pika.connect(amqp_url)
     try:
         channel = await conn.channel()
-        for service in SERVICES:
+        for queue in dict.fromkeys((*SERVICES, *CONSUMERS)):
             for suffix in ("", ".retry", ".dead"):
-                await channel.queue_delete(f"{prefix}.{service}{suffix}")
+                await channel.queue_delete(f"{prefix}.{queue}{suffix}")
         for name in (prefix, f"{prefix}.dead"):
             await channel.exchange_delete(name)
     finally:

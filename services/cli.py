@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from shared import logs
 from shared.runtime import StartupError, Unreachable
 from shared.settings import Settings
+from shared.topology import CONSUMERS
 
 SERVICES = ("scheduler", "fetcher", "reconciler", "notifier")
 GC_THRESHOLD = 50_000  # allocations between the young generation's collections (Python's default: 700)
@@ -106,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     dead_letters = command(
         "dead-letters",
         "list, show, replay or purge the messages no service could handle",
-        "Work on the dead-letter queues (<prefix>.<service>.dead) of the fetcher, reconciler and notifier: "
+        "Work on the dead-letter queues (<prefix>.<queue>.dead) of the fetcher, reconciler and notifier: "
         "list"
         " their messages with the error that put each there, show one, replay messages to their service (once"
         " what failed is mended) or purge them.",
@@ -120,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
         "ids", nargs="*", metavar="MESSAGE_ID", help="the messages to show, replay or purge"
     )
     dead_letters.add_argument(
-        "--queue", choices=SERVICES[1:], help="one service's dead-letter queue (default: all)"
+        "--queue", choices=CONSUMERS, help="one queue's dead letters (default: every queue's)"
     )
     dead_letters.add_argument(
         "--all", action="store_true", help="replay or purge every message of the queues"

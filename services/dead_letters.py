@@ -21,8 +21,8 @@ from shared.bus import Bus
 from shared.runtime import StartupError, Unreachable, connect_bus
 from shared.settings import Settings
 from shared.settlement import ERROR, FAILURES, OUTAGES
+from shared.topology import CONSUMERS
 
-CONSUMERS = ("fetcher", "reconciler", "notifier")
 BUS_HEADERS = frozenset({FAILURES, OUTAGES, ERROR})
 Out = Callable[[str], None]
 

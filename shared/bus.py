@@ -142,9 +142,11 @@ class Bus:
     def queue_name(self, consumer: str) -> str:
         return f"{self.prefix}.{consumer}"
 
-    async def declare(self, consumer: str, types: Iterable[type[Message]]) -> AbstractQueue:
-        """Declare a consumer's queue, its retry and dead-letter queues and bindings (idempotent); return the
-        queue."""
+    async def declare(
+        self, consumer: str, types: Iterable[type[Message]], unbind: Iterable[type[Message]] = ()
+    ) -> AbstractQueue:
+        """Declare a consumer's queue, its retry and dead-letter queues and bindings (idempotent), and take
+        away the bindings of ``unbind`` (types another queue of the service now takes); return the queue."""
         assert self._connection is not None, "connect() first"
         channel = await self._connection.channel()
         self._channels.append(channel)
@@ -181,12 +183,23 @@ class Bus:
         )
         for t in types:
             await queue.bind(exchange, routing_key=t.routing_key)
+        for t in unbind:
+            await queue.unbind(exchange, routing_key=t.routing_key)
         return queue
 
-    async def consume(self, consumer: str, types: Iterable[type[Message]], handler: Handler) -> None:
-        """Declare the consumer's queues and start handing its messages to ``handler``."""
+    async def consume(
+        self,
+        consumer: str,
+        types: Iterable[type[Message]],
+        handler: Handler,
+        bind: Iterable[type[Message]] | None = None,
+    ) -> None:
+        """Declare the consumer's queues and start handing its messages to ``handler``. The queue is bound to
+        the keys of ``bind`` (by default all of ``types``) and unbound from the other types, which it still
+        handles: a message that was routed to it before another queue took its type is not lost."""
         by_key = {t.routing_key: t for t in types}
-        queue = await self.declare(consumer, by_key.values())
+        bound = list(by_key.values()) if bind is None else list(bind)
+        queue = await self.declare(consumer, bound, [t for t in by_key.values() if t not in bound])
 
         async def handle(incoming: AbstractIncomingMessage) -> None:
             key = incoming.type or incoming.routing_key or ""

@@ -1,4 +1,5 @@
-"""What every worker service shares: consuming its queue, and its own /healthz and /metrics port."""
+"""What every worker service shares: consuming its queues (``shared.topology``), and its own /healthz and
+/metrics port."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from shared import logs, metrics
+from shared import logs, metrics, topology
 from shared.errors import Permanent
 from shared.health import health_routes, readiness, serve
 from shared.messages import Message, RunMessage
@@ -70,7 +71,10 @@ class Worker:
 
     async def start(self) -> None:
         settings = self.infra.settings
-        await self.infra.bus.consume(self.name, self.handlers, instrumented(self.name, self._dispatch))
+        handle = instrumented(self.name, self._dispatch)
+        # Each of its queues is bound to its own types, and handles any of the service's.
+        for queue, bound in topology.queues_of(self.name, self.handlers).items():
+            await self.infra.bus.consume(queue, self.handlers, handle, bind=bound)
         for task_name, factory in self.background:
             self.infra.spawn(f"{self.name}-{task_name}", factory)
         if self.standalone:

@@ -11,9 +11,9 @@ import asyncpg
 
 from shared import metrics, runs
 from shared.bus import Bus
+from shared.topology import CONSUMERS
 
 log = logging.getLogger(__name__)
-CONSUMERS = ("fetcher", "reconciler", "notifier")
 # Per scheduled team, the end of its last applied successful run, or else when its configuration last changed:
 # an alert compares it with the team's cadence (the index on sync_runs (team_id, created_at) serves each
 # team).

@@ -37,6 +37,7 @@ import asyncpg
 from aiosmtpd.controller import Controller
 
 from shared.bus import Bus
+from shared.topology import CONSUMERS
 from simulator import Simulator, Tenant, generate_tenant
 from tests.e2e.helpers import CLIENT_ID, SECRET, Team, connect_team
 from tests.fixtures.e2e import OPERATOR_TOKEN, SERVICES, Stack, free_port
@@ -44,7 +45,7 @@ from tests.fixtures.proxy import TcpProxy
 
 ENDED = ("succeeded", "failed", "held")
 INVITE_SUBJECT = "You're invited"
-DEAD_LETTER_QUEUES = ("fetcher", "reconciler", "notifier", "scheduler")
+DEAD_LETTER_QUEUES = (*CONSUMERS, "scheduler")
 # The phases of a run (its status, then its progress phase) in their order; where each fault may strike.
 ALL_PHASES = ("queued", "fetching", "reconciling", "photos")
 STRIKE_PHASES = {

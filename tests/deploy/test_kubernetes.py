@@ -19,6 +19,7 @@ from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
 from services.cli import SERVICES
 from shared.bus import Bus
 from shared.settings import Settings
+from shared.topology import QUEUES
 from tests.deploy.test_compose import setting_names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -188,12 +189,15 @@ def test_keda_scales_each_worker_on_its_own_queue(example):
         spec = scaled[f"cardsync-{worker}"]["spec"]
         assert spec["scaleTargetRef"] == {"name": f"cardsync-{worker}"}
         assert 1 <= spec["minReplicaCount"] < spec["maxReplicaCount"]
-        [trigger] = spec["triggers"]
-        assert trigger["type"] == "rabbitmq" and trigger["metadata"]["mode"] == "QueueLength"
-        assert trigger["metadata"]["queueName"] == bus.queue_name(worker)
-        [ref] = authentications[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
-        assert ref["parameter"] == "host" and ref["key"] == "CARDSYNC_AMQP_URL" and ref["key"] in secret
-        assert ref["name"] == "cardsync-secrets"  # not renamed with a hash, which this field would not follow
+        # A trigger for each of the worker's queues.
+        triggers = spec["triggers"]
+        assert [t["metadata"]["queueName"] for t in triggers] == [bus.queue_name(q) for q in QUEUES[worker]]
+        for trigger in triggers:
+            assert trigger["type"] == "rabbitmq" and trigger["metadata"]["mode"] == "QueueLength"
+            [ref] = authentications[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+            assert ref["parameter"] == "host" and ref["key"] == "CARDSYNC_AMQP_URL" and ref["key"] in secret
+            # Not renamed with a hash, which this field would not follow.
+            assert ref["name"] == "cardsync-secrets"
 
 
 def test_the_cpu_alternative_scales_the_same_workers(tmp_path):
