@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.fetcher.ids import Ids
 from services.fetcher.pages import PageSink, split_members, user_of
 from services.fetcher.tree import PAGE_SIZE, group_path
 from shared.graph.client import TenantGraph
@@ -23,7 +24,7 @@ from shared.graph.errors import GraphForbidden
 @dataclass
 class FullRead:
     skipped: list[dict[str, str]] = field(default_factory=list)
-    member_ids: set[str] = field(default_factory=set)
+    member_ids: Ids = field(default_factory=Ids)  # every user sent, in 16 bytes each
 
 
 def transitive_pages(routes: Mapping[str, Sequence[str]]) -> int:

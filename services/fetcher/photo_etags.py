@@ -5,7 +5,7 @@ photo is of use only to a member."""
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import asyncpg
 
@@ -105,13 +105,18 @@ async def advance(pool: asyncpg.Pool, team_id: str, last_id: str, taken: int, sl
     )
 
 
-async def forget(pool: asyncpg.Pool, team_id: str, member_ids: Collection[str]) -> None:
-    """Drop the records of users who are no longer members (after a full read)."""
-    await pool.execute(
-        "DELETE FROM fetcher_photos WHERE team_id = $1 AND NOT (directory_id = ANY($2::text[]))",
-        team_id,
-        list(member_ids),
-    )
+async def forget(pool: asyncpg.Pool, team_id: str, member_ids: Iterable[str]) -> None:
+    """Drop the records of users who are no longer members (after a full read). The members reach the server
+    through COPY, a chunk at a time as they are iterated: as one array parameter, a million ids would be built
+    whole in memory, once as a list and once encoded."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("CREATE TEMP TABLE fetcher_kept (directory_id text) ON COMMIT DROP")
+        await conn.copy_records_to_table("fetcher_kept", records=((i,) for i in member_ids))
+        await conn.execute(
+            "DELETE FROM fetcher_photos f WHERE f.team_id = $1"
+            " AND NOT EXISTS (SELECT 1 FROM fetcher_kept k WHERE k.directory_id = f.directory_id)",
+            team_id,
+        )
 
 
 async def forget_ids(pool: asyncpg.Pool, team_id: str, gone: Collection[str]) -> None:

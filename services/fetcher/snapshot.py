@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -22,7 +22,7 @@ class Snapshot:
     mode: str
     groups: list[GroupInfo]
     skipped: list[dict[str, str]] = field(default_factory=list)
-    member_ids: set[str] = field(default_factory=set)  # full: every member; delta: those who joined
+    member_ids: Iterable[str] = field(default_factory=set)  # full: every member (Ids); delta: who joined
     gone_ids: list[str] = field(default_factory=list)
     left_ids: list[str] = field(default_factory=list)  # delta: those now in no synced group
     started_from: dict[str, str] = field(default_factory=dict)

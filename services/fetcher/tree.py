@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from services.fetcher.graph_model import GroupChanges, Nesting, apply_nesting, synced_ancestors
@@ -40,21 +40,27 @@ class Tree:
             self.members.pop(group_id, None)
 
     def routes(self, synced: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """User id -> the synced groups it belongs to, in the configuration's order."""
+        """User id -> the synced groups it belongs to, in the configuration's order. One dict, its values
+        turned from sets into tuples in place, and one set and one tuple for each combination of groups,
+        shared by its users: a tenant's worth of users is held once."""
         ancestors = synced_ancestors(self.nesting, synced)
         order = {g: n for n, g in enumerate(synced)}
-        combos: dict[frozenset[str], tuple[str, ...]] = {}
-        found: dict[str, frozenset[str]] = {}
+        sets: dict[frozenset[str], frozenset[str]] = {}
+        found: dict[str, Any] = {}
         for group_id, users in self.members.items():
             if not (above := ancestors.get(group_id)):
                 continue
             for user_id in users:
                 had = found.get(user_id)
-                found[user_id] = above if had is None else had | above
+                if had is None:
+                    found[user_id] = above
+                elif not above <= had:
+                    merged = had | above
+                    found[user_id] = sets.setdefault(merged, merged)
+        combos = {groups: tuple(sorted(groups, key=order.__getitem__)) for groups in {*found.values()}}
         for user_id, groups in found.items():
-            if groups not in combos:
-                combos[groups] = tuple(sorted(groups, key=order.__getitem__))
-        return {u: combos[g] for u, g in found.items()}
+            found[user_id] = combos[groups]
+        return found
 
 
 async def gather_all(coroutines: Iterable[Awaitable[T]]) -> list[T]:

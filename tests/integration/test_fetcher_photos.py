@@ -207,3 +207,24 @@ async def test_photos_the_reconciler_took_away_are_forgotten_and_fetched_again(f
     assert run["status"] == "succeeded", run["error"]
     assert [p.directory_id for p in photos] == [user]
     assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}
+
+
+async def test_a_full_read_forgets_the_photo_records_of_users_it_did_not_read(fetch_bench):
+    """A full read keeps the photo records of the users it read (sent to the server by COPY) and drops the
+    others': a user who left the group, and an id no read gives."""
+    b = fetch_bench
+    group = b.tenant.add_group(displayName="Team")
+    stays, leaves = add_users(b.tenant, group, 2, "u")
+    for user in (stays, leaves):
+        b.tenant.set_photo(user, png((4, 5, 6)), "image/png")
+    team = await b.team()
+    run, _ = await sync(b, team, group)
+    assert run["status"] == "succeeded", run["error"]
+    await b.pool.execute(
+        "INSERT INTO fetcher_photos (team_id, directory_id, etag) VALUES ($1, 'not-a-guid', NULL)", team
+    )
+    b.tenant.remove_member(group, leaves)
+    wired = applying(b, use_delta=False)
+    await wired.fetcher.on_sync_requested(await b.run(team, config(group)))
+    rows = await b.pool.fetch("SELECT directory_id FROM fetcher_photos WHERE team_id = $1", team)
+    assert {r["directory_id"] for r in rows} == {stays}
