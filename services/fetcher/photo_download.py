@@ -19,16 +19,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import asyncpg
 
 from services.fetcher import photo_etags
+from services.fetcher.ids import Ids
 from services.fetcher.pages import Publish
 from shared import runs
-from shared.graph.batch import BatchItem, batch_get, chunks
+from shared.graph.batch import MAX_BATCH, BatchItem, batch_get
 from shared.graph.client import TenantGraph
 from shared.graph.errors import error_for
 from shared.image_types import MAX_PHOTO_BYTES, photo_problem, sniff
@@ -121,11 +122,11 @@ class PhotoCheck:
     def progress(self) -> dict[str, int]:
         return {"photos_checked": self.checked}
 
-    async def check(self, candidates: Sequence[str]) -> None:
+    async def check(self, candidates: Iterable[str]) -> None:
         """Check ``candidates``' photos. On a failure that is not about one photo (a GraphError), the workers
         finish the batches they hold, so that every message counted in ``sent`` was sent, and it is raised."""
         known = await photo_etags.known_etags(self.pool, self.run.team_id, candidates)
-        batches = chunks(list(candidates))
+        batches = batched(candidates)
         failures: list[Exception] = []
         await asyncio.gather(*(self._work(batches, known, failures) for _ in range(self.workers)))
         await self._send()
@@ -216,11 +217,24 @@ class PhotoCheck:
         return _Download(photo, judged=True)
 
 
-async def photo_candidates(pool: asyncpg.Pool, team_id: str, slice_days: int) -> list[str]:
+async def photo_candidates(pool: asyncpg.Pool, team_id: str, slice_days: int) -> Ids:
     """The team's members whose photo no check has recorded (new members, and those whose check failed or was
-    cut short), then the rotating slice of members checked before (the cursor moves on)."""
-    fresh = await photo_etags.unchecked_members(pool, team_id)
+    cut short), then the rotating slice of members checked before (the cursor moves on), each once."""
     rotation = await photo_etags.rotating_slice(pool, team_id, slice_days)
+    # Apart unless a record came in between: a rotating user is not taken again as a fresh one.
+    candidates = await photo_etags.unchecked_members(pool, team_id, skip=set(rotation))
     if rotation:
         await photo_etags.advance(pool, team_id, rotation[-1], len(rotation), slice_days)
-    return list(dict.fromkeys([*fresh, *rotation]))
+    candidates.update(rotation)
+    return candidates
+
+
+def batched(ids: Iterable[str], size: int = MAX_BATCH) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for object_id in ids:
+        batch.append(object_id)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

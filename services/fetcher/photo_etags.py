@@ -5,21 +5,35 @@ photo is of use only to a member."""
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 
 import asyncpg
 
+from services.fetcher.ids import Ids
 
-async def known_etags(pool: asyncpg.Pool, team_id: str, ids: Sequence[str]) -> dict[str, str | None]:
+CURSOR_ROWS = 5000  # rows a cursor brings at a time
+
+
+async def known_etags(pool: asyncpg.Pool, team_id: str, ids: Iterable[str]) -> dict[str, str | None]:
     """The recorded etags of ``ids``: one statement for a whole run's candidates, not one per batch (the table
-    fills during a first pass, and a plan cached while it was empty would scan all of it for each batch)."""
-    rows = await pool.fetch(
-        "SELECT f.directory_id, f.etag FROM unnest($2::text[]) AS d(id)"
-        " JOIN fetcher_photos f ON f.team_id = $1 AND f.directory_id = d.id",
-        team_id,
-        list(ids),
-    )
+    fills during a first pass, and a plan cached while it was empty would scan all of it for each batch). The
+    ids reach the server through COPY, a chunk at a time (see ``_copy_ids``)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await _copy_ids(conn, ids)
+        rows = await conn.fetch(
+            "SELECT f.directory_id, f.etag FROM fetcher_ids d"
+            " JOIN fetcher_photos f ON f.team_id = $1 AND f.directory_id = d.directory_id",
+            team_id,
+        )
     return {r["directory_id"]: r["etag"] for r in rows}
+
+
+async def _copy_ids(conn: asyncpg.Connection, ids: Iterable[str]) -> None:
+    """``ids`` into the temporary table fetcher_ids, gone at the transaction's end, by COPY: a chunk at a time
+    as they are iterated, where one array parameter of a million ids would be built whole in memory, once as
+    a list and once encoded."""
+    await conn.execute("CREATE TEMP TABLE fetcher_ids (directory_id text) ON COMMIT DROP")
+    await conn.copy_records_to_table("fetcher_ids", records=((i,) for i in ids))
 
 
 DAY = 86400.0
@@ -65,16 +79,24 @@ async def rotating_slice(pool: asyncpg.Pool, team_id: str, slice_days: int) -> l
     return [r["directory_id"] for r in ids]
 
 
-async def unchecked_members(pool: asyncpg.Pool, team_id: str) -> list[str]:
-    """The directory ids of the team's members (as the last apply left them) whose photo no check recorded."""
-    rows = await pool.fetch(
-        "SELECT m.directory_id FROM members m WHERE m.team_id = $1 AND m.directory_id IS NOT NULL"
-        " AND m.status <> 'removed' AND NOT EXISTS (SELECT 1 FROM fetcher_photos p"
-        "  WHERE p.team_id = $1 AND p.directory_id = m.directory_id)"
-        " ORDER BY m.directory_id",
-        team_id,
-    )
-    return [r["directory_id"] for r in rows]
+async def unchecked_members(pool: asyncpg.Pool, team_id: str, skip: Collection[str] = ()) -> Ids:
+    """The directory ids of the team's members (as the last apply left them) whose photo no check recorded,
+    but for ``skip``; read through a cursor into 16 bytes each (a first sync of a million members would
+    otherwise hold a million rows, then a million strings)."""
+    ids = Ids()
+    async with pool.acquire() as conn, conn.transaction():
+        rows = conn.cursor(
+            "SELECT m.directory_id FROM members m WHERE m.team_id = $1 AND m.directory_id IS NOT NULL"
+            " AND m.status <> 'removed' AND NOT EXISTS (SELECT 1 FROM fetcher_photos p"
+            "  WHERE p.team_id = $1 AND p.directory_id = m.directory_id)"
+            " ORDER BY m.directory_id",
+            team_id,
+            prefetch=CURSOR_ROWS,
+        )
+        async for (directory_id,) in rows:
+            if directory_id not in skip:
+                ids.add(directory_id)
+    return ids
 
 
 async def record(pool: asyncpg.Pool, team_id: str, etags: dict[str, str | None]) -> None:
@@ -106,15 +128,12 @@ async def advance(pool: asyncpg.Pool, team_id: str, last_id: str, taken: int, sl
 
 
 async def forget(pool: asyncpg.Pool, team_id: str, member_ids: Iterable[str]) -> None:
-    """Drop the records of users who are no longer members (after a full read). The members reach the server
-    through COPY, a chunk at a time as they are iterated: as one array parameter, a million ids would be built
-    whole in memory, once as a list and once encoded."""
+    """Drop the records of users who are no longer members (after a full read)."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("CREATE TEMP TABLE fetcher_kept (directory_id text) ON COMMIT DROP")
-        await conn.copy_records_to_table("fetcher_kept", records=((i,) for i in member_ids))
+        await _copy_ids(conn, member_ids)
         await conn.execute(
             "DELETE FROM fetcher_photos f WHERE f.team_id = $1"
-            " AND NOT EXISTS (SELECT 1 FROM fetcher_kept k WHERE k.directory_id = f.directory_id)",
+            " AND NOT EXISTS (SELECT 1 FROM fetcher_ids k WHERE k.directory_id = f.directory_id)",
             team_id,
         )
 
