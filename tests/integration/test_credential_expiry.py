@@ -7,22 +7,8 @@ import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from services.notifier.handlers import Notifier
-from services.notifier.smtp import SmtpTransport
 from services.scheduler.credential_expiry import notice_expiring
 from shared.messages import CredentialExpiring
-
-
-@pytest.fixture
-async def notifier(pool, settings, smtp_server):
-    mail_settings = settings.model_copy(
-        update={"smtp_port": smtp_server.port, "public_url": "https://cards.example/"}
-    )
-    transport = SmtpTransport(mail_settings)
-    yield Notifier(pool, mail_settings, transport, retry_for=10, max_backoff=0.5)
-    await transport.close()
 
 
 async def _team(pool, expires_at: datetime | None, credential: str = "certificate") -> str:

@@ -18,16 +18,6 @@ SUMMARY = {
 
 
 @pytest.fixture
-async def notifier(pool, settings, smtp_server):
-    mail_settings = settings.model_copy(
-        update={"smtp_port": smtp_server.port, "public_url": "https://cards.example/"}
-    )
-    transport = SmtpTransport(mail_settings)
-    yield Notifier(pool, mail_settings, transport, retry_for=10, max_backoff=0.5)
-    await transport.close()
-
-
-@pytest.fixture
 async def team(pool) -> str:
     team = await pool.fetchval(
         "INSERT INTO teams (name, token_hash) VALUES ('Contoso', $1) RETURNING id", uuid.uuid4().hex

@@ -10,22 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from services.notifier.bootstrap import handler_map
-from services.notifier.handlers import Notifier
-from services.notifier.smtp import SmtpTransport
 from shared import runs
 from shared.failures import Cause
 from shared.messages import RunNoticeRequested
 from shared.worker import dispatch
-
-
-@pytest.fixture
-async def notifier(pool, settings, smtp_server):
-    mail_settings = settings.model_copy(
-        update={"smtp_port": smtp_server.port, "public_url": "https://cards.example/"}
-    )
-    transport = SmtpTransport(mail_settings)
-    yield Notifier(pool, mail_settings, transport, retry_for=10, max_backoff=0.5)
-    await transport.close()
 
 
 @pytest.fixture
