@@ -5,6 +5,8 @@ the template's links on every later run."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
 from shared.card_links import LINK_FIELDS
@@ -14,34 +16,43 @@ async def apply_template(conn: asyncpg.Connection, member_id: str, template_id: 
     """Give the member the template's links (once each), drop a previous template's, and move the synced
     email and phone values into the template's email and phone links, leaving no duplicate. Run it in the
     caller's transaction."""
+    await apply_to_members(conn, [member_id], template_id)
+
+
+async def apply_to_members(conn: asyncpg.Connection, member_ids: Sequence[str], template_id: str) -> None:
+    """``apply_template`` for many members at once, a few statements whatever their number."""
     await conn.execute(
-        "UPDATE members SET template_id = $2, updated_at = now() WHERE id = $1", member_id, template_id
+        "UPDATE members SET template_id = $2, updated_at = now() WHERE id = ANY($1::uuid[])",
+        member_ids,
+        template_id,
     )
     # A previous template's link that holds a synced value becomes the sync's own link again.
     await conn.execute(
-        "UPDATE links SET template_link_id = NULL FROM template_links t WHERE links.member_id = $1"
-        " AND links.template_link_id = t.id AND t.template_id <> $2 AND links.source IS NOT NULL",
-        member_id,
+        "UPDATE links SET template_link_id = NULL FROM template_links t"
+        " WHERE links.member_id = ANY($1::uuid[]) AND links.template_link_id = t.id AND t.template_id <> $2"
+        " AND links.source IS NOT NULL",
+        member_ids,
         template_id,
     )
     await conn.execute(
-        "DELETE FROM links l USING template_links t WHERE l.member_id = $1 AND l.template_link_id = t.id"
-        " AND t.template_id <> $2",
-        member_id,
+        "DELETE FROM links l USING template_links t WHERE l.member_id = ANY($1::uuid[])"
+        " AND l.template_link_id = t.id AND t.template_id <> $2",
+        member_ids,
         template_id,
     )
     await conn.execute(
         """
         INSERT INTO links (member_id, type, label, value, template_link_id, position)
-        SELECT $1, t.type, t.label, t.value, t.id, t.position FROM template_links t
+        SELECT m.id, t.type, t.label, t.value, t.id, t.position
+          FROM unnest($1::uuid[]) AS m(id) CROSS JOIN template_links t
          WHERE t.template_id = $2
-           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.member_id = $1 AND l.template_link_id = t.id)
+           AND NOT EXISTS (SELECT 1 FROM links l WHERE l.member_id = m.id AND l.template_link_id = t.id)
         """,
-        member_id,
+        member_ids,
         template_id,
     )
     for source, (kind, _) in LINK_FIELDS.items():
-        await _move(conn, member_id, source, kind)
+        await conn.execute(_MOVE, member_ids, kind, source)
 
 
 async def edit_template(
@@ -98,23 +109,20 @@ async def edit_template(
         template_id,
     )
     members = await conn.fetch("SELECT id FROM members WHERE template_id = $1 ORDER BY id", template_id)
-    for member in members:
-        await apply_template(conn, member["id"], template_id)
+    await apply_to_members(conn, [m["id"] for m in members], template_id)
 
 
-async def _move(conn: asyncpg.Connection, member_id: str, source: str, kind: str) -> None:
-    target = await conn.fetchval(
-        "SELECT id FROM links WHERE member_id = $1 AND template_link_id IS NOT NULL AND source IS NULL"
-        " AND type = $2 ORDER BY position, id LIMIT 1",
-        member_id,
-        kind,
-    )
-    if target is None:
-        return
-    value = await conn.fetchval(
-        "DELETE FROM links WHERE member_id = $1 AND source = $2 AND template_link_id IS NULL RETURNING value",
-        member_id,
-        source,
-    )
-    if value is not None:
-        await conn.execute("UPDATE links SET source = $2, value = $3 WHERE id = $1", target, source, value)
+# Each member's synced value of a source (its own link of that source) moves into the first template link of
+# its kind that holds no synced value yet, for every member that has such a link.
+_MOVE = """
+WITH target AS (
+    SELECT DISTINCT ON (member_id) member_id, id FROM links
+     WHERE member_id = ANY($1::uuid[]) AND template_link_id IS NOT NULL AND source IS NULL AND type = $2
+     ORDER BY member_id, position, id),
+moved AS (
+    DELETE FROM links l USING target t
+     WHERE l.member_id = t.member_id AND l.source = $3 AND l.template_link_id IS NULL
+    RETURNING l.member_id, l.value)
+UPDATE links SET source = $3, value = m.value
+  FROM target t JOIN moved m USING (member_id) WHERE links.id = t.id
+"""
