@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -96,26 +97,30 @@ class Reconciler:
     async def on_run_undo_requested(self, msg: RunUndoRequested) -> None:
         """Undo a run from its journal, as the queued undo run; a redelivery finds that run past ``queued``
         and changes nothing."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            await run_locks.lock(conn, "run", msg.run_id)
-            run = await runs.load(conn, msg.run_id)
-            if run is None or not await runs.start_direct(conn, msg.run_id):
-                log.info("undo run %s is unknown or already taken; message ignored", msg.run_id)
-                return
-            await run_locks.lock(conn, "team", run.team_id)
-            await undo.apply_undo(conn, run.team_id, msg.run_id, msg.undoes)
+        await self._direct(
+            "undo", msg.run_id, lambda conn, run: undo.apply_undo(conn, run.team_id, msg.run_id, msg.undoes)
+        )
 
     async def on_merge_decided(self, msg: MergeDecided) -> None:
         """Apply an admin's decision on a proposed merge, as the queued run that carries it; a redelivery
         finds that run past ``queued`` and changes nothing."""
+        await self._direct(
+            "merge", msg.run_id, lambda conn, run: rehires.apply_decision(conn, run, msg.merge_id)
+        )
+
+    async def _direct(
+        self, kind: str, run_id: str, work: Callable[[asyncpg.Connection, runs.Run], Awaitable[None]]
+    ) -> None:
+        """Take the queued run that reads no directory, under its lock and then its team's, and do its work
+        in the same transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await run_locks.lock(conn, "run", msg.run_id)
-            run = await runs.load(conn, msg.run_id)
-            if run is None or not await runs.start_direct(conn, msg.run_id):
-                log.info("merge run %s is unknown or already taken; message ignored", msg.run_id)
+            await run_locks.lock(conn, "run", run_id)
+            run = await runs.load(conn, run_id)
+            if run is None or not await runs.start_direct(conn, run_id):
+                log.info("%s run %s is unknown or already taken; message ignored", kind, run_id)
                 return
             await run_locks.lock(conn, "team", run.team_id)
-            await rehires.apply_decision(conn, run, msg.merge_id)
+            await work(conn, run)
 
     @staticmethod
     async def _locked_run(conn: asyncpg.Connection, run_id: str, shared: bool = False) -> runs.Run | None:
