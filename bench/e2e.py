@@ -5,6 +5,7 @@ floors.
     python -m bench.e2e --quick          # 5,000 users, for a fast check
     python -m bench.e2e --first-sync-only  # the floors and the first sync only, e.g. to profile it
     python -m bench.e2e --realtime  # the first sync, then notification → member removed (bench/realtime.py)
+    python -m bench.e2e --users 1000000 --groups 200 --no-invites --no-scale-out  # a million users
 
 Needs the local PostgreSQL and RabbitMQ (CARDSYNC_BENCH_POSTGRES, CARDSYNC_AMQP_URL to point elsewhere). The
 simulated tenant (20 groups of Zipf sizes, two levels of nesting, 30% of users with small photos) runs in a
@@ -19,7 +20,8 @@ send_invites turned on and the backlog sent with POST /invites/send) until the s
 run with no changes; (d) a run after 1% churn (title changes, joiners, leavers: 1%, 0.5%, 0.5% of the users);
 (e) the first sync of a second team on the same tenant with 2 fetchers and 2 reconcilers, which must end
 identical to the first team. After each run it checks the member count, the subteam counts, and that no
-member, account or email appears twice. Exits 1 if a run fails or a check does not hold.
+member, account or email appears twice; after (b) and (d) it prints PostgreSQL's size per member. Exits 1 if a
+run fails or a check does not hold.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Row:
 class Bench:
     args: argparse.Namespace
     rows: list[Row] = field(default_factory=list)
+    sizes: list[str] = field(default_factory=list)  # the database's size per member, after a measurement
     problems: list[str] = field(default_factory=list)
     floor: float = 0.0  # paging + COPY
     photo_floor: float = 0.0  # paging + photos + COPY
@@ -399,6 +402,25 @@ async def first_sync(b: Bench, team: str, label: str) -> None:
         b.problems.append(f"{label}: {row.emails} emails sent with invites off")
     expect_counts(b, label, run, created=members, removed=0, skipped=0)
     await check_team(b, team, expected, label)
+    await database_size(b, label)
+
+
+async def database_size(b: Bench, label: str) -> None:
+    """PostgreSQL's size per member: the card tables with their indexes and TOAST, then the whole database
+    (run history, outbox, staging and sent-log included), each over the members of every team."""
+    members = await b.pool.fetchval("SELECT count(*) FROM members WHERE status <> 'removed'")
+    cards = await b.pool.fetchval(
+        "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c"
+        " WHERE c.relkind = 'r' AND c.relname = ANY($1::text[]) AND c.relnamespace = 'public'::regnamespace",
+        [*CARD_TABLES, "accounts", "subteams"],
+    )
+    whole = await b.pool.fetchval("SELECT pg_database_size(current_database())")
+    line = (
+        f"{label}: PostgreSQL {whole / 2**20:,.0f} MB for {members:,} members, {whole / members:,.0f} bytes a"
+        f" member ({cards / members:,.0f} in the card tables and their indexes)"
+    )
+    b.sizes.append(line)
+    print(f"  {line}", flush=True)
 
 
 async def invites_on(b: Bench, team: str) -> None:
@@ -645,6 +667,7 @@ def report(b: Bench) -> str:
             f"| {r.label} | {r.wall:.1f} | {rate:,.0f} | {cell(r.requests)} | {cell(r.writes)} |"
             f" {cell(r.emails)} | {per_process_text(r.peaks)} | {per_process_text(r.cpu)} | {ratio} |"
         )
+    lines += ["", *b.sizes] if b.sizes else []
     lines += ["", "checks: all held" if not b.problems else "FAILED:", *(f"- {p}" for p in b.problems)]
     return "\n".join(lines)
 
@@ -713,15 +736,19 @@ async def scenario(b: Bench) -> None:
     if b.args.realtime:
         await realtime.measure(b, team, begin, finish)
         return
-    await invites_on(b, team)
+    if not b.args.no_invites:
+        await invites_on(b, team)
     print("(c) second run", flush=True)
     await later_run(b, team, "(c) second run, no changes", created=0, updated=0, removed=0, invited=0)
     titles, moves = b.args.users // 100, b.args.users // 200
     await b.sim.call("churn", titles, moves, moves)
     label = f"(d) after churn: {titles:,} title changes, {moves:,} joiners, {moves:,} leavers"
     print("(d) churn", flush=True)
-    await later_run(b, team, label, created=moves, updated=titles, removed=moves, invited=moves)
-    await scale_out(b, team)
+    invited = {} if b.args.no_invites else {"invited": moves}  # with invites off, none is sent
+    await later_run(b, team, label, created=moves, updated=titles, removed=moves, **invited)
+    await database_size(b, "(d) after churn")
+    if not b.args.no_scale_out:
+        await scale_out(b, team)
 
 
 async def run(b: Bench, log_dir: Path) -> None:
@@ -755,6 +782,10 @@ def arguments() -> argparse.Namespace:
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the services' logs (their folder is printed)"
     )
+    parser.add_argument(
+        "--no-invites", action="store_true", help="skip (b)'s invites (a million take a quarter of an hour)"
+    )
+    parser.add_argument("--no-scale-out", action="store_true", help="skip (e), the second team")
     realtime.add_arguments(parser)
     args = parser.parse_args()
     if args.quick:
