@@ -1,11 +1,12 @@
 """Invites through a local SMTP server: how many emails a second the notifier sends, and that none goes twice.
 
-    python -m bench.invites [--count 10000] [--connections 8] [--prefetch 128] [--direct]
+    python -m bench.invites [--count 10000] [--batch 500] [--connections 8] [--prefetch 128] [--direct]
                             [--replicas 1] [--duplicates 1]
 
 Seeds a throwaway database with one team of ``count`` members whose invites are queued, starts an SMTP sink
-(aiosmtpd) in a process of its own, and sends every invite through the notifier: by default as InviteRequested
-messages on RabbitMQ, with ``--direct`` by calling the handler. ``--replicas`` runs that many notifiers (a
+(aiosmtpd) in a process of its own, and sends every invite through the notifier: by default as
+InvitesRequested messages of ``--batch`` members on RabbitMQ (``--batch 1``: an InviteRequested a member),
+with ``--direct`` by calling the handler. ``--replicas`` runs that many notifiers (a
 pool, SMTP connections and, on RabbitMQ, a bus connection each) and ``--duplicates`` hands them every message
 that many times, as redeliveries would. Prints a table; exits 1 if an invite was sent twice, not at all, or is
 not marked sent.
@@ -29,7 +30,7 @@ from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
 from shared import db
 from shared.bus import Bus
-from shared.messages import InviteRequested
+from shared.messages import INVITE_BATCH, InviteRequested, InvitesRequested, Message
 from shared.settings import Settings
 from shared.worker import dispatch
 
@@ -94,8 +95,12 @@ async def run(args: argparse.Namespace) -> int:
     pool = replicas[0].pool
     try:
         team, members = await seed(pool, args.count)
-        messages = [
-            InviteRequested(team_id=team, member_id=m) for m in members for _ in range(args.duplicates)
+        messages: list[Message] = [
+            InvitesRequested(team_id=team, member_ids=members[i : i + args.batch])
+            if args.batch > 1
+            else InviteRequested(team_id=team, member_id=members[i])
+            for i in range(0, len(members), args.batch)
+            for _ in range(args.duplicates)
         ]
         started, cpu = time.perf_counter(), time.process_time()
         if args.direct:
@@ -121,7 +126,8 @@ async def run(args: argparse.Namespace) -> int:
     path = "direct" if args.direct else "RabbitMQ"
     print(
         f"{'invites':<22}{args.count:>10}\n{'path':<22}{path:>10}\n{'replicas':<22}{args.replicas:>10}"
-        f"\n{'copies of a message':<22}{args.duplicates:>10}\n{'SMTP connections':<22}{args.connections:>10}"
+        f"\n{'invites a message':<22}{args.batch:>10}\n{'copies of a message':<22}{args.duplicates:>10}"
+        f"\n{'SMTP connections':<22}{args.connections:>10}"
         f"\n{'concurrency':<22}{args.prefetch:>10}\n{'seconds':<22}{elapsed:>10.2f}"
         f"\n{'emails/s':<22}{sum(counts.values()) / elapsed:>10.0f}"
         f"\n{'notifier CPU ms/email':<22}{cpu * 1000 / args.count:>10.2f}"
@@ -146,7 +152,7 @@ class Replica:
         bus = Bus(settings.amqp_url, prefix=settings.amqp_prefix, prefetch=args.prefetch)
         return cls(pool, transport, bus, Notifier(pool, settings, transport))
 
-    async def handle(self, message: InviteRequested) -> None:
+    async def handle(self, message: Message) -> None:
         await dispatch(handler_map(self.notifier), message)
         self.handled += 1
 
@@ -156,8 +162,8 @@ class Replica:
         await self.pool.close()
 
 
-async def send_direct(replicas: list[Replica], messages: list[InviteRequested], concurrency: int) -> None:
-    queue: asyncio.Queue[InviteRequested] = asyncio.Queue()
+async def send_direct(replicas: list[Replica], messages: list[Message], concurrency: int) -> None:
+    queue: asyncio.Queue[Message] = asyncio.Queue()
     for m in messages:
         queue.put_nowait(m)
 
@@ -168,7 +174,7 @@ async def send_direct(replicas: list[Replica], messages: list[InviteRequested], 
     await asyncio.gather(*(worker(r) for r in replicas for _ in range(concurrency)))
 
 
-async def send_through_bus(replicas: list[Replica], messages: list[InviteRequested]) -> None:
+async def send_through_bus(replicas: list[Replica], messages: list[Message]) -> None:
     for replica in replicas:
         await replica.bus.connect()
         await replica.bus.consume("notifier", handler_map(replica.notifier), replica.handle)
@@ -194,6 +200,7 @@ def main() -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=INVITE_BATCH, help="invites a message")
     parser.add_argument("--connections", type=int, default=8, help="SMTP connections")
     parser.add_argument("--prefetch", type=int, default=128, help="messages handled at once")
     parser.add_argument("--pool", type=int, default=10, help="database connections")

@@ -241,10 +241,27 @@ class MergeDecided(RunMessage):
 
 
 class InviteRequested(Message):
+    """One member to invite (R11): the held additions an approval lets in, and messages written before
+    ``InvitesRequested``."""
+
     routing_key: ClassVar[str] = "notify.invite"
     team_id: str
     member_id: str
     run_id: str | None = None
+
+
+class InvitesRequested(Message):
+    """Members of one team to invite (R11), at most ``INVITE_BATCH`` a message; each is emailed once, as in
+    ``InviteRequested``. One message for many: a first sync invites every member, and a message apiece cost
+    the outbox, the broker and the notifier more than the emails did."""
+
+    routing_key: ClassVar[str] = "notify.invites"
+    team_id: str
+    member_ids: list[str]
+    run_id: str | None = None
+
+
+INVITE_BATCH = 500
 
 
 class AdminDigestRequested(Message):
@@ -319,6 +336,7 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     RunUndoRequested,
     MergeDecided,
     InviteRequested,
+    InvitesRequested,
     AdminDigestRequested,
     RunNoticeRequested,
     PendingInvitesRequested,

@@ -8,6 +8,7 @@ from shared.messages import (
     AdminDigestRequested,
     CredentialExpiring,
     InviteRequested,
+    InvitesRequested,
     PendingInvitesRequested,
     RunNoticeRequested,
     WebhookEvent,
@@ -20,6 +21,7 @@ def handler_map(notifier: Notifier) -> Handlers:
     """The notifier's HANDLERS: the consumer and the tests deliver through this map alone."""
     return {
         InviteRequested: notifier.on_invite_requested,
+        InvitesRequested: notifier.on_invites_requested,
         AdminDigestRequested: notifier.on_digest_requested,
         PendingInvitesRequested: notifier.on_pending_invites_requested,
         CredentialExpiring: notifier.on_credential_expiring,

@@ -59,6 +59,7 @@ from shared.messages import (
     AdminDigestRequested,
     CredentialExpiring,
     InviteRequested,
+    InvitesRequested,
     PendingInvitesRequested,
     RunNoticeRequested,
     WebhookEvent,
@@ -92,6 +93,7 @@ class Notifier:
         retry_for: float = 600.0,
         max_backoff: float = 30.0,
         lease: float = 180.0,
+        window: int = 64,
     ):
         if transport.attempt_timeout >= lease / 2:
             raise ValueError(
@@ -105,6 +107,10 @@ class Notifier:
         self.max_backoff = max_backoff
         self.sentlog = SentLog(pool, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", lease)
         self._invites = InviteClaims(self.sentlog, settings.invite_ttl_days)
+        # The invites of batched messages in hand at once, over all messages: enough to keep every SMTP
+        # connection busy and the claims in large statements, few enough that a crash leaves few claims to
+        # wait out their lease.
+        self._window = asyncio.Semaphore(window)
         self.webhooks = WebhookSender(pool, settings)
 
     @property
@@ -113,14 +119,35 @@ class Notifier:
 
     async def on_invite_requested(self, msg: InviteRequested) -> None:
         _checked_ids(msg.team_id, msg.member_id, msg.run_id)
-        await _to_its_end(self._invite(msg))
+        await _to_its_end(self._invite(msg.team_id, msg.member_id, msg.run_id))
 
-    async def _invite(self, msg: InviteRequested) -> None:
+    async def on_invites_requested(self, msg: InvitesRequested) -> None:
+        """Each member's invite, as ``on_invite_requested`` sends one, a window at a time. The message is
+        settled once every invite has come to its end: should one fail for a reason that passes (the
+        database), the message is delivered again and sends only what is still unsent; one the mail server
+        would not take for the whole retry window is pending again, for an admin to send."""
+        _checked_ids(msg.team_id, msg.run_id, *msg.member_ids)
+        await _to_its_end(self._invite_all(msg))
+
+    async def _invite_all(self, msg: InvitesRequested) -> None:
+        async def one(member_id: str) -> None:
+            async with self._window:
+                await self._invite(msg.team_id, member_id, msg.run_id)
+
+        members = list(dict.fromkeys(msg.member_ids))
+        outcomes = await asyncio.gather(*(one(m) for m in members), return_exceptions=True)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if again := [e for e in failed if not isinstance(e, Permanent)]:
+            raise again[0]
+        if failed:
+            raise Permanent(f"{len(failed)} of {len(members)} invites were not sent; the first: {failed[0]}")
+
+    async def _invite(self, team_id: str, member_id: str, run_id: str | None) -> None:
         token = new_token()
-        ask = InviteAsk(str(uuid.UUID(msg.team_id)), str(uuid.UUID(msg.member_id)), hash_token(token))
+        ask = InviteAsk(str(uuid.UUID(team_id)), str(uuid.UUID(member_id)), hash_token(token))
         claimed = await settle(lambda: self._invites.claim(ask))
         if claimed is None:
-            log.info("invite of member %s: already sent, claimed, failed or no longer wanted", msg.member_id)
+            log.info("invite of member %s: already sent, claimed, failed or no longer wanted", member_id)
             return
         row = claimed.row
         assert row is not None
@@ -142,8 +169,8 @@ class Notifier:
                 claimed,
                 rendered,
                 Person(card.name, card.email),
-                member_id=msg.member_id,
-                run_id=msg.run_id,
+                member_id=member_id,
+                run_id=run_id,
                 directory_id=row["directory_id"],
             )
         except GaveUp as exc:  # the invite is pending again, with the error, for an admin to send again
@@ -303,7 +330,7 @@ class Notifier:
         metrics.EMAILS.labels(kind, "sent").inc()
 
     async def on_pending_invites_requested(self, msg: PendingInvitesRequested) -> None:
-        """Queue the team's pending invites; their InviteRequested messages send each once. A second request
+        """Queue the team's pending invites; their InvitesRequested messages send each once. A second request
         finds them queued and queues nothing."""
         _checked_ids(msg.team_id, msg.member_id)
         queued = await send_pending_invites(self.pool, msg.team_id, msg.member_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncpg
 
 from shared import db
-from shared.messages import InviteRequested
+from shared.messages import INVITE_BATCH, InvitesRequested
 from shared.pending_invites import PENDING, RESENDABLE, STALE_QUEUED
 
 # Locked in member order, as the notifier's batched writes lock them.
@@ -40,7 +40,7 @@ async def send_pending_invites(
 ) -> int:
     """Queue every pending invite of the team for sending (with ``member_id``, that member's invite only,
     ``shared.pending_invites.RESENDABLE``); return how many. One transaction: the invites are marked queued
-    and their InviteRequested messages written to the outbox together."""
+    and their InvitesRequested messages written to the outbox together."""
     if isinstance(database, asyncpg.Pool):
         async with database.acquire() as conn:
             return await send_pending_invites(conn, team_id, member_id)
@@ -49,5 +49,12 @@ async def send_pending_invites(
             rows = await database.fetch(_QUEUE, team_id, STALE_QUEUED)
         else:
             rows = await database.fetch(_QUEUE_ONE, team_id, member_id)
-        await db.enqueue(database, *(InviteRequested(team_id=str(team_id), member_id=r[0]) for r in rows))
+        members = [r[0] for r in rows]
+        await db.enqueue(
+            database,
+            *(
+                InvitesRequested(team_id=str(team_id), member_ids=members[i : i + INVITE_BATCH])
+                for i in range(0, len(members), INVITE_BATCH)
+            ),
+        )
     return len(rows)

@@ -17,7 +17,7 @@ from services.reconciler.plan import preview
 from services.reconciler.planner_statistics import LARGE
 from shared.config import SyncConfig
 from shared.ids import time_ordered_stream
-from shared.messages import InviteRequested
+from shared.messages import INVITE_BATCH, InviteRequested, InvitesRequested
 
 TABLES = {
     "user_bindings": "directory_id text, member_id uuid, account_id uuid, skip text",
@@ -89,17 +89,17 @@ class ActionWriter:
         }
         self.statements = ""  # made by ``open``
         self.ids = time_ordered_stream()
-        # With send_invites on, each new member's InviteRequested goes into the outbox with its chunk, made
-        # while the database writes the chunk before.
+        # With send_invites on, the chunk's new members go into the outbox with it, a few InvitesRequested for
+        # the chunk; a held new member's InviteRequested waits with its rows (``approve`` lets it in).
         self.send_invites = config.send_invites
-        self.invites: list[tuple[str, str, bytes]] = []
+        self.invited: list[str] = []
         self.invite: tuple[bytes, ...] | None = None
         # New members go to the held tables instead of the chunk's while this is on (``release_creates``).
         self.hold_creates = False
 
     def _invite_parts(self) -> tuple[bytes, ...]:
-        """The chunk's InviteRequested as its model writes it, cut where each member's two ids go (a model for
-        each member costs 20 times as much); made at the chunk's first invite."""
+        """A held member's InviteRequested as its model writes it, cut where the member's two ids go (a model
+        for each member costs 20 times as much); made at the run's first held invite."""
         if self.invite is None:
             body = InviteRequested(
                 message_id="<message>",
@@ -163,15 +163,15 @@ class ActionWriter:
                 )
             )
         if action.invite and action.kind == "create" and self.send_invites:
-            message_id = next(self.ids)
-            head, middle, tail = self._invite_parts()
-            body = b"".join((head, message_id.encode(), middle, action.member_id.encode(), tail))
             if held:
+                message_id = next(self.ids)
+                head, middle, tail = self._invite_parts()
+                body = b"".join((head, message_id.encode(), middle, action.member_id.encode(), tail))
                 self.buffers["held_invites"].append(
                     (InviteRequested.routing_key, message_id, body, action.member_id)
                 )
             else:
-                self.invites.append((InviteRequested.routing_key, message_id, body))
+                self.invited.append(action.member_id)
         if action.kind == "remove":
             return  # a removal's places go with it, in ``apply``; held, it keeps them
         member, new = action.member_id, action.kind == "create"
@@ -201,10 +201,15 @@ class ActionWriter:
             if rows:
                 await self.conn.copy_records_to_table(name, records=rows)
                 rows.clear()
-        if self.invites:
-            await self.conn.copy_records_to_table("outbox", columns=_OUTBOX, records=self.invites)
-            self.invites.clear()
-            self.invite = None
+        if self.invited:
+            team, run, ids = str(self.team_id), str(self.run_id), self.invited
+            messages = [
+                InvitesRequested(team_id=team, run_id=run, member_ids=ids[i : i + INVITE_BATCH])
+                for i in range(0, len(ids), INVITE_BATCH)
+            ]
+            records = [(m.routing_key, m.message_id, m.to_bytes()) for m in messages]
+            await self.conn.copy_records_to_table("outbox", columns=_OUTBOX, records=records)
+            self.invited = []
         if self.dry_run:
             return None
         running = asyncio.ensure_future(self.conn.execute(self.statements))

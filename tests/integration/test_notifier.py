@@ -21,7 +21,7 @@ from services.notifier.pending import send_pending_invites
 from services.notifier.render import Card, Person, render_invite
 from services.notifier.smtp import SmtpTransport, TemporaryMailError
 from shared.errors import Permanent
-from shared.messages import InviteRequested
+from shared.messages import InviteRequested, InvitesRequested
 from shared.outbox import relay_once
 from tests.fixtures.smtp import start_sink
 from tests.fixtures.workers import start_consumer
@@ -170,6 +170,49 @@ async def test_an_invite_without_an_invite_row_is_made_and_sent(pool, notifier, 
     assert (await invite(pool, member))["status"] == "sent" and await invite(pool, gone) is None
 
 
+async def test_a_batch_invites_each_of_its_members_once(pool, bus, notifier, smtp_server):
+    """One message for many members: each is sent once, whatever the message repeats or is delivered again;
+    a refused address fails alone, a member gone or of another team is not sent anything."""
+    team, other = await make_team(pool), await make_team(pool, "Fabrikam")
+    run = str(
+        await pool.fetchval(
+            "INSERT INTO sync_runs (team_id, trigger) VALUES ($1, 'manual') RETURNING id", team
+        )
+    )
+    members = [await make_member(pool, team, f"user{i}@contoso.com") for i in range(40)]
+    bad = await make_member(pool, team, "gone@contoso.com")
+    left = await make_member(pool, team, "left@contoso.com", invite=None, status="removed")
+    theirs = await make_member(pool, other, "them@fabrikam.com")
+    smtp_server.reject("gone@contoso.com")
+    batch = InvitesRequested(team_id=team, run_id=run, member_ids=[*members, members[0], bad, left, theirs])
+    await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
+    await bus.publish(batch, batch)  # the same message id twice
+    await notifier.on_invites_requested(batch)  # and once more, beside them
+    await smtp_server.wait_for(40)
+    await wait_until(lambda: pool.fetchval("SELECT count(*) = 40 FROM invites WHERE status = 'sent'"))
+    assert sorted(r.to for r in smtp_server.received) == sorted(f"user{i}@contoso.com" for i in range(40))
+    assert (await invite(pool, bad))["status"] == "failed" and await invite(pool, left) is None
+    assert (await invite(pool, theirs))["status"] == "queued"  # not this message's to send
+    errors = await pool.fetchval("SELECT member_errors FROM sync_runs WHERE id = $1", run)
+    assert [e["directory_id"] for e in errors] == ["dir-gone@contoso.com"]
+
+
+async def test_a_batch_the_server_refuses_throughout_leaves_its_invites_pending(
+    pool, mail_settings, transport, smtp_server
+):
+    team = await make_team(pool)
+    members = [await make_member(pool, team, f"user{i}@contoso.com") for i in range(3)]
+    smtp_server.refuse(60)
+    notifier = Notifier(pool, mail_settings, transport, retry_for=1, max_backoff=0.2)
+    with pytest.raises(Permanent, match="3 of 3 invites were not sent"):
+        await notifier.on_invites_requested(InvitesRequested(team_id=team, member_ids=members))
+    for member in members:
+        row = await invite(pool, member)
+        assert row["status"] == "pending" and "4.3.2" in row["error"]
+    assert smtp_server.received == []
+    assert await pool.fetchval("SELECT count(*) FROM sent_emails") == 0
+
+
 async def test_redelivered_messages_through_the_bus_send_once(pool, bus, notifier, smtp_server):
     team = await make_team(pool)
     members = [await make_member(pool, team, f"user{i}@contoso.com") for i in range(5)]
@@ -255,7 +298,7 @@ async def test_pending_invites_are_queued_and_sent_on_request(pool, bus, notifie
     assert await send_pending_invites(pool, team) == 3
     assert await send_pending_invites(pool, team) == 0
     await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
-    assert await relay_once(pool, bus) == 3
+    assert await relay_once(pool, bus) == 1  # one message for the three
     await smtp_server.wait_for(3)
     await wait_until(
         lambda: pool.fetchval(

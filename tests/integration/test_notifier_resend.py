@@ -68,7 +68,7 @@ async def test_send_resends_pending_failed_and_expired_invites_once(
     assert await again.json() == {"queued": 0}  # already on their way
     await notifier.on_pending_invites_requested(PendingInvitesRequested(team_id=tid))  # a redelivery
     await start_consumer("notifier", handler_map(notifier), notifier.settings, pool, bus)
-    assert await relay_once(pool, bus) == 3
+    assert await relay_once(pool, bus) == 1  # one message for the three
     await smtp_server.wait_for(before + 3)
     resent = [members[n] for n in ("expired", "failed", "pending")]
     await wait_until(

@@ -41,7 +41,8 @@ async def test_full_snapshot_creates_members_links_subteams_invites(team):
     )
     assert await team.pool.fetchval("SELECT count(*) FROM invites WHERE status = 'queued'") == 2
     keys = [r[0] for r in await team.pool.fetch("SELECT routing_key FROM outbox ORDER BY id")]
-    assert keys == ["notify.invite", "notify.invite", "run.applied", "notify.digest"]
+    assert keys == ["notify.invites", "run.applied", "notify.digest"]
+    assert sorted(await team.invited()) == sorted(str(m["id"]) for m in members.values())
     assert run["summary"] == {
         "added": [
             {"name": "User 00001", "email": "user00001@contoso.com"},

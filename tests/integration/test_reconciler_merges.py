@@ -4,7 +4,7 @@ member's email under another object id is proposed as a merge, and the admin's d
 from __future__ import annotations
 
 from shared import runs
-from shared.messages import InviteRequested, MergeDecided
+from shared.messages import MergeDecided
 from tests.fixtures.reconciler import user
 
 REHIRED = "11111111-0000-4000-8000-000000000001"
@@ -79,15 +79,14 @@ async def test_a_rejected_merge_makes_a_new_member_and_the_removed_one_goes(team
     run = await rehire(team)
     old = (await team.members())[user(1).id]
     merge_id = await team.pool.fetchval("SELECT id FROM member_merges WHERE run_id = $1", run["id"])
-    invites = "SELECT count(*) FROM outbox WHERE routing_key = $1"
-    before = await team.pool.fetchval(invites, InviteRequested.routing_key)
+    before = await team.invited()
     applied = await decide(team, merge_id, "rejected")
     assert applied["status"] == "succeeded", applied["error"]
     assert applied["counts"]["created"] == 1 and applied["counts"]["deleted"] == 1
     members = await team.members()
     new = members[REHIRED]
     assert new["id"] != old["id"] and new["status"] == "invited" and user(1).id not in members
-    assert await team.pool.fetchval(invites, InviteRequested.routing_key) == before + 1
+    assert await team.invited() == [*before, str(new["id"])]
     later = await team.sync([user(1, id=REHIRED), user(2), user(3)])
     assert later["counts"]["skipped"] == 0 and later["counts"]["unchanged"] == 3
 

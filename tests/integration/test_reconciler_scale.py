@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.card_templates import apply_template
-from shared.messages import InviteRequested
+from shared.messages import INVITE_BATCH, InvitesRequested
 from tests.fixtures.reconciler import user
 
 
@@ -19,25 +19,18 @@ async def test_20000_member_snapshot_applies(team):
     totals = await team.pool.fetchrow(
         "SELECT (SELECT count(*) FROM members) AS members, (SELECT count(DISTINCT directory_id) FROM "
         "members) AS ids,"
-        " (SELECT count(*) FROM links) AS links, (SELECT count(*) FROM subteam_members) AS places,"
-        " (SELECT count(*) FROM outbox WHERE routing_key = 'notify.invite') AS invites"
+        " (SELECT count(*) FROM links) AS links, (SELECT count(*) FROM subteam_members) AS places"
     )
-    assert dict(totals) == {
-        "members": 20_000,
-        "ids": 20_000,
-        "links": 40_000,
-        "places": 20_000,
-        "invites": 20_000,
-    }
-    # Each invite is a whole message for its own member, under its own id.
-    outbox = await team.pool.fetch("SELECT message_id, body FROM outbox WHERE routing_key = 'notify.invite'")
-    invites = [InviteRequested.from_bytes(r["body"]) for r in outbox]
-    assert [i.message_id for i in invites] == [r["message_id"] for r in outbox]
-    assert {i.member_id for i in invites} == {
-        str(r["id"]) for r in await team.pool.fetch("SELECT id FROM members")
-    }
-    assert len({i.message_id for i in invites}) == 20_000
-    assert {(i.team_id, i.run_id) for i in invites} == {(str(team.team_id), str(run["id"]))}
+    assert dict(totals) == {"members": 20_000, "ids": 20_000, "links": 40_000, "places": 20_000}
+    # Every new member is invited once, a batch of at most INVITE_BATCH a message, each under its own id.
+    outbox = await team.pool.fetch("SELECT message_id, body FROM outbox WHERE routing_key = 'notify.invites'")
+    messages = [InvitesRequested.from_bytes(r["body"]) for r in outbox]
+    assert [m.message_id for m in messages] == [r["message_id"] for r in outbox]
+    assert len({m.message_id for m in messages}) == len(messages) == 20_000 // INVITE_BATCH
+    invited = [i for m in messages for i in m.member_ids]
+    assert len(invited) == 20_000
+    assert set(invited) == {str(r["id"]) for r in await team.pool.fetch("SELECT id FROM members")}
+    assert {(m.team_id, m.run_id) for m in messages} == {(str(team.team_id), str(run["id"]))}
 
 
 async def test_r13_template_takes_synced_email_and_phone_without_duplicates(team):
