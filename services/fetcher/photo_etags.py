@@ -49,7 +49,8 @@ def slice_size(known: int, slice_days: int, elapsed: float = DAY) -> int:
 
 
 async def rotating_slice(pool: asyncpg.Pool, team_id: str, slice_days: int) -> list[str]:
-    """The next known users to re-check, continuing after where the last run stopped, wrapping round."""
+    """The next known users to re-check, continuing after where the last run stopped, wrapping round. (A team
+    whose photos were known before the cursor was kept counts a day as elapsed.)"""
     async with pool.acquire() as conn:
         known = await conn.fetchval("SELECT count(*) FROM fetcher_photos WHERE team_id = $1", team_id)
         cursor = await conn.fetchrow(
@@ -57,6 +58,13 @@ async def rotating_slice(pool: asyncpg.Pool, team_id: str, slice_days: int) -> l
             " FROM fetcher_photo_cursor WHERE team_id = $1",
             team_id,
         )
+        if cursor is None and known == 0:
+            # The team's first check of its photos is about to take every member's: its time starts now, and
+            # the first rotation comes a day's share of the period later, not at the very next run.
+            await conn.execute(
+                "INSERT INTO fetcher_photo_cursor (team_id) VALUES ($1) ON CONFLICT DO NOTHING", team_id
+            )
+            return []
         size = slice_size(known, slice_days, cursor["elapsed"] if cursor else DAY)
         if size == 0:
             return []

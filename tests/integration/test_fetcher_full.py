@@ -237,6 +237,7 @@ async def test_roles_and_photos(fetch_bench):
     b.published.messages.clear()
     b.tenant.remove_photo(admin)
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
+    await b.later()  # a day on: the slice is every photo
     await applying(b, use_delta=False).sync(await b.run(team, config(group)))
     [cleared] = b.published.photos()
     assert cleared.directory_id == admin and cleared.content_type is None and cleared.data_b64 is None

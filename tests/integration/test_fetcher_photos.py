@@ -71,6 +71,7 @@ async def test_html_labelled_jpeg_and_an_oversized_photo_are_skipped_with_member
         u: b.tenant.photo_etags[u] for u in (good, mislabelled, html, huge)
     }
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})  # every photo checked each run
+    await b.later()  # a day on: the slice is every photo
     downloads = b.sim.requests[b.tenant.tenant_id]["photoValue"]
     again, photos = await sync(b, team, group)
     assert again["member_errors"] == [] and photos == []
@@ -87,6 +88,8 @@ async def test_a_photo_replaced_by_one_that_is_not_kept_leaves_the_previous_one(
     assert await stored_photos(b) == {user: ("image/png", png((1, 2, 3)))}
 
     b.settings = b.settings.model_copy(update={"photo_slice_days": 1})
+
+    await b.later()  # a day on: the slice is every photo
     b.tenant.set_photo(user, b"GIF87" + HTML, "image/gif")  # one byte short of a GIF's signature
     run, _ = await sync(b, team, group)
     assert [e["directory_id"] for e in run["member_errors"]] == [user]
