@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from services.fetcher.graph_model import Nesting
+from services.fetcher.ids import Key, id_of
 from shared.graph.links import within_base
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ async def save_full(
     scope: str,
     links: dict[str, str],
     nesting: Mapping[str, Iterable[str]],
-    members: Mapping[str, Iterable[str]],
+    members: Mapping[str, Iterable[Key]],
 ) -> None:
     """A full read's graph (confirmed at once: its links are usable only once the run succeeded anyway)."""
     try:
@@ -128,7 +129,7 @@ async def save_full(
             )
             await conn.copy_records_to_table(
                 "fetcher_graph_members",
-                records=((team_id, u, g) for g, users in members.items() for u in users),
+                records=((team_id, id_of(u), g) for g, users in members.items() for u in users),
                 columns=("team_id", "user_id", "group_id"),
             )
             await _save_links(conn, team_id, run_id, scope, links, confirmed={})

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.fetcher.ids import Ids
+from services.fetcher.ids import Ids, Key, key_of
 from services.fetcher.pages import PageSink, split_members, user_of
 from services.fetcher.tree import PAGE_SIZE, group_path
 from shared.graph.client import TenantGraph
@@ -27,7 +27,7 @@ class FullRead:
     member_ids: Ids = field(default_factory=Ids)  # every user sent, in 16 bytes each
 
 
-def transitive_pages(routes: Mapping[str, Sequence[str]]) -> int:
+def transitive_pages(routes: Mapping[Key, Sequence[str]]) -> int:
     sizes = Counter(g for groups in routes.values() for g in groups)
     return sum(math.ceil(n / PAGE_SIZE) for n in sizes.values())
 
@@ -67,7 +67,7 @@ class Query:
 
 async def read_records(
     graph: TenantGraph,
-    routes: Mapping[str, tuple[str, ...]],
+    routes: Mapping[Key, tuple[str, ...]],
     group_ids: Sequence[str],
     query: Query,
     properties: Sequence[str],
@@ -107,7 +107,7 @@ async def _transitive(
 
 async def _listed(
     graph: TenantGraph,
-    routes: Mapping[str, tuple[str, ...]],
+    routes: Mapping[Key, tuple[str, ...]],
     group_ids: Sequence[str],
     query: Query,
     properties: Sequence[str],
@@ -117,7 +117,7 @@ async def _listed(
     buffers: dict[str, list[Any]] = {g: [] for g in group_ids}
     async for page in graph.get_pages("/users", query.params(), query.headers()):
         for item in page.get("value", []):
-            groups = routes.get(str(item.get("id")))
+            groups = routes.get(key_of(str(item.get("id"))))
             if not groups:
                 continue
             if item.get("userPrincipalName") is None:

@@ -32,6 +32,18 @@ def unpacked(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+Key = bytes | str  # a directory id as a dictionary key: its 16 bytes (49 bytes a key) when it is a GUID
+
+
+def key_of(object_id: str) -> Key:
+    """The id as ``Key``: its packed bytes, or the string itself for an id that is not a GUID."""
+    return packed(object_id) or object_id
+
+
+def id_of(key: Key) -> str:
+    return unpacked(key) if isinstance(key, bytes) else key
+
+
 class Ids:
     """Directory ids, each GUID in 16 bytes of one buffer, anything else as itself. An id added twice is held
     twice (a user on the pages of two synced groups): iterating gives each as often as it was added."""

@@ -8,6 +8,7 @@ from services.fetcher.graph_model import (
     diff,
     synced_ancestors,
 )
+from services.fetcher.ids import id_of, key_of
 from services.fetcher.tree import Tree
 
 # top > mid > low; side is synced alone; a cycle low > top must not loop.
@@ -27,6 +28,18 @@ def test_synced_groups_reach_through_nesting_and_cycles():
 def test_routes_list_each_users_synced_groups_in_configuration_order():
     tree = Tree({"top": {"mid"}, "mid": set(), "side": set()}, {"top": ["a"], "mid": ["b"], "side": ["b"]})
     assert tree.routes(["side", "top"]) == {"a": ("top",), "b": ("side", "top")}
+
+
+def test_a_guid_is_held_in_16_bytes_and_written_back_as_graph_wrote_it():
+    left, stays, joins = (f"{n}b6d7c4e-3f1a-4c2b-9d8e-7a6b5c4d3e2f" for n in range(3))
+    tree = Tree({"top": set()}, {"top": [key_of(left), key_of(stays), key_of("Not-A-GUID")]})
+    tree.apply(GroupChanges(users={("top", left): False, ("top", joins): True, ("top", stays): True}))
+    routes = tree.routes(["top"])
+    assert {id_of(k) for k in routes} == {stays, joins, "Not-A-GUID"}
+    assert {k for k in routes if isinstance(k, bytes)} == {key_of(stays), key_of(joins)}
+    assert all(len(k) == 16 for k in routes if isinstance(k, bytes))
+    # Graph writes GUIDs in lower case: any other spelling is kept as it is, and so read back.
+    assert key_of(stays.upper()) == stays.upper() and id_of(key_of(joins)) == joins
 
 
 def test_joins_and_leaves_follow_the_nesting():
