@@ -105,6 +105,41 @@ async def _transitive(
         await sink.send(group_id, content.users)
 
 
+class GroupPages:
+    """The users of the tenant's list routed to their groups' next pages, each page sent once full, and at
+    most ``limit`` listings held over all groups: past it, the fullest page goes out early. Without the limit
+    the small groups held nearly all their users until the list ended (a partial page of each group, and
+    every group smaller than a page whole): some 150,000 users at a million users in 200 groups."""
+
+    def __init__(self, group_ids: Sequence[str], limit: int = 20_000):
+        self.limit = limit
+        self.held = 0
+        self._pages: dict[str, list[Any]] = {g: [] for g in group_ids}
+
+    def add(self, user: Any, groups: Sequence[str]) -> list[tuple[str, list[Any]]]:
+        """The pages ``user`` made ready to send."""
+        ready = []
+        for group_id in groups:
+            page = self._pages[group_id]
+            page.append(user)
+            self.held += 1
+            if len(page) == PAGE_SIZE:
+                ready.append(self._take(group_id))
+        while self.held > self.limit:
+            ready.append(self._take(max(self._pages, key=lambda g: len(self._pages[g]))))
+        return ready
+
+    def rest(self) -> list[tuple[str, list[Any]]]:
+        """Every group's last page, empty or not: each synced group is sent at least once."""
+        return [self._take(group_id) for group_id in list(self._pages)]
+
+    def _take(self, group_id: str) -> tuple[str, list[Any]]:
+        page = self._pages[group_id]
+        self._pages[group_id] = []
+        self.held -= len(page)
+        return group_id, page
+
+
 async def _listed(
     graph: TenantGraph,
     routes: Mapping[Key, tuple[str, ...]],
@@ -114,7 +149,7 @@ async def _listed(
     sink: PageSink,
 ) -> FullRead:
     result = FullRead()
-    buffers: dict[str, list[Any]] = {g: [] for g in group_ids}
+    pages = GroupPages(group_ids)
     async for page in graph.get_pages("/users", query.params(), query.headers()):
         for item in page.get("value", []):
             groups = routes.get(key_of(str(item.get("id"))))
@@ -127,13 +162,10 @@ async def _listed(
                 continue
             user = user_of(item, properties)
             result.member_ids.add(user.id)
-            for group_id in groups:
-                buffers[group_id].append(user)
-                if len(buffers[group_id]) == PAGE_SIZE:
-                    await sink.send(group_id, buffers[group_id])
-                    buffers[group_id] = []
-    for group_id in group_ids:
-        await sink.send(group_id, buffers[group_id])
+            for group_id, users in pages.add(user, groups):
+                await sink.send(group_id, users)
+    for group_id, users in pages.rest():
+        await sink.send(group_id, users)
     if result.skipped and not result.member_ids:
         raise GraphForbidden(
             "the app is missing the permission User.Read.All (with admin consent): Graph returned "

@@ -1,8 +1,12 @@
-"""Merging delta answers, and deciding which photos to download: pure functions."""
+"""Merging delta answers, routing the listed users to their pages, and deciding which photos to download:
+pure functions."""
+
+import random
 
 import pytest
 
 from services.fetcher.delta import groups_params, id_filter, scope_of
+from services.fetcher.full import GroupPages
 from services.fetcher.graph_model import (
     GroupChanges,
     NeedsFullRead,
@@ -12,6 +16,7 @@ from services.fetcher.graph_model import (
 )
 from services.fetcher.photo_download import plan_photos
 from services.fetcher.photo_etags import slice_size
+from services.fetcher.tree import PAGE_SIZE
 from shared.config import SyncConfig
 from shared.graph.batch import BatchItem
 
@@ -119,3 +124,31 @@ def test_delta_state_is_good_only_for_the_tenant_and_app_it_was_read_with():
     assert scope_of(config, first) == scope_of(config, {**first, "secret_encrypted": "rotated"})
     assert scope_of(config, first) != scope_of(config, {**first, "tenant_id": "t2"})
     assert scope_of(config, first) != scope_of(config, {**first, "client_id": "c2"})
+
+
+def test_the_listing_holds_at_most_its_limit_and_sends_every_user_once_per_group():
+    """Zipf-like groups, a user in one to three of them: pages never exceed PAGE_SIZE, no more than the
+    limit is held between pages, and each group gets its users once, in the order of the list."""
+    rng = random.Random(5)
+    group_ids = [f"g{n}" for n in range(60)]
+    weights = [1 / (n + 1) for n in range(len(group_ids))]
+    pages, sent = GroupPages(group_ids, limit=3_000), {g: [] for g in group_ids}
+    expected: dict[str, list[int]] = {g: [] for g in group_ids}
+    held = 0
+    for user in range(40_000):
+        groups = sorted(set(rng.choices(group_ids, weights, k=rng.randint(1, 3))))
+        for g in groups:
+            expected[g].append(user)
+        held += len(groups)
+        for group_id, page in pages.add(user, groups):
+            assert 0 < len(page) <= PAGE_SIZE
+            sent[group_id] += page
+            held -= len(page)
+        assert held == pages.held <= 3_000
+    last = pages.rest()
+    assert [g for g, _ in last] == group_ids and pages.held == 0
+    for group_id, page in last:
+        sent[group_id] += page
+    assert sent == expected
+    full = sum(n // PAGE_SIZE for n in map(len, expected.values()))
+    assert full >= 20  # the big groups still go out in full pages
