@@ -92,6 +92,8 @@ async def test_a_template_is_edited(served, new_dashboard):
     await page.get_by_label("Link 1 value").fill("javascript:alert(1)")
     await page.get_by_role("button", name="Save the template").click()
     await page.get_by_text("Link 1:").wait_for()  # the API's 422, beside the links
+    # the form drawn again holds what was typed and not saved: its button stays ready
+    assert await page.get_by_role("button", name="Save the template").is_enabled()
     await page.get_by_label("Link 1 value").fill("https://contoso.com/meet")
     await page.get_by_role("button", name="Save the template").click()
     await page.get_by_text("The template is saved.").wait_for()

@@ -14,22 +14,29 @@
     });
   }
 
+  // A form's save button waits for a change. The change is noted on the form by a listener on the document,
+  // so a keystroke that lands before the form is wired up still counts; a form drawn again with errors holds
+  // what the admin typed and was not saved, so its button starts enabled.
   function watch(root) {
     root.querySelectorAll("form[data-watch]").forEach(function (form) {
       var save = form.querySelector("[data-save]");
       if (!save || form.dataset.watching) { return; }
       form.dataset.watching = "1";
-      if (!form.querySelector("[aria-invalid=true], .error")) { save.disabled = true; }
-      var changed = function (event) {
-        if (event.target.closest("[data-nowatch]")) { return; }
-        save.disabled = false;
-        dirty = form;
-      };
-      form.addEventListener("input", changed);
-      form.addEventListener("change", changed);
-      form.addEventListener("submit", function () { dirty = null; });
+      if (!form.dataset.changed && !form.querySelector("[aria-invalid=true], .error, .field-error")) { save.disabled = true; }
     });
   }
+
+  function changed(event) {
+    var form = event.target.closest && event.target.closest("form[data-watch]");
+    if (!form || event.target.closest("[data-nowatch]")) { return; }
+    form.dataset.changed = "1";
+    var save = form.querySelector("[data-save]");
+    if (save) { save.disabled = false; }
+    dirty = form;
+  }
+  document.addEventListener("input", changed, true);
+  document.addEventListener("change", changed, true);
+  document.addEventListener("submit", function (event) { if (event.target === dirty) { dirty = null; } }, true);
 
   function chips(root) {
     root.querySelectorAll("[data-pick]").forEach(function (box) {
