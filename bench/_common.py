@@ -119,32 +119,100 @@ class Child:
             self.process.kill()
 
 
+class SmtpSink(asyncio.Protocol):
+    """A receiving SMTP server that keeps nothing but who was sent to: the commands a client sends (one at a
+    time or pipelined), and each message's data up to its terminating line. It stands for a mail server on
+    another machine, so it costs the bench's shared cores as little as it can: aiosmtpd spent about 1 ms of
+    CPU an email (as much as the notifier) on parsing and sessions the bench does not need; this, 0.2 ms."""
+
+    END = b"\r\n.\r\n"
+
+    def __init__(self, delivered: Callable[[list[str]], None]) -> None:
+        self.delivered = delivered
+        self.buffer = b""
+        self.recipients: list[str] = []
+        self.in_data = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.transport.write(b"220 bench ESMTP\r\n")
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while self.buffer:
+            if self.in_data:
+                # The data began with a line of its own: look for its end from the CRLF before the first line.
+                end = (b"\r\n" + self.buffer).find(self.END)
+                if end < 0:
+                    return
+                self.buffer = self.buffer[end + 3 :]
+                self.in_data = False
+                self.delivered(self.recipients)
+                self.recipients = []
+                self.transport.write(b"250 OK\r\n")
+                continue
+            line, found, rest = self.buffer.partition(b"\r\n")
+            if not found:
+                return
+            self.buffer = rest
+            self.transport.write(self.answer(line))
+
+    def answer(self, line: bytes) -> bytes:
+        verb = line[:4].upper()
+        if verb == b"EHLO":
+            return b"250-bench\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 PIPELINING\r\n"
+        if verb == b"MAIL":
+            self.recipients = []
+            return b"250 OK\r\n"
+        if verb == b"RCPT":
+            address = line.partition(b":")[2].strip().split(b" ")[0].strip(b"<>")
+            self.recipients.append(address.decode("utf-8", "replace").lower())
+            return b"250 OK\r\n"
+        if verb == b"DATA":
+            if not self.recipients:
+                return b"503 RCPT first\r\n"
+            self.in_data = True
+            return b"354 End data with <CR><LF>.<CR><LF>\r\n"
+        if verb == b"QUIT":
+            self.transport.write(b"221 Bye\r\n")
+            self.transport.close()
+            return b""
+        if verb in (b"HELO", b"RSET", b"NOOP"):
+            if verb == b"RSET":
+                self.recipients = []
+            return b"250 OK\r\n"
+        return b"502 Not implemented\r\n"
+
+
+async def serve_smtp(delivered: Callable[[list[str]], None], port: int = 0) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: SmtpSink(delivered), "127.0.0.1", port)
+
+
 class CountingSink:
-    """aiosmtpd handler: counts messages and distinct recipients, keeps nothing else."""
+    """Counts messages and distinct recipients, keeps nothing else."""
 
     def __init__(self) -> None:
         self.messages = 0
         self.recipients: set[str] = set()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # aiosmtpd's hook
+    def delivered(self, recipients: list[str]) -> None:
         self.messages += 1
-        self.recipients.update(r.lower() for r in envelope.rcpt_tos)
-        return "250 OK"
+        self.recipients.update(recipients)
 
     def count(self) -> tuple[int, int]:
         return self.messages, len(self.recipients)
 
 
 def sink_child(conn, port: int) -> None:
-    from aiosmtpd.controller import Controller
-
     sink = CountingSink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        asyncio.run(serve_commands(conn, sink))
-    finally:
-        controller.stop()
+
+    async def main() -> None:
+        server = await serve_smtp(sink.delivered, port)
+        async with server:
+            await serve_commands(conn, sink)
+
+    asyncio.run(main())
 
 
 class TenantControl:

@@ -4,8 +4,8 @@
                             [--replicas 1] [--duplicates 1]
 
 Seeds a throwaway database with one team of ``count`` members whose invites are queued, starts an SMTP sink
-(aiosmtpd) in a process of its own, and sends every invite through the notifier: by default as
-InvitesRequested messages of ``--batch`` members on RabbitMQ (``--batch 1``: an InviteRequested a member),
+(``bench._common.SmtpSink``) in a process of its own, and sends every invite through the notifier: by default
+as InvitesRequested messages of ``--batch`` members on RabbitMQ (``--batch 1``: an InviteRequested a member),
 with ``--direct`` by calling the handler. ``--replicas`` runs that many notifiers (a
 pool, SMTP connections and, on RabbitMQ, a bus connection each) and ``--duplicates`` hands them every message
 that many times, as redeliveries would. Prints a table; exits 1 if an invite was sent twice, not at all, or is
@@ -25,6 +25,7 @@ from collections import Counter
 import aio_pika
 import asyncpg
 
+from bench._common import serve_smtp
 from services.notifier.bootstrap import handler_map
 from services.notifier.handlers import Notifier
 from services.notifier.smtp import SmtpTransport
@@ -37,23 +38,13 @@ from shared.worker import dispatch
 
 def sink_process(conn) -> None:
     """The SMTP server: counts recipients; reports its port, then the counts when asked."""
-    from aiosmtpd.smtp import SMTP
-
-    class Counting:
-        def __init__(self) -> None:
-            self.counts: Counter[str] = Counter()
-
-        async def handle_DATA(self, server, session, envelope):
-            self.counts.update(envelope.rcpt_tos)
-            return "250 OK"
+    counts: Counter[str] = Counter()
 
     async def main() -> None:
-        handler = Counting()
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: SMTP(handler, hostname="bench"), "127.0.0.1", 0)
+        server = await serve_smtp(counts.update)
         conn.send(server.sockets[0].getsockname()[1])
-        await loop.run_in_executor(None, conn.recv)
-        conn.send((dict(handler.counts), time.process_time()))
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        conn.send((dict(counts), time.process_time()))
 
     try:
         import uvloop
