@@ -164,7 +164,23 @@ async def open_pairs(
     query = _PAIRS.format(card=", ".join(f"m.card_{f}" for f in CARD_COLUMNS), roles=roles)
     if large:
         await conn.execute("ANALYZE pairs_to_decide")
-    return await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
+        return await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
+    # A small run's few pairs are looked up by key. Left to itself, a planner whose statistics of members,
+    # invites and accounts are older than the tables' growth (a thousand teams' first syncs at once) hashes
+    # those tables whole, every team's rows, for each run, and scans accounts for each pair. (The plan is the
+    # run's own: a generic plan cached on the connection would outlive these settings.)
+    await conn.execute(_BY_KEY)
+    try:
+        return await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
+    finally:
+        await conn.execute(_PLANNED)
+
+
+_BY_KEY = (
+    "SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; SET LOCAL enable_seqscan = off;"
+    " SET LOCAL plan_cache_mode = force_custom_plan"
+)
+_PLANNED = "RESET enable_hashjoin; RESET enable_mergejoin; RESET enable_seqscan; RESET plan_cache_mode"
 
 
 def _role(value: list | None) -> tuple[str, bool] | None:
