@@ -132,6 +132,7 @@ class SmtpSink(asyncio.Protocol):
         self.buffer = b""
         self.recipients: list[str] = []
         self.in_data = False
+        self.scanned = 0  # in a message's data, how far the buffer holds no terminator
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -141,11 +142,11 @@ class SmtpSink(asyncio.Protocol):
         self.buffer += data
         while self.buffer:
             if self.in_data:
-                # The data began with a line of its own: look for its end from the CRLF before the first line.
-                end = (b"\r\n" + self.buffer).find(self.END)
+                end = self.buffer.find(self.END, self.scanned)
                 if end < 0:
+                    self.scanned = max(0, len(self.buffer) - len(self.END) + 1)
                     return
-                self.buffer = self.buffer[end + 3 :]
+                self.buffer = self.buffer[end + len(self.END) :]
                 self.in_data = False
                 self.delivered(self.recipients)
                 self.recipients = []
@@ -171,7 +172,8 @@ class SmtpSink(asyncio.Protocol):
         if verb == b"DATA":
             if not self.recipients:
                 return b"503 RCPT first\r\n"
-            self.in_data = True
+            # The data's first line follows the command's CRLF, which its terminator may begin with.
+            self.buffer, self.scanned, self.in_data = b"\r\n" + self.buffer, 0, True
             return b"354 End data with <CR><LF>.<CR><LF>\r\n"
         if verb == b"QUIT":
             self.transport.write(b"221 Bye\r\n")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
-LARGE = 5000  # staged users, or members written: below this, any plan is fast
+LARGE = 5000  # staged users, or members written: below this, a run plans its pairs by key (state.open_pairs)
 
 # The columns a run joins and filters the team's tables on: the cards' own columns, wide and never a join key,
 # are left to autovacuum (sampling them was half of the time).

@@ -153,7 +153,7 @@ async def open_pairs(
 ) -> Cursor:
     """A cursor over the pairs ``classify`` kept, with what the rules need of both sides; read its records in
     chunks (``Cursor.fetch``) and make each a ``pair``. ``large``: there may be many pairs, and the planner
-    should know how many (a small run's few are joined well enough without statistics)."""
+    should know how many; a small run's few are looked up by key."""
     args: list = []
 
     def param(value: object) -> str:
@@ -169,11 +169,11 @@ async def open_pairs(
     # invites and accounts are older than the tables' growth (a thousand teams' first syncs at once) hashes
     # those tables whole, every team's rows, for each run, and scans accounts for each pair. (The plan is the
     # run's own: a generic plan cached on the connection would outlive these settings.)
+    # (Should the cursor fail, the transaction is done for, and the settings with it.)
     await conn.execute(_BY_KEY)
-    try:
-        return await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
-    finally:
-        await conn.execute(_PLANNED)
+    cursor = await conn.cursor(query, run_id, attempt, sorted(ctx.driven), team_id, *args)
+    await conn.execute(_PLANNED)
+    return cursor
 
 
 _BY_KEY = (
